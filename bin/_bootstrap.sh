@@ -1,0 +1,51 @@
+# Shared venv bootstrap; *sourced* (not run) by bin/stormcheck and bin/test.
+# After sourcing: $ROOT is the repo root and $ROOT/.venv holds an editable
+# install of the project with the `test` extra.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+# The stamp records a checksum of pyproject.toml: pip only reruns when the
+# dependencies / package layout may have changed.  Source edits need no
+# reinstall, since the install is editable.
+STAMP="$VENV/.pyproject.cksum"
+export PIP_ROOT_USER_ACTION=ignore   # CI runs as root; silence pip's warning
+
+_bootstrap_die() { echo "bootstrap: $*" >&2; exit 1; }
+
+# Serialise concurrent callers (several people/agents share this working
+# tree) so two runs never build the venv at the same time.  flock is absent
+# on macOS; there we simply go without the lock.
+if command -v flock >/dev/null; then
+    exec 9>"$ROOT/.venv.lock"
+    flock 9
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    # Prefer python3.11; accept plain python3 only if it is 3.11+.  Each
+    # candidate is actually *run*: a pyenv shim can exist yet not work.
+    PY=""
+    for cand in python3.11 python3; do
+        if "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            PY="$cand"; break
+        fi
+    done
+    [ -n "$PY" ] || _bootstrap_die "need Python 3.11+ (python3.11 or python3 on PATH)"
+    echo "bootstrap: creating .venv with $("$PY" --version)" >&2
+    rm -rf "$VENV"   # drop any half-built leftovers
+    "$PY" -m venv "$VENV" || { rm -rf "$VENV"; _bootstrap_die "python -m venv failed"; }
+fi
+
+# cksum is POSIX (sha256sum is missing on macOS); detecting change is enough.
+_want="$(cksum <"$ROOT/pyproject.toml")"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$_want" ]; then
+    echo "bootstrap: installing stormcheck (editable, with [test]) into .venv" >&2
+    # -q hides progress but pip still prints errors.  The stamp is written
+    # only on success, so a failed install is retried on the next run.
+    (cd "$ROOT" && "$VENV/bin/python" -m pip install -q -e '.[test]') \
+        || _bootstrap_die "pip install failed (see errors above)"
+    echo "$_want" >"$STAMP"
+fi
+
+# Release the lock: the caller is about to exec a long-running command and
+# must not keep other callers waiting for it.
+exec 9>&-
