@@ -1,0 +1,176 @@
+"""The exhaustive engine: breadth-first search of the symmetry-reduced state graph.
+
+It consumes the model (`initial_states`, `successors`, `canonical`) and the
+properties, nothing else. States are expanded in order of depth, so the first
+counterexample found for a property is a shortest one (in steps). A search
+stops when every property is decided or its budget is spent; it claims
+``holds`` for an ``always`` property only when the whole reachable graph was
+explored.
+
+The state graph can be kept as a `networkx.DiGraph` (``keep_graph=True``) for
+analyses over cycles and components; the verdicts do not need it, and large
+searches are cheaper without it.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import networkx as nx
+
+from stormcheck.model.fleet import canonical, initial_states, successors
+from stormcheck.model.params import Bounds, Params
+from stormcheck.properties.core import STATE, Property, Verdict
+from stormcheck.traces.run import concretize
+
+from .result import CheckResult, PropertyResult
+
+__all__ = ["check_bfs", "explore"]
+
+
+@dataclass
+class _Search:
+    seen: dict  # canonical state -> parent canonical state (None for roots)
+    graph: nx.DiGraph | None
+    transitions: int = 0
+    depth: int = 0
+    complete: bool = False
+    reason: str = ""
+
+
+def explore(
+    params: Params,
+    properties: tuple[Property, ...],
+    budget: Bounds = Bounds(),
+    *,
+    keep_graph: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    stop_when_decided: bool = True,
+):
+    """Search breadth-first; return the search and the findings per property.
+
+    A finding is ``(pre_state, action, step, parent_path)``: for state
+    properties the state itself (action and step None).
+    """
+    props_state = [p for p in properties if p.over == STATE]
+    props_step = [p for p in properties if p.over != STATE]
+    findings: dict[str, tuple] = {}
+    roots = []
+    for s in initial_states(params):
+        c = canonical(s)
+        if c not in roots:
+            roots.append(c)
+    search = _Search(seen=dict.fromkeys(roots), graph=nx.DiGraph() if keep_graph else None)
+    if search.graph is not None:
+        search.graph.add_nodes_from(roots)
+    queue = deque((r, 0) for r in roots)
+    start = time.perf_counter()
+    last_report = start
+
+    def decided() -> bool:
+        return len(findings) == len(properties)
+
+    while queue:
+        state, depth = queue.popleft()
+        search.depth = max(search.depth, depth)
+        for prop in props_state:
+            if prop.name not in findings and prop.interesting(params, state):
+                findings[prop.name] = (state, None, None)
+        for action, st in successors(params, state):
+            search.transitions += 1
+            for prop in props_step:
+                if prop.name not in findings and prop.interesting(params, state, action, st):
+                    findings[prop.name] = (state, action, st)
+            nxt = canonical(st.state)
+            if search.graph is not None:
+                search.graph.add_edge(state, nxt)
+            if nxt not in search.seen:
+                search.seen[nxt] = state
+                queue.append((nxt, depth + 1))
+        if stop_when_decided and decided():
+            search.reason = "every property decided"
+            break
+        now = time.perf_counter()
+        if len(search.seen) >= budget.max_states:
+            search.reason = f"state budget of {budget.max_states:,} spent"
+            break
+        if now - start >= budget.max_seconds:
+            search.reason = f"time budget of {budget.max_seconds:g} s spent"
+            break
+        if progress is not None and now - last_report >= 1.0:
+            last_report = now
+            progress({"states": len(search.seen), "transitions": search.transitions, "depth": depth,
+                      "seconds": now - start, "queued": len(queue)})
+    else:
+        search.complete = True
+        search.reason = "complete"
+    return search, findings
+
+
+def _path_to(search: _Search, state) -> list:
+    """Canonical states from a root to `state`, root excluded."""
+    path = []
+    while search.seen[state] is not None:
+        path.append(state)
+        state = search.seen[state]
+    path.reverse()
+    return path, state
+
+
+def check_bfs(
+    params: Params,
+    properties: tuple[Property, ...],
+    *,
+    scenario: str = "",
+    budget: Bounds = Bounds(),
+    progress: Callable[[dict], None] | None = None,
+    measure_memory: bool = False,
+) -> CheckResult:
+    """Exhaustively check `properties`; a verdict and a concrete run for each."""
+    if measure_memory:
+        tracemalloc.start()
+    t0 = time.perf_counter()
+    search, findings = explore(params, properties, budget, progress=progress)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] if measure_memory else None
+    if measure_memory:
+        tracemalloc.stop()
+    results = []
+    states = len(search.seen)
+    for prop in properties:
+        if prop.name in findings:
+            pre, action, st = findings[prop.name]
+            run = _run_for(params, search, prop, pre, action, st)
+            basis = f"found at depth {len(run)} after {states:,} states"
+            results.append(PropertyResult(prop.name, prop.modality, prop.verdict_when_found(), basis, run))
+        elif search.complete:
+            basis = f"complete search: {states:,} states, {search.transitions:,} transitions"
+            results.append(PropertyResult(prop.name, prop.modality, prop.verdict_when_exhausted(), basis))
+        else:
+            basis = f"search stopped ({search.reason}) after {states:,} states"
+            results.append(PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis))
+    stats = {
+        "states": states,
+        "transitions": search.transitions,
+        "depth": search.depth,
+        "complete": search.complete,
+        "stopped": search.reason,
+        "seconds": round(seconds, 3),
+        "states_per_second": round(states / seconds) if seconds else None,
+    }
+    if peak is not None:
+        stats["peak_bytes"] = peak
+    return CheckResult("exhaustive", scenario, params.design.name, tuple(results), stats)
+
+
+def _run_for(params, search, prop, pre, action, st):
+    path, root = _path_to(search, pre)
+    if action is None:
+        return concretize(params, root, path)
+    target = canonical(st.state)
+    last = lambda s, a, x: prop.interesting(params, s, a, x)  # noqa: E731 - the final step must be the finding
+    return concretize(params, root, path + [target], last=last)

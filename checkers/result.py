@@ -1,0 +1,56 @@
+"""What every engine reports: a verdict per property, the runs behind them, and counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stormcheck.properties.core import Verdict
+from stormcheck.traces.run import Run
+
+__all__ = ["PropertyResult", "CheckResult", "EXIT_CODES"]
+
+# Exit codes of `stormcheck check`: 0 everything holds, 1 a property is
+# violated, 3 inconclusive (2 is reserved for bad input).
+EXIT_CODES = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    """One property's verdict, the run behind it and what the verdict rests on.
+
+    `run` is the counterexample of a violated ``always`` property or the
+    witness of a ``sometimes`` property that holds; `basis` says in words what
+    was searched ("complete search of 12,345 states", "budget of ... spent").
+    """
+
+    name: str
+    modality: str
+    verdict: Verdict
+    basis: str
+    run: Run | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one engine on one scenario under one design."""
+
+    engine: str
+    scenario: str
+    design: str
+    properties: tuple[PropertyResult, ...]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        """Violated if any property is; else inconclusive if any is; else holds."""
+        verdicts = {p.verdict for p in self.properties}
+        for v in (Verdict.VIOLATED, Verdict.INCONCLUSIVE):
+            if v in verdicts:
+                return v
+        return Verdict.HOLDS
+
+    def get(self, name: str) -> PropertyResult:
+        for p in self.properties:
+            if p.name == name:
+                return p
+        raise KeyError(name)

@@ -1,0 +1,118 @@
+"""What a transition did, as data.
+
+A step returns its events beside the next state. Properties over transitions
+read them (`no_valid_reap` looks at `Reaped`), and the timeline renders them
+for people, so each event carries the arithmetic that explains it: a `Reaped`
+event says which reaper path ran on which server, the age it saw, the timeout
+it judged by and the cutoff that age crossed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "Reaped",
+    "Refused",
+    "Handshake",
+    "Refreshed",
+    "Replied",
+    "Dropped",
+    "Adjusted",
+    "Fault",
+    "Recovered",
+    "Swept",
+]
+
+
+class Reaped(NamedTuple):
+    """Reaper path `path` on `server` destroyed `client`'s session.
+
+    ``age`` is the age the reaper saw (its own clock), ``timeout`` the T it
+    judged by, ``cutoff`` = multiplier x timeout (a decimal string: 1.6 x 101
+    is 161.6), ``judged_by`` either ``server`` or ``session``.
+    """
+
+    client: int
+    server: int
+    path: str
+    age: int
+    timeout: int
+    cutoff: str
+    judged_by: str
+
+
+class Refused(NamedTuple):
+    """`server` answered `client`'s connect with 401: unknown client."""
+
+    client: int
+    server: int
+
+
+class Handshake(NamedTuple):
+    """`client` handshook on `server` (new id, k re-subscribes) and was told (T, I)."""
+
+    client: int
+    server: int
+    timeout: int
+    interval: int
+
+
+class Refreshed(NamedTuple):
+    """`server` refreshed `client`'s session and holds its connect for `hold` s."""
+
+    client: int
+    server: int
+    age: int
+    hold: int
+
+
+class Replied(NamedTuple):
+    """`server` answered `client`'s held connect with advice (T, I)."""
+
+    client: int
+    server: int
+    timeout: int
+    interval: int
+
+
+class Dropped(NamedTuple):
+    """`client`'s socket on `server` closed; it retries in `retry_in` s."""
+
+    client: int
+    server: int
+    reason: str
+    retry_in: int
+
+
+class Adjusted(NamedTuple):
+    """`server` now advises (T, I) (`what` = advice), judges by T (reaper), or both."""
+
+    server: int
+    what: str
+    timeout: int
+    interval: int
+    load_ms: int
+
+
+class Fault(NamedTuple):
+    """A fault struck: `kind` is server-loss, client-crash or client-cut."""
+
+    kind: str
+    who: int
+    duration: int
+
+
+class Recovered(NamedTuple):
+    """A timed fault ended: `kind` server-loss or client-cut."""
+
+    kind: str
+    who: int
+
+
+class Swept(NamedTuple):
+    """A GC round ran on `server` (the lock winner)."""
+
+    server: int
+    timeout: int
+    cutoff: str

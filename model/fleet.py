@@ -1,0 +1,637 @@
+"""The reconnect / connect-loop / reaper protocol of a Bayeux fleet, as one pure function.
+
+Design rules
+------------
+1. Everything that decides a transition lives in this module and reads as the
+   protocol of ``shared/SEMANTICS.md``: one function per protocol step, its
+   guard first, then its updates.
+2. `actions(params, state)` lists every enabled action in a fixed order, and
+   `step(params, state, action)` is pure and deterministic. Every engine
+   (exhaustive, Hypothesis, symbolic) consumes these two functions; none of
+   them re-implements the protocol.
+3. An action that is not enabled raises `ProtocolError` naming the action, the
+   client or server and its phase, and changes nothing.
+
+Theory of operation: time
+-------------------------
+The clock is an integer number of seconds, but no state stores it. Each
+client, each faulted server, the GC and a propagating fleet change carry a
+countdown; ``tick`` advances time by the smallest positive countdown in one
+step ("time advances to the next deadline"), ageing every session by the same
+amount. Events that fall due then fire one by one before time may move again
+(they are urgent). Ages saturate at `Params.age_cap`, so the state space is
+finite and unbounded runs become cycles in the state graph.
+
+Between two deadlines nothing changes but ages, and every reaper test is
+``age >= cutoff``, monotone in age: the latest instant of an interval is the
+worst case for a session, and that instant is the state at the interval's
+end, where the instantaneous actions below are all enabled. So the
+abstraction loses no reap that the protocol allows.
+
+Nondeterminism is kept where the real system has it and nowhere else:
+
+* the RTT of each connect round trip (`Params.rtt` lists the choices),
+* the load balancer's choice of server for every new socket,
+* which server publishes when (the publish path runs on traffic), and when
+  a GC sweep runs and on which up server. Each server starts a sweep every
+  60 s on its own timer, at a phase nobody controls, and the Redis lock only
+  keeps two from overlapping; so a sweep may come at any moment. The model
+  lets it (an over-approximation of *when*, never of *what* a sweep destroys),
+  which keeps a 60-second countdown out of every state.
+* when the adjuster's load input moves, within `Params.levels`,
+* when faults strike (a server's connectivity loss, a client crash, a client's
+  network cut), up to the counts in `Params.faults`.
+
+Two simplifications, each safe for the properties checked:
+
+* A handshake and the first connect that follows it are one step. The connect
+  follows the handshake by one RTT, when the new session is at most RTT old:
+  far below every cutoff, so no reaper can tell the difference.
+* Simultaneous due events of different clients fire in client order. They
+  touch disjoint clients and sessions, so they commute; publishes, GC, load
+  moves and faults still interleave with them at every point.
+* A session its client has abandoned (it re-handshook under a new id) is
+  dropped from the state: reaping it is always correct and nothing else
+  reads it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .events import (
+    Adjusted,
+    Dropped,
+    Fault,
+    Handshake,
+    Reaped,
+    Recovered,
+    Refreshed,
+    Refused,
+    Replied,
+    Swept,
+)
+from .params import Params
+from .state import (
+    CRASHED,
+    CUT,
+    HELD,
+    RETRY,
+    WAITING,
+    Action,
+    Client,
+    Server,
+    Session,
+    State,
+    Step,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ProtocolError",
+    "actions",
+    "step",
+    "initial_states",
+    "is_valid",
+    "canonical",
+    "judged_timeout",
+    "perceived_age",
+    "cutoff_text",
+    "successors",
+]
+
+# Every action kind, in the order `actions` lists them.
+ACTIONS = (
+    # due events (urgent)
+    "reply", "arrive", "reconnect", "restore", "deadline",
+    # instantaneous, at any moment
+    "publish", "gc", "load", "adopt", "adopt_reaper", "adopt_advice",
+    "lose", "crash", "cut",
+    # time
+    "tick",
+)
+
+
+class ProtocolError(ValueError):
+    """An action that the protocol does not allow in this state."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def perceived_age(params: Params, session: Session, server: int) -> int:
+    """The age of `session` as `server` sees it, with its own clock."""
+    return session.age + params.offset(server) - session.stamp
+
+
+def judged_timeout(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
+    """The timeout a reaper path on `server` judges `session` by, and its source.
+
+    A design that judges by the session uses the recorded level (at handshake
+    or at the last refresh); GC keeps its server's own timeout when the design
+    says ``all-but-gc``.
+    """
+    design = params.design
+    by_session = design.judge == "session" and (path != "gc" or design.gc_by_session())
+    if by_session:
+        level = session.hs_level if design.record == "handshake" else session.ref_level
+        return params.levels[level].timeout, "session"
+    return params.levels[state.servers[server].reap].timeout, "server"
+
+
+def _mult(params: Params, path: str) -> Fraction:
+    return params.gc_mult if path == "gc" else params.publish_mult
+
+
+def cutoff_text(value: Fraction) -> str:
+    """A cutoff as people write it: ``72`` or ``161.6``."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.6g}"
+
+
+def _expired(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
+    """The `Reaped` event if `path` on `server` would destroy this session."""
+    timeout, source = judged_timeout(params, state, server, session, path)
+    mult = _mult(params, path)
+    age = perceived_age(params, session, server)
+    # Ages are whole seconds: age >= mult * T  <=>  age * den >= num * T,
+    # which keeps Fraction arithmetic off the hot path.
+    if age * mult.denominator >= mult.numerator * timeout:
+        return Reaped(client, server, path, age, timeout, cutoff_text(mult * timeout), source)
+    return None
+
+
+def _level(params: Params, index: int):
+    return params.levels[index]
+
+
+def _up(state: State, server: int) -> bool:
+    return state.servers[server].down == 0
+
+
+def _up_servers(state: State) -> list[int]:
+    return [s for s, srv in enumerate(state.servers) if srv.down == 0]
+
+
+def _replace_client(state: State, index: int, client: Client) -> State:
+    clients = list(state.clients)
+    clients[index] = client
+    return state._replace(clients=tuple(clients))
+
+
+def _replace_server(state: State, index: int, server: Server) -> State:
+    servers = list(state.servers)
+    servers[index] = server
+    return state._replace(servers=tuple(servers))
+
+
+def _fresh_session(params: Params, state: State, server: int, hs_level: int | None = None) -> Session:
+    adv = state.servers[server].adv
+    return Session(0, params.offset(server), adv if hs_level is None else hs_level, adv)
+
+
+def is_valid(state: State, client: int) -> bool:
+    """Has `client` done everything the protocol asked of it, on time?
+
+    A held connect, a connect the client was told to send and is sending on
+    schedule, and a retry the protocol ordered after its socket dropped are
+    all valid; a crashed client or one whose own network is cut off is not.
+    The model's clients are never late: lateness is what crashes and cuts are.
+    """
+    return state.clients[client].phase in (HELD, WAITING, RETRY)
+
+
+# ---------------------------------------------------------------- initial states
+
+
+def initial_states(params: Params) -> list[State]:
+    """The fleet in its steady state at t = 0, one state per socket placement.
+
+    Every client has just had its connect arrive on the server the load
+    balancer gave it: a fresh session, held for T0. Every server is up at the
+    base level.
+    """
+    servers = tuple(Server(0, 0, 0, 0, False) for _ in range(params.servers))
+    hold = params.levels[0].timeout
+    states = []
+    for placement in _placements(params.clients, params.servers):
+        clients = tuple(
+            Client(HELD, s, hold, Session(0, params.offset(s), 0, 0)) for s in placement
+        )
+        f = params.faults
+        states.append(State(clients, servers, 0, f.server_loss, f.client_crash, f.client_cut))
+    return states
+
+
+def _placements(clients: int, servers: int):
+    # Non-decreasing server sequences: every placement up to client symmetry.
+    if clients == 0:
+        yield ()
+        return
+    for first in range(servers):
+        for rest in _placements(clients - 1, servers):
+            if not rest or rest[0] >= first:
+                yield (first,) + rest
+
+
+def canonical(state: State) -> State:
+    """The representative of `state` under client symmetry (sorted clients).
+
+    Clients are interchangeable: every one runs the same code with the same
+    parameters, and properties quantify over all of them.
+    """
+    ordered = tuple(sorted(state.clients))
+    if ordered == state.clients:
+        return state
+    return state._replace(clients=ordered)
+
+
+# ---------------------------------------------------------------- enabled actions
+
+
+def actions(params: Params, state: State) -> list[Action]:
+    """Every action enabled in `state`, in a fixed, documented order.
+
+    Due events come first; time may only advance (``tick``) when none is due.
+    """
+    acts: list[Action] = []
+    due_client = _first_due_client(state)
+    if due_client is not None:
+        acts.extend(_client_event(params, state, due_client))
+    acts.extend(Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1)
+    if state.tuner_timer == -1:
+        acts.append(Action("deadline"))
+    due = bool(acts)
+
+    for path in ("publish", "gc"):
+        for s in _up_servers(state):
+            if any(_reaps(params, state, s, c, path) for c in range(len(state.clients))):
+                acts.append(Action(path, server=s))
+    acts.extend(_tuner_actions(params, state))
+    acts.extend(_fault_actions(params, state))
+    if not due:
+        acts.append(Action("tick", value=_next_deadline(params, state)))
+    return acts
+
+
+def _first_due_client(state: State) -> int | None:
+    for c, cl in enumerate(state.clients):
+        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT):
+            return c
+    return None
+
+
+def _client_event(params: Params, state: State, c: int) -> list[Action]:
+    cl = state.clients[c]
+    if cl.phase == HELD:
+        return [Action("reply", client=c, value=rtt) for rtt in params.rtt]
+    if cl.phase == WAITING:
+        return [Action("arrive", client=c)]
+    ups = _up_servers(state)
+    if not ups:
+        # Nowhere to connect: the attempt fails and is retried later.
+        return [Action("reconnect", client=c)]
+    return [Action("reconnect", client=c, server=s) for s in ups]
+
+
+def _reaps(params: Params, state: State, server: int, c: int, path: str) -> bool:
+    session = state.clients[c].session
+    return bool(session) and _expired(params, state, server, c, session, path) is not None
+
+
+def _next_deadline(params: Params, state: State) -> int:
+    timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
+    timers += [srv.down for srv in state.servers if srv.down > 0]
+    if state.tuner_timer > 0:
+        timers.append(state.tuner_timer)
+    # Nothing scheduled (every client crashed, every server up): time passes
+    # by the longest hold, enough for any lingering session to age.
+    return min(timers, default=max(level.timeout for level in params.levels))
+
+
+def _tuner_actions(params: Params, state: State) -> list[Action]:
+    design = params.design
+    if not design.adjusts() or len(params.levels) < 2:
+        return []
+    servers = state.servers
+    acts: list[Action] = []
+    if design.tuner == "per-server":
+        for s, srv in enumerate(servers):
+            if not params.can_load_move(s) or srv.down:
+                continue
+            for level in range(len(params.levels)):
+                if level != srv.target and _may_move(params, srv.target, level, srv.hot):
+                    acts.append(Action("load", server=s, value=level))
+        return acts
+    settled = all(srv.adv == srv.target and srv.reap == srv.target for srv in servers)
+    target = servers[0].target
+    if settled:
+        hot = any(srv.hot for srv in servers)
+        for level in range(len(params.levels)):
+            if level != target and _may_move(params, target, level, hot):
+                acts.append(Action("load", value=level))
+        return acts
+    if design.tuner == "fleet":
+        acts.extend(Action("adopt", server=s) for s, srv in enumerate(servers) if srv.adv != target)
+        return acts
+    # fleet-staged: raising moves every reaper before any advice; lowering
+    # moves every advice, then reapers once every session refreshed under it.
+    # A change starts only when the last one settled, so the level a server
+    # has not adopted yet is the previous one: it tells the direction.
+    pending = next(srv for srv in servers if srv.adv != target or srv.reap != target)
+    previous = pending.reap if pending.reap != target else pending.adv
+    if params.levels[target].avg_ms > params.levels[previous].avg_ms:
+        if any(srv.reap != target for srv in servers):
+            acts.extend(Action("adopt_reaper", server=s) for s, srv in enumerate(servers) if srv.reap != target)
+        else:
+            acts.extend(Action("adopt_advice", server=s) for s, srv in enumerate(servers) if srv.adv != target)
+    else:
+        if any(srv.adv != target for srv in servers):
+            acts.extend(Action("adopt_advice", server=s) for s, srv in enumerate(servers) if srv.adv != target)
+        elif all(not cl.session or cl.session.ref_level == target for cl in state.clients):
+            acts.extend(Action("adopt_reaper", server=s) for s, srv in enumerate(servers) if srv.reap != target)
+    return acts
+
+
+def _may_move(params: Params, current: int, level: int, hot: bool) -> bool:
+    rising = params.levels[level].avg_ms > params.levels[current].avg_ms
+    return not rising or params.load_trigger == "free" or hot
+
+
+def _fault_actions(params: Params, state: State) -> list[Action]:
+    acts: list[Action] = []
+    if state.losses_left:
+        ups = _up_servers(state)
+        # A fleet that loses every server at once is a different outage.
+        if len(ups) > 1:
+            acts.extend(Action("lose", server=s) for s in ups if params.can_lose(s))
+    for c, cl in enumerate(state.clients):
+        if cl.phase in (HELD, WAITING):
+            if state.crashes_left:
+                acts.append(Action("crash", client=c))
+            if state.cuts_left:
+                acts.append(Action("cut", client=c))
+    return acts
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def step(params: Params, state: State, action: Action) -> Step:
+    """Apply `action` to `state`; raise `ProtocolError` if it is not enabled."""
+    if action not in actions(params, state):
+        raise ProtocolError(_why_not(params, state, action))
+    return _APPLY[action.kind](params, state, action)
+
+
+def _why_not(params: Params, state: State, action: Action) -> str:
+    where = ""
+    if 0 <= action.client < len(state.clients):
+        cl = state.clients[action.client]
+        where = f" client {action.client} is {cl.phase} (timer {cl.timer})"
+    elif 0 <= action.server < len(state.servers):
+        srv = state.servers[action.server]
+        where = f" server {action.server} is {'down' if srv.down else 'up'} at level {srv.adv}"
+    enabled = ", ".join(str(a) for a in actions(params, state))
+    return f"action {action} is not enabled:{where}; enabled here: {enabled}"
+
+
+def _reply(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    srv = state.servers[cl.server]
+    # Faye 1.1 answers with the advice current at reply time; a per-session
+    # design answers with the advice fixed when the connect arrived.
+    level = cl.session.ref_level if params.design.reply_advice == "arrival" else srv.adv
+    adv = _level(params, level)
+    nxt = _replace_client(state, a.client, cl._replace(phase=WAITING, timer=adv.interval + a.value))
+    return Step(nxt, (Replied(a.client, cl.server, adv.timeout, adv.interval),))
+
+
+def _arrive(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    return _connect(params, state, a.client, cl.server, ())
+
+
+def _reconnect(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    if a.server == -1:
+        retry = params.retry + params.rtt_max
+        nxt = _replace_client(state, a.client, cl._replace(phase=RETRY, server=-1, timer=retry))
+        return Step(nxt, (Dropped(a.client, -1, "no server reachable", retry),))
+    events = (Recovered("client-cut", a.client),) if cl.phase == CUT else ()
+    return _connect(params, state, a.client, a.server, events)
+
+
+def _connect(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+    """A connect from client `c` reaches server `s`: existence check, then refresh."""
+    cl = state.clients[c]
+    session = cl.session
+    if not session:
+        # No session (it was reaped, or the client abandoned it): a new
+        # socket handshakes; a connect on an old id gets 401 and re-handshakes.
+        if cl.phase in (WAITING, CUT):
+            events += (Refused(c, s),)
+        return _handshake(params, state, c, s, events)
+    reaped = _expired(params, state, s, c, session, "existence")
+    if reaped is not None:
+        state = _replace_client(state, c, cl._replace(session=()))
+        return _handshake(params, state, c, s, events + (reaped, Refused(c, s)))
+    srv = state.servers[s]
+    level = srv.adv
+    record = session.hs_level
+    new = Session(0, params.offset(s), record, level)
+    hold = _level(params, level).timeout
+    nxt = _replace_client(state, c, Client(HELD, s, hold, new))
+    return Step(nxt, events + (Refreshed(c, s, perceived_age(params, session, s), hold),))
+
+
+def _handshake(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+    srv = state.servers[s]
+    session = _fresh_session(params, state, s)
+    adv = _level(params, srv.adv)
+    nxt = _replace_client(state, c, Client(HELD, s, adv.timeout, session))
+    # The server absorbed a reconnect: a handshake plus k subscribes, each
+    # building a room snapshot. This is what lets its load rise. (Where no
+    # load can rise on it, the flag would only split states for nothing.)
+    if params.load_trigger == "reconnects" and params.design.adjusts() and not srv.hot:
+        nxt = _replace_server(nxt, s, srv._replace(hot=True))
+    return Step(nxt, events + (Handshake(c, s, adv.timeout, adv.interval),))
+
+
+def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
+    """Remove reaped sessions; the server holding a victim's socket closes it."""
+    clients = list(state.clients)
+    for ev in victims:
+        cl = clients[ev.client]
+        if cl.phase in (HELD, WAITING):
+            clients[ev.client] = Client(RETRY, -1, params.retry + params.rtt_max, ())
+        else:
+            clients[ev.client] = cl._replace(session=())
+    return state._replace(clients=tuple(clients))
+
+
+def _sweep(params: Params, state: State, s: int, path: str) -> list[Reaped]:
+    victims = []
+    for c, cl in enumerate(state.clients):
+        if cl.session:
+            ev = _expired(params, state, s, c, cl.session, path)
+            if ev is not None:
+                victims.append(ev)
+    return victims
+
+
+def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
+    return tuple(
+        Dropped(ev.client, state.clients[ev.client].server, "session reaped", params.retry + params.rtt_max)
+        for ev in victims
+        if state.clients[ev.client].phase in (HELD, WAITING)
+    )
+
+
+def _publish(params: Params, state: State, a: Action) -> Step:
+    victims = _sweep(params, state, a.server, "publish")
+    return Step(_destroy(params, state, victims), tuple(victims) + _drops(params, victims, state))
+
+
+def _gc(params: Params, state: State, a: Action) -> Step:
+    victims = _sweep(params, state, a.server, "gc")
+    timeout = params.levels[state.servers[a.server].reap].timeout
+    swept = Swept(a.server, timeout, cutoff_text(params.gc_mult * timeout))
+    return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
+
+
+def _restore(params: Params, state: State, a: Action) -> Step:
+    srv = state.servers[a.server]
+    return Step(_replace_server(state, a.server, srv._replace(down=0)), (Recovered("server-loss", a.server),))
+
+
+def _load(params: Params, state: State, a: Action) -> Step:
+    lvl = _level(params, a.value)
+    design = params.design
+    if design.tuner == "per-server":
+        srv = state.servers[a.server]
+        rising = lvl.avg_ms > _level(params, srv.target).avg_ms
+        new = srv._replace(target=a.value, adv=a.value, reap=a.value, hot=srv.hot and not rising)
+        nxt = _replace_server(state, a.server, new)
+        return Step(nxt, (Adjusted(a.server, "both", lvl.timeout, lvl.interval, lvl.avg_ms),))
+    rising = lvl.avg_ms > _level(params, state.servers[0].target).avg_ms
+    immediate = design.tuner == "fleet" and design.propagation_delay == 0
+    servers = []
+    for srv in state.servers:
+        srv = srv._replace(target=a.value, hot=srv.hot and not rising)
+        if immediate:
+            srv = srv._replace(adv=a.value, reap=a.value)
+        servers.append(srv)
+    timer = design.propagation_delay if design.tuner == "fleet" and not immediate else 0
+    nxt = state._replace(servers=tuple(servers), tuner_timer=timer)
+    events = (
+        tuple(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms) for s in range(len(servers)))
+        if immediate
+        else ()
+    )
+    return Step(nxt, events)
+
+
+def _adopt(params: Params, state: State, a: Action) -> Step:
+    what = {"adopt": "both", "adopt_reaper": "reaper", "adopt_advice": "advice"}[a.kind]
+    srv = state.servers[a.server]
+    lvl = _level(params, srv.target)
+    new = srv._replace(
+        adv=srv.target if what != "reaper" else srv.adv,
+        reap=srv.target if what != "advice" else srv.reap,
+    )
+    nxt = _replace_server(state, a.server, new)
+    if all(x.adv == x.target and x.reap == x.target for x in nxt.servers):
+        nxt = nxt._replace(tuner_timer=0)
+    return Step(nxt, (Adjusted(a.server, what, lvl.timeout, lvl.interval, lvl.avg_ms),))
+
+
+def _deadline(params: Params, state: State, a: Action) -> Step:
+    events = []
+    for s, srv in enumerate(state.servers):
+        if srv.adv != srv.target or srv.reap != srv.target:
+            lvl = _level(params, srv.target)
+            events.append(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms))
+    servers = tuple(srv._replace(adv=srv.target, reap=srv.target) for srv in state.servers)
+    return Step(state._replace(servers=servers, tuner_timer=0), tuple(events))
+
+
+def _lose(params: Params, state: State, a: Action) -> Step:
+    duration = params.faults.loss_duration
+    nxt = _replace_server(state, a.server, state.servers[a.server]._replace(down=duration))
+    nxt = nxt._replace(losses_left=state.losses_left - 1)
+    events: list = [Fault("server-loss", a.server, duration)]
+    clients = list(nxt.clients)
+    retry = params.retry + params.rtt_max
+    for c, cl in enumerate(clients):
+        if cl.server == a.server and cl.phase in (HELD, WAITING):
+            # Every socket on the server drops at once. Gitter's client
+            # re-handshakes on a new socket; the old session is abandoned.
+            clients[c] = Client(RETRY, -1, retry, ())
+            events.append(Dropped(c, a.server, "server lost connectivity", retry))
+    return Step(nxt._replace(clients=tuple(clients)), tuple(events))
+
+
+def _crash(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    nxt = _replace_client(state, a.client, cl._replace(phase=CRASHED, server=-1, timer=0))
+    return Step(nxt._replace(crashes_left=state.crashes_left - 1), (Fault("client-crash", a.client, 0),))
+
+
+def _cut(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    duration = params.faults.cut_duration
+    nxt = _replace_client(state, a.client, cl._replace(phase=CUT, server=-1, timer=duration))
+    return Step(nxt._replace(cuts_left=state.cuts_left - 1), (Fault("client-cut", a.client, duration),))
+
+
+def _tick(params: Params, state: State, a: Action) -> Step:
+    delta = a.value
+    cap = params.age_cap
+    clients = []
+    for cl in state.clients:
+        session = cl.session
+        if session:
+            session = session._replace(age=min(session.age + delta, cap))
+        timer = cl.timer - delta if cl.phase != CRASHED else 0
+        clients.append(Client(cl.phase, cl.server, timer, session))
+    servers = tuple(srv._replace(down=srv.down - delta) if srv.down > 0 else srv for srv in state.servers)
+    # A countdown that reaches zero marks its event due: a server whose loss
+    # ends is marked -1 until `restore` fires, a fleet change's deadline -1.
+    servers = tuple(srv._replace(down=-1) if srv.down == 0 and old.down > 0 else srv for srv, old in zip(servers, state.servers))
+    tuner = state.tuner_timer
+    if tuner > 0:
+        tuner = tuner - delta if tuner - delta > 0 else -1
+    return Step(
+        state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner),
+        (),
+    )
+
+
+_APPLY = {
+    "reply": _reply,
+    "arrive": _arrive,
+    "reconnect": _reconnect,
+    "restore": _restore,
+    "gc": _gc,
+    "deadline": _deadline,
+    "publish": _publish,
+    "load": _load,
+    "adopt": _adopt,
+    "adopt_reaper": _adopt,
+    "adopt_advice": _adopt,
+    "lose": _lose,
+    "crash": _crash,
+    "cut": _cut,
+    "tick": _tick,
+}
+
+
+def successors(params: Params, state: State) -> list[tuple[Action, Step]]:
+    """Every enabled action with its step, in `actions` order (no re-check).
+
+    Engines that only ever apply actions `actions` just listed use this to
+    skip `step`'s guard, which would list the enabled actions a second time.
+    """
+    return [(a, _APPLY[a.kind](params, state, a)) for a in actions(params, state)]

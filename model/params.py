@@ -1,0 +1,263 @@
+"""Parameters of a fleet: everything that is fixed for one run of a checker.
+
+Parameters are kept apart from state (`stormcheck.model.state`): a state says
+where every client and server *is*; parameters say what the protocol and the
+fleet *are*. Both are immutable. All durations are whole seconds: the model's
+clock is an integer (see the time abstraction in `stormcheck.model.fleet`).
+
+The design space of ``shared/SEMANTICS.md`` ("Designs to compare") is the
+`Design` record: who changes T/I, what a reaper judges a session by, and which
+reaper paths follow that rule. The six designs the suite ships are in
+`DESIGNS`; a scenario file may describe any other combination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+__all__ = [
+    "Bounds",
+    "Design",
+    "DESIGNS",
+    "Faults",
+    "Level",
+    "Params",
+    "adjuster_advice",
+    "TUNERS",
+    "JUDGES",
+    "RECORDS",
+    "REPLIES",
+    "SESSION_PATHS",
+    "LOAD_TRIGGERS",
+]
+
+# Allowed values of each design axis, in the order the docs list them.
+TUNERS = ("static", "per-server", "fleet", "fleet-staged")
+JUDGES = ("server", "session")
+RECORDS = ("handshake", "refresh")
+REPLIES = ("reply", "arrival")
+SESSION_PATHS = ("all", "all-but-gc")
+LOAD_TRIGGERS = ("free", "reconnects")
+
+
+@dataclass(frozen=True)
+class Design:
+    """One answer to the three questions of "Designs to compare".
+
+    Attributes
+    ----------
+    tuner : str
+        Who changes T/I. ``static``: nobody. ``per-server``: each process from
+        its own load (2015). ``fleet``: the whole fleet from one load value,
+        every server adopting within `propagation_delay` seconds (0: at once).
+        ``fleet-staged``: the whole fleet, reapers first when raising and
+        advice first when lowering.
+    propagation_delay : int
+        Seconds within which every server adopts a fleet-wide change.
+    judge : str
+        What a reaper judges a session by: ``server`` (its own server's
+        current T) or ``session`` (a timeout recorded with the session).
+    record : str
+        With ``judge = "session"``: when the timeout is recorded, at
+        ``handshake`` only (the unmerged 2015 branch) or at every ``refresh``.
+    reply_advice : str
+        Which advice a connect reply carries: the one current at ``reply``
+        time (Faye 1.1) or the one fixed on ``arrival`` of the connect.
+    session_paths : str
+        With ``judge = "session"``: ``all`` reaper paths judge by the recorded
+        timeout, or ``all-but-gc`` (GC keeps its server's own T).
+    """
+
+    name: str
+    tuner: str = "static"
+    propagation_delay: int = 0
+    judge: str = "server"
+    record: str = "refresh"
+    reply_advice: str = "reply"
+    session_paths: str = "all"
+
+    def gc_by_session(self) -> bool:
+        """True when the GC path judges sessions by their recorded timeout."""
+        return self.judge == "session" and self.session_paths == "all"
+
+    def adjusts(self) -> bool:
+        """True when T/I can move at all (anything but a static fleet)."""
+        return self.tuner != "static"
+
+
+DESIGNS: dict[str, Design] = {
+    d.name: d
+    for d in (
+        Design("off"),
+        Design("per-server", tuner="per-server"),
+        Design("fleet-wide", tuner="fleet"),
+        Design("fleet-wide-staged", tuner="fleet-staged"),
+        Design(
+            "per-session-branch",
+            tuner="per-server",
+            judge="session",
+            record="handshake",
+            session_paths="all-but-gc",
+        ),
+        Design(
+            "per-session",
+            tuner="per-server",
+            judge="session",
+            record="refresh",
+            reply_advice="arrival",
+        ),
+    )
+}
+
+
+def _round_half_up(x: Fraction) -> int:
+    # Gitter's adjuster is JavaScript: Math.round rounds halves up, unlike
+    # Python's round(), which rounds them to even.
+    return int((x + Fraction(1, 2)).__floor__())
+
+
+def adjuster_advice(avg_ms: int, t0: int, i0: int, threshold_ms: int = 5000) -> tuple[int, int]:
+    """The (T, I) Gitter's advice adjuster chose for a mean subscribe latency.
+
+    ``T = T0 + round(1.6 * max(0, avg - 5000) / 1000)`` and
+    ``I = I0 + round(max(0, avg - 5000) / 2500)``, with JavaScript rounding.
+
+    Examples
+    --------
+    >>> adjuster_advice(10_000, 45, 1)
+    (53, 3)
+    >>> adjuster_advice(40_000, 45, 1)
+    (101, 15)
+    >>> adjuster_advice(160_000, 45, 1)
+    (293, 63)
+    >>> adjuster_advice(3_000, 45, 1)
+    (45, 1)
+    """
+    over = Fraction(max(0, avg_ms - threshold_ms))
+    return t0 + _round_half_up(Fraction(8, 5) * over / 1000), i0 + _round_half_up(over / 2500)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One load level a server's adjuster can see, and the advice it gives."""
+
+    avg_ms: int
+    timeout: int
+    interval: int
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Bounds on the faults the adversary may inject during one run.
+
+    Each count is how many times the fault may happen in a run; each fault may
+    strike at any moment. `loss_servers` names the servers that may lose
+    connectivity (all when empty).
+    """
+
+    server_loss: int = 0
+    loss_duration: int = 60
+    loss_servers: tuple[int, ...] = ()
+    client_crash: int = 0
+    client_cut: int = 0
+    cut_duration: int = 120
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How far a search may go before it must stop and say so.
+
+    ``max_depth`` (steps from an initial state; 0: none) is a *stated bound*:
+    a search that explored every run up to it may report that an ``always``
+    property holds within it. The state and time budgets are not: a search
+    stopped by them is inconclusive.
+    """
+
+    max_states: int = 2_000_000
+    max_seconds: float = 600.0
+    max_depth: int = 0
+
+
+@dataclass(frozen=True)
+class Params:
+    """A fleet: topology, protocol constants, design, load bounds and faults.
+
+    Attributes
+    ----------
+    servers, clients : int
+        Fleet size.
+    t0, i0 : int
+        Base Bayeux timeout and interval (seconds).
+    levels : tuple of Level
+        The load levels the adjuster input moves between; level 0 is the
+        base level and must advise exactly (t0, i0).
+    load_servers : tuple of int
+        Servers whose load may move (per-server tuner). Empty: all.
+    load_trigger : str
+        ``free``: load moves whenever the adversary likes. ``reconnects``: a
+        rise needs reconnects absorbed since the last rise (the 2015 story:
+        the server that takes the reconnect burst is the one that slows down).
+    rtt : tuple of int
+        The round-trip times a message exchange may take (sorted choices).
+    skew : tuple of int
+        Each server's clock offset (seconds) against the store's reference.
+    retry : int
+        Faye's fixed retry delay after a failed send.
+    gc_period : int
+        Seconds between GC rounds (one lock winner per round).
+    publish_mult, gc_mult : Fraction
+        Cutoff multipliers of the publish/existence paths and of GC.
+    """
+
+    servers: int = 3
+    clients: int = 1
+    t0: int = 45
+    i0: int = 1
+    levels: tuple[Level, ...] = (Level(0, 45, 1),)
+    load_servers: tuple[int, ...] = ()
+    load_trigger: str = "reconnects"
+    rtt: tuple[int, ...] = (0, 2)
+    skew: tuple[int, ...] = ()
+    retry: int = 5
+    gc_period: int = 60
+    publish_mult: Fraction = Fraction(8, 5)
+    gc_mult: Fraction = Fraction(2)
+    design: Design = DESIGNS["per-server"]
+    faults: Faults = field(default_factory=Faults)
+
+    def with_design(self, design: Design) -> "Params":
+        """The same fleet under another design."""
+        return replace(self, design=design)
+
+    @property
+    def rtt_max(self) -> int:
+        return max(self.rtt)
+
+    def offset(self, server: int) -> int:
+        """Clock offset of `server` (0 when the scenario gives no skew)."""
+        return self.skew[server] if self.skew else 0
+
+    @property
+    def max_skew_gap(self) -> int:
+        """The largest disagreement between two servers' clocks."""
+        return (max(self.skew) - min(self.skew)) if self.skew else 0
+
+    def can_load_move(self, server: int) -> bool:
+        return not self.load_servers or server in self.load_servers
+
+    def can_lose(self, server: int) -> bool:
+        return not self.faults.loss_servers or server in self.faults.loss_servers
+
+    @property
+    def age_cap(self) -> int:
+        """Ages saturate here: past every cutoff, an older age changes nothing.
+
+        Every reaper test is ``age >= cutoff``; once a session is older than
+        the largest cutoff any server can use (plus the clock gap), all tests
+        give the same answer, so older ages are folded into this one and the
+        state space stays finite.
+        """
+        t_max = max(level.timeout for level in self.levels)
+        biggest = max(self.publish_mult, self.gc_mult) * t_max
+        return int(biggest.__ceil__()) + self.max_skew_gap + 1

@@ -1,0 +1,90 @@
+"""What a property is, and what a verdict is.
+
+A property is a named plain predicate with a modality:
+
+* ``always`` over states: the predicate holds in every reachable state;
+* ``always`` over steps: it holds for every transition (pre-state, action,
+  step with its events) — needed where the thing forbidden is an *act*, such
+  as destroying a session;
+* ``sometimes``: some reachable state or step satisfies it. These exist so
+  that a vacuous model fails: a model in which nothing is ever reaped would
+  make every safety property hold and prove nothing.
+
+Verdicts have three values and are never optimistic: a search that did not
+finish can say ``violated`` (with a trace) or ``inconclusive``, never
+``holds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+__all__ = ["Property", "Verdict", "ALWAYS", "SOMETIMES", "STATE", "STEP"]
+
+ALWAYS = "always"
+SOMETIMES = "sometimes"
+STATE = "state"
+STEP = "step"
+
+
+class Verdict(str, Enum):
+    """The outcome of checking one property."""
+
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Property:
+    """A named predicate over states or steps, with a modality.
+
+    Attributes
+    ----------
+    name : str
+        The name users and manifests refer to.
+    modality : str
+        ``always`` or ``sometimes``.
+    over : str
+        ``state``: ``check(params, state)``; ``step``:
+        ``check(params, pre_state, action, step)``.
+    check : callable
+        Returns True when the state/step is good (always) or is a witness
+        (sometimes).
+    description : str
+        One sentence a reviewer reads in the report.
+    """
+
+    name: str
+    modality: str
+    over: str
+    check: Callable
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.modality not in (ALWAYS, SOMETIMES):
+            raise ValueError(f"property {self.name!r}: modality must be 'always' or 'sometimes', not {self.modality!r}")
+        if self.over not in (STATE, STEP):
+            raise ValueError(f"property {self.name!r}: 'over' must be 'state' or 'step', not {self.over!r}")
+
+    def verdict_when_found(self) -> Verdict:
+        """The verdict once a state/step of interest was found.
+
+        For ``always`` what is searched for is a counterexample; for
+        ``sometimes``, a witness.
+        """
+        return Verdict.VIOLATED if self.modality == ALWAYS else Verdict.HOLDS
+
+    def verdict_when_exhausted(self) -> Verdict:
+        """The verdict when a complete search found nothing of interest."""
+        return Verdict.HOLDS if self.modality == ALWAYS else Verdict.VIOLATED
+
+    def interesting(self, *args) -> bool:
+        """True when this state/step is a counterexample or a witness."""
+        ok = self.check(*args)
+        return not ok if self.modality == ALWAYS else ok

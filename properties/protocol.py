@@ -1,0 +1,111 @@
+"""The properties of the reconnect / connect-loop / reaper protocol.
+
+Each is a plain predicate over the model's states or steps; the engines
+evaluate them and nothing else. Definitions follow ``shared/SEMANTICS.md``
+("Validity: what 'a valid socket was reaped' means").
+"""
+
+from __future__ import annotations
+
+from stormcheck.model.events import Reaped, Refused
+from stormcheck.model.fleet import is_valid, judged_timeout, perceived_age
+from stormcheck.model.params import Params
+from stormcheck.model.state import CRASHED, HELD, WAITING, State
+
+from .core import ALWAYS, SOMETIMES, STATE, STEP, Property
+
+__all__ = [
+    "no_valid_reap",
+    "parameter_agreement",
+    "dead_session_reaped",
+    "rehandshake_after_401",
+    "PROPERTIES",
+    "by_name",
+    "next_refresh_age",
+]
+
+
+def _no_valid_reap(params: Params, pre: State, action, step) -> bool:
+    return not any(isinstance(e, Reaped) and is_valid(pre, e.client) for e in step.events)
+
+
+def next_refresh_age(params: Params, state: State, client: int) -> int | None:
+    """The session age at which `client`'s next refresh lands, if it stays valid.
+
+    A held client is answered when its hold runs out, waits the interval of
+    the advice it is answered with and sends its next connect, which takes up
+    to the largest RTT; a waiting client's connect arrives when its timer runs
+    out. ``None`` for a client with no session or no refresh to come.
+    """
+    cl = state.clients[client]
+    if not cl.session or cl.phase not in (HELD, WAITING):
+        return None
+    if cl.phase == WAITING:
+        return cl.session.age + cl.timer
+    level = cl.session.ref_level if params.design.reply_advice == "arrival" else state.servers[cl.server].adv
+    return cl.session.age + cl.timer + params.levels[level].interval + params.rtt_max
+
+
+def _parameter_agreement(params: Params, state: State) -> bool:
+    for c, cl in enumerate(state.clients):
+        due = next_refresh_age(params, state, c)
+        if due is None:
+            continue
+        session = cl.session._replace(age=due)
+        for r, srv in enumerate(state.servers):
+            if srv.down:
+                continue
+            for path, mult in (("publish", params.publish_mult), ("gc", params.gc_mult)):
+                timeout, _ = judged_timeout(params, state, r, session, path)
+                if perceived_age(params, session, r) >= mult * timeout:
+                    return False
+    return True
+
+
+def _dead_session_reaped(params: Params, pre: State, action, step) -> bool:
+    return any(isinstance(e, Reaped) and pre.clients[e.client].phase == CRASHED for e in step.events)
+
+
+def _rehandshake_after_401(params: Params, pre: State, action, step) -> bool:
+    return any(isinstance(e, Refused) for e in step.events)
+
+
+no_valid_reap = Property(
+    "no_valid_reap",
+    ALWAYS,
+    STEP,
+    _no_valid_reap,
+    "No reaper path ever destroys the session of a valid client.",
+)
+parameter_agreement = Property(
+    "parameter_agreement",
+    ALWAYS,
+    STATE,
+    _parameter_agreement,
+    "Every up server's publish and GC cutoffs lie beyond the next refresh of every valid client.",
+)
+dead_session_reaped = Property(
+    "dead_session_reaped",
+    SOMETIMES,
+    STEP,
+    _dead_session_reaped,
+    "A crashed client's session does get reaped (the reapers are not vacuous).",
+)
+rehandshake_after_401 = Property(
+    "rehandshake_after_401",
+    SOMETIMES,
+    STEP,
+    _rehandshake_after_401,
+    "A client whose session was reaped is refused (401) and re-handshakes.",
+)
+
+PROPERTIES: tuple[Property, ...] = (no_valid_reap, parameter_agreement, dead_session_reaped, rehandshake_after_401)
+
+
+def by_name(name: str) -> Property:
+    """The property called `name`; the error lists the known ones."""
+    for prop in PROPERTIES:
+        if prop.name == name:
+            return prop
+    known = ", ".join(p.name for p in PROPERTIES)
+    raise KeyError(f"no property named {name!r}; known properties: {known}")

@@ -1,0 +1,107 @@
+"""A run through the model, as data: an initial state and the steps taken.
+
+Every engine reports counterexamples and witnesses as a `Run`; the ITF
+writer, the timeline and the replayer read nothing else. A run knows no
+absolute time either: `Run.times` recomputes the clock from its ``tick``
+actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stormcheck.model.fleet import ProtocolError, canonical, step
+from stormcheck.model.params import Params
+from stormcheck.model.state import Action, State, Step
+
+__all__ = ["Run", "ReplayError", "replay", "concretize"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """An initial state and the (action, step) pairs that follow it.
+
+    ``loop``, when set, is the index of the state the last state returns to:
+    the run is a lasso whose cycle repeats forever.
+    """
+
+    initial: State
+    steps: tuple[tuple[Action, Step], ...]
+    loop: int | None = None
+
+    @property
+    def states(self) -> list[State]:
+        return [self.initial] + [st.state for _, st in self.steps]
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for a, _ in self.steps]
+
+    def times(self) -> list[int]:
+        """The clock (seconds since the run began) at each state."""
+        now, out = 0, [0]
+        for action, _ in self.steps:
+            if action.kind == "tick":
+                now += action.value
+            out.append(now)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+class ReplayError(ValueError):
+    """A run no longer replays against the current model."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(f"step {index}: {message}")
+        self.index = index
+
+
+def replay(params: Params, initial: State, actions: list[Action], expected: list[State] | None = None) -> Run:
+    """Re-apply `actions` from `initial` with the model's own `step`.
+
+    Each action must be enabled where it is applied, and when `expected`
+    states are given (as stored in a trace) each recomputed state must equal
+    the stored one. The first step that fails raises `ReplayError` naming it.
+    """
+    if expected is not None and expected and expected[0] != initial:
+        raise ReplayError(0, "the initial state differs from the stored one")
+    state, steps = initial, []
+    for i, action in enumerate(actions, start=1):
+        try:
+            st = step(params, state, action)
+        except ProtocolError as err:
+            raise ReplayError(i, str(err)) from None
+        if expected is not None and i < len(expected) and st.state != expected[i]:
+            raise ReplayError(i, f"{action} leads to\n  {st.state}\nbut the trace stores\n  {expected[i]}")
+        steps.append((action, st))
+        state = st.state
+    return Run(initial, tuple(steps))
+
+
+def concretize(params: Params, initial: State, canonical_path: list[State], last=None) -> Run:
+    """Turn a path through the symmetry-reduced graph into a concrete run.
+
+    The exhaustive checker stores one representative per class of states
+    that differ only by which client is which. Starting from a concrete
+    `initial`, each step picks the first enabled action whose successor is in
+    the next class; `last`, if given, must also accept the final step (the
+    property's counterexample or witness, not merely some equivalent step).
+    """
+    from stormcheck.model.fleet import successors
+
+    state, steps = initial, []
+    for i, target in enumerate(canonical_path, start=1):
+        final = i == len(canonical_path)
+        for action, st in successors(params, state):
+            if canonical(st.state) != target:
+                continue
+            if final and last is not None and not last(state, action, st):
+                continue
+            steps.append((action, st))
+            state = st.state
+            break
+        else:
+            raise ReplayError(i, "no action reaches the next state of the reduced path")
+    return Run(initial, tuple(steps))
