@@ -61,7 +61,7 @@ def explore(
     findings: dict[str, tuple] = {}
     roots = []
     for s in initial_states(params):
-        c = canonical(s)
+        c = canonical(params, s)
         if c not in roots:
             roots.append(c)
     search = _Search(seen=dict.fromkeys(roots), graph=nx.DiGraph() if keep_graph else None)
@@ -85,7 +85,7 @@ def explore(
             for prop in props_step:
                 if prop.name not in findings and prop.interesting(params, state, action, st):
                     findings[prop.name] = (state, action, st)
-            nxt = canonical(st.state)
+            nxt = canonical(params, st.state)
             if search.graph is not None:
                 search.graph.add_edge(state, nxt)
             if nxt not in search.seen:
@@ -171,6 +171,6 @@ def _run_for(params, search, prop, pre, action, st):
     path, root = _path_to(search, pre)
     if action is None:
         return concretize(params, root, path)
-    target = canonical(st.state)
+    target = canonical(params, st.state)
     last = lambda s, a, x: prop.interesting(params, s, a, x)  # noqa: E731 - the final step must be the finding
     return concretize(params, root, path + [target], last=last)

@@ -235,16 +235,37 @@ def _placements(clients: int, servers: int):
                 yield (first,) + rest
 
 
-def canonical(state: State) -> State:
-    """The representative of `state` under client symmetry (sorted clients).
+def canonical(params: Params, state: State) -> State:
+    """The representative of `state` under the fleet's symmetries.
 
     Clients are interchangeable: every one runs the same code with the same
-    parameters, and properties quantify over all of them.
+    parameters, and properties quantify over all of them; so the clients are
+    sorted. Servers are interchangeable too when nothing singles one out (no
+    clock skew, every server's load may move and every server may fail);
+    then servers are ordered by what they are and which clients they hold,
+    and the clients' server numbers follow. Servers that tie are identical,
+    so the order among them does not matter: the form is canonical.
     """
+    if params.servers_symmetric and len(state.servers) > 1:
+        state = _canonical_servers(state)
     ordered = tuple(sorted(state.clients))
     if ordered == state.clients:
         return state
     return state._replace(clients=ordered)
+
+
+def _canonical_servers(state: State) -> State:
+    held: list[list] = [[] for _ in state.servers]
+    for cl in state.clients:
+        if cl.server >= 0:
+            held[cl.server].append(cl._replace(server=0))
+    keys = [(srv, sorted(h)) for srv, h in zip(state.servers, held)]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    if order == list(range(len(order))):
+        return state
+    new_index = {old: new for new, old in enumerate(order)}
+    clients = tuple(cl._replace(server=new_index[cl.server]) if cl.server >= 0 else cl for cl in state.clients)
+    return state._replace(clients=clients, servers=tuple(state.servers[i] for i in order))
 
 
 # ---------------------------------------------------------------- enabled actions

@@ -250,6 +250,15 @@ class Params:
         return not self.faults.loss_servers or server in self.faults.loss_servers
 
     @property
+    def servers_symmetric(self) -> bool:
+        """True when no server is singled out, so servers may be permuted."""
+        return (
+            len(set(self.skew)) <= 1
+            and not self.load_servers
+            and not self.faults.loss_servers
+        )
+
+    @property
     def age_cap(self) -> int:
         """Ages saturate here: past every cutoff, an older age changes nothing.
 

@@ -95,7 +95,7 @@ def concretize(params: Params, initial: State, canonical_path: list[State], last
     for i, target in enumerate(canonical_path, start=1):
         final = i == len(canonical_path)
         for action, st in successors(params, state):
-            if canonical(st.state) != target:
+            if canonical(params, st.state) != target:
                 continue
             if final and last is not None and not last(state, action, st):
                 continue
