@@ -39,6 +39,8 @@ class _Search:
     transitions: int = 0
     depth: int = 0
     complete: bool = False
+    cut_at_depth: bool = False  # some state at the depth bound was not expanded
+    within_bound: bool = False  # every run up to the depth bound was explored
     reason: str = ""
 
 
@@ -80,6 +82,10 @@ def explore(
         for prop in props_state:
             if prop.name not in findings and prop.interesting(params, state):
                 findings[prop.name] = (state, None, None)
+        if budget.max_depth and depth >= budget.max_depth:
+            # A stated bound: runs longer than max_depth steps are not explored.
+            search.cut_at_depth = True
+            continue
         for action, st in successors(params, state):
             search.transitions += 1
             for prop in props_step:
@@ -106,8 +112,9 @@ def explore(
             progress({"states": len(search.seen), "transitions": search.transitions, "depth": depth,
                       "seconds": now - start, "queued": len(queue)})
     else:
-        search.complete = True
-        search.reason = "complete"
+        search.complete = not search.cut_at_depth
+        search.within_bound = search.cut_at_depth
+        search.reason = f"every run of at most {budget.max_depth} steps explored" if search.cut_at_depth else "complete"
     return search, findings
 
 
@@ -150,6 +157,11 @@ def check_bfs(
         elif search.complete:
             basis = f"complete search: {states:,} states, {search.transitions:,} transitions"
             results.append(PropertyResult(prop.name, prop.modality, prop.verdict_when_exhausted(), basis))
+        elif search.within_bound and prop.modality == "always":
+            # Every run up to the stated depth bound was explored: the
+            # property holds within that bound, and the basis says so.
+            basis = f"bounded search: {search.reason} ({states:,} states)"
+            results.append(PropertyResult(prop.name, prop.modality, Verdict.HOLDS, basis))
         else:
             basis = f"search stopped ({search.reason}) after {states:,} states"
             results.append(PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis))
@@ -158,6 +170,7 @@ def check_bfs(
         "transitions": search.transitions,
         "depth": search.depth,
         "complete": search.complete,
+        "depth_bound": budget.max_depth or None,
         "stopped": search.reason,
         "seconds": round(seconds, 3),
         "states_per_second": round(states / seconds) if seconds else None,

@@ -94,9 +94,13 @@ __all__ = [
     "initial_states",
     "is_valid",
     "canonical",
+    "judged_level",
     "judged_timeout",
+    "would_reap",
+    "reply_level",
     "perceived_age",
     "cutoff_text",
+    "new_session",
     "successors",
 ]
 
@@ -124,23 +128,42 @@ def perceived_age(params: Params, session: Session, server: int) -> int:
     return session.age + params.offset(server) - session.stamp
 
 
-def judged_timeout(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
-    """The timeout a reaper path on `server` judges `session` by, and its source.
+def judged_level(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
+    """The level whose timeout a reaper path on `server` judges `session` by.
 
-    A design that judges by the session uses the recorded level (at handshake
-    or at the last refresh); GC keeps its server's own timeout when the design
+    Returns the level index and its source, ``server`` or ``session``. A
+    design that judges by the session uses the recorded level (at handshake or
+    at the last refresh); GC keeps its server's own timeout when the design
     says ``all-but-gc``.
     """
     design = params.design
-    by_session = design.judge == "session" and (path != "gc" or design.gc_by_session())
-    if by_session:
-        level = session.hs_level if design.record == "handshake" else session.ref_level
-        return params.levels[level].timeout, "session"
-    return params.levels[state.servers[server].reap].timeout, "server"
+    if design.judge == "session" and (path != "gc" or design.gc_by_session()):
+        return (session.hs_level if design.record == "handshake" else session.ref_level), "session"
+    return state.servers[server].reap, "server"
 
 
-def _mult(params: Params, path: str) -> Fraction:
-    return params.gc_mult if path == "gc" else params.publish_mult
+def judged_timeout(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
+    """The timeout (seconds) a reaper path on `server` judges `session` by, and its source."""
+    level, source = judged_level(params, state, server, session, path)
+    return params.levels[level].timeout, source
+
+
+def would_reap(params: Params, state: State, server: int, session: Session, path: str) -> bool:
+    """Would reaper `path` on `server` destroy `session` now?"""
+    level, _ = judged_level(params, state, server, session, path)
+    return perceived_age(params, session, server) >= params.reap_ages[path][level]
+
+
+def reply_level(params: Params, state: State, client: int) -> int:
+    """The advice level a held client will be answered with (as things stand).
+
+    Faye 1.1 answers with the advice current at reply time; a per-session
+    design answers with the advice fixed when the connect arrived.
+    """
+    cl = state.clients[client]
+    if params.design.reply_advice == "arrival":
+        return cl.session.ref_level
+    return state.servers[cl.server].adv
 
 
 def cutoff_text(value: Fraction) -> str:
@@ -152,14 +175,11 @@ def cutoff_text(value: Fraction) -> str:
 
 def _expired(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
     """The `Reaped` event if `path` on `server` would destroy this session."""
+    if not would_reap(params, state, server, session, path):
+        return None
     timeout, source = judged_timeout(params, state, server, session, path)
-    mult = _mult(params, path)
     age = perceived_age(params, session, server)
-    # Ages are whole seconds: age >= mult * T  <=>  age * den >= num * T,
-    # which keeps Fraction arithmetic off the hot path.
-    if age * mult.denominator >= mult.numerator * timeout:
-        return Reaped(client, server, path, age, timeout, cutoff_text(mult * timeout), source)
-    return None
+    return Reaped(client, server, path, age, timeout, cutoff_text(params.multiplier(path) * timeout), source)
 
 
 def _level(params: Params, index: int):
@@ -186,9 +206,19 @@ def _replace_server(state: State, index: int, server: Server) -> State:
     return state._replace(servers=tuple(servers))
 
 
-def _fresh_session(params: Params, state: State, server: int, hs_level: int | None = None) -> Session:
-    adv = state.servers[server].adv
-    return Session(0, params.offset(server), adv if hs_level is None else hs_level, adv)
+def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> Session:
+    """A session just stamped by `server`, recording what the design reads.
+
+    A level the design never reads is stored as 0: otherwise two states that
+    behave identically would differ in a dead field and double the search.
+    """
+    design = params.design
+    by_session = design.judge == "session"
+    keep_hs = by_session and design.record == "handshake"
+    keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
+        by_session and design.record == "refresh"
+    )
+    return Session(0, params.offset(server), hs_level if keep_hs else 0, ref_level if keep_ref else 0)
 
 
 def is_valid(state: State, client: int) -> bool:
@@ -217,7 +247,7 @@ def initial_states(params: Params) -> list[State]:
     states = []
     for placement in _placements(params.clients, params.servers):
         clients = tuple(
-            Client(HELD, s, hold, Session(0, params.offset(s), 0, 0)) for s in placement
+            Client(HELD, s, hold, new_session(params, s, 0, 0)) for s in placement
         )
         f = params.faults
         states.append(State(clients, servers, 0, f.server_loss, f.client_crash, f.client_cut))
@@ -256,16 +286,21 @@ def canonical(params: Params, state: State) -> State:
 
 def _canonical_servers(state: State) -> State:
     held: list[list] = [[] for _ in state.servers]
-    for cl in state.clients:
-        if cl.server >= 0:
-            held[cl.server].append(cl._replace(server=0))
+    for phase, server, timer, session in state.clients:
+        if server >= 0:
+            held[server].append((phase, timer, session))
     keys = [(srv, sorted(h)) for srv, h in zip(state.servers, held)]
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    if order == list(range(len(order))):
+    if all(i == o for i, o in enumerate(order)):
         return state
-    new_index = {old: new for new, old in enumerate(order)}
-    clients = tuple(cl._replace(server=new_index[cl.server]) if cl.server >= 0 else cl for cl in state.clients)
-    return state._replace(clients=clients, servers=tuple(state.servers[i] for i in order))
+    new_index = [0] * len(order)
+    for new, old in enumerate(order):
+        new_index[old] = new
+    clients = tuple(
+        Client(phase, new_index[server], timer, session) if server >= 0 else Client(phase, server, timer, session)
+        for phase, server, timer, session in state.clients
+    )
+    return State(clients, tuple(state.servers[i] for i in order), *state[2:])
 
 
 # ---------------------------------------------------------------- enabled actions
@@ -286,9 +321,7 @@ def actions(params: Params, state: State) -> list[Action]:
     due = bool(acts)
 
     for path in ("publish", "gc"):
-        for s in _up_servers(state):
-            if any(_reaps(params, state, s, c, path) for c in range(len(state.clients))):
-                acts.append(Action(path, server=s))
+        acts.extend(Action(path, server=s) for s in _reapers(params, state, path))
     acts.extend(_tuner_actions(params, state))
     acts.extend(_fault_actions(params, state))
     if not due:
@@ -316,9 +349,27 @@ def _client_event(params: Params, state: State, c: int) -> list[Action]:
     return [Action("reconnect", client=c, server=s) for s in ups]
 
 
-def _reaps(params: Params, state: State, server: int, c: int, path: str) -> bool:
-    session = state.clients[c].session
-    return bool(session) and _expired(params, state, server, c, session, path) is not None
+def _reapers(params: Params, state: State, path: str) -> list[int]:
+    """The up servers on which reaper `path` would destroy some session now.
+
+    Equivalent to asking `would_reap` for every (server, session) pair, but
+    linear: a session's margin ``age - stamp - threshold`` is compared once
+    with each server's clock offset. This runs for every state searched.
+    """
+    sessions = [cl.session for cl in state.clients if cl.session]
+    if not sessions:
+        return []
+    ages = params.reap_ages[path]
+    design = params.design
+    if design.judge == "session" and (path != "gc" or design.gc_by_session()):
+        handshake = design.record == "handshake"
+        worst = max(x.age - x.stamp - ages[x.hs_level if handshake else x.ref_level] for x in sessions)
+        return [s for s, srv in enumerate(state.servers) if srv.down == 0 and worst + params.offset(s) >= 0]
+    oldest = max(x.age - x.stamp for x in sessions)
+    return [
+        s for s, srv in enumerate(state.servers)
+        if srv.down == 0 and oldest + params.offset(s) >= ages[srv.reap]
+    ]
 
 
 def _next_deadline(params: Params, state: State) -> int:
@@ -420,11 +471,7 @@ def _why_not(params: Params, state: State, action: Action) -> str:
 
 def _reply(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
-    srv = state.servers[cl.server]
-    # Faye 1.1 answers with the advice current at reply time; a per-session
-    # design answers with the advice fixed when the connect arrived.
-    level = cl.session.ref_level if params.design.reply_advice == "arrival" else srv.adv
-    adv = _level(params, level)
+    adv = _level(params, reply_level(params, state, a.client))
     nxt = _replace_client(state, a.client, cl._replace(phase=WAITING, timer=adv.interval + a.value))
     return Step(nxt, (Replied(a.client, cl.server, adv.timeout, adv.interval),))
 
@@ -460,8 +507,7 @@ def _connect(params: Params, state: State, c: int, s: int, events: tuple) -> Ste
         return _handshake(params, state, c, s, events + (reaped, Refused(c, s)))
     srv = state.servers[s]
     level = srv.adv
-    record = session.hs_level
-    new = Session(0, params.offset(s), record, level)
+    new = new_session(params, s, session.hs_level, level)
     hold = _level(params, level).timeout
     nxt = _replace_client(state, c, Client(HELD, s, hold, new))
     return Step(nxt, events + (Refreshed(c, s, perceived_age(params, session, s), hold),))
@@ -469,7 +515,7 @@ def _connect(params: Params, state: State, c: int, s: int, events: tuple) -> Ste
 
 def _handshake(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
     srv = state.servers[s]
-    session = _fresh_session(params, state, s)
+    session = new_session(params, s, srv.adv, srv.adv)
     adv = _level(params, srv.adv)
     nxt = _replace_client(state, c, Client(HELD, s, adv.timeout, session))
     # The server absorbed a reconnect: a handshake plus k subscribes, each
@@ -611,12 +657,11 @@ def _tick(params: Params, state: State, a: Action) -> Step:
     delta = a.value
     cap = params.age_cap
     clients = []
-    for cl in state.clients:
-        session = cl.session
+    for phase, server, timer, session in state.clients:
         if session:
-            session = session._replace(age=min(session.age + delta, cap))
-        timer = cl.timer - delta if cl.phase != CRASHED else 0
-        clients.append(Client(cl.phase, cl.server, timer, session))
+            age, stamp, hs, ref = session
+            session = Session(min(age + delta, cap), stamp, hs, ref)
+        clients.append(Client(phase, server, timer - delta if phase != CRASHED else 0, session))
     servers = tuple(srv._replace(down=srv.down - delta) if srv.down > 0 else srv for srv in state.servers)
     # A countdown that reaches zero marks its event due: a server whose loss
     # ends is marked -1 until `restore` fires, a fleet change's deadline -1.

@@ -14,6 +14,7 @@ reaper paths follow that rule. The six designs the suite ships are in
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from fractions import Fraction
 
 __all__ = [
@@ -248,6 +249,22 @@ class Params:
 
     def can_lose(self, server: int) -> bool:
         return not self.faults.loss_servers or server in self.faults.loss_servers
+
+    @cached_property
+    def reap_ages(self) -> dict[str, tuple[int, ...]]:
+        """Per reaper path, per level: the smallest whole age that is reaped.
+
+        Ages are whole seconds, so ``age >= mult * T`` is ``age >= ceil(mult *
+        T)``; the engines compare integers instead of fractions.
+        """
+        return {
+            path: tuple(-((-mult * level.timeout) // 1) for level in self.levels)
+            for path, mult in (("publish", self.publish_mult), ("existence", self.publish_mult), ("gc", self.gc_mult))
+        }
+
+    def multiplier(self, path: str) -> Fraction:
+        """The cutoff multiplier of a reaper path (publish, existence or gc)."""
+        return self.gc_mult if path == "gc" else self.publish_mult
 
     @property
     def servers_symmetric(self) -> bool:

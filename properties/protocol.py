@@ -7,8 +7,8 @@ evaluate them and nothing else. Definitions follow ``shared/SEMANTICS.md``
 
 from __future__ import annotations
 
-from stormcheck.model.events import Reaped, Refused
-from stormcheck.model.fleet import is_valid, judged_timeout, perceived_age
+from stormcheck.model.events import Handshake, Reaped
+from stormcheck.model.fleet import is_valid, reply_level, would_reap
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, HELD, WAITING, State
 
@@ -18,7 +18,7 @@ __all__ = [
     "no_valid_reap",
     "parameter_agreement",
     "dead_session_reaped",
-    "rehandshake_after_401",
+    "rehandshake_reachable",
     "PROPERTIES",
     "by_name",
     "next_refresh_age",
@@ -42,7 +42,7 @@ def next_refresh_age(params: Params, state: State, client: int) -> int | None:
         return None
     if cl.phase == WAITING:
         return cl.session.age + cl.timer
-    level = cl.session.ref_level if params.design.reply_advice == "arrival" else state.servers[cl.server].adv
+    level = reply_level(params, state, client)
     return cl.session.age + cl.timer + params.levels[level].interval + params.rtt_max
 
 
@@ -55,10 +55,8 @@ def _parameter_agreement(params: Params, state: State) -> bool:
         for r, srv in enumerate(state.servers):
             if srv.down:
                 continue
-            for path, mult in (("publish", params.publish_mult), ("gc", params.gc_mult)):
-                timeout, _ = judged_timeout(params, state, r, session, path)
-                if perceived_age(params, session, r) >= mult * timeout:
-                    return False
+            if would_reap(params, state, r, session, "publish") or would_reap(params, state, r, session, "gc"):
+                return False
     return True
 
 
@@ -66,8 +64,8 @@ def _dead_session_reaped(params: Params, pre: State, action, step) -> bool:
     return any(isinstance(e, Reaped) and pre.clients[e.client].phase == CRASHED for e in step.events)
 
 
-def _rehandshake_after_401(params: Params, pre: State, action, step) -> bool:
-    return any(isinstance(e, Refused) for e in step.events)
+def _rehandshake_reachable(params: Params, pre: State, action, step) -> bool:
+    return any(isinstance(e, Handshake) for e in step.events)
 
 
 no_valid_reap = Property(
@@ -91,15 +89,15 @@ dead_session_reaped = Property(
     _dead_session_reaped,
     "A crashed client's session does get reaped (the reapers are not vacuous).",
 )
-rehandshake_after_401 = Property(
-    "rehandshake_after_401",
+rehandshake_reachable = Property(
+    "rehandshake_reachable",
     SOMETIMES,
     STEP,
-    _rehandshake_after_401,
-    "A client whose session was reaped is refused (401) and re-handshakes.",
+    _rehandshake_reachable,
+    "A client re-handshakes (new id, re-subscribes): after a drop, or a 401 for a reaped session.",
 )
 
-PROPERTIES: tuple[Property, ...] = (no_valid_reap, parameter_agreement, dead_session_reaped, rehandshake_after_401)
+PROPERTIES: tuple[Property, ...] = (no_valid_reap, parameter_agreement, dead_session_reaped, rehandshake_reachable)
 
 
 def by_name(name: str) -> Property:

@@ -1,5 +1,236 @@
-"""Placeholder CLI; the real one is being written separately."""
+"""The command line: ``stormcheck check | replay | list``.
+
+Exit codes: 0 every property holds (or the trace replays), 1 a property is
+violated (or the trace no longer replays), 2 bad input, 3 inconclusive.
+Bad input is reported in one message that says what to fix, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from stormcheck.checkers import ENGINES, EXIT_CODES, CheckResult, run_engine
+from stormcheck.model.params import DESIGNS
+from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
+from stormcheck.properties.core import ALWAYS, Verdict
+from stormcheck.properties.protocol import PROPERTIES, by_name
+from stormcheck.traces.export import replay_trace
+from stormcheck.traces.itf import Trace
+from stormcheck.traces.run import ReplayError
+from stormcheck.traces.timeline import render_timeline
+
+from .output import summary, version, write_findings
+
+__all__ = ["main"]
+
+DEFAULT_SCENARIO = "gitter-2015"
 
 
-def main(argv=None):
+class _Progress:
+    """Progress lines on stderr while a long search runs (silent under 1 s)."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label, self.tty = enabled, label, sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, info: dict) -> None:
+        if not self.enabled:
+            return
+        rate = info["states"] / info["seconds"] if info["seconds"] else 0
+        line = (
+            f"{self.label}: {info['states']:,} states, {info['transitions']:,} transitions, "
+            f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
+        )
+        sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="stormcheck",
+        description="Model-check heartbeat, reconnect and session-cleanup protocols of long-lived connections.",
+    )
+    p.add_argument("--version", action="version", version=f"stormcheck {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="check a scenario's properties and write counterexamples")
+    c.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"a preset name or a .toml file (default: {DEFAULT_SCENARIO}); see 'stormcheck list'")
+    c.add_argument("--design", help=f"a named design, or 'all': {', '.join(DESIGNS)}")
+    c.add_argument("--engine", default="exhaustive", choices=sorted(ENGINES), help="the engine (default: exhaustive)")
+    c.add_argument("--property", action="append", dest="properties", metavar="NAME",
+                   help="check only this property (repeatable); default: all")
+    c.add_argument("--out", default="out", type=Path, help="folder for traces and timelines (default: ./out)")
+    c.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
+    c.add_argument("--seed", type=int, default=0, help="seed for randomised engines, recorded in traces (default 0)")
+    c.add_argument("--max-states", type=int, help="override the scenario's state budget")
+    c.add_argument("--max-seconds", type=float, help="override the scenario's time budget")
+    c.add_argument("--max-depth", type=int, help="override the scenario's depth bound (0: none)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines and no timeline")
+
+    r = sub.add_parser("replay", help="re-check a stored trace against the current model")
+    r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
+    r.add_argument("--timeline", action="store_true", help="print the replayed run as a timeline")
+
+    sub.add_parser("list", help="list the preset scenarios, designs and properties")
+    return p
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _scenario(args) -> Scenario:
+    design = None if args.design in (None, "all") else args.design
+    scenario = load_scenario(args.scenario, design=design)
+    bounds = scenario.bounds
+    overrides = {"max_states": args.max_states, "max_seconds": args.max_seconds, "max_depth": args.max_depth}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and key != "max_depth"):
+            raise _BadInput(f"--{key.replace('_', '-')} {value}: must be {'>= 0' if key == 'max_depth' else '> 0'}")
+        bounds = replace(bounds, **{key: value})
+    return replace(scenario, bounds=bounds)
+
+
+def _properties(names):
+    if not names:
+        return PROPERTIES
+    try:
+        return tuple(by_name(n) for n in names)
+    except KeyError as err:
+        raise _BadInput(err.args[0]) from None
+
+
+def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: bool) -> None:
+    print(f"scenario {scenario.name} ({scenario.source}), design {result.design}, engine {result.engine}")
+    for p in result.properties:
+        mark = str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds"
+        print(f"  {p.name:<24}{p.modality:<11}{mark:<14}{p.basis}")
+    st = result.stats
+    rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
+    print(f"  {st['states']:,} states, {st['transitions']:,} transitions, {st['seconds']} s{rate}")
+    shown = _headline(result)
+    if shown is not None and not quiet:
+        kind = "Counterexample to" if shown.modality == ALWAYS else "No witness for"
+        print(f"\n{kind} {shown.name}:\n")
+        print(render_timeline(shown.run, scenario.params, title=f"{scenario.name} / {result.design}", focus=shown))
+    for name, paths in files.items():
+        print(f"  {name}: {paths['trace']}  {paths['timeline']}")
+    print(f"verdict: {result.verdict}")
+
+
+def _headline(result: CheckResult):
+    """The run most worth showing: the first violated safety property's."""
+    for p in result.properties:
+        if p.modality == ALWAYS and p.verdict == Verdict.VIOLATED and p.run is not None:
+            return p
+    return None
+
+
+def _check(args) -> int:
+    scenario = _scenario(args)
+    props = _properties(args.properties)
+    designs = list(DESIGNS) if args.design == "all" else [scenario.design.name]
+    worst, outputs = 0, []
+    for design in designs:
+        sc = scenario.with_design(design) if args.design == "all" else scenario
+        progress = _Progress(not args.quiet, f"{sc.name}/{design}")
+        result = run_engine(args.engine, sc, props, seed=args.seed, progress=progress)
+        progress.done()
+        files = write_findings(sc, result, args.out, seed=args.seed)
+        if args.json:
+            outputs.append(summary(sc, result, files, args.seed))
+        else:
+            if len(designs) > 1:
+                print()
+            _print_result(sc, result, files, quiet=args.quiet or len(designs) > 1)
+        code = EXIT_CODES[result.verdict]
+        worst = max(worst, code, key=lambda c: (0, 3, 1).index(c))
+    if args.json:
+        print(json.dumps(outputs[0] if len(outputs) == 1 else outputs, indent=2))
+    return worst
+
+
+def _replay(args) -> int:
+    trace = Trace.read(args.trace)
+    meta = trace.meta
+    config = meta.get("scenario_config")
+    if not isinstance(config, dict):
+        raise _BadInput(f"{args.trace}: '#meta' has no scenario_config: not a trace written by 'stormcheck check'")
+    scenario = scenario_from_dict(config, source=f"trace:{args.trace}")
+    run = replay_trace(trace, scenario.params)
+    line = f"{args.trace}: replays, {len(run)} steps ({scenario.name}, design {scenario.design.name})"
+    name = meta.get("property")
+    if name:
+        prop = by_name(name)
+        if run.steps:
+            pre = run.states[-2]
+            action, st = run.steps[-1]
+            found = prop.interesting(scenario.params, pre, action, st) if prop.over == "step" else prop.interesting(
+                scenario.params, st.state
+            )
+        else:
+            found = prop.over == "state" and prop.interesting(scenario.params, run.initial)
+        if not found:
+            print(f"{line}; but its last step no longer shows {name} {meta.get('verdict', '')}", file=sys.stderr)
+            return 1
+        what = "violates" if prop.modality == ALWAYS else "witnesses"
+        line += f"; its last step {what} {name}"
+    print(line)
+    if args.timeline:
+        print(render_timeline(run, scenario.params, title=str(args.trace)))
     return 0
+
+
+def _list() -> int:
+    print("Preset scenarios:")
+    for sc in list_presets():
+        print(f"  {sc.name:<22}{sc.description}")
+    print("\nDesigns (--design):")
+    for d in DESIGNS.values():
+        print(f"  {d.name:<22}tuner={d.tuner} judge={d.judge} record={d.record} "
+              f"reply={d.reply_advice} paths={d.session_paths}")
+    print("\nProperties (--property):")
+    for p in PROPERTIES:
+        print(f"  {p.name:<24}{p.modality:<11}{p.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = args.command or "check"
+    if args.command is None:
+        args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        if command == "check":
+            if args.design not in (None, "all") and args.design not in DESIGNS:
+                raise _BadInput(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)} or all")
+            return _check(args)
+        if command == "replay":
+            return _replay(args)
+        return _list()
+    except (ScenarioError, _BadInput) as err:
+        print(f"stormcheck: {err}", file=sys.stderr)
+        return 2
+    except ReplayError as err:
+        print(f"stormcheck: {args.trace} does not replay: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
+        print(f"stormcheck: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stormcheck: interrupted", file=sys.stderr)
+        return 3

@@ -30,7 +30,7 @@ from stormcheck.model.events import (
     Replied,
     Swept,
 )
-from stormcheck.model.fleet import cutoff_text, is_valid
+from stormcheck.model.fleet import cutoff_text, is_valid, reply_level
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, RETRY, WAITING, Action, State
 
@@ -189,8 +189,7 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
     """(who, T, I) of the advice the client is following, if it has any."""
     cl = pre.clients[c]
     if cl.phase == HELD and cl.server >= 0:
-        level = cl.session.ref_level if cl.session and params.design.reply_advice == "arrival" else pre.servers[cl.server].adv
-        lvl = params.levels[level]
+        lvl = params.levels[reply_level(params, pre, c)]
         return f"s{cl.server}", lvl.timeout, lvl.interval
     if c in hist.answered:
         s, t, i, _ = hist.answered[c]

@@ -1,0 +1,567 @@
+"""Scenarios: named fleets as TOML data files beside the model.
+
+A scenario is to stormcheck what a ``.cfg`` model is to a TLA+ spec: the
+protocol lives in `stormcheck.model.fleet`; *which* fleet it runs on (sizes,
+constants, load levels, faults, design, search budget) is data. Presets ship
+in ``model/scenarios/NAME.toml``; users write their own files in the same
+format and pass a path.
+
+Design rules
+------------
+1. Every value is checked before anything is built, and a mistake raises
+   `ScenarioError` naming the file, the key as ``[section] key``, the value
+   given and what is allowed. Combinations that cannot be modelled name both
+   keys. Nothing is guessed: TOML ``true`` is not 1, ``45.0`` is not 45.
+2. Every key except ``[scenario] name`` has a default, taken from the
+   `Params`, `Faults`, `Bounds` and `Design` defaults themselves, so a file
+   says only what differs and the defaults live in one place.
+3. A `Scenario` keeps the *normalised* dict it was built from (every default
+   filled in, choice lists sorted). Stored in a trace's metadata, it rebuilds
+   the identical scenario with `scenario_from_dict`, even if the preset file
+   has changed since.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from .params import (
+    DESIGNS,
+    JUDGES,
+    LOAD_TRIGGERS,
+    RECORDS,
+    REPLIES,
+    SESSION_PATHS,
+    TUNERS,
+    Bounds,
+    Design,
+    Faults,
+    Level,
+    Params,
+    adjuster_advice,
+)
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "scenario_from_dict",
+    "list_presets",
+    "preset_names",
+    "MAX_FLEET",
+]
+
+# Explicit-state search stores every reachable state, and the state is a
+# product over clients (and over servers): past 8 of either no search ends.
+MAX_FLEET = 8
+_PRESET_PREFIX = "preset:"
+
+
+class ScenarioError(ValueError):
+    """A scenario file or dict that cannot be turned into a fleet.
+
+    The message is meant for the person who wrote the file: where the
+    mistake is (file, ``[section] key``), what was given, what is allowed.
+    """
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named fleet ready for a checker.
+
+    Attributes
+    ----------
+    name, description : str
+        From ``[scenario]``.
+    params : Params
+        The fleet, design included.
+    bounds : Bounds
+        The search budget and stated depth bound (``[search]``).
+    source : str
+        Where it came from: a file path as given, or ``preset:NAME``. Left out
+        of ``==``: the same fleet read from two places is the same scenario.
+    config : dict
+        The normalised TOML-shaped dict it was built from (plain lists,
+        strings and numbers, so JSON can store it). Treat it as read-only.
+    """
+
+    name: str
+    description: str
+    params: Params
+    bounds: Bounds
+    source: str = field(compare=False)
+    config: dict = field(hash=False, repr=False)
+
+    @property
+    def design(self) -> Design:
+        return self.params.design
+
+    def with_design(self, name: str) -> "Scenario":
+        """The same fleet under the named design `name` (one of `DESIGNS`).
+
+        Examples
+        --------
+        >>> load_scenario("gitter-2015").with_design("fleet-wide").design.tuner
+        'fleet'
+        """
+        config = copy.deepcopy(self.config)
+        config["scenario"]["design"] = name
+        config.pop("design", None)  # a [design] table belongs to "custom" only
+        return replace(self, params=self.params.with_design(_named_design(name, self.source)), config=config)
+
+
+# ---------------------------------------------------------------- value checks
+# Each check returns the normalised value or raises _Invalid with the text of
+# what is allowed; the section reader adds file, key and value to it.
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _fmt(value: Any) -> str:
+    """A value as it would be written in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_fmt, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean; TOML true/false is not 1/0"
+    names = {int: "an integer", float: "a float", str: "a string", list: "a list", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _whole(lo: int, hi: int | None = None, unit: str = "", note: str = "", above: str = "") -> Callable[[Any], int]:
+    # `note` follows any out-of-range value; `above` only one over `hi`.
+    allowed = f"must be a whole number{f' of {unit}' if unit else ''} " + (
+        f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+    )
+
+    def check(value: Any) -> int:
+        if not _is_int(value):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        if value < lo:
+            raise _Invalid(allowed + note)
+        if hi is not None and value > hi:
+            raise _Invalid(allowed + note + above)
+        return value
+
+    return check
+
+
+def _number_above(bound: int) -> Callable[[Any], int | float]:
+    allowed = f"must be a number > {bound}"
+
+    def check(value: Any) -> int | float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        if not math.isfinite(value) or value <= bound:
+            raise _Invalid(allowed + ("" if math.isfinite(value) else " and finite"))
+        return value  # kept as written; Fraction(str(x)) is exact for both
+
+    return check
+
+
+def _whole_list(
+    what: str, lo: int | None = 0, *, nonempty=False, distinct=False, increasing=False, sort=False
+) -> Callable[[Any], list[int]]:
+    allowed = (
+        f"must be a {'non-empty ' if nonempty else ''}list of {'distinct ' if distinct else ''}{what}"
+        + (f" >= {lo}" if lo is not None else "")
+        + (", strictly increasing" if increasing else "")
+    )
+
+    def check(value: Any) -> list[int]:
+        if not isinstance(value, (list, tuple)):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        for item in value:
+            if not _is_int(item):
+                raise _Invalid(f"{allowed} ({_fmt(item)} is {_kind(item)})")
+            if lo is not None and item < lo:
+                raise _Invalid(f"{allowed} ({item} is below {lo})")
+        if nonempty and not value:
+            raise _Invalid(allowed)
+        if distinct and len(set(value)) != len(value):
+            raise _Invalid(f"{allowed} (a value is repeated)")
+        if increasing and any(a >= b for a, b in zip(value, value[1:])):
+            raise _Invalid(allowed)
+        return sorted(value) if sort else list(value)
+
+    return check
+
+
+def _choice(options: tuple[str, ...], extra: str = "") -> Callable[[Any], str]:
+    allowed = "must be one of " + ", ".join(map(_fmt, options)) + extra
+
+    def check(value: Any) -> str:
+        if value not in options or not isinstance(value, str):
+            raise _Invalid(allowed)
+        return value
+
+    return check
+
+
+def _text(nonempty: bool) -> Callable[[Any], str]:
+    allowed = "must be a non-empty string" if nonempty else "must be a string"
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        if nonempty and not value.strip():
+            raise _Invalid(allowed)
+        return value
+
+    return check
+
+
+# ------------------------------------------------------------------ the format
+# Section -> key -> (default, check), in the order the file format lists them
+# (messages list allowed keys in this order). Defaults come from the frozen
+# parameter objects so that a file that says nothing means `Params()`.
+
+_REQUIRED = object()
+_P, _F, _B, _D = Params(), Faults(), Bounds(), Design("custom")
+# adjuster_advice's own default threshold, not a copy of the number.
+_THRESHOLD_MS = inspect.signature(adjuster_advice).parameters["threshold_ms"].default
+_SIZE_WHY = f" (the state space is a product over the fleet: past {MAX_FLEET} no explicit-state search finishes)"
+
+_SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
+    "scenario": {
+        "name": (_REQUIRED, _text(nonempty=True)),
+        "description": ("", _text(nonempty=False)),
+        "design": (_P.design.name, _choice((*DESIGNS, "custom"), ' ("custom" with a [design] table)')),
+    },
+    "topology": {
+        "servers": (_P.servers, _whole(1, MAX_FLEET, above=_SIZE_WHY)),
+        "clients": (_P.clients, _whole(1, MAX_FLEET, above=_SIZE_WHY)),
+    },
+    "protocol": {
+        "timeout": (_P.t0, _whole(1, unit="seconds")),
+        "interval": (_P.i0, _whole(0, unit="seconds")),
+        "rtt": (list(_P.rtt), _whole_list("whole numbers of seconds", nonempty=True, distinct=True, sort=True)),
+        "retry": (_P.retry, _whole(1, unit="seconds")),
+        "skew": (list(_P.skew), _whole_list("whole-second clock offsets, one per server (or empty)", None)),
+        "publish_multiplier": (float(_P.publish_mult), _number_above(1)),
+        "gc_multiplier": (float(_P.gc_mult), _number_above(1)),
+    },
+    "load": {
+        "levels_ms": (
+            [level.avg_ms for level in _P.levels],
+            _whole_list("whole numbers of ms", nonempty=True, increasing=True),
+        ),
+        "servers": (list(_P.load_servers), _whole_list("server indices (empty: all)", distinct=True, sort=True)),
+        "trigger": (_P.load_trigger, _choice(LOAD_TRIGGERS)),
+        "threshold_ms": (_THRESHOLD_MS, _whole(0, unit="ms")),
+    },
+    "faults": {
+        "server_loss": (_F.server_loss, _whole(0)),
+        "loss_duration": (_F.loss_duration, _whole(1, unit="seconds")),
+        "loss_servers": (list(_F.loss_servers), _whole_list("server indices (empty: all)", distinct=True, sort=True)),
+        "client_crash": (_F.client_crash, _whole(0)),
+        "client_cut": (_F.client_cut, _whole(0)),
+        "cut_duration": (_F.cut_duration, _whole(1, unit="seconds")),
+    },
+    "design": {
+        "tuner": (_D.tuner, _choice(TUNERS)),
+        "propagation_delay": (_D.propagation_delay, _whole(0, unit="seconds")),
+        "judge": (_D.judge, _choice(JUDGES)),
+        "record": (_D.record, _choice(RECORDS)),
+        "reply_advice": (_D.reply_advice, _choice(REPLIES)),
+        "session_paths": (_D.session_paths, _choice(SESSION_PATHS)),
+        "name": (_D.name, _text(nonempty=True)),
+    },
+    "search": {
+        "max_states": (_B.max_states, _whole(1)),
+        "max_seconds": (_B.max_seconds, _number_above(0)),
+        "max_depth": (_B.max_depth, _whole(0, note=" (0: unbounded)")),
+    },
+}
+
+
+def _section(label: str, raw: dict, name: str) -> dict:
+    """Section `name` of `raw`, every key checked and every default filled in."""
+    table = raw.get(name, {})
+    spec = _SPEC[name]
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{label}: {name} = {_fmt(table)}: must be a table [{name}] (got {_kind(table)})")
+    for key in table:
+        if key not in spec:
+            hint = difflib.get_close_matches(key, spec, n=1)
+            raise ScenarioError(
+                f"{label}: [{name}] {key}: unknown key; allowed keys in [{name}]: {', '.join(spec)}"
+                + (f". Did you mean {hint[0]}?" if hint else "")
+            )
+    out = {}
+    for key, (default, check) in spec.items():
+        if key not in table:
+            if default is _REQUIRED:
+                # Only [scenario] name: results and traces are labelled by it.
+                raise ScenarioError(f"{label}: [{name}] {key}: missing; required, a non-empty string")
+            out[key] = copy.copy(default)
+            continue
+        try:
+            out[key] = check(table[key])
+        except _Invalid as exc:
+            raise ScenarioError(f"{label}: [{name}] {key} = {_fmt(table[key])}: {exc}") from None
+    return out
+
+
+# ------------------------------------------------------ combinations of keys
+
+
+def _both(label: str, a: str, av: Any, b: str, bv: Any, why: str) -> ScenarioError:
+    return ScenarioError(f"{label}: {a} = {_fmt(av)} with {b} = {_fmt(bv)}: {why}")
+
+
+def _check_fleet(label: str, cfg: dict) -> None:
+    """Checks that need more than one key: each error names all of them."""
+    servers = cfg["topology"]["servers"]
+    faults, load, protocol = cfg["faults"], cfg["load"], cfg["protocol"]
+    if faults["server_loss"] > 0 and servers < 2:
+        raise _both(label, "[faults] server_loss", faults["server_loss"], "[topology] servers", servers,
+                    "a fleet that loses its only server has nowhere to reconnect to; "
+                    "use servers >= 2 or server_loss = 0")
+    if protocol["skew"] and len(protocol["skew"]) != servers:
+        raise _both(label, "[protocol] skew", protocol["skew"], "[topology] servers", servers,
+                    f"skew needs one offset per server ({servers} values), or none")
+    for section, key in (("load", "servers"), ("faults", "loss_servers")):
+        bad = [i for i in cfg[section][key] if i >= servers]
+        if bad:
+            raise _both(label, f"[{section}] {key}", cfg[section][key], "[topology] servers", servers,
+                        f"server indices must be from 0 to {servers - 1} ({_fmt(bad)} out of range)")
+    # Level 0 is the base level: fleet.py starts every server there and
+    # Params requires it to advise exactly (timeout, interval).
+    levels, threshold = load["levels_ms"], load["threshold_ms"]
+    if levels[0] > threshold:
+        raise _both(label, "[load] levels_ms", levels, "[load] threshold_ms", threshold,
+                    f"the first level is the base level and must be <= threshold_ms ({threshold}), "
+                    "where the adjuster advises exactly (timeout, interval)")
+    advice = [adjuster_advice(ms, protocol["timeout"], protocol["interval"], threshold) for ms in levels]
+    for (ms0, a0), (ms1, a1) in zip(zip(levels, advice), zip(levels[1:], advice[1:])):
+        if a0 == a1:
+            raise _both(label, "[load] levels_ms", levels, "[load] threshold_ms", threshold,
+                        f"{ms1} ms advises (T, I) = {a1}, the same as {ms0} ms; "
+                        "a level that changes no advice only adds states")
+
+
+def _check_design(label: str, raw: dict, cfg: dict) -> None:
+    """A [design] table goes with design = "custom", and only with it."""
+    chosen = cfg["scenario"]["design"]
+    if chosen != "custom":
+        if "design" in raw:
+            raise ScenarioError(
+                f"{label}: [design]: only allowed with [scenario] design = \"custom\" "
+                f"(design is {_fmt(chosen)}); remove the table or set design = \"custom\""
+            )
+        return
+    if "design" not in raw:
+        raise ScenarioError(
+            f"{label}: [scenario] design = \"custom\": needs a [design] table; "
+            f"allowed keys in [design]: {', '.join(_SPEC['design'])}"
+        )
+    d = cfg["design"] = _section(label, raw, "design")
+    if d["propagation_delay"] > 0 and d["tuner"] != "fleet":
+        raise _both(label, "[design] propagation_delay", d["propagation_delay"], "[design] tuner", d["tuner"],
+                    'a propagation delay applies only to tuner = "fleet"; set propagation_delay = 0 or tuner = "fleet"')
+    # record and session_paths only say how a *recorded* timeout is used; with
+    # judge = "server" nothing is recorded, so a non-default value is a mistake
+    # in the user's picture of the design, not a harmless no-op.
+    for key in ("record", "session_paths"):
+        if d["judge"] == "server" and d[key] != _SPEC["design"][key][0]:
+            raise _both(label, f"[design] {key}", d[key], "[design] judge", d["judge"],
+                        f'{key} has effect only with judge = "session"; remove it or set judge = "session"')
+    # Results and traces are labelled by design name; a custom design under a
+    # shipped name would be mistaken for it.
+    if d["name"] in DESIGNS:
+        raise ScenarioError(
+            f"{label}: [design] name = {_fmt(d['name'])}: names a shipped design; pick another name, "
+            f"or use [scenario] design = {_fmt(d['name'])} without a [design] table"
+        )
+
+
+def _normalise(label: str, raw: Any) -> dict:
+    """The checked, defaults-filled config dict of a parsed file (or dict)."""
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{label}: must be a table of sections (got {_kind(raw)})")
+    for key, value in raw.items():
+        if key in _SPEC:
+            continue
+        if isinstance(value, dict):
+            raise ScenarioError(f"{label}: [{key}]: unknown section; allowed sections: {', '.join(_SPEC)}")
+        homes = [f"[{s}]" for s, keys in _SPEC.items() if key in keys]
+        raise ScenarioError(
+            f"{label}: {key} = {_fmt(value)}: keys belong in a section"
+            + (f"; {key} goes in {' or '.join(homes)}" if homes else f"; allowed sections: {', '.join(_SPEC)}")
+        )
+    if "scenario" not in raw:
+        raise ScenarioError(f'{label}: [scenario]: missing; every scenario needs one, with at least name = "..."')
+    cfg = {name: _section(label, raw, name) for name in _SPEC if name != "design"}
+    _check_fleet(label, cfg)
+    _check_design(label, raw, cfg)
+    return cfg
+
+
+def _named_design(name: Any, label: str) -> Design:
+    if not isinstance(name, str) or name not in DESIGNS:
+        raise ScenarioError(
+            f"{label}: design {_fmt(name)}: not a named design; named designs: {', '.join(DESIGNS)}"
+            + (' ("custom" needs a [design] table in the scenario file)' if name == "custom" else "")
+        )
+    return DESIGNS[name]
+
+
+def _build(cfg: dict, source: str) -> Scenario:
+    """The Scenario of an already normalised config."""
+    top, proto, load, faults, search = (cfg[s] for s in ("topology", "protocol", "load", "faults", "search"))
+    t0, i0 = proto["timeout"], proto["interval"]
+    if "design" in cfg:
+        design = Design(**cfg["design"])
+    else:
+        design = DESIGNS[cfg["scenario"]["design"]]
+    params = Params(
+        servers=top["servers"],
+        clients=top["clients"],
+        t0=t0,
+        i0=i0,
+        levels=tuple(Level(ms, *adjuster_advice(ms, t0, i0, load["threshold_ms"])) for ms in load["levels_ms"]),
+        load_servers=tuple(load["servers"]),
+        load_trigger=load["trigger"],
+        rtt=tuple(proto["rtt"]),
+        skew=tuple(proto["skew"]),
+        retry=proto["retry"],
+        # str() first: Fraction(1.6) would be the binary float 1.6000000000000000888...
+        publish_mult=Fraction(str(proto["publish_multiplier"])),
+        gc_mult=Fraction(str(proto["gc_multiplier"])),
+        design=design,
+        faults=Faults(**{**faults, "loss_servers": tuple(faults["loss_servers"])}),
+    )
+    bounds = Bounds(search["max_states"], float(search["max_seconds"]), search["max_depth"])
+    info = cfg["scenario"]
+    return Scenario(info["name"], info["description"], params, bounds, source, cfg)
+
+
+# ----------------------------------------------------------------- public API
+
+
+def scenario_from_dict(config: dict, source: str, design: str | None = None) -> Scenario:
+    """Check a TOML-shaped dict and build its `Scenario`.
+
+    Parameters
+    ----------
+    config : dict
+        Sections as in a scenario file (e.g. a parsed file, or the `config`
+        a trace stored). It is not modified.
+    source : str
+        Where it came from; named in every error message.
+    design : str, optional
+        A named design (a key of `DESIGNS`) replacing the config's own.
+
+    Raises
+    ------
+    ScenarioError
+        For any value or combination the format does not allow.
+
+    Examples
+    --------
+    >>> s = scenario_from_dict({"scenario": {"name": "tiny"}, "topology": {"servers": 2}}, "doc")
+    >>> s.params.servers, s.params.t0, s.design.name
+    (2, 45, 'per-server')
+    >>> scenario_from_dict(s.config, "elsewhere") == s
+    True
+    """
+    scenario = _build(_normalise(source, config), source)
+    return scenario.with_design(design) if design is not None else scenario
+
+
+def _preset_dir():
+    # importlib.resources, not __file__: works from a wheel or a zip too.
+    return resources.files(__package__).joinpath("scenarios")
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, sorted. Files starting with ``_`` are not presets."""
+    return sorted(
+        entry.name[: -len(".toml")]
+        for entry in _preset_dir().iterdir()
+        if entry.name.endswith(".toml") and not entry.name.startswith("_") and entry.is_file()
+    )
+
+
+def list_presets() -> list[Scenario]:
+    """Every shipped preset, loaded, sorted by name."""
+    return sorted((load_scenario(name) for name in preset_names()), key=lambda s: s.name)
+
+
+def _read(name_or_path: str) -> tuple[str, str]:
+    """(text, source) of a preset name, ``preset:NAME`` or a file path."""
+    name = name_or_path.removeprefix(_PRESET_PREFIX)
+    presets = ", ".join(preset_names())
+    bare = "/" not in name and "\\" not in name and not name.endswith(".toml")
+    if bare and name in preset_names():
+        return _preset_dir().joinpath(f"{name}.toml").read_text(encoding="utf-8"), _PRESET_PREFIX + name
+    path = Path(name_or_path)
+    if not path.exists():
+        what = "is not a preset name, and no such file exists" if bare else "does not exist"
+        raise ScenarioError(f"{name_or_path}: {what}; presets: {presets}")
+    if not path.is_file():
+        raise ScenarioError(f"{name_or_path}: is not a file; give a .toml scenario file or one of: {presets}")
+    try:
+        return path.read_text(encoding="utf-8"), name_or_path
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{name_or_path}: not UTF-8 text, as TOML must be ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{name_or_path}: cannot be read: {exc.strerror}") from None
+
+
+def load_scenario(name_or_path: str, design: str | None = None) -> Scenario:
+    """Load a preset (by name, or ``preset:NAME``) or a scenario ``.toml`` file.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A name from `preset_names` or a path. A bare word is a preset first.
+    design : str, optional
+        A named design (a key of `DESIGNS`) replacing the scenario's own.
+
+    Raises
+    ------
+    ScenarioError
+        The file is missing, unreadable, not TOML (the message gives the
+        line), or holds a value or combination the format does not allow.
+
+    Examples
+    --------
+    >>> s = load_scenario("gitter-2015")
+    >>> s.source, s.params.servers, [(l.timeout, l.interval) for l in s.params.levels]
+    ('preset:gitter-2015', 3, [(45, 1), (101, 15)])
+    >>> load_scenario("gitter-2015", design="off").design.name
+    'off'
+    """
+    text, source = _read(name_or_path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    return scenario_from_dict(raw, source, design)

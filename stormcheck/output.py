@@ -1,0 +1,104 @@
+"""Writing a check's results: ITF traces, timelines and the JSON summary.
+
+Every file is written atomically (a temporary file in the same folder, then a
+rename), so an interrupted run never leaves half a trace behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from stormcheck.checkers.result import CheckResult, PropertyResult
+from stormcheck.model.scenario import Scenario
+from stormcheck.traces.export import run_to_trace
+from stormcheck.traces.timeline import render_timeline
+
+__all__ = ["version", "trace_meta", "write_text", "write_findings", "summary", "stem"]
+
+
+def version() -> str:
+    try:
+        return metadata.version("stormcheck")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+source"
+
+
+def stem(scenario: Scenario, result: CheckResult, prop: PropertyResult) -> str:
+    """The file name stem of a finding: ``gitter-2015.per-server.no_valid_reap``."""
+    return f"{scenario.name}.{result.design}.{prop.name}"
+
+
+def trace_meta(scenario: Scenario, result: CheckResult, prop: PropertyResult, seed: int) -> dict:
+    """What a trace must carry to be replayed and understood on its own."""
+    return {
+        "scenario": scenario.name,
+        "scenario_config": scenario.config,
+        "design": result.design,
+        "property": prop.name,
+        "modality": prop.modality,
+        "verdict": str(prop.verdict),
+        "basis": prop.basis,
+        "engine": result.engine,
+        "seed": seed,
+        "version": version(),
+    }
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int = 0) -> dict[str, dict[str, str]]:
+    """Write a trace and a timeline for each property that has a run.
+
+    Returns ``{property: {"trace": path, "timeline": path}}``.
+    """
+    written: dict[str, dict[str, str]] = {}
+    for prop in result.properties:
+        if prop.run is None:
+            continue
+        base = out / stem(scenario, result, prop)
+        trace = run_to_trace(prop.run, scenario.params, trace_meta(scenario, result, prop, seed))
+        timeline = render_timeline(prop.run, scenario.params, title=base.name, focus=prop)
+        trace_path, timeline_path = base.with_name(base.name + ".itf.json"), base.with_name(base.name + ".timeline.txt")
+        out.mkdir(parents=True, exist_ok=True)
+        trace.write(trace_path)
+        write_text(timeline_path, timeline)
+        written[prop.name] = {"trace": str(trace_path), "timeline": str(timeline_path)}
+    return written
+
+
+def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> dict:
+    """The one machine-readable summary `check --json` prints."""
+    return {
+        "scenario": scenario.name,
+        "source": scenario.source,
+        "design": result.design,
+        "engine": result.engine,
+        "seed": seed,
+        "verdict": str(result.verdict),
+        "properties": {
+            p.name: {
+                "modality": p.modality,
+                "verdict": str(p.verdict),
+                "basis": p.basis,
+                "steps": len(p.run) if p.run is not None else None,
+                **files.get(p.name, {}),
+            }
+            for p in result.properties
+        },
+        "stats": result.stats,
+    }
