@@ -384,7 +384,7 @@ def _next_deadline(params: Params, state: State) -> int:
 
 def _tuner_actions(params: Params, state: State) -> list[Action]:
     design = params.design
-    if not design.adjusts() or len(params.levels) < 2:
+    if not params.load_moves:
         return []
     servers = state.servers
     acts: list[Action] = []
@@ -521,7 +521,7 @@ def _handshake(params: Params, state: State, c: int, s: int, events: tuple) -> S
     # The server absorbed a reconnect: a handshake plus k subscribes, each
     # building a room snapshot. This is what lets its load rise. (Where no
     # load can rise on it, the flag would only split states for nothing.)
-    if params.load_trigger == "reconnects" and params.design.adjusts() and not srv.hot:
+    if params.load_trigger == "reconnects" and params.load_moves and not srv.hot:
         nxt = _replace_server(nxt, s, srv._replace(hot=True))
     return Step(nxt, events + (Handshake(c, s, adv.timeout, adv.interval),))
 

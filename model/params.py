@@ -267,6 +267,11 @@ class Params:
         return self.gc_mult if path == "gc" else self.publish_mult
 
     @property
+    def load_moves(self) -> bool:
+        """True when some server's T/I can change: an adjusting design and two levels."""
+        return self.design.adjusts() and len(self.levels) > 1
+
+    @property
     def servers_symmetric(self) -> bool:
         """True when no server is singled out, so servers may be permuted."""
         return (

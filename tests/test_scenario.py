@@ -70,7 +70,7 @@ def test_gitter_2015_3x3_values():
 
 def test_static_45_values():
     p = load_scenario("static-45").params
-    assert (p.servers, p.clients, p.rtt, p.levels) == (3, 2, (0, 2), (Level(0, 45, 1),))
+    assert (p.servers, p.clients, p.rtt, p.levels) == (3, 2, (2,), (Level(0, 45, 1),))
     assert p.design == DESIGNS["off"]
     assert (p.faults.server_loss, p.faults.client_crash, p.faults.client_cut) == (1, 1, 1)
 
