@@ -3,7 +3,7 @@
 Design rules
 ------------
 1. Everything that decides a transition lives in this module and reads as the
-   protocol of ``shared/SEMANTICS.md``: one function per protocol step, its
+   protocol of ``docs/protocol.md``: one function per protocol step, its
    guard first, then its updates.
 2. `actions(params, state)` lists every enabled action in a fixed order, and
    `step(params, state, action)` is pure and deterministic. Every engine

@@ -5,7 +5,7 @@ where every client and server *is*; parameters say what the protocol and the
 fleet *are*. Both are immutable. All durations are whole seconds: the model's
 clock is an integer (see the time abstraction in `stormcheck.model.fleet`).
 
-The design space of ``shared/SEMANTICS.md`` ("Designs to compare") is the
+The design space of ``docs/protocol.md`` ("Designs to compare") is the
 `Design` record: who changes T/I, what a reaper judges a session by, and which
 reaper paths follow that rule. The six designs the suite ships are in
 `DESIGNS`; a scenario file may describe any other combination.

@@ -28,6 +28,7 @@ import difflib
 import inspect
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -171,6 +172,20 @@ def _whole(lo: int, hi: int | None = None, unit: str = "", note: str = "", above
     return check
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _file_name(value: Any) -> str:
+    # Scenario and design names become parts of output file names
+    # (SCENARIO.DESIGN.PROPERTY.itf.json): no separators, no leading dot.
+    allowed = "must be a name of letters, digits, '.', '_' and '-', starting with a letter or digit"
+    if not isinstance(value, str):
+        raise _Invalid(f"{allowed} (got {_kind(value)})")
+    if not _NAME.fullmatch(value):
+        raise _Invalid(allowed)
+    return value
+
+
 def _number_above(bound: int) -> Callable[[Any], int | float]:
     allowed = f"must be a number > {bound}"
 
@@ -249,7 +264,7 @@ _SIZE_WHY = f" (the state space is a product over the fleet: past {MAX_FLEET} no
 
 _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
     "scenario": {
-        "name": (_REQUIRED, _text(nonempty=True)),
+        "name": (_REQUIRED, _file_name),
         "description": ("", _text(nonempty=False)),
         "design": (_P.design.name, _choice((*DESIGNS, "custom"), ' ("custom" with a [design] table)')),
     },
@@ -290,7 +305,7 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "record": (_D.record, _choice(RECORDS)),
         "reply_advice": (_D.reply_advice, _choice(REPLIES)),
         "session_paths": (_D.session_paths, _choice(SESSION_PATHS)),
-        "name": (_D.name, _text(nonempty=True)),
+        "name": (_D.name, _file_name),
     },
     "search": {
         "max_states": (_B.max_states, _whole(1)),

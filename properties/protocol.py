@@ -1,7 +1,7 @@
 """The properties of the reconnect / connect-loop / reaper protocol.
 
 Each is a plain predicate over the model's states or steps; the engines
-evaluate them and nothing else. Definitions follow ``shared/SEMANTICS.md``
+evaluate them and nothing else. Definitions follow ``docs/protocol.md``
 ("Validity: what 'a valid socket was reaped' means").
 """
 

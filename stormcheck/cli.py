@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -98,8 +99,9 @@ def _scenario(args) -> Scenario:
     for key, value in overrides.items():
         if value is None:
             continue
-        if value < 0 or (value == 0 and key != "max_depth"):
-            raise _BadInput(f"--{key.replace('_', '-')} {value}: must be {'>= 0' if key == 'max_depth' else '> 0'}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and key != "max_depth"):
+            allowed = ">= 0" if key == "max_depth" else "> 0 and finite"
+            raise _BadInput(f"--{key.replace('_', '-')} {value}: must be {allowed}")
         bounds = replace(bounds, **{key: value})
     return replace(scenario, bounds=bounds)
 
@@ -108,7 +110,7 @@ def _properties(names):
     if not names:
         return PROPERTIES
     try:
-        return tuple(by_name(n) for n in names)
+        return tuple(by_name(n) for n in dict.fromkeys(names))  # once each, in the order given
     except KeyError as err:
         raise _BadInput(err.args[0]) from None
 
@@ -174,7 +176,10 @@ def _replay(args) -> int:
     line = f"{args.trace}: replays, {len(run)} steps ({scenario.name}, design {scenario.design.name})"
     name = meta.get("property")
     if name:
-        prop = by_name(name)
+        try:
+            prop = by_name(name)
+        except KeyError as err:
+            raise _BadInput(f"{args.trace}: '#meta' property: {err.args[0]}") from None
         if run.steps:
             pre = run.states[-2]
             action, st = run.steps[-1]

@@ -258,7 +258,8 @@ BAD = [
     ("max-depth", S + "[search]\nmax_depth = -1", ["[search] max_depth = -1", ">= 0"]),
     ("no-scenario", "[topology]\nservers = 2", ["[scenario]", "missing", "name ="]),
     ("no-name", '[scenario]\ndescription = "d"', ["[scenario] name", "missing", "non-empty string"]),
-    ("name-number", "[scenario]\nname = 5", ["[scenario] name = 5", "non-empty string", "integer"]),
+    ("name-number", "[scenario]\nname = 5", ["[scenario] name = 5", "letters, digits", "integer"]),
+    ("name-path", "[scenario]\nname = \"../x\"", ["[scenario] name = \"../x\"", "letters, digits"]),
 ]
 
 
