@@ -55,8 +55,8 @@ def explore(
 ):
     """Search breadth-first; return the search and the findings per property.
 
-    A finding is ``(pre_state, action, step, parent_path)``: for state
-    properties the state itself (action and step None).
+    A finding is ``(pre_state, action, step)``; for a state property, the
+    state itself with action and step None.
     """
     props_state = [p for p in properties if p.over == STATE]
     props_step = [p for p in properties if p.over != STATE]

@@ -47,9 +47,6 @@ Two simplifications, each safe for the properties checked:
 * A handshake and the first connect that follows it are one step. The connect
   follows the handshake by one RTT, when the new session is at most RTT old:
   far below every cutoff, so no reaper can tell the difference.
-* Simultaneous due events of different clients fire in client order. They
-  touch disjoint clients and sessions, so they commute; publishes, GC, load
-  moves and faults still interleave with them at every point.
 * A session its client has abandoned (it re-handshook under a new id) is
   dropped from the state: reaping it is always correct and nothing else
   reads it.
@@ -312,9 +309,9 @@ def actions(params: Params, state: State) -> list[Action]:
     Due events come first; time may only advance (``tick``) when none is due.
     """
     acts: list[Action] = []
-    due_client = _first_due_client(state)
-    if due_client is not None:
-        acts.extend(_client_event(params, state, due_client))
+    for c, cl in enumerate(state.clients):
+        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT):
+            acts.extend(_client_event(params, state, c))
     acts.extend(Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1)
     if state.tuner_timer == -1:
         acts.append(Action("deadline"))
@@ -327,13 +324,6 @@ def actions(params: Params, state: State) -> list[Action]:
     if not due:
         acts.append(Action("tick", value=_next_deadline(params, state)))
     return acts
-
-
-def _first_due_client(state: State) -> int | None:
-    for c, cl in enumerate(state.clients):
-        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT):
-            return c
-    return None
 
 
 def _client_event(params: Params, state: State, c: int) -> list[Action]:
@@ -461,12 +451,12 @@ def _why_not(params: Params, state: State, action: Action) -> str:
     where = ""
     if 0 <= action.client < len(state.clients):
         cl = state.clients[action.client]
-        where = f" client {action.client} is {cl.phase} (timer {cl.timer})"
+        where = f" client {action.client} is {cl.phase} (timer {cl.timer});"
     elif 0 <= action.server < len(state.servers):
         srv = state.servers[action.server]
-        where = f" server {action.server} is {'down' if srv.down else 'up'} at level {srv.adv}"
+        where = f" server {action.server} is {'down' if srv.down else 'up'} at level {srv.adv};"
     enabled = ", ".join(str(a) for a in actions(params, state))
-    return f"action {action} is not enabled:{where}; enabled here: {enabled}"
+    return f"action {action} is not enabled:{where} enabled here: {enabled}"
 
 
 def _reply(params: Params, state: State, a: Action) -> Step:
