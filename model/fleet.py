@@ -113,6 +113,11 @@ ACTIONS = (
 )
 
 
+# `Session.ref_level` of a session whose client follows advice it was not
+# refreshed under (staged designs only; see `_reply`).
+STALE = -1
+
+
 class ProtocolError(ValueError):
     """An action that the protocol does not allow in this state."""
 
@@ -461,8 +466,19 @@ def _why_not(params: Params, state: State, action: Action) -> str:
 
 def _reply(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
-    adv = _level(params, reply_level(params, state, a.client))
-    nxt = _replace_client(state, a.client, cl._replace(phase=WAITING, timer=adv.interval + a.value))
+    level = reply_level(params, state, a.client)
+    adv = _level(params, level)
+    session = cl.session
+    if params.design.tuner == "fleet-staged" and session.ref_level != level:
+        # A staged lowering moves reapers only once every session has been
+        # refreshed under the new advice. A reply carrying other advice than
+        # the one the session was refreshed under leaves the client between
+        # two schedules (an old hold, new interval, or the reverse), so it
+        # counts as refreshed under no level until its next connect arrives.
+        # (Staged designs judge by server, so ref_level is free to mean this;
+        # scenario.py enforces it.)
+        session = session._replace(ref_level=STALE)
+    nxt = _replace_client(state, a.client, Client(WAITING, cl.server, adv.interval + a.value, session))
     return Step(nxt, (Replied(a.client, cl.server, adv.timeout, adv.interval),))
 
 

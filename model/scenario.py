@@ -19,6 +19,12 @@ Design rules
    filled in, choice lists sorted). Stored in a trace's metadata, it rebuilds
    the identical scenario with `scenario_from_dict`, even if the preset file
    has changed since.
+4. An optional ``[ranges]`` table gives ``[low, high]`` instead of a point
+   for a few values (`RANGE_KEYS`). The point values still build `params`
+   (the exhaustive engine checks them); the Hypothesis engine draws a value
+   from each range per example and `concrete_config` substitutes them,
+   giving the plain config a trace stores. Every range is checked like the
+   key it stands for, and both its ends must make a valid fleet.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ __all__ = [
     "scenario_from_dict",
     "list_presets",
     "preset_names",
+    "concrete_config",
+    "RANGE_KEYS",
     "MAX_FLEET",
 ]
 
@@ -106,6 +114,11 @@ class Scenario:
     @property
     def design(self) -> Design:
         return self.params.design
+
+    @property
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        """The ``[ranges]`` table as ``{key: (low, high)}`` (empty: a point scenario)."""
+        return {key: (lo, hi) for key, (lo, hi) in self.config.get("ranges", {}).items()}
 
     def with_design(self, name: str) -> "Scenario":
         """The same fleet under the named design `name` (one of `DESIGNS`).
@@ -315,6 +328,30 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
 }
 
 
+def _offset(value: Any) -> int:
+    # A clock offset may be negative: any whole number of seconds.
+    if not _is_int(value):
+        raise _Invalid(f"must be a whole number of seconds (got {_kind(value)})")
+    return value
+
+
+# [ranges]: key -> (the [section] key it stands for, check of each end).
+# Ordered so that `servers` is drawn before `skew` (one offset per server).
+_RANGES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "servers": ("[topology] servers", _SPEC["topology"]["servers"][1]),
+    "clients": ("[topology] clients", _SPEC["topology"]["clients"][1]),
+    "timeout": ("[protocol] timeout", _SPEC["protocol"]["timeout"][1]),
+    "interval": ("[protocol] interval", _SPEC["protocol"]["interval"][1]),
+    "rtt_max": ("the largest of [protocol] rtt", _whole(0, unit="seconds")),  # others >= it dropped
+    "skew": ("each server's [protocol] skew", _offset),
+    "load_ms": ("the highest of [load] levels_ms", _whole(0, unit="ms")),
+    "loss_duration": ("[faults] loss_duration", _SPEC["faults"]["loss_duration"][1]),
+    "cut_duration": ("[faults] cut_duration", _SPEC["faults"]["cut_duration"][1]),
+}
+RANGE_KEYS: tuple[str, ...] = tuple(_RANGES)
+_SECTIONS = (*_SPEC, "ranges")
+
+
 def _section(label: str, raw: dict, name: str) -> dict:
     """Section `name` of `raw`, every key checked and every default filled in."""
     table = raw.get(name, {})
@@ -407,6 +444,12 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
         if d["judge"] == "server" and d[key] != _SPEC["design"][key][0]:
             raise _both(label, f"[design] {key}", d[key], "[design] judge", d["judge"],
                         f'{key} has effect only with judge = "session"; remove it or set judge = "session"')
+    # A staged rollout's bookkeeping lives in the session's refresh level,
+    # which reapers judging by the session would read as a timeout.
+    if d["tuner"] == "fleet-staged" and d["judge"] == "session":
+        raise _both(label, "[design] tuner", d["tuner"], "[design] judge", d["judge"],
+                    'a staged rollout is modelled with reapers that judge by server; '
+                    'set judge = "server" or another tuner')
     # Results and traces are labelled by design name; a custom design under a
     # shipped name would be mistaken for it.
     if d["name"] in DESIGNS:
@@ -416,25 +459,152 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
         )
 
 
+# ---------------------------------------------------------------- [ranges]
+
+
+def _range_table(label: str, table: Any) -> dict[str, list]:
+    """Each entry of [ranges] checked on its own: a pair [low, high] of valid values."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{label}: ranges = {_fmt(table)}: must be a table [ranges] (got {_kind(table)})")
+    out = {}
+    for key in table:
+        if key not in _RANGES:
+            hint = difflib.get_close_matches(key, _RANGES, n=1)
+            raise ScenarioError(
+                f"{label}: [ranges] {key}: unknown key; allowed keys in [ranges]: {', '.join(_RANGES)}"
+                + (f". Did you mean {hint[0]}?" if hint else "")
+            )
+    for key, (stands_for, check) in _RANGES.items():
+        if key not in table:
+            continue
+        value = table[key]
+        where = f"{label}: [ranges] {key} = {_fmt(value)}"
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            got = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else _kind(value)
+            raise ScenarioError(f"{where}: must be a pair [low, high] standing for {stands_for} (got {got})")
+        for end, v in zip(("low", "high"), value):
+            try:
+                check(v)
+            except _Invalid as exc:
+                raise ScenarioError(f"{where}: the {end} end {_fmt(v)} {exc}") from None
+        if value[0] > value[1]:
+            raise ScenarioError(f"{where}: must be [low, high] with low <= high")
+        out[key] = list(value)
+    return out
+
+
+def _check_ranges(label: str, table: Any, cfg: dict) -> dict[str, list]:
+    """The normalised [ranges] table of `cfg`; a range must fit the fixed keys at both ends."""
+    ranges = _range_table(label, table)
+    if "servers" in ranges:
+        lo, hi = ranges["servers"]
+        loss = cfg["faults"]["server_loss"]
+        if loss > 0 and lo < 2:
+            raise _both(label, "[ranges] servers", ranges["servers"], "[faults] server_loss", loss,
+                        "a fleet that loses its only server has nowhere to reconnect to; "
+                        "start the range at 2 or set server_loss = 0")
+        skew = cfg["protocol"]["skew"]
+        if skew and "skew" not in ranges and lo != hi:
+            raise _both(label, "[ranges] servers", ranges["servers"], "[protocol] skew", skew,
+                        "skew needs one offset per server; range it too ([ranges] skew) or leave it empty")
+        for section, key in (("load", "servers"), ("faults", "loss_servers")):
+            bad = [i for i in cfg[section][key] if i >= lo]
+            if bad:
+                raise _both(label, f"[{section}] {key}", cfg[section][key], "[ranges] servers", ranges["servers"],
+                            f"server indices must be from 0 to {lo - 1}, valid for the smallest fleet "
+                            f"({_fmt(bad)} out of range)")
+    if "load_ms" in ranges:
+        levels = cfg["load"]["levels_ms"]
+        if len(levels) < 2:
+            raise _both(label, "[ranges] load_ms", ranges["load_ms"], "[load] levels_ms", levels,
+                        "load_ms ranges the highest load level, above the base level; "
+                        "give at least two levels")
+        if ranges["load_ms"][0] <= levels[-2]:
+            raise _both(label, "[ranges] load_ms", ranges["load_ms"], "[load] levels_ms", levels,
+                        f"the highest level must stay above the one below it ({levels[-2]} ms)")
+    # Every constraint between keys is monotone in each ranged value, so a
+    # fleet valid at both ends is valid everywhere between.
+    for end in (0, 1):
+        corner = {key: ([v[end]] * _servers_at(cfg, ranges, end) if key == "skew" else v[end])
+                  for key, v in ranges.items()}
+        try:
+            _normalise(label, concrete_config(cfg, corner))
+        except ScenarioError as err:
+            detail = str(err).removeprefix(f"{label}: ")
+            raise ScenarioError(
+                f"{label}: [ranges] at the {('low', 'high')[end]} end of every range: {detail}"
+            ) from None
+    return ranges
+
+
+def _servers_at(cfg: dict, ranges: dict, end: int) -> int:
+    return ranges["servers"][end] if "servers" in ranges else cfg["topology"]["servers"]
+
+
+def concrete_config(config: dict, drawn: dict) -> dict:
+    """`config` with the values `drawn` from its ``[ranges]`` substituted, and no ranges.
+
+    Parameters
+    ----------
+    config : dict
+        A normalised config (`Scenario.config`); it is not modified.
+    drawn : dict
+        A value per ranged key: an int, or for ``skew`` one offset per server.
+        ``rtt_max`` replaces the largest RTT choice (other choices not below
+        it are dropped); ``load_ms`` replaces the highest load level.
+
+    Examples
+    --------
+    >>> base = load_scenario("gitter-2015").config
+    >>> c = concrete_config(base, {"timeout": 30, "rtt_max": 4, "load_ms": 20000})
+    >>> c["protocol"]["timeout"], c["protocol"]["rtt"], c["load"]["levels_ms"]
+    (30, [0, 4], [0, 20000])
+    >>> concrete_config(base, {"rtt_max": 0})["protocol"]["rtt"]
+    [0]
+    """
+    out = copy.deepcopy(config)
+    out.pop("ranges", None)
+    places = {
+        "servers": ("topology", "servers"), "clients": ("topology", "clients"),
+        "timeout": ("protocol", "timeout"), "interval": ("protocol", "interval"),
+        "skew": ("protocol", "skew"),
+        "loss_duration": ("faults", "loss_duration"), "cut_duration": ("faults", "cut_duration"),
+    }
+    for key, value in drawn.items():
+        if key in places:
+            section, name = places[key]
+            out[section][name] = list(value) if key == "skew" else value
+        elif key == "rtt_max":
+            below = out["protocol"]["rtt"][:-1]  # the largest choice is replaced
+            out["protocol"]["rtt"] = sorted({x for x in below if x < value} | {value})
+        elif key == "load_ms":
+            out["load"]["levels_ms"][-1] = value
+        else:
+            raise KeyError(f"{key!r} is not a range key; range keys: {', '.join(_RANGES)}")
+    return out
+
+
 def _normalise(label: str, raw: Any) -> dict:
     """The checked, defaults-filled config dict of a parsed file (or dict)."""
     if not isinstance(raw, dict):
         raise ScenarioError(f"{label}: must be a table of sections (got {_kind(raw)})")
     for key, value in raw.items():
-        if key in _SPEC:
+        if key in _SECTIONS:
             continue
         if isinstance(value, dict):
-            raise ScenarioError(f"{label}: [{key}]: unknown section; allowed sections: {', '.join(_SPEC)}")
-        homes = [f"[{s}]" for s, keys in _SPEC.items() if key in keys]
+            raise ScenarioError(f"{label}: [{key}]: unknown section; allowed sections: {', '.join(_SECTIONS)}")
+        homes = [f"[{s}]" for s, keys in _SPEC.items() if key in keys] + (["[ranges]"] if key in _RANGES else [])
         raise ScenarioError(
             f"{label}: {key} = {_fmt(value)}: keys belong in a section"
-            + (f"; {key} goes in {' or '.join(homes)}" if homes else f"; allowed sections: {', '.join(_SPEC)}")
+            + (f"; {key} goes in {' or '.join(homes)}" if homes else f"; allowed sections: {', '.join(_SECTIONS)}")
         )
     if "scenario" not in raw:
         raise ScenarioError(f'{label}: [scenario]: missing; every scenario needs one, with at least name = "..."')
     cfg = {name: _section(label, raw, name) for name in _SPEC if name != "design"}
     _check_fleet(label, cfg)
     _check_design(label, raw, cfg)
+    if "ranges" in raw:
+        cfg["ranges"] = _check_ranges(label, raw["ranges"], cfg)
     return cfg
 
 

@@ -266,3 +266,17 @@ def test_reduced_states_are_the_canonical_images_of_all_reachable_states(monkeyp
     images = {fleet.canonical(params, s) for s in plain.seen}
     assert set(reduced.seen) <= images  # this much holds: nothing spurious
     assert images == set(reduced.seen)
+
+
+def test_staged_lowering_waits_for_clients_answered_under_other_advice():
+    # Found by differential search: a lowering whose advice reached one
+    # server before another let a client be answered with the old long
+    # interval after it had been refreshed under the (coincidentally equal)
+    # new level; reapers then lowered and reaped it on schedule. A staged
+    # rollout must wait until every session is refreshed under the new advice.
+    levels = tuple(Level(ms, *adjuster_advice(ms, 42, 5)) for ms in (0, 80000))
+    params = Params(servers=2, clients=1, t0=42, i0=5, levels=levels, design=DESIGNS["fleet-wide-staged"],
+                    faults=Faults(server_loss=1, client_crash=1))
+    result = check_bfs(params, (no_valid_reap,))
+    assert result.get("no_valid_reap").verdict == Verdict.HOLDS
+    assert result.stats["complete"]

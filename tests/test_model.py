@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from stormcheck.model.events import Dropped, Handshake, Refreshed, Replied
 from stormcheck.model.fleet import (
+    STALE,
     ProtocolError,
     actions,
     canonical,
@@ -240,7 +241,10 @@ def check_structure(params: Params, state: State) -> list[Action]:
         if cl.session:
             assert 0 <= cl.session.age <= params.age_cap
             assert cl.session.stamp in stamps  # 0 without skew
-            assert 0 <= cl.session.hs_level < nlevels and 0 <= cl.session.ref_level < nlevels
+            assert 0 <= cl.session.hs_level < nlevels
+            # STALE (-1): under a staged tuner, answered with advice it was not refreshed under.
+            stale_ok = design.tuner == "fleet-staged" and cl.phase != HELD  # a refresh clears it
+            assert 0 <= cl.session.ref_level < nlevels or (stale_ok and cl.session.ref_level == STALE)
             if not (design.judge == "session" and design.record == "handshake"):
                 assert cl.session.hs_level == 0  # a field the design never reads stays 0
         if cl.phase in (HELD, WAITING):
