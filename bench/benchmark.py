@@ -1,4 +1,4 @@
-"""Benchmark of the exhaustive engine: states, states/s, peak memory, time to verdict.
+"""Benchmark of the engines: states, states/s, examples/s, peak memory, time to verdict.
 
 Run it with the project's venv: ``.venv/bin/python bench/benchmark.py`` (after
 ``bin/test`` or ``bin/stormcheck`` made the venv). Each case runs in a fresh
@@ -12,6 +12,11 @@ Cases:
 * every named design on the 2015 scenario (1 client), to verdict.
 * a 3-server x 3-client fleet under the safe designs, searched with no depth
   bound (target: a complete search within 60 s and 2 GB).
+* ``hypothesis/...``: the Hypothesis engine on the 2015 fleet (1 client, and
+  3 clients as in the issue's anchor: Quint's random simulator needs 11-19 s
+  to hit the 2015 violation). Each case runs one ``no_valid_reap`` search per
+  seed in ``SEEDS`` and reports medians: seconds to the first violation
+  (target: under 5 s), examples/s, shrunk steps, seconds including shrinking.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import time
 CASES: dict[str, dict] = {}
 
 
-def _case(name: str, scenario: str, design: str, edit=None, max_seconds: float = 300) -> None:
-    CASES[name] = {"scenario": scenario, "design": design, "edit": edit or {}, "max_seconds": max_seconds}
+def _case(name: str, scenario: str, design: str, edit=None, max_seconds: float = 300, engine: str = "exhaustive",
+          examples: int = 0) -> None:
+    CASES[name] = {"scenario": scenario, "design": design, "edit": edit or {}, "max_seconds": max_seconds,
+                   "engine": engine, "examples": examples}
 
 
 _case("incident", "gitter-2015", "per-server")
@@ -44,6 +51,15 @@ _ONE_RTT = {**_FLEET, "protocol": {"rtt": [2]}}
 _case("3x3-rtt2/off", "gitter-2015", "off", _ONE_RTT, max_seconds=300)
 for _d in ("per-session", "fleet-wide-staged"):
     _case(f"3x3-rtt2/{_d}", "gitter-2015", _d, _ONE_RTT, max_seconds=120)
+# The Hypothesis engine: time to the first violation, over several seeds.
+SEEDS = range(5)
+HYPOTHESIS_EXAMPLES, HYPOTHESIS_STEPS = 3000, 30
+_case("hypothesis/gitter-2015/per-server", "gitter-2015", "per-server", engine="hypothesis",
+      examples=HYPOTHESIS_EXAMPLES)
+_case("hypothesis/3-clients/per-server", "gitter-2015", "per-server", {"topology": {"clients": 3}},
+      engine="hypothesis", examples=HYPOTHESIS_EXAMPLES)
+# A safe design: nothing to find, so every search runs its whole budget (examples/s).
+_case("hypothesis/gitter-2015/per-session", "gitter-2015", "per-session", engine="hypothesis", examples=300)
 
 
 def _merge(base: dict, edit: dict) -> dict:
@@ -51,6 +67,50 @@ def _merge(base: dict, edit: dict) -> dict:
     for section, values in edit.items():
         out.setdefault(section, {}).update(values)
     return out
+
+
+def _median(values: list) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _run_hypothesis(name: str, scenario, examples: int) -> dict:
+    from stormcheck.checkers.hypo import check_hypothesis
+    from stormcheck.properties.protocol import by_name
+
+    runs = []
+    for seed in SEEDS:
+        t0 = time.perf_counter()
+        result = check_hypothesis(scenario, (by_name("no_valid_reap"),), seed=seed,
+                                  examples=examples, steps=HYPOTHESIS_STEPS)
+        search = result.stats["searches"]["no_valid_reap"]
+        runs.append({"verdict": str(result.get("no_valid_reap").verdict), "seconds": time.perf_counter() - t0,
+                     "examples": result.stats["examples"], "first": search["first_violation_seconds"],
+                     "shrunk": search["shrunk_steps"]})
+    found = [r for r in runs if r["first"] is not None]
+    seconds = sum(r["seconds"] for r in runs)
+    examples = sum(r["examples"] for r in runs)
+    verdicts = sorted({r["verdict"] for r in runs})
+    return {
+        "case": name,
+        "clients": scenario.params.clients,
+        "verdict": verdicts[0] if len(verdicts) == 1 else "/".join(verdicts),
+        "steps": _median([r["shrunk"] for r in runs]),
+        "states": None,
+        "transitions": None,
+        "complete": "-",
+        "seconds": round(_median([r["seconds"] for r in runs]), 3),
+        "states_per_s": None,
+        "examples": round(_median([r["examples"] for r in runs])),
+        "examples_per_s": round(examples / seconds, 1) if seconds else None,
+        "first_violation_s": _median([r["first"] for r in found]),
+        "first_violation_max_s": max((r["first"] for r in found), default=None),
+        "found": f"{len(found)}/{len(runs)}",
+        "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def run_case(name: str) -> dict:
@@ -64,6 +124,8 @@ def run_case(name: str) -> dict:
     case = CASES[name]
     base = load_scenario(case["scenario"], design=case["design"])
     scenario = scenario_from_dict(_merge(base.config, case["edit"]), source=f"bench:{name}")
+    if case["engine"] == "hypothesis":
+        return _run_hypothesis(name, scenario, case["examples"])
     bounds = replace(scenario.bounds, max_seconds=case["max_seconds"], max_states=10_000_000)
     t0 = time.perf_counter()
     result = check_bfs(scenario.params, PROPERTIES, scenario=scenario.name, budget=bounds)
@@ -97,19 +159,38 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s) {', '.join(unknown)}; cases: {', '.join(CASES)}", file=sys.stderr)
         return 2
-    head = f"{'case':<32}{'verdict':<14}{'steps':>6}{'states':>11}{'states/s':>10}{'seconds':>9}{'peak MiB':>10}  complete"
+    head = (f"{'case':<36}{'verdict':<14}{'steps':>6}{'states':>11}{'states/s':>10}{'seconds':>9}{'peak MiB':>10}"
+            f"  complete{'examples':>10}{'ex/s':>8}{'1st viol s':>12}")
     print(head)
     print("-" * len(head))
     for name in names:
         proc = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True)
         if proc.returncode != 0:
-            print(f"{name:<32}failed: {proc.stderr.strip().splitlines()[-1:]}")
+            print(f"{name:<36}failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
         r = json.loads(proc.stdout)
-        steps = "-" if r["steps"] is None else r["steps"]
-        print(f"{name:<32}{r['verdict']:<14}{steps:>6}{r['states']:>11,}{r['states_per_s']:>10,}"
-              f"{r['seconds']:>9.2f}{r['peak_mib']:>10.1f}  {r['complete']}")
+        print(f"{name:<36}{r['verdict']:<14}{_cell(r['steps']):>6}{_cell(r['states']):>11}"
+              f"{_cell(r['states_per_s']):>10}{r['seconds']:>9.2f}{r['peak_mib']:>10.1f}  {str(r['complete']):<8}"
+              f"{_cell(r.get('examples')):>10}{_cell(r.get('examples_per_s')):>8}{_first(r):>12}")
+    if any(CASES[n]["engine"] == "hypothesis" for n in names):
+        print(f"\nhypothesis rows: one no_valid_reap search per seed {SEEDS.start}..{SEEDS.stop - 1} (runs of <= "
+              f"{HYPOTHESIS_STEPS} steps); medians of steps (shrunk length), seconds (with shrinking), examples "
+              "per search; ex/s overall; 1st viol s: seconds to the first violation (max over seeds in brackets)")
     return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _first(r: dict) -> str:
+    if r.get("first_violation_s") is None:
+        return "-" if "found" not in r else f"none {r['found']}"
+    return f"{r['first_violation_s']:.2f} ({r['first_violation_max_s']:.1f})"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The engines: interchangeable consumers of the same model and properties.
 
-Every engine is a function ``(scenario, properties, *, seed, progress) ->
-CheckResult``. `ENGINES` maps the names the CLI accepts to them.
+Every engine is a function ``(scenario, properties, *, seed, progress,
+**options) -> CheckResult``. `ENGINES` maps the names the CLI accepts to
+them and `ENGINE_OPTIONS` names the options each one takes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Callable
 from .bfs import check_bfs
 from .result import EXIT_CODES, CheckResult, PropertyResult
 
-__all__ = ["ENGINES", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+__all__ = ["ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
 
 
-def _exhaustive(scenario, properties, *, seed: int = 0, progress: Callable | None = None) -> CheckResult:
+def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
     # Breadth-first search is deterministic: the seed only labels the result.
     result = check_bfs(
         scenario.params, properties, scenario=scenario.name, budget=scenario.bounds, progress=progress
@@ -22,13 +23,35 @@ def _exhaustive(scenario, properties, *, seed: int = 0, progress: Callable | Non
     return result
 
 
-ENGINES: dict[str, Callable[..., CheckResult]] = {"exhaustive": _exhaustive}
+def _hypothesis(scenario, properties, *, seed: int | None = None, progress: Callable | None = None,
+                **options) -> CheckResult:
+    # Imported on use: Hypothesis takes a while to import and only this engine needs it.
+    from .hypo import check_hypothesis
+
+    return check_hypothesis(scenario, properties, seed=seed, progress=progress, **options)
 
 
-def run_engine(name: str, scenario, properties, *, seed: int = 0, progress: Callable | None = None) -> CheckResult:
-    """Run the engine called `name`; the error lists the known engines."""
+ENGINES: dict[str, Callable[..., CheckResult]] = {"exhaustive": _exhaustive, "hypothesis": _hypothesis}
+ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {"exhaustive": (), "hypothesis": ("examples", "steps", "database")}
+
+
+def run_engine(name: str, scenario, properties, *, seed: int | None = None, progress: Callable | None = None,
+               **options) -> CheckResult:
+    """Run the engine called `name` with its `options` (None values are left out).
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine or an option the engine does not take; the
+        message lists what it does know.
+    """
     try:
         engine = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown engine {name!r}; engines: {', '.join(ENGINES)}") from None
-    return engine(scenario, properties, seed=seed, progress=progress)
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(ENGINE_OPTIONS.get(name, ())))
+    if unknown:
+        takes = ", ".join(ENGINE_OPTIONS.get(name, ())) or "none"
+        raise ValueError(f"engine {name!r} takes no option {', '.join(unknown)}; its options: {takes}")
+    return engine(scenario, properties, seed=seed, progress=progress, **options)

@@ -21,6 +21,12 @@ class PropertyResult:
     `run` is the counterexample of a violated ``always`` property or the
     witness of a ``sometimes`` property that holds; `basis` says in words what
     was searched ("complete search of 12,345 states", "budget of ... spent").
+
+    An engine that draws parameters from a scenario's ``[ranges]`` sets
+    `config` to the concrete config the run was computed under (the drawn
+    values substituted, what a trace must store to replay) and `drawn` to
+    the values it drew. `repro` is the source of a runnable test reproducing
+    the run, when the engine writes one.
     """
 
     name: str
@@ -28,6 +34,9 @@ class PropertyResult:
     verdict: Verdict
     basis: str
     run: Run | None = None
+    config: dict | None = field(default=None, compare=False, repr=False)
+    drawn: dict | None = None
+    repro: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

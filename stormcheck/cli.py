@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from stormcheck.checkers import ENGINES, EXIT_CODES, CheckResult, run_engine
+from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
 from stormcheck.properties.core import ALWAYS, Verdict
@@ -25,7 +25,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from .output import summary, version, write_findings
+from .output import run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
 
@@ -42,11 +42,16 @@ class _Progress:
     def __call__(self, info: dict) -> None:
         if not self.enabled:
             return
-        rate = info["states"] / info["seconds"] if info["seconds"] else 0
-        line = (
-            f"{self.label}: {info['states']:,} states, {info['transitions']:,} transitions, "
-            f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
-        )
+        if "examples" in info:  # a randomised engine counts examples, not states
+            rate = info["examples"] / info["seconds"] if info["seconds"] else 0
+            line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
+                    f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
+        else:
+            rate = info["states"] / info["seconds"] if info["seconds"] else 0
+            line = (
+                f"{self.label}: {info['states']:,} states, {info['transitions']:,} transitions, "
+                f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
+            )
         sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
         sys.stderr.flush()
         self.shown = True
@@ -73,10 +78,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="check only this property (repeatable); default: all")
     c.add_argument("--out", default="out", type=Path, help="folder for traces and timelines (default: ./out)")
     c.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
-    c.add_argument("--seed", type=int, default=0, help="seed for randomised engines, recorded in traces (default 0)")
-    c.add_argument("--max-states", type=int, help="override the scenario's state budget")
-    c.add_argument("--max-seconds", type=float, help="override the scenario's time budget")
-    c.add_argument("--max-depth", type=int, help="override the scenario's depth bound (0: none)")
+    c.add_argument("--seed", type=int,
+                   help="seed for randomised engines, recorded in traces; with it a hypothesis run is repeatable "
+                        "and uses no example database (default: exhaustive 0, hypothesis a fresh seed)")
+    c.add_argument("--examples", type=int, metavar="N",
+                   help="hypothesis: runs per always-property (default 1000)")
+    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30)")
+    c.add_argument("--max-states", type=int, help="exhaustive: override the scenario's state budget")
+    c.add_argument("--max-seconds", type=float, help="exhaustive: override the scenario's time budget")
+    c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
     c.add_argument("--quiet", action="store_true", help="no progress lines and no timeline")
 
     r = sub.add_parser("replay", help="re-check a stored trace against the current model")
@@ -106,6 +116,35 @@ def _scenario(args) -> Scenario:
     return replace(scenario, bounds=bounds)
 
 
+# The search budget ([search], --max-*) bounds the engines that enumerate
+# states; the Hypothesis engine is bounded by --examples and --steps instead.
+# An option the chosen engine would ignore is refused, not silently dropped.
+_IGNORES_BUDGET = ("hypothesis",)
+
+
+def _engine_options(args) -> dict:
+    """The engine options given (ENGINE_OPTIONS), checked against the chosen engine."""
+    takes = ENGINE_OPTIONS.get(args.engine, ())
+    for key in ("examples", "steps"):
+        if getattr(args, key) is not None and key not in takes:
+            users = " or ".join(f"--engine {e}" for e, opts in ENGINE_OPTIONS.items() if key in opts)
+            raise _BadInput(f"--{key}: only used by {users} (the engine is {args.engine})")
+    if args.engine in _IGNORES_BUDGET:
+        for key in ("max_states", "max_seconds", "max_depth"):
+            if getattr(args, key) is not None:
+                raise _BadInput(f"--{key.replace('_', '-')}: not used by --engine {args.engine}, "
+                                "which is bounded by --examples and --steps")
+    options = {}
+    for key in takes:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if value < 1:
+            raise _BadInput(f"--{key} {value}: must be a whole number >= 1")
+        options[key] = value
+    return options
+
+
 def _properties(names):
     if not names:
         return PROPERTIES
@@ -121,15 +160,26 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         mark = str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds"
         print(f"  {p.name:<24}{p.modality:<11}{mark:<14}{p.basis}")
     st = result.stats
-    rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
-    print(f"  {st['states']:,} states, {st['transitions']:,} transitions, {st['seconds']} s{rate}")
+    if "examples" in st:
+        rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
+        ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
+        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
+              f"{st['seconds']} s{rate}, seed {st['seed']}{ranged}")
+    else:
+        rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
+        print(f"  {st['states']:,} states, {st['transitions']:,} transitions, {st['seconds']} s{rate}")
     shown = _headline(result)
     if shown is not None and not quiet:
         kind = "Counterexample to" if shown.modality == ALWAYS else "No witness for"
+        fleet = run_scenario(scenario, shown)
         print(f"\n{kind} {shown.name}:\n")
-        print(render_timeline(shown.run, scenario.params, title=f"{scenario.name} / {result.design}", focus=shown))
+        print(render_timeline(shown.run, fleet.params, title=f"{scenario.name} / {result.design}", focus=shown))
+        if shown.repro is not None:
+            where = files.get(shown.name, {}).get("repro", "")
+            print(f"Reproduction as a test{f' ({where})' if where else ''}:\n")
+            print(shown.repro)
     for name, paths in files.items():
-        print(f"  {name}: {paths['trace']}  {paths['timeline']}")
+        print(f"  {name}: {'  '.join(paths.values())}")
     print(f"verdict: {result.verdict}")
 
 
@@ -142,18 +192,24 @@ def _headline(result: CheckResult):
 
 
 def _check(args) -> int:
+    options = _engine_options(args)
     scenario = _scenario(args)
     props = _properties(args.properties)
     designs = list(DESIGNS) if args.design == "all" else [scenario.design.name]
+    if scenario.ranges and args.engine != "hypothesis" and not args.quiet:
+        print(f"stormcheck: note: {scenario.source} has [ranges]; only --engine hypothesis draws from them, "
+              f"--engine {args.engine} checks the point values", file=sys.stderr)
     worst, outputs = 0, []
     for design in designs:
         sc = scenario.with_design(design) if args.design == "all" else scenario
         progress = _Progress(not args.quiet, f"{sc.name}/{design}")
-        result = run_engine(args.engine, sc, props, seed=args.seed, progress=progress)
+        result = run_engine(args.engine, sc, props, seed=args.seed, progress=progress, **options)
         progress.done()
-        files = write_findings(sc, result, args.out, seed=args.seed)
+        # The seed a randomised engine actually used (drawn when none was given).
+        seed = result.stats.get("seed", args.seed if args.seed is not None else 0)
+        files = write_findings(sc, result, args.out, seed=seed)
         if args.json:
-            outputs.append(summary(sc, result, files, args.seed))
+            outputs.append(summary(sc, result, files, seed))
         else:
             if len(designs) > 1:
                 print()

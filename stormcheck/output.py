@@ -12,11 +12,11 @@ from importlib import metadata
 from pathlib import Path
 
 from stormcheck.checkers.result import CheckResult, PropertyResult
-from stormcheck.model.scenario import Scenario
+from stormcheck.model.scenario import Scenario, scenario_from_dict
 from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.timeline import render_timeline
 
-__all__ = ["version", "trace_meta", "write_text", "write_findings", "summary", "stem"]
+__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem"]
 
 
 def version() -> str:
@@ -31,11 +31,27 @@ def stem(scenario: Scenario, result: CheckResult, prop: PropertyResult) -> str:
     return f"{scenario.name}.{result.design}.{prop.name}"
 
 
+def run_scenario(scenario: Scenario, prop: PropertyResult) -> Scenario:
+    """The fleet `prop`'s run was computed under.
+
+    The scenario itself, unless the engine drew parameters from its
+    ``[ranges]``: then the concrete scenario the result's `config` describes.
+    """
+    if prop.config is None:
+        return scenario
+    return scenario_from_dict(prop.config, scenario.source)
+
+
 def trace_meta(scenario: Scenario, result: CheckResult, prop: PropertyResult, seed: int) -> dict:
-    """What a trace must carry to be replayed and understood on its own."""
-    return {
+    """What a trace must carry to be replayed and understood on its own.
+
+    ``scenario_config`` is always the config the run replays under: with
+    parameters drawn from ranges, the concrete one (the drawn values are
+    also listed under ``drawn``).
+    """
+    meta = {
         "scenario": scenario.name,
-        "scenario_config": scenario.config,
+        "scenario_config": prop.config if prop.config is not None else scenario.config,
         "design": result.design,
         "property": prop.name,
         "modality": prop.modality,
@@ -45,6 +61,9 @@ def trace_meta(scenario: Scenario, result: CheckResult, prop: PropertyResult, se
         "seed": seed,
         "version": version(),
     }
+    if prop.drawn is not None:
+        meta["drawn"] = prop.drawn
+    return meta
 
 
 def write_text(path: Path, text: str) -> None:
@@ -64,20 +83,28 @@ def write_text(path: Path, text: str) -> None:
 def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int = 0) -> dict[str, dict[str, str]]:
     """Write a trace and a timeline for each property that has a run.
 
-    Returns ``{property: {"trace": path, "timeline": path}}``.
+    A property whose result carries a reproduction (`PropertyResult.repro`)
+    also gets it as ``SCENARIO.DESIGN.PROPERTY.repro.py``.
+
+    Returns ``{property: {"trace": path, "timeline": path[, "repro": path]}}``.
     """
     written: dict[str, dict[str, str]] = {}
     for prop in result.properties:
         if prop.run is None:
             continue
         base = out / stem(scenario, result, prop)
-        trace = run_to_trace(prop.run, scenario.params, trace_meta(scenario, result, prop, seed))
-        timeline = render_timeline(prop.run, scenario.params, title=base.name, focus=prop)
+        fleet = run_scenario(scenario, prop)
+        trace = run_to_trace(prop.run, fleet.params, trace_meta(scenario, result, prop, seed))
+        timeline = render_timeline(prop.run, fleet.params, title=base.name, focus=prop)
         trace_path, timeline_path = base.with_name(base.name + ".itf.json"), base.with_name(base.name + ".timeline.txt")
         out.mkdir(parents=True, exist_ok=True)
         trace.write(trace_path)
         write_text(timeline_path, timeline)
         written[prop.name] = {"trace": str(trace_path), "timeline": str(timeline_path)}
+        if prop.repro is not None:
+            repro_path = base.with_name(base.name + ".repro.py")
+            write_text(repro_path, prop.repro)
+            written[prop.name]["repro"] = str(repro_path)
     return written
 
 
@@ -96,6 +123,7 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
                 "verdict": str(p.verdict),
                 "basis": p.basis,
                 "steps": len(p.run) if p.run is not None else None,
+                **({"drawn": p.drawn} if p.drawn is not None else {}),
                 **files.get(p.name, {}),
             }
             for p in result.properties
