@@ -31,8 +31,26 @@ def _hypothesis(scenario, properties, *, seed: int | None = None, progress: Call
     return check_hypothesis(scenario, properties, seed=seed, progress=progress, **options)
 
 
-ENGINES: dict[str, Callable[..., CheckResult]] = {"exhaustive": _exhaustive, "hypothesis": _hypothesis}
-ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {"exhaustive": (), "hypothesis": ("examples", "steps", "database")}
+def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callable | None = None,
+              steps: int | None = None) -> CheckResult:
+    # Bounded model checking with Z3, to `steps` steps (default: the
+    # scenario's depth bound, else 12). Imported on use, like Hypothesis.
+    from .z3_bmc import check_symbolic
+
+    bound = steps or scenario.bounds.max_depth or 12
+    return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0)
+
+
+ENGINES: dict[str, Callable[..., CheckResult]] = {
+    "exhaustive": _exhaustive,
+    "hypothesis": _hypothesis,
+    "symbolic": _symbolic,
+}
+ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "exhaustive": (),
+    "hypothesis": ("examples", "steps", "database"),
+    "symbolic": ("steps",),
+}
 
 
 def run_engine(name: str, scenario, properties, *, seed: int | None = None, progress: Callable | None = None,

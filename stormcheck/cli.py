@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                         "and uses no example database (default: exhaustive 0, hypothesis a fresh seed)")
     c.add_argument("--examples", type=int, metavar="N",
                    help="hypothesis: runs per always-property (default 1000)")
-    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30)")
+    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); symbolic: the BMC bound (default 12)")
     c.add_argument("--max-states", type=int, help="exhaustive: override the scenario's state budget")
     c.add_argument("--max-seconds", type=float, help="exhaustive: override the scenario's time budget")
     c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
@@ -119,7 +119,7 @@ def _scenario(args) -> Scenario:
 # The search budget ([search], --max-*) bounds the engines that enumerate
 # states; the Hypothesis engine is bounded by --examples and --steps instead.
 # An option the chosen engine would ignore is refused, not silently dropped.
-_IGNORES_BUDGET = ("hypothesis",)
+_IGNORES_BUDGET = ("hypothesis", "symbolic")
 
 
 def _engine_options(args) -> dict:
@@ -132,8 +132,9 @@ def _engine_options(args) -> dict:
     if args.engine in _IGNORES_BUDGET:
         for key in ("max_states", "max_seconds", "max_depth"):
             if getattr(args, key) is not None:
+                bounded_by = "--examples and --steps" if args.engine == "hypothesis" else "--steps"
                 raise _BadInput(f"--{key.replace('_', '-')}: not used by --engine {args.engine}, "
-                                "which is bounded by --examples and --steps")
+                                f"which is bounded by {bounded_by}")
     options = {}
     for key in takes:
         value = getattr(args, key, None)
@@ -165,6 +166,8 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
               f"{st['seconds']} s{rate}, seed {st['seed']}{ranged}")
+    elif result.engine == "symbolic":
+        print(f"  bounded model checking to {st['depth_bound']} steps, {st.get('seconds', 0)} s, seed {st['seed']}")
     else:
         rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
         print(f"  {st['states']:,} states, {st['transitions']:,} transitions, {st['seconds']} s{rate}")

@@ -602,3 +602,19 @@ def test_subprocess_version(tmp_path):
     assert rc == 0, err
     assert re.fullmatch(r"stormcheck \S+\n", out), out
     assert out.split()[1][0].isdigit()
+
+
+def test_symbolic_engine_bounded_search_is_stated(tmp_path, capsys):
+    # No reap within 4 steps under 'off': holds within the bound, the rest
+    # are not checked by this engine yet, so the verdict is inconclusive.
+    rc = main(["check", "--engine", "symbolic", "--design", "off", "--steps", "4", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 3
+    assert "no_valid_reap" in out and "bounded" in out
+    assert "not checked by the symbolic engine" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_symbolic_engine_refuses_the_exhaustive_budget(capsys):
+    assert main(["check", "--engine", "symbolic", "--max-depth", "3"]) == 2
+    assert "--max-depth: not used by --engine symbolic" in capsys.readouterr().err
