@@ -352,19 +352,24 @@ RANGE_KEYS: tuple[str, ...] = tuple(_RANGES)
 _SECTIONS = (*_SPEC, "ranges")
 
 
+def _check_table(label: str, name: str, table: Any, allowed: dict) -> None:
+    """`table` must be a TOML table whose keys are all in `allowed`."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{label}: {name} = {_fmt(table)}: must be a table [{name}] (got {_kind(table)})")
+    for key in table:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            raise ScenarioError(
+                f"{label}: [{name}] {key}: unknown key; allowed keys in [{name}]: {', '.join(allowed)}"
+                + (f". Did you mean {hint[0]}?" if hint else "")
+            )
+
+
 def _section(label: str, raw: dict, name: str) -> dict:
     """Section `name` of `raw`, every key checked and every default filled in."""
     table = raw.get(name, {})
     spec = _SPEC[name]
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{label}: {name} = {_fmt(table)}: must be a table [{name}] (got {_kind(table)})")
-    for key in table:
-        if key not in spec:
-            hint = difflib.get_close_matches(key, spec, n=1)
-            raise ScenarioError(
-                f"{label}: [{name}] {key}: unknown key; allowed keys in [{name}]: {', '.join(spec)}"
-                + (f". Did you mean {hint[0]}?" if hint else "")
-            )
+    _check_table(label, name, table, spec)
     out = {}
     for key, (default, check) in spec.items():
         if key not in table:
@@ -464,16 +469,8 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
 
 def _range_table(label: str, table: Any) -> dict[str, list]:
     """Each entry of [ranges] checked on its own: a pair [low, high] of valid values."""
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{label}: ranges = {_fmt(table)}: must be a table [ranges] (got {_kind(table)})")
+    _check_table(label, "ranges", table, _RANGES)
     out = {}
-    for key in table:
-        if key not in _RANGES:
-            hint = difflib.get_close_matches(key, _RANGES, n=1)
-            raise ScenarioError(
-                f"{label}: [ranges] {key}: unknown key; allowed keys in [ranges]: {', '.join(_RANGES)}"
-                + (f". Did you mean {hint[0]}?" if hint else "")
-            )
     for key, (stands_for, check) in _RANGES.items():
         if key not in table:
             continue
