@@ -86,7 +86,11 @@ class Dropped(NamedTuple):
 
 
 class Adjusted(NamedTuple):
-    """`server` now advises (T, I) (`what` = advice), judges by T (reaper), or both."""
+    """`server` now advises (T, I) (`what` = advice), judges by T (reaper), or both.
+
+    ``server = -1, what = "target"``: the fleet's target moved (a staged or
+    delayed fleet-wide change began); servers adopt it in later steps.
+    """
 
     server: int
     what: str

@@ -598,11 +598,12 @@ def _load(params: Params, state: State, a: Action) -> Step:
         servers.append(srv)
     timer = design.propagation_delay if design.tuner == "fleet" and not immediate else 0
     nxt = state._replace(servers=tuple(servers), tuner_timer=timer)
-    events = (
-        tuple(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms) for s in range(len(servers)))
-        if immediate
-        else ()
-    )
+    if immediate:
+        events = tuple(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms) for s in range(len(servers)))
+    else:
+        # The fleet's target moved; servers adopt it by later steps. Server
+        # -1 stands for the fleet, so timelines show where a rollout began.
+        events = (Adjusted(-1, "target", lvl.timeout, lvl.interval, lvl.avg_ms),)
     return Step(nxt, events)
 
 

@@ -139,6 +139,10 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
 
 def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
     what = f"T={ev.timeout} I={ev.interval} ({_WHAT.get(ev.what, ev.what)})"
+    if ev.server < 0:
+        how = "reapers first when raising, advice first when lowering" if params.design.tuner == "fleet-staged" else (
+            f"every server within {params.design.propagation_delay}s")
+        return f"fleet load {ev.load_ms} ms: target T={ev.timeout} I={ev.interval}, adopted {how}"
     if action.kind == "load" and action.server >= 0:
         return f"s{ev.server} load {ev.load_ms} ms: adjuster sets {what}"
     if action.kind == "load":
