@@ -78,6 +78,12 @@ class Design:
     reply_advice: str = "reply"
     session_paths: str = "all"
 
+    def __post_init__(self) -> None:
+        # A staged rollout keeps its bookkeeping in the session's refresh
+        # level (see fleet._reply), which session-judging reapers would read.
+        if self.tuner == "fleet-staged" and self.judge == "session":
+            raise ValueError(f"design {self.name!r}: a fleet-staged tuner needs judge = 'server'")
+
     def gc_by_session(self) -> bool:
         """True when the GC path judges sessions by their recorded timeout."""
         return self.judge == "session" and self.session_paths == "all"
