@@ -323,7 +323,7 @@ class Encoding:
 
     def judged_level(self, st: SState, s: int, cl: SClient, path: str):  # fleet.judged_level
         design = self.params.design
-        if design.judge == "session" and (path != "gc" or design.gc_by_session()):
+        if design.judges_by_session(path):
             return cl.hs if design.record == "handshake" else cl.ref
         return st.servers[s].reap
 

@@ -93,6 +93,7 @@ __all__ = [
     "canonical",
     "judged_level",
     "judged_timeout",
+    "recorded_level",
     "would_reap",
     "reply_level",
     "perceived_age",
@@ -138,10 +139,14 @@ def judged_level(params: Params, state: State, server: int, session: Session, pa
     at the last refresh); GC keeps its server's own timeout when the design
     says ``all-but-gc``.
     """
-    design = params.design
-    if design.judge == "session" and (path != "gc" or design.gc_by_session()):
-        return (session.hs_level if design.record == "handshake" else session.ref_level), "session"
+    if params.design.judges_by_session(path):
+        return recorded_level(params, session), "session"
     return state.servers[server].reap, "server"
+
+
+def recorded_level(params: Params, session: Session) -> int:
+    """The level a session-judging design recorded: at handshake or at the last refresh."""
+    return session.hs_level if params.design.record == "handshake" else session.ref_level
 
 
 def judged_timeout(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
@@ -186,10 +191,6 @@ def _expired(params: Params, state: State, server: int, client: int, session: Se
 
 def _level(params: Params, index: int):
     return params.levels[index]
-
-
-def _up(state: State, server: int) -> bool:
-    return state.servers[server].down == 0
 
 
 def _up_servers(state: State) -> list[int]:
@@ -355,10 +356,8 @@ def _reapers(params: Params, state: State, path: str) -> list[int]:
     if not sessions:
         return []
     ages = params.reap_ages[path]
-    design = params.design
-    if design.judge == "session" and (path != "gc" or design.gc_by_session()):
-        handshake = design.record == "handshake"
-        worst = max(x.age - x.stamp - ages[x.hs_level if handshake else x.ref_level] for x in sessions)
+    if params.design.judges_by_session(path):
+        worst = max(x.age - x.stamp - ages[recorded_level(params, x)] for x in sessions)
         return [s for s, srv in enumerate(state.servers) if srv.down == 0 and worst + params.offset(s) >= 0]
     oldest = max(x.age - x.stamp for x in sessions)
     return [
@@ -490,7 +489,7 @@ def _arrive(params: Params, state: State, a: Action) -> Step:
 def _reconnect(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     if a.server == -1:
-        retry = params.retry + params.rtt_max
+        retry = params.retry_delay
         nxt = _replace_client(state, a.client, cl._replace(phase=RETRY, server=-1, timer=retry))
         return Step(nxt, (Dropped(a.client, -1, "no server reachable", retry),))
     events = (Recovered("client-cut", a.client),) if cl.phase == CUT else ()
@@ -538,7 +537,7 @@ def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
     for ev in victims:
         cl = clients[ev.client]
         if cl.phase in (HELD, WAITING):
-            clients[ev.client] = Client(RETRY, -1, params.retry + params.rtt_max, ())
+            clients[ev.client] = Client(RETRY, -1, params.retry_delay, ())
         else:
             clients[ev.client] = cl._replace(session=())
     return state._replace(clients=tuple(clients))
@@ -556,7 +555,7 @@ def _sweep(params: Params, state: State, s: int, path: str) -> list[Reaped]:
 
 def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
     return tuple(
-        Dropped(ev.client, state.clients[ev.client].server, "session reaped", params.retry + params.rtt_max)
+        Dropped(ev.client, state.clients[ev.client].server, "session reaped", params.retry_delay)
         for ev in victims
         if state.clients[ev.client].phase in (HELD, WAITING)
     )
@@ -637,7 +636,7 @@ def _lose(params: Params, state: State, a: Action) -> Step:
     nxt = nxt._replace(losses_left=state.losses_left - 1)
     events: list = [Fault("server-loss", a.server, duration)]
     clients = list(nxt.clients)
-    retry = params.retry + params.rtt_max
+    retry = params.retry_delay
     for c, cl in enumerate(clients):
         if cl.server == a.server and cl.phase in (HELD, WAITING):
             # Every socket on the server drops at once. Gitter's client
@@ -669,17 +668,19 @@ def _tick(params: Params, state: State, a: Action) -> Step:
             age, stamp, hs, ref = session
             session = Session(min(age + delta, cap), stamp, hs, ref)
         clients.append(Client(phase, server, timer - delta if phase != CRASHED else 0, session))
-    servers = tuple(srv._replace(down=srv.down - delta) if srv.down > 0 else srv for srv in state.servers)
     # A countdown that reaches zero marks its event due: a server whose loss
     # ends is marked -1 until `restore` fires, a fleet change's deadline -1.
-    servers = tuple(srv._replace(down=-1) if srv.down == 0 and old.down > 0 else srv for srv, old in zip(servers, state.servers))
-    tuner = state.tuner_timer
-    if tuner > 0:
-        tuner = tuner - delta if tuner - delta > 0 else -1
+    servers = tuple(srv._replace(down=_count_down(srv.down, delta)) if srv.down > 0 else srv for srv in state.servers)
+    tuner = _count_down(state.tuner_timer, delta) if state.tuner_timer > 0 else state.tuner_timer
     return Step(
         state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner),
         (),
     )
+
+
+def _count_down(timer: int, delta: int) -> int:
+    """A positive countdown after `delta` seconds; -1 once it is due."""
+    return timer - delta if timer > delta else -1
 
 
 _APPLY = {

@@ -88,6 +88,10 @@ class Design:
         """True when the GC path judges sessions by their recorded timeout."""
         return self.judge == "session" and self.session_paths == "all"
 
+    def judges_by_session(self, path: str) -> bool:
+        """True when reaper `path` judges a session by its recorded timeout."""
+        return self.judge == "session" and (path != "gc" or self.gc_by_session())
+
     def adjusts(self) -> bool:
         """True when T/I can move at all (anything but a static fleet)."""
         return self.tuner != "static"
@@ -240,6 +244,11 @@ class Params:
     @property
     def rtt_max(self) -> int:
         return max(self.rtt)
+
+    @property
+    def retry_delay(self) -> int:
+        """Seconds from a dropped socket to the retry's arrival (worst-case RTT)."""
+        return self.retry + self.rtt_max
 
     def offset(self, server: int) -> int:
         """Clock offset of `server` (0 when the scenario gives no skew)."""
