@@ -79,7 +79,7 @@ from stormcheck.model import fleet
 from stormcheck.model.scenario import RANGE_KEYS, Scenario, concrete_config, scenario_from_dict
 from stormcheck.model.state import Action, State
 from stormcheck.properties.core import ALWAYS, SOMETIMES, STATE, Property, Verdict
-from stormcheck.properties.protocol import PROPERTIES, next_refresh_age
+from stormcheck.properties.protocol import PROPERTIES, reap_margin
 from stormcheck.traces.run import Run
 from stormcheck.traces.timeline import render_timeline
 
@@ -112,37 +112,9 @@ DATABASE_DIR = Path(".hypothesis") / "examples"
 # design, and under Hypothesis's own rule choice (if `_Rules` cannot be used)
 # most rules are disabled in most states, a filtered draw.
 _SUPPRESSED = (HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large)
-_REAPER_PATHS = ("publish", "gc")  # the existence check cuts where publish does
 
 
 # ---------------------------------------------------------------- the margin
-
-
-def reap_margin(params, state: State) -> int | None:
-    """How close the fleet is to reaping a valid client, in seconds.
-
-    For each valid client with a session: the age at which its next refresh
-    lands (`next_refresh_age`), against the cutoff age of every up server's
-    publish and GC paths (`Params.reap_ages`, judged as `fleet.judged_level`
-    says). The smallest ``cutoff - age at refresh``; zero or less means the
-    refresh comes too late (``parameter_agreement`` fails). ``None`` when no
-    valid client has a session.
-    """
-    best = None
-    for c, cl in enumerate(state.clients):
-        due = next_refresh_age(params, state, c)
-        if due is None or not fleet.is_valid(state, c):
-            continue
-        at_refresh = cl.session._replace(age=due)
-        for r, srv in enumerate(state.servers):
-            if srv.down:
-                continue
-            age = fleet.perceived_age(params, at_refresh, r)
-            for path in _REAPER_PATHS:
-                level, _ = fleet.judged_level(params, state, r, at_refresh, path)
-                margin = params.reap_ages[path][level] - age
-                best = margin if best is None or margin < best else best
-    return best
 
 
 # ---------------------------------------------------------------- runs found

@@ -8,7 +8,7 @@ evaluate them and nothing else. Definitions follow ``docs/protocol.md``
 from __future__ import annotations
 
 from stormcheck.model.events import Handshake, Reaped
-from stormcheck.model.fleet import is_valid, reply_level, would_reap
+from stormcheck.model.fleet import is_valid, judged_level, perceived_age, reply_level
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, HELD, WAITING, State
 
@@ -22,6 +22,7 @@ __all__ = [
     "PROPERTIES",
     "by_name",
     "next_refresh_age",
+    "reap_margin",
 ]
 
 
@@ -46,18 +47,35 @@ def next_refresh_age(params: Params, state: State, client: int) -> int | None:
     return cl.session.age + cl.timer + params.levels[level].interval + params.rtt_max
 
 
-def _parameter_agreement(params: Params, state: State) -> bool:
+def reap_margin(params: Params, state: State) -> int | None:
+    """How close the fleet is to reaping a valid client, in seconds.
+
+    For each valid client with a session: the age at which its next refresh
+    lands (`next_refresh_age`), against the cutoff age of every up server's
+    publish and GC paths, judged as the design says. The smallest ``cutoff -
+    age at refresh``; zero or less means the refresh comes too late. ``None``
+    when no valid client has a session.
+    """
+    best = None
     for c, cl in enumerate(state.clients):
         due = next_refresh_age(params, state, c)
-        if due is None:
+        if due is None or not is_valid(state, c):
             continue
-        session = cl.session._replace(age=due)
+        at_refresh = cl.session._replace(age=due)
         for r, srv in enumerate(state.servers):
             if srv.down:
                 continue
-            if would_reap(params, state, r, session, "publish") or would_reap(params, state, r, session, "gc"):
-                return False
-    return True
+            age = perceived_age(params, at_refresh, r)
+            for path in ("publish", "gc"):
+                level, _ = judged_level(params, state, r, at_refresh, path)
+                margin = params.reap_ages[path][level] - age
+                best = margin if best is None or margin < best else best
+    return best
+
+
+def _parameter_agreement(params: Params, state: State) -> bool:
+    margin = reap_margin(params, state)
+    return margin is None or margin > 0
 
 
 def _dead_session_reaped(params: Params, pre: State, action, step) -> bool:
