@@ -114,8 +114,6 @@ DATABASE_DIR = Path(".hypothesis") / "examples"
 _SUPPRESSED = (HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large)
 
 
-# ---------------------------------------------------------------- the margin
-
 
 # ---------------------------------------------------------------- runs found
 
