@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -291,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ReplayError as err:
         print(f"stormcheck: {args.trace} does not replay: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`stormcheck check | head`): stop quietly, as
+        # Python's docs advise, without a second error when stdout is flushed.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (OSError, ValueError) as err:
         print(f"stormcheck: {err}", file=sys.stderr)

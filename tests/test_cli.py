@@ -618,3 +618,14 @@ def test_symbolic_engine_bounded_search_is_stated(tmp_path, capsys):
 def test_symbolic_engine_refuses_the_exhaustive_budget(capsys):
     assert main(["check", "--engine", "symbolic", "--max-depth", "3"]) == 2
     assert "--max-depth: not used by --engine symbolic" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_is_not_reported_as_bad_input(tmp_path):
+    # `stormcheck check | head -1`: the reader leaves early; no error message.
+    import subprocess, sys
+    proc = subprocess.run(
+        f"{sys.executable} -m stormcheck check --out {tmp_path} | head -1",
+        shell=True, capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.stdout.startswith("scenario gitter-2015")
+    assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr
