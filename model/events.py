@@ -22,6 +22,9 @@ __all__ = [
     "Fault",
     "Recovered",
     "Swept",
+    "Began",
+    "Restarted",
+    "Upgraded",
 ]
 
 
@@ -120,3 +123,30 @@ class Swept(NamedTuple):
     server: int
     timeout: int
     cutoff: str
+
+
+class Began(NamedTuple):
+    """A configuration rollout began phase `phase` (numbered from 1): `label` says what it does."""
+
+    phase: int
+    label: str
+
+
+class Restarted(NamedTuple):
+    """`server` restarted into configuration `level` for `what` (both, judge or advice).
+
+    It stays unreachable for `down` seconds; its sockets dropped.
+    """
+
+    server: int
+    what: str
+    level: int
+    down: int
+
+
+class Upgraded(NamedTuple):
+    """`client` now runs configuration `level`, picked up by `how` (reconnect, advice or release)."""
+
+    client: int
+    level: int
+    how: str

@@ -42,6 +42,28 @@ Nondeterminism is kept where the real system has it and nowhere else:
 * when faults strike (a server's connectivity loss, a client crash, a client's
   network cut), up to the counts in `Params.faults`.
 
+Other stacks: one rule set as data
+----------------------------------
+Faye is one point of a wider space (`Params.heartbeat`, see
+`stormcheck.model.params.Heartbeat`; its defaults are Faye's and leave every
+step above as it was). A heartbeat is a connect held for T or a ping answered
+at once; the next one follows after an interval set by the serving server,
+by the handshake or by the client itself; a judge cuts a session off at
+``m x T + k x I``, by its own server's level or by the client's; sessions live
+in one shared store or with their socket (then only the server holding the
+socket judges it, a crashed or cut-off client's half-open socket stays with
+that server, and a new socket is a new session). A client's own level lives
+in its session (`Session.hs_level`).
+
+Rollouts
+--------
+`Params.rollout` moves the fleet from level 0 (configuration A) to level 1
+(B) in phases: servers restarted in batches at a pace (``restart``), clients
+reached by a release (``upgrade``), at their next handshake or with the next
+reply. The operator may ``launch`` it at any moment; a due batch or the end of
+a release window is urgent. `stormcheck.model.rollout` says how the state
+records where a rollout stands.
+
 Two simplifications, each safe for the properties checked:
 
 * A handshake and the first connect that follows it are one step. The connect
@@ -58,6 +80,7 @@ from fractions import Fraction
 
 from .events import (
     Adjusted,
+    Began,
     Dropped,
     Fault,
     Handshake,
@@ -66,9 +89,12 @@ from .events import (
     Refreshed,
     Refused,
     Replied,
+    Restarted,
     Swept,
+    Upgraded,
 )
 from .params import Params
+from .rollout import DUE, NOT_BEGUN, RUNNING, Phase
 from .state import (
     CRASHED,
     CUT,
@@ -100,6 +126,9 @@ __all__ = [
     "cutoff_text",
     "new_session",
     "successors",
+    "judges",
+    "current_phase",
+    "client_level",
 ]
 
 # Every action kind, in the order `actions` lists them.
@@ -111,6 +140,10 @@ ACTIONS = (
     "lose", "crash", "cut",
     # time
     "tick",
+    # a configuration rollout (model/rollout.py). Listed last so that the
+    # kinds above keep their indices; `actions` puts each where it belongs:
+    # the operator may launch it at any moment; a due batch or release is urgent.
+    "launch", "restart", "upgrade",
 )
 
 
@@ -131,17 +164,35 @@ def perceived_age(params: Params, session: Session, server: int) -> int:
     return session.age + params.offset(server) - session.stamp
 
 
-def judged_level(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
+def judged_level(
+    params: Params, state: State, server: int, session: Session, path: str, client: int = -1
+) -> tuple[int, str]:
     """The level whose timeout a reaper path on `server` judges `session` by.
 
-    Returns the level index and its source, ``server`` or ``session``. A
-    design that judges by the session uses the recorded level (at handshake or
-    at the last refresh); GC keeps its server's own timeout when the design
-    says ``all-but-gc``.
+    Returns the level index and its source, ``server``, ``session`` or
+    ``client``. A stack whose cutoff is the client's own setting
+    (`Heartbeat.cutoff_from`) judges by the level of `client`, the session's
+    owner. Otherwise a design that judges by the session uses the recorded
+    level (at handshake or at the last refresh); GC keeps its server's own
+    timeout when the design says ``all-but-gc``.
     """
+    if params.heartbeat.cutoff_from == "client":
+        return session.hs_level, "client"
     if params.design.judges_by_session(path):
         return recorded_level(params, session), "session"
     return state.servers[server].reap, "server"
+
+
+def judges(params: Params, state: State, client: int) -> list[int]:
+    """The up servers whose reapers may judge `client`'s session.
+
+    Every one with a shared store; with sessions local to their socket, only
+    the server holding it.
+    """
+    if params.heartbeat.store == "local":
+        s = state.clients[client].server
+        return [s] if s >= 0 and state.servers[s].down == 0 else []
+    return _up_servers(state)
 
 
 def recorded_level(params: Params, session: Session) -> int:
@@ -149,25 +200,32 @@ def recorded_level(params: Params, session: Session) -> int:
     return session.hs_level if params.design.record == "handshake" else session.ref_level
 
 
-def judged_timeout(params: Params, state: State, server: int, session: Session, path: str) -> tuple[int, str]:
+def judged_timeout(
+    params: Params, state: State, server: int, session: Session, path: str, client: int = -1
+) -> tuple[int, str]:
     """The timeout (seconds) a reaper path on `server` judges `session` by, and its source."""
-    level, source = judged_level(params, state, server, session, path)
+    level, source = judged_level(params, state, server, session, path, client)
     return params.levels[level].timeout, source
 
 
-def would_reap(params: Params, state: State, server: int, session: Session, path: str) -> bool:
-    """Would reaper `path` on `server` destroy `session` now?"""
-    level, _ = judged_level(params, state, server, session, path)
+def would_reap(params: Params, state: State, server: int, session: Session, path: str, client: int = -1) -> bool:
+    """Would reaper `path` on `server` destroy `session` (of `client`) now?"""
+    level, _ = judged_level(params, state, server, session, path, client)
     return perceived_age(params, session, server) >= params.reap_ages[path][level]
 
 
 def reply_level(params: Params, state: State, client: int) -> int:
-    """The advice level a held client will be answered with (as things stand).
+    """The level whose interval a held client waits after its answer (as things stand).
 
     Faye 1.1 answers with the advice current at reply time; a per-session
-    design answers with the advice fixed when the connect arrived.
+    design answers with the advice fixed when the connect arrived. Other
+    stacks take the interval from the advice of the handshake, or from the
+    client's own configuration (`Heartbeat.interval_from`).
     """
     cl = state.clients[client]
+    source = params.heartbeat.interval_from
+    if source in ("client", "handshake"):
+        return cl.session.hs_level
     if params.design.reply_advice == "arrival":
         return cl.session.ref_level
     return state.servers[cl.server].adv
@@ -182,11 +240,11 @@ def cutoff_text(value: Fraction) -> str:
 
 def _expired(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
     """The `Reaped` event if `path` on `server` would destroy this session."""
-    if not would_reap(params, state, server, session, path):
+    if not would_reap(params, state, server, session, path, client):
         return None
-    timeout, source = judged_timeout(params, state, server, session, path)
+    level, source = judged_level(params, state, server, session, path, client)
     age = perceived_age(params, session, server)
-    return Reaped(client, server, path, age, timeout, cutoff_text(params.multiplier(path) * timeout), source)
+    return Reaped(client, server, path, age, params.levels[level].timeout, cutoff_text(params.cutoff(path, level)), source)
 
 
 def _level(params: Params, index: int):
@@ -218,6 +276,7 @@ def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> S
     design = params.design
     by_session = design.judge == "session"
     keep_hs = by_session and design.record == "handshake"
+    keep_hs = keep_hs or params.heartbeat.interval_from == "handshake" or params.heartbeat.client_owned
     keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
         by_session and design.record == "refresh"
     )
@@ -246,7 +305,7 @@ def initial_states(params: Params) -> list[State]:
     base level.
     """
     servers = tuple(Server(0, 0, 0, 0, False) for _ in range(params.servers))
-    hold = params.levels[0].timeout
+    hold = params.hold(0)
     states = []
     for placement in _placements(params.clients, params.servers):
         clients = tuple(
@@ -300,7 +359,7 @@ def _canonical_servers(state: State) -> State:
     for new, old in enumerate(order):
         new_index[old] = new
     clients = tuple(
-        Client(phase, new_index[server], timer, session) if server >= 0 else Client(phase, server, timer, session)
+        Client(phase, new_index[server] if server >= 0 else server, timer, session)
         for phase, server, timer, session in state.clients
     )
     return State(clients, tuple(state.servers[i] for i in order), *state[2:])
@@ -319,13 +378,17 @@ def actions(params: Params, state: State) -> list[Action]:
         if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT):
             acts.extend(_client_event(params, state, c))
     acts.extend(Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1)
-    if state.tuner_timer == -1:
+    rollout_due, rollout_free = _rollout_actions(params, state) if params.rollout else ([], [])
+    if state.tuner_timer == -1 and not params.rollout:
         acts.append(Action("deadline"))
+    acts.extend(rollout_due)
     due = bool(acts)
 
     for path in ("publish", "gc"):
-        acts.extend(Action(path, server=s) for s in _reapers(params, state, path))
+        if path in params.heartbeat.paths:
+            acts.extend(Action(path, server=s) for s in _reapers(params, state, path))
     acts.extend(_tuner_actions(params, state))
+    acts.extend(rollout_free)
     acts.extend(_fault_actions(params, state))
     if not due:
         acts.append(Action("tick", value=_next_deadline(params, state)))
@@ -342,6 +405,11 @@ def _client_event(params: Params, state: State, c: int) -> list[Action]:
     if not ups:
         # Nowhere to connect: the attempt fails and is retried later.
         return [Action("reconnect", client=c)]
+    if _release_open(params, state) and (params.heartbeat.store == "local" or not cl.session):
+        # During a client release a client that reconnects may run either
+        # release: the model does not remember which one it ran before it
+        # lost its session (value = the level its new session declares).
+        return [Action("reconnect", client=c, server=s, value=v) for s in ups for v in (0, 1)]
     return [Action("reconnect", client=c, server=s) for s in ups]
 
 
@@ -352,6 +420,8 @@ def _reapers(params: Params, state: State, path: str) -> list[int]:
     linear: a session's margin ``age - stamp - threshold`` is compared once
     with each server's clock offset. This runs for every state searched.
     """
+    if not params.heartbeat.faye:
+        return _reapers_by_client(params, state, path)
     sessions = [cl.session for cl in state.clients if cl.session]
     if not sessions:
         return []
@@ -364,6 +434,15 @@ def _reapers(params: Params, state: State, path: str) -> list[int]:
         s for s, srv in enumerate(state.servers)
         if srv.down == 0 and oldest + params.offset(s) >= ages[srv.reap]
     ]
+
+
+def _reapers_by_client(params: Params, state: State, path: str) -> list[int]:
+    # The general case (local stores, client-set cutoffs): ask every judge.
+    found = set()
+    for c, cl in enumerate(state.clients):
+        if cl.session:
+            found.update(s for s in judges(params, state, c) if would_reap(params, state, s, cl.session, path, c))
+    return sorted(found)
 
 
 def _next_deadline(params: Params, state: State) -> int:
@@ -448,7 +527,7 @@ def step(params: Params, state: State, action: Action) -> Step:
     """Apply `action` to `state`; raise `ProtocolError` if it is not enabled."""
     if action not in actions(params, state):
         raise ProtocolError(_why_not(params, state, action))
-    return _APPLY[action.kind](params, state, action)
+    return _apply(params, state, action)
 
 
 def _why_not(params: Params, state: State, action: Action) -> str:
@@ -464,6 +543,7 @@ def _why_not(params: Params, state: State, action: Action) -> str:
 
 
 def _reply(params: Params, state: State, a: Action) -> Step:
+    state, picked = _pick_up(params, state, a.client) if params.rollout else (state, ())
     cl = state.clients[a.client]
     level = reply_level(params, state, a.client)
     adv = _level(params, level)
@@ -478,7 +558,7 @@ def _reply(params: Params, state: State, a: Action) -> Step:
         # scenario.py enforces it.)
         session = session._replace(ref_level=STALE)
     nxt = _replace_client(state, a.client, Client(WAITING, cl.server, adv.interval + a.value, session))
-    return Step(nxt, (Replied(a.client, cl.server, adv.timeout, adv.interval),))
+    return Step(nxt, picked + (Replied(a.client, cl.server, adv.timeout, adv.interval),))
 
 
 def _arrive(params: Params, state: State, a: Action) -> Step:
@@ -493,10 +573,14 @@ def _reconnect(params: Params, state: State, a: Action) -> Step:
         nxt = _replace_client(state, a.client, cl._replace(phase=RETRY, server=-1, timer=retry))
         return Step(nxt, (Dropped(a.client, -1, "no server reachable", retry),))
     events = (Recovered("client-cut", a.client),) if cl.phase == CUT else ()
-    return _connect(params, state, a.client, a.server, events)
+    if params.heartbeat.store == "local" and cl.session:
+        # A session lives with its socket: a new socket is a new session.
+        state = _replace_client(state, a.client, cl._replace(session=()))
+        return _handshake(params, state, a.client, a.server, events, a.value)
+    return _connect(params, state, a.client, a.server, events, a.value)
 
 
-def _connect(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+def _connect(params: Params, state: State, c: int, s: int, events: tuple, declared: int = -1) -> Step:
     """A connect from client `c` reaches server `s`: existence check, then refresh."""
     cl = state.clients[c]
     session = cl.session
@@ -505,24 +589,31 @@ def _connect(params: Params, state: State, c: int, s: int, events: tuple) -> Ste
         # socket handshakes; a connect on an old id gets 401 and re-handshakes.
         if cl.phase in (WAITING, CUT):
             events += (Refused(c, s),)
-        return _handshake(params, state, c, s, events)
-    reaped = _expired(params, state, s, c, session, "existence")
+        return _handshake(params, state, c, s, events, declared)
+    reaped = _expired(params, state, s, c, session, "existence") if "existence" in params.heartbeat.paths else None
     if reaped is not None:
         state = _replace_client(state, c, cl._replace(session=()))
-        return _handshake(params, state, c, s, events + (reaped, Refused(c, s)))
+        return _handshake(params, state, c, s, events + (reaped, Refused(c, s)), declared)
     srv = state.servers[s]
     level = srv.adv
     new = new_session(params, s, session.hs_level, level)
-    hold = _level(params, level).timeout
+    hold = params.hold(level)
     nxt = _replace_client(state, c, Client(HELD, s, hold, new))
     return Step(nxt, events + (Refreshed(c, s, perceived_age(params, session, s), hold),))
 
 
-def _handshake(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+def _handshake(params: Params, state: State, c: int, s: int, events: tuple, declared: int = -1) -> Step:
     srv = state.servers[s]
-    session = new_session(params, s, srv.adv, srv.adv)
+    # A client that sets its own interval or cutoff declares its level with
+    # the new session (`declared`, when the reconnect chose it); otherwise
+    # the session records the server's advice.
+    if params.heartbeat.client_owned:
+        hs = declared if declared >= 0 else client_level(params, state)
+    else:
+        hs = srv.adv
+    session = new_session(params, s, hs, srv.adv)
     adv = _level(params, srv.adv)
-    nxt = _replace_client(state, c, Client(HELD, s, adv.timeout, session))
+    nxt = _replace_client(state, c, Client(HELD, s, params.hold(srv.adv), session))
     # The server absorbed a reconnect: a handshake plus k subscribes, each
     # building a room snapshot. This is what lets its load rise. (Where no
     # load can rise on it, the flag would only split states for nothing.)
@@ -539,14 +630,15 @@ def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
         if cl.phase in (HELD, WAITING):
             clients[ev.client] = Client(RETRY, -1, params.retry_delay, ())
         else:
-            clients[ev.client] = cl._replace(session=())
+            clients[ev.client] = cl._replace(session=(), server=-1)
     return state._replace(clients=tuple(clients))
 
 
 def _sweep(params: Params, state: State, s: int, path: str) -> list[Reaped]:
     victims = []
+    local = params.heartbeat.store == "local"
     for c, cl in enumerate(state.clients):
-        if cl.session:
+        if cl.session and (not local or cl.server == s):
             ev = _expired(params, state, s, c, cl.session, path)
             if ev is not None:
                 victims.append(ev)
@@ -568,8 +660,8 @@ def _publish(params: Params, state: State, a: Action) -> Step:
 
 def _gc(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "gc")
-    timeout = params.levels[state.servers[a.server].reap].timeout
-    swept = Swept(a.server, timeout, cutoff_text(params.gc_mult * timeout))
+    level = state.servers[a.server].reap
+    swept = Swept(a.server, params.levels[level].timeout, cutoff_text(params.cutoff("gc", level)))
     return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
 
 
@@ -634,28 +726,45 @@ def _lose(params: Params, state: State, a: Action) -> Step:
     duration = params.faults.loss_duration
     nxt = _replace_server(state, a.server, state.servers[a.server]._replace(down=duration))
     nxt = nxt._replace(losses_left=state.losses_left - 1)
-    events: list = [Fault("server-loss", a.server, duration)]
-    clients = list(nxt.clients)
+    nxt, dropped = _drop_sockets(params, nxt, a.server, "server lost connectivity")
+    return Step(nxt, (Fault("server-loss", a.server, duration),) + dropped)
+
+
+def _drop_sockets(params: Params, state: State, server: int, reason: str) -> tuple[State, tuple]:
+    """Every socket on `server` drops at once; the clients on them retry.
+
+    Gitter's client re-handshakes on a new socket; the old session is
+    abandoned. With sessions local to their socket, the half-open sockets of
+    crashed or cut-off clients go too, and their sessions with them.
+    """
+    clients = list(state.clients)
     retry = params.retry_delay
+    events = []
     for c, cl in enumerate(clients):
-        if cl.server == a.server and cl.phase in (HELD, WAITING):
-            # Every socket on the server drops at once. Gitter's client
-            # re-handshakes on a new socket; the old session is abandoned.
+        if cl.server != server:
+            continue
+        if cl.phase in (HELD, WAITING):
             clients[c] = Client(RETRY, -1, retry, ())
-            events.append(Dropped(c, a.server, "server lost connectivity", retry))
-    return Step(nxt._replace(clients=tuple(clients)), tuple(events))
+            events.append(Dropped(c, server, reason, retry))
+        else:
+            clients[c] = cl._replace(server=-1, session=())
+    return state._replace(clients=tuple(clients)), tuple(events)
 
 
 def _crash(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
-    nxt = _replace_client(state, a.client, cl._replace(phase=CRASHED, server=-1, timer=0))
+    # A socket's server keeps a crashed or cut-off client's half-open socket;
+    # it matters only where the session lives with the socket.
+    server = cl.server if params.heartbeat.store == "local" else -1
+    nxt = _replace_client(state, a.client, cl._replace(phase=CRASHED, server=server, timer=0))
     return Step(nxt._replace(crashes_left=state.crashes_left - 1), (Fault("client-crash", a.client, 0),))
 
 
 def _cut(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     duration = params.faults.cut_duration
-    nxt = _replace_client(state, a.client, cl._replace(phase=CUT, server=-1, timer=duration))
+    server = cl.server if params.heartbeat.store == "local" else -1
+    nxt = _replace_client(state, a.client, cl._replace(phase=CUT, server=server, timer=duration))
     return Step(nxt._replace(cuts_left=state.cuts_left - 1), (Fault("client-cut", a.client, duration),))
 
 
@@ -676,6 +785,177 @@ def _tick(params: Params, state: State, a: Action) -> Step:
         state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner),
         (),
     )
+
+
+# ---------------------------------------------------------------- rollouts
+# A change from configuration A (level 0) to B (level 1), phase by phase
+# (model/rollout.py says what the phases are and how the state records them).
+
+
+def _server_done(srv: Server, phase: Phase) -> bool:
+    if phase.part == "judge":
+        return srv.reap >= 1
+    if phase.part == "advice":
+        return srv.adv >= 1
+    return srv.adv >= 1 and srv.reap >= 1
+
+
+def _phase_done(state: State, phase: Phase) -> bool:
+    if phase.side == "servers":
+        return all(_server_done(srv, phase) for srv in state.servers)
+    # A crashed client never picks anything up; the rollout does not wait for
+    # it. A client without a session runs what the rollout gives a new
+    # session (`client_level`): B once its phase began.
+    return all(not cl.session or cl.session.hs_level >= 1 or cl.phase == CRASHED for cl in state.clients)
+
+
+def _release_open(params: Params, state: State) -> bool:
+    """True while a client release's window runs."""
+    k = current_phase(params, state)
+    if k is None or state.tuner_timer <= 0:
+        return False
+    phase = params.rollout.phases[k]
+    return phase.side == "clients" and phase.pickup == "release"
+
+
+def client_level(params: Params, state: State) -> int:
+    """The level a client without a session runs: B (1) once a clients phase of the rollout began.
+
+    A client's own level lives in its session (`Session.hs_level`); one that
+    has none starts its next session with this, except while a release's
+    window runs, when its reconnect chooses either level (`_client_event`).
+    """
+    ro = params.rollout
+    if ro is None:
+        return 0
+    k = current_phase(params, state)
+    if k is None:
+        return 1 if any(p.side == "clients" for p in ro.phases) else 0
+    if any(p.side == "clients" for p in ro.phases[:k]):
+        return 1
+    return 1 if ro.phases[k].side == "clients" and state.tuner_timer != NOT_BEGUN else 0
+
+
+def current_phase(params: Params, state: State) -> int | None:
+    """The index of the rollout phase under way (or next to begin); None when done or no rollout."""
+    if params.rollout is None:
+        return None
+    phases = params.rollout.phases
+    k = next((k for k, phase in enumerate(phases) if not _phase_done(state, phase)), None)
+    # A release is over when its window is, not when the clients the model
+    # follows happen to have it: they stand for many. While its countdown
+    # runs, the next phase (servers, whose first batch is urgent, so none
+    # has moved yet) waits.
+    last = len(phases) if k is None else k
+    if last > 0 and state.tuner_timer > 0:
+        prev = phases[last - 1]
+        if prev.side == "clients" and prev.pickup == "release" and (
+            k is None or not any(_server_done(srv, phases[k]) for srv in state.servers)
+        ):
+            return last - 1
+    return k
+
+
+def _start_timer(phase: Phase) -> int:
+    if phase.side == "clients" and phase.pickup == "release":
+        return phase.spread if phase.spread > 0 else DUE
+    return RUNNING
+
+
+def _rollout_actions(params: Params, state: State) -> tuple[list[Action], list[Action]]:
+    """(due, free) rollout actions: a due batch or release end is urgent; beginning is not."""
+    k = current_phase(params, state)
+    if k is None:
+        return [], []
+    timer = state.tuner_timer
+    if timer == NOT_BEGUN:
+        return [], [Action("launch")]
+    phase = params.rollout.phases[k]
+    if phase.side == "servers":
+        if timer in (DUE, RUNNING):
+            return [
+                Action("restart", server=s)
+                for s, srv in enumerate(state.servers)
+                if srv.down == 0 and not _server_done(srv, phase)
+            ], []
+        return [], []
+    if phase.pickup != "release":
+        return [], []  # clients pick B up in their own steps (`_pick_up`)
+    pending = [
+        Action("upgrade", client=c)
+        for c, cl in enumerate(state.clients)
+        if cl.session and cl.session.hs_level < 1 and cl.phase != CRASHED
+    ]
+    return (pending, []) if timer == DUE else ([], pending)
+
+
+def _pick_up(params: Params, state: State, c: int) -> tuple[State, tuple]:
+    """A client running A picks B up from a reply, if the clients' phase under way says so.
+
+    (At a handshake every rule gives a new session `client_level`.)
+    """
+    k = current_phase(params, state)
+    if k is None or state.tuner_timer == NOT_BEGUN:
+        return state, ()
+    phase = params.rollout.phases[k]
+    cl = state.clients[c]
+    if phase.side != "clients" or phase.pickup != "advice" or cl.session.hs_level >= 1:
+        return state, ()
+    return _replace_client(state, c, cl._replace(session=cl.session._replace(hs_level=1))), (Upgraded(c, 1, "advice"),)
+
+
+def _launch(params: Params, state: State, a: Action) -> Step:
+    k = current_phase(params, state)
+    phase = params.rollout.phases[k]
+    return Step(state._replace(tuner_timer=_start_timer(phase)), (Began(k + 1, phase.label()),))
+
+
+def _restart(params: Params, state: State, a: Action) -> Step:
+    phase = params.rollout.phases[current_phase(params, state)]
+    srv = state.servers[a.server]
+    down = params.rollout.restart
+    new = srv._replace(
+        adv=1 if phase.part != "judge" else srv.adv,
+        reap=1 if phase.part != "advice" else srv.reap,
+        down=down,
+    )
+    nxt, dropped = _drop_sockets(params, _replace_server(state, a.server, new), a.server, "server restarted")
+    done = sum(_server_done(x, phase) for x in nxt.servers)
+    if done < len(nxt.servers):
+        # The batch goes on, or the next one comes after the pace.
+        timer = RUNNING if done % phase.batch or phase.pace == 0 else phase.pace
+        nxt = nxt._replace(tuner_timer=timer)
+    return Step(nxt, (Restarted(a.server, phase.part, 1, down),) + dropped)
+
+
+def _upgrade(params: Params, state: State, a: Action) -> Step:
+    cl = state.clients[a.client]
+    if cl.phase in (HELD, WAITING):
+        # A new client release runs after a reload: the old page's socket
+        # closes and the new one connects after the retry delay.
+        retry = params.retry_delay
+        nxt = _replace_client(state, a.client, Client(RETRY, -1, retry, ()))
+        return Step(nxt, (Upgraded(a.client, 1, "release"), Dropped(a.client, cl.server, "client reloaded", retry)))
+    session = cl.session._replace(hs_level=1)
+    return Step(_replace_client(state, a.client, cl._replace(session=session)), (Upgraded(a.client, 1, "release"),))
+
+
+def _settle(params: Params, pre: State, st: Step) -> Step:
+    """After a step that completed a rollout phase, start the next one (or mark the rollout done)."""
+    if pre.tuner_timer == NOT_BEGUN:
+        return st
+    before, after = current_phase(params, pre), current_phase(params, st.state)
+    if after == before or before is None:
+        return st
+    # Phases follow one another: the next one begins now, even one that looks
+    # complete already (a release that finds no client with a session still
+    # runs its window: clients that reconnect during it may run either side).
+    following = before + 1
+    if following == len(params.rollout.phases):
+        return Step(st.state._replace(tuner_timer=NOT_BEGUN), st.events)
+    phase = params.rollout.phases[following]
+    timer = _start_timer(phase)
+    return Step(st.state._replace(tuner_timer=timer), st.events + (Began(following + 1, phase.label()),))
 
 
 def _count_down(timer: int, delta: int) -> int:
@@ -699,7 +979,15 @@ _APPLY = {
     "crash": _crash,
     "cut": _cut,
     "tick": _tick,
+    "launch": _launch,
+    "restart": _restart,
+    "upgrade": _upgrade,
 }
+
+
+def _apply(params: Params, state: State, action: Action) -> Step:
+    st = _APPLY[action.kind](params, state, action)
+    return _settle(params, state, st) if params.rollout is not None else st
 
 
 def successors(params: Params, state: State) -> list[tuple[Action, Step]]:
@@ -708,4 +996,4 @@ def successors(params: Params, state: State) -> list[tuple[Action, Step]]:
     Engines that only ever apply actions `actions` just listed use this to
     skip `step`'s guard, which would list the enabled actions a second time.
     """
-    return [(a, _APPLY[a.kind](params, state, a)) for a in actions(params, state)]
+    return [(a, _apply(params, state, a)) for a in actions(params, state)]

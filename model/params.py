@@ -17,8 +17,16 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from fractions import Fraction
 
+from .rollout import Rollout
+
 __all__ = [
     "Bounds",
+    "Heartbeat",
+    "HOLDS",
+    "INTERVAL_FROM",
+    "CUTOFF_FROM",
+    "STORES",
+    "REAPER_PATHS",
     "Design",
     "DESIGNS",
     "Faults",
@@ -40,6 +48,82 @@ RECORDS = ("handshake", "refresh")
 REPLIES = ("reply", "arrival")
 SESSION_PATHS = ("all", "all-but-gc")
 LOAD_TRIGGERS = ("free", "reconnects")
+
+# Allowed values of each heartbeat axis (see `Heartbeat`).
+HOLDS = ("timeout", "none")
+INTERVAL_FROM = ("server", "handshake", "client")
+CUTOFF_FROM = ("server", "client")
+STORES = ("shared", "local")
+REAPER_PATHS = ("publish", "existence", "gc")
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The heartbeat rules of a stack, as data; the defaults are Faye's (Bayeux).
+
+    Every stack of ``docs/protocol.md`` ("Other stacks") is one cycle: a
+    heartbeat (a connect, a ping, a keep-alive) refreshes the session, is
+    answered after a hold, and the next one follows after an interval and a
+    round trip. A judge declares the session dead at a cutoff
+    ``multiplier x T + interval_multiplier x I`` (T and I of the judged
+    level; the multipliers are `Params.publish_mult`/`gc_mult` per path).
+
+    Attributes
+    ----------
+    hold : str
+        ``timeout``: the server holds each heartbeat for T before answering
+        (Bayeux long-poll). ``none``: it is answered at once (ping/pong).
+    interval_from : str
+        Whose level sets the interval between heartbeats: ``server``, the
+        serving server's current advice (Faye's reply advice; a beat the
+        server sends on its own schedule); ``handshake``, the server's advice
+        at the handshake, kept for the socket's life (Engine.IO's open
+        packet); ``client``, the client's own configuration.
+    cutoff_from : str
+        Whose level sets the judge's cutoff: ``server`` (the judging server's
+        own configuration) or ``client`` (the client's: a client-side stale
+        threshold, or a keep-alive the client declares and the broker obeys).
+        With ``server``, the design's ``judge`` axis still applies; with
+        ``client`` it does not (the client's own level is the judged one).
+    store : str
+        ``shared``: every server's reapers judge every session (Faye's Redis
+        engine). ``local``: a session lives with its socket; only the server
+        holding it judges it, and a new socket always starts a new session.
+    paths : tuple of str
+        The reaper paths that exist: Faye's ``publish``, ``existence`` and
+        ``gc``; a stack with one liveness timer per socket has ``gc`` alone
+        (a timer that may fire at any moment, like a GC sweep).
+    interval_multiplier : Fraction
+        Added ``x I`` term of every cutoff (Engine.IO: pingInterval +
+        pingTimeout has 1).
+    """
+
+    hold: str = "timeout"
+    interval_from: str = "server"
+    cutoff_from: str = "server"
+    store: str = "shared"
+    paths: tuple[str, ...] = REAPER_PATHS
+    interval_multiplier: Fraction = Fraction(0)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("hold", HOLDS), ("interval_from", INTERVAL_FROM), ("cutoff_from", CUTOFF_FROM),
+                              ("store", STORES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Heartbeat.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
+        if not self.paths or not set(self.paths) <= set(REAPER_PATHS):
+            raise ValueError(f"Heartbeat.paths = {self.paths!r}: must be a non-empty subset of {', '.join(REAPER_PATHS)}")
+        if self.interval_multiplier < 0:
+            raise ValueError(f"Heartbeat.interval_multiplier = {self.interval_multiplier}: must be >= 0")
+
+    @property
+    def client_owned(self) -> bool:
+        """True when the client sets its own interval or cutoff (then a session records its level)."""
+        return self.interval_from == "client" or self.cutoff_from == "client"
+
+    @property
+    def faye(self) -> bool:
+        """True for Faye's own rules (every default): what the original model encodes."""
+        return self == Heartbeat()
 
 
 @dataclass(frozen=True)
@@ -219,6 +303,11 @@ class Params:
         Seconds between GC rounds (one lock winner per round).
     publish_mult, gc_mult : Fraction
         Cutoff multipliers of the publish/existence paths and of GC.
+    heartbeat : Heartbeat
+        The stack's heartbeat rules (default: Faye's).
+    rollout : Rollout or None
+        A change from level 0 (configuration A) to level 1 (B) and how it
+        reaches the fleet (`stormcheck.model.rollout`); None: no rollout.
     """
 
     servers: int = 3
@@ -236,6 +325,21 @@ class Params:
     gc_mult: Fraction = Fraction(2)
     design: Design = DESIGNS["per-server"]
     faults: Faults = field(default_factory=Faults)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    rollout: Rollout | None = None
+
+    def extensions(self) -> tuple[str, ...]:
+        """The generalisations beyond Faye's model this fleet uses (empty: none).
+
+        An engine that encodes only Faye's rules refuses a fleet for which
+        this is not empty, naming what it does not encode.
+        """
+        out = []
+        if not self.heartbeat.faye:
+            out.append("heartbeat rules other than Faye's ([heartbeat])")
+        if self.rollout is not None:
+            out.append("a configuration rollout ([rollout])")
+        return tuple(out)
 
     def with_design(self, design: Design) -> "Params":
         """The same fleet under another design."""
@@ -269,17 +373,26 @@ class Params:
     def reap_ages(self) -> dict[str, tuple[int, ...]]:
         """Per reaper path, per level: the smallest whole age that is reaped.
 
-        Ages are whole seconds, so ``age >= mult * T`` is ``age >= ceil(mult *
-        T)``; the engines compare integers instead of fractions.
+        Ages are whole seconds, so ``age >= cutoff`` is ``age >= ceil(cutoff)``;
+        the engines compare integers instead of fractions.
         """
         return {
-            path: tuple(-((-mult * level.timeout) // 1) for level in self.levels)
-            for path, mult in (("publish", self.publish_mult), ("existence", self.publish_mult), ("gc", self.gc_mult))
+            path: tuple(-((-self.cutoff(path, i)) // 1) for i in range(len(self.levels)))
+            for path in REAPER_PATHS
         }
 
     def multiplier(self, path: str) -> Fraction:
         """The cutoff multiplier of a reaper path (publish, existence or gc)."""
         return self.gc_mult if path == "gc" else self.publish_mult
+
+    def cutoff(self, path: str, level: int) -> Fraction:
+        """The cutoff (seconds) of reaper `path` judging by `level`: ``m x T + k x I``."""
+        lvl = self.levels[level]
+        return self.multiplier(path) * lvl.timeout + self.heartbeat.interval_multiplier * lvl.interval
+
+    def hold(self, level: int) -> int:
+        """How long a server holds a heartbeat when it advises `level` (0: answered at once)."""
+        return self.levels[level].timeout if self.heartbeat.hold == "timeout" else 0
 
     @property
     def load_moves(self) -> bool:
@@ -304,6 +417,5 @@ class Params:
         give the same answer, so older ages are folded into this one and the
         state space stays finite.
         """
-        t_max = max(level.timeout for level in self.levels)
-        biggest = max(self.publish_mult, self.gc_mult) * t_max
+        biggest = max(self.cutoff(path, i) for path in self.heartbeat.paths for i in range(len(self.levels)))
         return int(biggest.__ceil__()) + self.max_skew_gap + 1

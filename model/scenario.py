@@ -43,20 +43,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .params import (
+    CUTOFF_FROM,
     DESIGNS,
+    HOLDS,
+    INTERVAL_FROM,
     JUDGES,
     LOAD_TRIGGERS,
     RECORDS,
     REPLIES,
+    REAPER_PATHS,
     SESSION_PATHS,
+    STORES,
     TUNERS,
     Bounds,
     Design,
     Faults,
+    Heartbeat,
     Level,
     Params,
     adjuster_advice,
 )
+from .load import StormParams
+from .policies import POLICIES
+from .rollout import PARTS, PICKUPS, SIDES, Phase, Rollout
 
 __all__ = [
     "Scenario",
@@ -66,6 +75,8 @@ __all__ = [
     "list_presets",
     "preset_names",
     "concrete_config",
+    "shipped_names",
+    "SHIPPED_FOLDERS",
     "RANGE_KEYS",
     "MAX_FLEET",
 ]
@@ -128,6 +139,11 @@ class Scenario:
         >>> load_scenario("gitter-2015").with_design("fleet-wide").design.tuner
         'fleet'
         """
+        if "rollout" in self.config and (name not in DESIGNS or DESIGNS[name].tuner != "static"):
+            raise ScenarioError(
+                f"{self.source}: design {_fmt(name)} with [rollout]: a rollout runs under a static design "
+                f"(its configuration changes only as the rollout says); use design \"off\""
+            )
         config = copy.deepcopy(self.config)
         config["scenario"]["design"] = name
         config.pop("design", None)  # a [design] table belongs to "custom" only
@@ -349,7 +365,87 @@ _RANGES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "cut_duration": ("[faults] cut_duration", _SPEC["faults"]["cut_duration"][1]),
 }
 RANGE_KEYS: tuple[str, ...] = tuple(_RANGES)
-_SECTIONS = (*_SPEC, "ranges")
+def _number_at_least(bound: int) -> Callable[[Any], int | float]:
+    allowed = f"must be a number >= {bound}"
+
+    def check(value: Any) -> int | float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        if not math.isfinite(value) or value < bound:
+            raise _Invalid(allowed + ("" if math.isfinite(value) else " and finite"))
+        return value
+
+    return check
+
+
+def _paths(value: Any) -> list[str]:
+    allowed = "must be a non-empty list of distinct reaper paths from " + ", ".join(map(_fmt, REAPER_PATHS))
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _Invalid(allowed + ("" if isinstance(value, (list, tuple)) else f" (got {_kind(value)})"))
+    if any(v not in REAPER_PATHS or not isinstance(v, str) for v in value) or len(set(value)) != len(value):
+        raise _Invalid(allowed)
+    return [p for p in REAPER_PATHS if p in value]  # one canonical order
+
+
+# Optional sections: absent from a file, absent from its normalised config
+# (so the configs of files written before they existed do not change).
+_H = Heartbeat()
+_OPTIONAL: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
+    "heartbeat": {
+        "hold": (_H.hold, _choice(HOLDS)),
+        "interval_from": (_H.interval_from, _choice(INTERVAL_FROM)),
+        "cutoff_from": (_H.cutoff_from, _choice(CUTOFF_FROM)),
+        "store": (_H.store, _choice(STORES)),
+        "paths": (list(_H.paths), _paths),
+        # Absent: the [protocol] multipliers. Given: every path's multiplier of T.
+        "multiplier": (None, _number_above(0)),
+        "interval_multiplier": (float(_H.interval_multiplier), _number_at_least(0)),
+    },
+}
+# [rollout]: configuration B's timeout and interval (absent: A's, from
+# [protocol]), how long a restarted server is away, and the phases.
+_FROM_A = object()
+_ROLLOUT_KEYS = {
+    "timeout": (_FROM_A, _whole(1, unit="seconds")),
+    "interval": (_FROM_A, _whole(0, unit="seconds")),
+    "restart": (0, _whole(0, unit="seconds")),
+    "phases": (_REQUIRED, None),
+}
+_P0 = Phase("servers")
+_PHASE_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "side": (_REQUIRED, _choice(SIDES)),
+    "part": (_P0.part, _choice(PARTS)),
+    "batch": (_P0.batch, _whole(1, MAX_FLEET)),
+    "pace": (_P0.pace, _whole(0, unit="seconds")),
+    "pickup": (_P0.pickup, _choice(PICKUPS)),
+    "spread": (_P0.spread, _whole(0, unit="seconds")),
+}
+_SERVER_ONLY, _CLIENT_ONLY = ("part", "batch", "pace"), ("pickup", "spread")
+
+# [storm]: the storm simulation's fleet and load model (model/load.py). Only
+# `stormcheck storm` reads it; absent, the simulation's defaults apply.
+_S = StormParams()
+_STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "clients": (_S.clients, _whole(1, 10_000_000)),
+    "channels": (_S.load.channels, _whole(1, 1000)),
+    "capacity": (_S.load.capacity, _number_above(0)),
+    "handshake_ms": (_S.load.handshake_ms, _number_at_least(0)),
+    "subscribe_ms": (_S.load.subscribe_ms, _number_at_least(0)),
+    "churn_per_hour": (_S.churn_per_hour, _number_at_least(0)),
+    "publish_every": (_S.publish_every, _whole(1, unit="seconds")),
+    "policy": (_S.policy.name, _choice(POLICIES, " (fixed waits [protocol] retry)")),
+    "base": (_S.policy.base, _whole(1, unit="seconds")),
+    "cap": (_S.policy.cap, _whole(1, unit="seconds")),
+    "budget": (_S.budget, _whole(0, note=" (0: no budget)")),
+    "budget_window": (_S.budget_window, _whole(1, unit="seconds")),
+    "admission": (_S.admission, _number_at_least(0)),
+    "fault_at": (_S.fault_at, _whole(0, unit="seconds")),
+    "horizon": (_S.horizon, _whole(1, 30 * 86400, unit="seconds")),
+    "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
+}
+_OPTIONAL["storm"] = _STORM_SPEC
+
+_SECTIONS = (*_SPEC, *_OPTIONAL, "rollout", "ranges")
 
 
 def _check_table(label: str, name: str, table: Any, allowed: dict) -> None:
@@ -368,7 +464,7 @@ def _check_table(label: str, name: str, table: Any, allowed: dict) -> None:
 def _section(label: str, raw: dict, name: str) -> dict:
     """Section `name` of `raw`, every key checked and every default filled in."""
     table = raw.get(name, {})
-    spec = _SPEC[name]
+    spec = _SPEC[name] if name in _SPEC else _OPTIONAL[name]
     _check_table(label, name, table, spec)
     out = {}
     for key, (default, check) in spec.items():
@@ -462,6 +558,128 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
             f"{label}: [design] name = {_fmt(d['name'])}: names a shipped design; pick another name, "
             f"or use [scenario] design = {_fmt(d['name'])} without a [design] table"
         )
+
+
+# ------------------------------------------------- [heartbeat] and [rollout]
+
+
+def _check_heartbeat(label: str, raw: dict, cfg: dict) -> dict:
+    """The [heartbeat] table: a stack's heartbeat rules (defaults: Faye's)."""
+    hb = _section(label, raw, "heartbeat")
+    if "multiplier" not in raw["heartbeat"]:
+        del hb["multiplier"]
+    else:
+        # A [protocol] multiplier left at its default (as a stored, normalised
+        # config has it) does not conflict; any other value would be ignored.
+        proto = raw.get("protocol", {})
+        given = [k for k in ("publish_multiplier", "gc_multiplier") if k in proto and proto[k] != _SPEC["protocol"][k][0]]
+        if given:
+            raise _both(label, "[heartbeat] multiplier", hb["multiplier"], f"[protocol] {given[0]}",
+                        raw["protocol"][given[0]],
+                        "the [heartbeat] multiplier replaces the [protocol] multipliers; give one or the other")
+    return hb
+
+
+def _check_rollout(label: str, table: Any, cfg: dict) -> dict:
+    """The [rollout] table: configuration B and the phases that bring it to the fleet."""
+    _check_table(label, "rollout", table, _ROLLOUT_KEYS)
+    proto = cfg["protocol"]
+    out = {}
+    for key, (default, check) in _ROLLOUT_KEYS.items():
+        if key == "phases":
+            continue
+        if key not in table:
+            out[key] = proto[key] if default is _FROM_A else default
+            continue
+        try:
+            out[key] = check(table[key])
+        except _Invalid as exc:
+            raise ScenarioError(f"{label}: [rollout] {key} = {_fmt(table[key])}: {exc}") from None
+    if (out["timeout"], out["interval"]) == (proto["timeout"], proto["interval"]):
+        raise ScenarioError(
+            f"{label}: [rollout] timeout = {out['timeout']}, interval = {out['interval']}: configuration B "
+            f"must differ from A ([protocol] timeout = {proto['timeout']}, interval = {proto['interval']})"
+        )
+    design = cfg.get("design", {}).get("tuner") or DESIGNS[cfg["scenario"]["design"]].tuner
+    if design != "static":
+        raise ScenarioError(
+            f"{label}: [rollout] with [scenario] design = {_fmt(cfg['scenario']['design'])}: a rollout is the "
+            'only change of configuration in its run; use design = "off" (or a custom design with tuner = "static")'
+        )
+    if cfg["load"]["levels_ms"] != [0]:
+        raise ScenarioError(
+            f"{label}: [rollout] with [load] levels_ms = {_fmt(cfg['load']['levels_ms'])}: a rollout's levels are "
+            "its two configurations, A and B; leave levels_ms at [0]"
+        )
+    if "phases" not in table:
+        raise ScenarioError(f"{label}: [rollout] phases: missing; add at least one [[rollout.phases]] table "
+                            f"with side = \"servers\" or \"clients\"")
+    phases = table["phases"]
+    if not isinstance(phases, list) or not phases or not all(isinstance(p, dict) for p in phases):
+        raise ScenarioError(f"{label}: [rollout] phases = {_fmt(phases)}: must be a non-empty list of tables "
+                            "([[rollout.phases]] in TOML)")
+    out["phases"] = [_check_phase(label, i, p, cfg) for i, p in enumerate(phases, start=1)]
+    _check_phase_order(label, out["phases"], cfg)
+    return out
+
+
+def _check_phase(label: str, i: int, table: dict, cfg: dict) -> dict:
+    where = f"{label}: [[rollout.phases]] #{i}"
+    for key in table:
+        if key not in _PHASE_SPEC:
+            raise ScenarioError(f"{where}: {key}: unknown key; allowed keys: {', '.join(_PHASE_SPEC)}")
+    if "side" not in table:
+        raise ScenarioError(f"{where}: side: missing; required, one of {', '.join(map(_fmt, SIDES))}")
+    out = {}
+    for key, (default, check) in _PHASE_SPEC.items():
+        if key not in table:
+            out[key] = default
+            continue
+        try:
+            out[key] = check(table[key])
+        except _Invalid as exc:
+            raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {exc}") from None
+    wrong = _CLIENT_ONLY if out["side"] == "servers" else _SERVER_ONLY
+    for key in wrong:
+        if key in table:
+            raise ScenarioError(f"{where} {key} = {_fmt(table[key])} with side = {_fmt(out['side'])}: "
+                                f"{key} applies only to side = {_fmt('clients' if key in _CLIENT_ONLY else 'servers')}")
+    if out["side"] == "servers" and out["batch"] > cfg["topology"]["servers"]:
+        raise _both(label, f"[[rollout.phases]] #{i} batch", out["batch"], "[topology] servers",
+                    cfg["topology"]["servers"], "a batch cannot restart more servers than the fleet has")
+    if out["side"] == "clients" and out["pickup"] != "release" and "spread" in table:
+        raise ScenarioError(f"{where} spread = {_fmt(table['spread'])} with pickup = {_fmt(out['pickup'])}: "
+                            'spread applies only to pickup = "release"')
+    # Normalised: only the keys that apply, so the dict reads back unchanged.
+    keep = ("side", *(_SERVER_ONLY if out["side"] == "servers" else _CLIENT_ONLY))
+    if out["side"] == "clients" and out["pickup"] != "release":
+        keep = ("side", "pickup")
+    return {key: out[key] for key in keep}
+
+
+def _check_phase_order(label: str, phases: list[dict], cfg: dict) -> None:
+    """Each part of the fleet moves from A to B once: a second move would change nothing."""
+    hb = cfg.get("heartbeat", {})
+    owned = "client" in (hb.get("interval_from"), hb.get("cutoff_from"))
+    moved: dict[str, int] = {}
+    for i, p in enumerate(phases, start=1):
+        if p["side"] == "clients":
+            if not owned:
+                raise ScenarioError(
+                    f"{label}: [[rollout.phases]] #{i} side = \"clients\": in this stack clients take their "
+                    f"interval and cutoff from the server ([heartbeat] interval_from and cutoff_from are not "
+                    f"\"client\"), so a clients phase would change nothing; roll the servers out instead"
+                )
+            parts = ["clients"]
+        else:
+            parts = ["judge", "advice"] if p["part"] == "both" else [p["part"]]
+        for part in parts:
+            if part in moved:
+                raise ScenarioError(
+                    f"{label}: [[rollout.phases]] #{i}: moves the {part} to B, which phase #{moved[part]} "
+                    "already did; each part of the fleet moves once"
+                )
+            moved[part] = i
 
 
 # ---------------------------------------------------------------- [ranges]
@@ -600,9 +818,26 @@ def _normalise(label: str, raw: Any) -> dict:
     cfg = {name: _section(label, raw, name) for name in _SPEC if name != "design"}
     _check_fleet(label, cfg)
     _check_design(label, raw, cfg)
+    if "heartbeat" in raw:
+        cfg["heartbeat"] = _check_heartbeat(label, raw, cfg)
+    if "rollout" in raw:
+        cfg["rollout"] = _check_rollout(label, raw["rollout"], cfg)
+    if "storm" in raw:
+        cfg["storm"] = _check_storm(label, raw, cfg)
     if "ranges" in raw:
         cfg["ranges"] = _check_ranges(label, raw["ranges"], cfg)
     return cfg
+
+
+def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
+    storm = _section(label, raw, "storm")
+    if storm["cap"] < storm["base"]:
+        raise _both(label, "[storm] cap", storm["cap"], "[storm] base", storm["base"],
+                    "the backoff cap must be at least its base")
+    if storm["fault_at"] >= storm["horizon"]:
+        raise _both(label, "[storm] fault_at", storm["fault_at"], "[storm] horizon", storm["horizon"],
+                    "the fault must start within the simulated time")
+    return storm
 
 
 def _named_design(name: Any, label: str) -> Design:
@@ -622,22 +857,38 @@ def _build(cfg: dict, source: str) -> Scenario:
         design = Design(**cfg["design"])
     else:
         design = DESIGNS[cfg["scenario"]["design"]]
+    levels = tuple(Level(ms, *adjuster_advice(ms, t0, i0, load["threshold_ms"])) for ms in load["levels_ms"])
+    publish_mult = Fraction(str(proto["publish_multiplier"]))
+    gc_mult = Fraction(str(proto["gc_multiplier"]))
+    heartbeat, rollout = Heartbeat(), None
+    if "heartbeat" in cfg:
+        hb = cfg["heartbeat"]
+        heartbeat = Heartbeat(hb["hold"], hb["interval_from"], hb["cutoff_from"], hb["store"], tuple(hb["paths"]),
+                              Fraction(str(hb["interval_multiplier"])))
+        if "multiplier" in hb:
+            publish_mult = gc_mult = Fraction(str(hb["multiplier"]))
+    if "rollout" in cfg:
+        ro = cfg["rollout"]
+        levels = (levels[0], Level(1, ro["timeout"], ro["interval"]))
+        rollout = Rollout(tuple(Phase(**p) for p in ro["phases"]), ro["restart"])
     params = Params(
         servers=top["servers"],
         clients=top["clients"],
         t0=t0,
         i0=i0,
-        levels=tuple(Level(ms, *adjuster_advice(ms, t0, i0, load["threshold_ms"])) for ms in load["levels_ms"]),
+        levels=levels,
         load_servers=tuple(load["servers"]),
         load_trigger=load["trigger"],
         rtt=tuple(proto["rtt"]),
         skew=tuple(proto["skew"]),
         retry=proto["retry"],
         # str() first: Fraction(1.6) would be the binary float 1.6000000000000000888...
-        publish_mult=Fraction(str(proto["publish_multiplier"])),
-        gc_mult=Fraction(str(proto["gc_multiplier"])),
+        publish_mult=publish_mult,
+        gc_mult=gc_mult,
         design=design,
         faults=Faults(**{**faults, "loss_servers": tuple(faults["loss_servers"])}),
+        heartbeat=heartbeat,
+        rollout=rollout,
     )
     bounds = Bounds(search["max_states"], float(search["max_seconds"]), search["max_depth"])
     info = cfg["scenario"]
@@ -682,6 +933,26 @@ def _preset_dir():
     return resources.files(__package__).joinpath("scenarios")
 
 
+# Sub-folders of the presets shipped with stormcheck, loaded as FOLDER/NAME:
+# one scenario per stack of docs/protocol.md ("Other stacks"), and rollouts.
+SHIPPED_FOLDERS = ("stacks", "rollouts")
+
+
+def shipped_names(folder: str) -> list[str]:
+    """``FOLDER/NAME`` of each scenario shipped in `folder` (one of `SHIPPED_FOLDERS`), sorted.
+
+    Examples
+    --------
+    >>> "stacks/phoenix" in shipped_names("stacks")
+    True
+    """
+    return sorted(
+        f"{folder}/{entry.name[: -len('.toml')]}"
+        for entry in _preset_dir().joinpath(folder).iterdir()
+        if entry.name.endswith(".toml") and not entry.name.startswith("_") and entry.is_file()
+    )
+
+
 def preset_names() -> list[str]:
     """Names of the shipped presets, sorted. Files starting with ``_`` are not presets."""
     return sorted(
@@ -703,6 +974,10 @@ def _read(name_or_path: str) -> tuple[str, str]:
     bare = "/" not in name and "\\" not in name and not name.endswith(".toml")
     if bare and name in preset_names():
         return _preset_dir().joinpath(f"{name}.toml").read_text(encoding="utf-8"), _PRESET_PREFIX + name
+    folder, _, rest = name.partition("/")
+    shipped = folder in SHIPPED_FOLDERS and rest and not rest.endswith(".toml") and "/" not in rest
+    if shipped and not Path(name_or_path).exists() and name in shipped_names(folder):
+        return _preset_dir().joinpath(folder, f"{rest}.toml").read_text(encoding="utf-8"), _PRESET_PREFIX + name
     path = Path(name_or_path)
     if not path.exists():
         what = "is not a preset name, and no such file exists" if bare else "does not exist"

@@ -47,6 +47,9 @@ class Session(NamedTuple):
     with offset ``o`` sees the age as ``age + o - stamp``. ``hs_level`` and
     ``ref_level`` index `Params.levels`: the advice level when the session was
     created, and when it was last refreshed (what a per-session design records).
+    Where the stack lets the client set its own heartbeat interval or cutoff
+    (`Heartbeat.client_owned`), ``hs_level`` is the level of the client's own
+    configuration, declared with its session.
     """
 
     age: int

@@ -9,6 +9,11 @@ A property is a named plain predicate with a modality:
 * ``sometimes``: some reachable state or step satisfies it. These exist so
   that a vacuous model fails: a model in which nothing is ever reaped would
   make every safety property hold and prove nothing.
+* ``eventually-always`` over steps: every infinite run that avoids the
+  property's ``exclude`` steps from some point on eventually takes only good
+  steps. Violated by a lasso: a reachable cycle of non-excluded steps with a
+  bad one in it. For `storm_subsides`, the bad steps are reconnects and the
+  excluded ones are faults: a storm that outlives its trigger.
 
 Verdicts have three values and are never optimistic: a search that did not
 finish can say ``violated`` (with a trace) or ``inconclusive``, never
@@ -21,10 +26,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-__all__ = ["Property", "Verdict", "ALWAYS", "SOMETIMES", "STATE", "STEP"]
+__all__ = ["Property", "Verdict", "ALWAYS", "SOMETIMES", "EVENTUALLY_ALWAYS", "STATE", "STEP"]
 
 ALWAYS = "always"
 SOMETIMES = "sometimes"
+EVENTUALLY_ALWAYS = "eventually-always"
 STATE = "state"
 STEP = "step"
 
@@ -49,7 +55,7 @@ class Property:
     name : str
         The name users and manifests refer to.
     modality : str
-        ``always`` or ``sometimes``.
+        ``always``, ``sometimes`` or ``eventually-always`` (over steps only).
     over : str
         ``state``: ``check(params, state)``; ``step``:
         ``check(params, pre_state, action, step)``.
@@ -58,6 +64,10 @@ class Property:
         (sometimes).
     description : str
         One sentence a reviewer reads in the report.
+    exclude : callable, optional
+        ``eventually-always`` only: ``exclude(params, pre_state, action,
+        step)`` is True for steps a violating cycle may not take (for a storm:
+        the faults, so that the cycle is one that outlives them).
     """
 
     name: str
@@ -65,12 +75,28 @@ class Property:
     over: str
     check: Callable
     description: str
+    exclude: Callable | None = None
 
     def __post_init__(self) -> None:
-        if self.modality not in (ALWAYS, SOMETIMES):
-            raise ValueError(f"property {self.name!r}: modality must be 'always' or 'sometimes', not {self.modality!r}")
+        if self.modality not in (ALWAYS, SOMETIMES, EVENTUALLY_ALWAYS):
+            raise ValueError(
+                f"property {self.name!r}: modality must be 'always', 'sometimes' or 'eventually-always', "
+                f"not {self.modality!r}"
+            )
         if self.over not in (STATE, STEP):
             raise ValueError(f"property {self.name!r}: 'over' must be 'state' or 'step', not {self.over!r}")
+        if (self.modality == EVENTUALLY_ALWAYS) != (self.exclude is not None) or (
+            self.modality == EVENTUALLY_ALWAYS and self.over != STEP
+        ):
+            raise ValueError(
+                f"property {self.name!r}: an 'eventually-always' property is over steps and has an "
+                "'exclude' predicate; other modalities have none"
+            )
+
+    @property
+    def liveness(self) -> bool:
+        """True for a property only an infinite run (a lasso) can violate."""
+        return self.modality == EVENTUALLY_ALWAYS
 
     def verdict_when_found(self) -> Verdict:
         """The verdict once a state/step of interest was found.

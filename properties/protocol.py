@@ -7,19 +7,21 @@ evaluate them and nothing else. Definitions follow ``docs/protocol.md``
 
 from __future__ import annotations
 
-from stormcheck.model.events import Handshake, Reaped
-from stormcheck.model.fleet import is_valid, judged_level, perceived_age, reply_level
+from stormcheck.model.events import Fault, Handshake, Reaped
+from stormcheck.model.fleet import is_valid, judged_level, judges, perceived_age, reply_level
 from stormcheck.model.params import Params
-from stormcheck.model.state import CRASHED, HELD, WAITING, State
+from stormcheck.model.state import CRASHED, CUT, HELD, WAITING, State
 
-from .core import ALWAYS, SOMETIMES, STATE, STEP, Property
+from .core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, STATE, STEP, Property
 
 __all__ = [
     "no_valid_reap",
     "parameter_agreement",
     "dead_session_reaped",
     "rehandshake_reachable",
+    "storm_subsides",
     "PROPERTIES",
+    "LIVENESS",
     "by_name",
     "next_refresh_age",
     "reap_margin",
@@ -51,23 +53,23 @@ def reap_margin(params: Params, state: State) -> int | None:
     """How close the fleet is to reaping a valid client, in seconds.
 
     For each valid client with a session: the age at which its next refresh
-    lands (`next_refresh_age`), against the cutoff age of every up server's
-    publish and GC paths, judged as the design says. The smallest ``cutoff -
+    lands (`next_refresh_age`), against the cutoff age of the publish and GC
+    paths (those the stack has) of every up server that may judge it
+    (`stormcheck.model.fleet.judges`), judged as the design says. The smallest ``cutoff -
     age at refresh``; zero or less means the refresh comes too late. ``None``
     when no valid client has a session.
     """
     best = None
+    paths = [path for path in ("publish", "gc") if path in params.heartbeat.paths]
     for c, cl in enumerate(state.clients):
         due = next_refresh_age(params, state, c)
         if due is None or not is_valid(state, c):
             continue
         at_refresh = cl.session._replace(age=due)
-        for r, srv in enumerate(state.servers):
-            if srv.down:
-                continue
+        for r in judges(params, state, c):
             age = perceived_age(params, at_refresh, r)
-            for path in ("publish", "gc"):
-                level, _ = judged_level(params, state, r, at_refresh, path)
+            for path in paths:
+                level, _ = judged_level(params, state, r, at_refresh, path, c)
                 margin = params.reap_ages[path][level] - age
                 best = margin if best is None or margin < best else best
     return best
@@ -115,13 +117,44 @@ rehandshake_reachable = Property(
     "A client re-handshakes (new id, re-subscribes): after a drop, or a 401 for a reaped session.",
 )
 
+
+
+def _calm(params: Params, pre: State, action, step) -> bool:
+    # A storm step is a reconnect: a handshake, which costs its server a
+    # snapshot per channel (docs/protocol.md, "Client cycle" step 2).
+    return not any(isinstance(e, Handshake) for e in step.events)
+
+
+def _during_fault(params: Params, pre: State, action, step) -> bool:
+    # The fault itself, or any step while one is still in progress: a server
+    # away, or a client cut off. A crash is permanent and over at once: a
+    # crashed client's lingering session is not a fault in progress.
+    return (
+        any(isinstance(e, Fault) for e in step.events)
+        or any(srv.down != 0 for srv in pre.servers)
+        or any(cl.phase == CUT for cl in pre.clients)
+    )
+
+
+storm_subsides = Property(
+    "storm_subsides",
+    EVENTUALLY_ALWAYS,
+    STEP,
+    _calm,
+    "Once the last fault is over, reconnects stop: no cycle of fault-free steps keeps clients reconnecting.",
+    exclude=_during_fault,
+)
+
 PROPERTIES: tuple[Property, ...] = (no_valid_reap, parameter_agreement, dead_session_reaped, rehandshake_reachable)
+# Liveness needs the whole state graph (a lasso), so it is checked on request
+# and by `stormcheck check`'s default set, not in every pinned manifest entry.
+LIVENESS: tuple[Property, ...] = (storm_subsides,)
 
 
 def by_name(name: str) -> Property:
     """The property called `name`; the error lists the known ones."""
-    for prop in PROPERTIES:
+    for prop in PROPERTIES + LIVENESS:
         if prop.name == name:
             return prop
-    known = ", ".join(p.name for p in PROPERTIES)
+    known = ", ".join(p.name for p in PROPERTIES + LIVENESS)
     raise KeyError(f"no property named {name!r}; known properties: {known}")

@@ -345,4 +345,7 @@ def replay_trace(trace: Trace, params: Params) -> Run:
         raise
     if (found := _first_divergence(run, d, len(d.states))) is not None:
         raise ReplayError(*found)
+    if trace.loop is not None and run.states[-1] != run.states[trace.loop]:
+        # A lasso must close: its last state is the one the loop returns to.
+        raise ReplayError(len(run), f"the trace loops back to state {trace.loop}, but its last state differs from it")
     return dataclasses.replace(run, loop=trace.loop)

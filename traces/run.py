@@ -21,8 +21,9 @@ __all__ = ["Run", "ReplayError", "replay", "concretize"]
 class Run:
     """An initial state and the (action, step) pairs that follow it.
 
-    ``loop``, when set, is the index of the state the last state returns to:
-    the run is a lasso whose cycle repeats forever.
+    ``loop``, when set, makes the run a lasso: the last state equals the
+    state at index ``loop``, and the steps from there to the end repeat
+    forever.
     """
 
     initial: State
@@ -80,14 +81,16 @@ def replay(params: Params, initial: State, actions: list[Action], expected: list
     return Run(initial, tuple(steps))
 
 
-def concretize(params: Params, initial: State, canonical_path: list[State], last=None) -> Run:
+def concretize(params: Params, initial: State, canonical_path: list[State], last=None, accept=None) -> Run:
     """Turn a path through the symmetry-reduced graph into a concrete run.
 
     The exhaustive checker stores one representative per class of states
     that differ only by which client is which. Starting from a concrete
     `initial`, each step picks the first enabled action whose successor is in
     the next class; `last`, if given, must also accept the final step (the
-    property's counterexample or witness, not merely some equivalent step).
+    property's counterexample or witness, not merely some equivalent step);
+    `accept(i, state, action, step)`, if given, must accept every step i
+    (1-based), for a path whose steps must be of a kind (a lasso's cycle).
     """
     from stormcheck.model.fleet import successors
 
@@ -98,6 +101,8 @@ def concretize(params: Params, initial: State, canonical_path: list[State], last
             if canonical(params, st.state) != target:
                 continue
             if final and last is not None and not last(state, action, st):
+                continue
+            if accept is not None and not accept(i, state, action, st):
                 continue
             steps.append((action, st))
             state = st.state

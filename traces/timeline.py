@@ -9,6 +9,12 @@ step) is marked ``VIOLATION`` and explained: the reaper path, the age it saw,
 the cutoff arithmetic, why the client was valid and why the cutoff was wrong.
 The timeline ends with each server's T/I at the final state.
 
+Stacks other than Faye (`Heartbeat`) are told in their own words: heartbeats
+instead of held connects, a liveness timer instead of GC rounds. During a
+configuration rollout a ``configs:`` line shows, whenever it changes, which
+configuration (A or B, with its T/I) every server's advice and judge and every
+client runs: a mixed fleet is where the parameters diverge.
+
 Output depends on nothing but the run and the parameters, and no line is
 longer than `WIDTH` characters.
 """
@@ -18,8 +24,11 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from fractions import Fraction
+
 from stormcheck.model.events import (
     Adjusted,
+    Began,
     Dropped,
     Fault,
     Handshake,
@@ -28,9 +37,12 @@ from stormcheck.model.events import (
     Refreshed,
     Refused,
     Replied,
+    Restarted,
     Swept,
+    Upgraded,
 )
 from stormcheck.model.fleet import cutoff_text, is_valid, reply_level
+from stormcheck.model.rollout import CONFIG_NAMES, describe_phases
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, RETRY, WAITING, Action, State
 
@@ -83,6 +95,34 @@ def _tuning_key(state: State) -> tuple:
     return tuple((srv.adv, srv.reap) for srv in state.servers)
 
 
+def _config(params: Params, level: int) -> str:
+    lvl = params.levels[level]
+    return f"{CONFIG_NAMES[level]} ({lvl.timeout}/{lvl.interval})"
+
+
+def _configs(params: Params, state: State) -> str:
+    """Which configuration each server (advice, judge) and each client runs, in a rollout."""
+    parts = []
+    for s, srv in enumerate(state.servers):
+        text = f"s{s} {_config(params, srv.adv)}"
+        if srv.reap != srv.adv:
+            text += f" judge {CONFIG_NAMES[srv.reap]}"
+        parts.append(text)
+    if params.heartbeat.client_owned:
+        for c, cl in enumerate(state.clients):
+            parts.append(f"c{c} {CONFIG_NAMES[cl.session.hs_level]}" if cl.session else f"c{c} -")
+    return "configs (T/I): " + "  ".join(parts)
+
+
+def _configs_key(params: Params, state: State) -> tuple:
+    clients = tuple(cl.session.hs_level if cl.session else -1 for cl in state.clients)
+    return _tuning_key(state), clients if params.heartbeat.client_owned else ()
+
+
+def _faye(params: Params) -> bool:
+    return params.heartbeat.faye
+
+
 class _History:
     """What the timeline needs to remember: when each client was last served."""
 
@@ -106,6 +146,20 @@ class _History:
 
 
 def _event_text(params: Params, action: Action, ev: Any) -> str:
+    if not _faye(params):
+        text = _stack_event_text(params, action, ev)
+        if text is not None:
+            return text
+    if isinstance(ev, Began):
+        return f"ROLLOUT phase {ev.phase} begins: {ev.label}"
+    if isinstance(ev, Restarted):
+        what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}.get(ev.what, f" ({ev.what})")
+        down = f"; unreachable for {ev.down}s" if ev.down else ""
+        return f"s{ev.server} restarts into {_config(params, ev.level)}{what}{down}"
+    if isinstance(ev, Upgraded):
+        how = {"release": "the client release", "advice": "the advice of its reply",
+               "reconnect": "its reconnect"}.get(ev.how, ev.how)
+        return f"c{ev.client} now runs {_config(params, ev.level)}, by {how}"
     if isinstance(ev, Handshake):
         return f"c{ev.client} re-handshakes on s{ev.server} (new id, re-subscribes); advised T={ev.timeout} I={ev.interval}"
     if isinstance(ev, Refreshed):
@@ -137,6 +191,23 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
     return str(ev)
 
 
+def _stack_event_text(params: Params, action: Action, ev: Any) -> str | None:
+    """Events whose Faye wording would mislead for another stack (None: the common wording)."""
+    hb = params.heartbeat
+    if isinstance(ev, Handshake):
+        return f"c{ev.client} connects to s{ev.server} (new session)"
+    if isinstance(ev, Refreshed) and hb.hold == "none":
+        return f"s{ev.server} gets c{ev.client}'s heartbeat (age {ev.age}s)"
+    if isinstance(ev, Replied) and hb.hold == "none":
+        wait = ev.interval + max(action.value, 0)
+        return f"c{ev.client}'s heartbeat is answered (I={ev.interval}); the next one reaches s{ev.server} in {wait}s"
+    if isinstance(ev, Swept):
+        if hb.cutoff_from == "client":
+            return f"the liveness check of s{ev.server}'s sockets runs (each by its client's cutoff)"
+        return f"s{ev.server}'s liveness timer checks its sockets: cutoff {ev.cutoff}s of silence"
+    return None
+
+
 def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
     what = f"T={ev.timeout} I={ev.interval} ({_WHAT.get(ev.what, ev.what)})"
     if ev.server < 0:
@@ -152,18 +223,29 @@ def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
     return f"s{ev.server} adopts the fleet's {what}"
 
 
-def _reap_text(params: Params, pre: State, ev: Reaped, now: int) -> str:
+def _cutoff_expr(params: Params, ev: Reaped) -> str:
+    """``1.6 x 45 = 72``, or with an interval term ``1 x 5 + 1 x 25 = 30``."""
     mult = params.gc_mult if ev.path == "gc" else params.publish_mult
+    k = params.heartbeat.interval_multiplier
+    if k == 0:
+        return f"{cutoff_text(mult)} x {ev.timeout} = {ev.cutoff}"
+    interval = Fraction(ev.cutoff) - mult * ev.timeout  # the judged level's k x I
+    return f"{cutoff_text(mult)} x {ev.timeout} + {cutoff_text(k)} x {cutoff_text(interval / k)} = {ev.cutoff}"
+
+
+def _reap_text(params: Params, pre: State, ev: Reaped, now: int) -> str:
     path = {"gc": "GC", "publish": "publish path", "existence": "existence check"}.get(ev.path, ev.path)
+    if not _faye(params):
+        path = "liveness timer" if ev.judged_by != "client" else "client-side liveness check"
     cl = pre.clients[ev.client]
     if is_valid(pre, ev.client):
         who = f"valid c{ev.client}"
     else:
         who = f"c{ev.client} ({ {CRASHED: 'crashed', CUT: 'network cut off'}.get(cl.phase, cl.phase)})"
-    text = f"s{ev.server} {path} reaps {who}: age {ev.age}s >= {cutoff_text(mult)} x {ev.timeout} = {ev.cutoff}"
+    text = f"s{ev.server} {path} reaps {who}: age {ev.age}s >= {_cutoff_expr(params, ev)}"
     # The model reaps at the end of a tick (the worst case for the session);
     # say since when the age was past the cutoff. A saturated age tells nothing.
-    crossed = -((-mult * ev.timeout).__floor__())  # ceil: ages are whole seconds
+    crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
     if cl.session and cl.session.age < params.age_cap and ev.age > crossed:
         text += f" (past it since t={now - (ev.age - crossed)})"
     return text
@@ -181,7 +263,8 @@ def _valid_because(params: Params, pre: State, c: int, now: int, hist: _History)
     if cl.phase == WAITING:
         ans = hist.answered.get(c)
         told = f"s{ans[0]} answered it at t={ans[3]} with T={ans[1]} I={ans[2]}; " if ans else ""
-        return f"{told}its next connect is due at t={now + cl.timer}, on schedule"
+        word = "connect" if params.heartbeat.hold == "timeout" else "heartbeat"
+        return f"{told}its next {word} is due at t={now + cl.timer}, on schedule"
     if cl.phase == RETRY:
         reason, at = hist.dropped.get(c, ("its socket dropped", None))
         when = f" at t={at}" if at is not None else ""
@@ -203,16 +286,26 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
 
 def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> str:
     cl = pre.clients[ev.client]
-    if ev.judged_by == "session":
+    if ev.judged_by == "client":
+        text = f"the check judges by c{ev.client}'s own T={ev.timeout}"
+    elif ev.judged_by == "session":
         when = "at handshake" if params.design.record == "handshake" else "at its last refresh"
         text = f"s{ev.server} judges by the T={ev.timeout} recorded with the session {when}"
     else:
         text = f"s{ev.server} judges by its own T={ev.timeout}"
     advice = _advice_followed(params, pre, ev.client, hist)
-    if advice:
+    hb = params.heartbeat
+    if advice and not hb.faye and cl.phase == HELD:
+        # Ping style: the interval the client waits next, whoever sets it.
+        advice = (advice[0], advice[1], params.levels[reply_level(params, pre, ev.client)].interval)
+    if advice and hb.interval_from == "client" and cl.session:
+        text += f" while c{ev.client} runs its own I={params.levels[cl.session.hs_level].interval}"
+    elif advice and hb.cutoff_from == "client" and cl.server >= 0:
+        text += f" while s{cl.server} sends beats every I={params.levels[pre.servers[cl.server].adv].interval}"
+    elif advice:
         text += f" while {advice[0]} advised T={advice[1]} I={advice[2]}"
     held = hist.held.get(ev.client)
-    if cl.phase in (HELD, WAITING) and held and advice and held[1] != advice[1]:
+    if cl.phase in (HELD, WAITING) and held and advice and held[1] != advice[1] and hb.hold == "timeout":
         # A hold set under an older, longer T: the server's doing, not the client's.
         verb = "but holds" if cl.phase == HELD else "after holding"
         text += f" {verb} c{ev.client}'s connect for {held[1]}s (set at t={held[2]})"
@@ -226,9 +319,9 @@ def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> st
         how = f"the hold ends {ends}, then I={interval} + RTT<={params.rtt_max}"
     else:
         due = ev.age + cl.timer
-        how = f"its connect arrives in {cl.timer}s" if cl.timer else "its connect arrives now"
-    mult = params.gc_mult if ev.path == "gc" else params.publish_mult
-    where = "past" if due > mult * ev.timeout else "right at"
+        word = "connect" if params.heartbeat.hold == "timeout" else "heartbeat"
+        how = f"its {word} arrives in {cl.timer}s" if cl.timer else f"its {word} arrives now"
+    where = "past" if due > Fraction(ev.cutoff) else "right at"
     return text + f"; c{ev.client}'s next refresh comes at age <= {due}s ({how}), {where} the cutoff {ev.cutoff}"
 
 
@@ -248,7 +341,18 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
         f"fleet: {_count(params.servers, 'server')}, {_count(params.clients, 'client')},"
         f" design {params.design.name}; RTT {'/'.join(map(str, params.rtt))}s; retry {params.retry}s"
     )
-    out.plain(f"adjuster levels: {levels}")
+    if params.rollout is not None:
+        configs = "; ".join(f"{CONFIG_NAMES[i]}: T={lv.timeout} I={lv.interval}" for i, lv in enumerate(params.levels))
+        out.plain(f"rollout {configs}; phases: {describe_phases(params.rollout.phases)}")
+    else:
+        out.plain(f"adjuster levels: {levels}")
+    if not params.heartbeat.faye:
+        hb = params.heartbeat
+        k = f" + {cutoff_text(hb.interval_multiplier)} x I" if hb.interval_multiplier else ""
+        out.plain(
+            f"heartbeat: hold {hb.hold}; interval from the {hb.interval_from}; cutoff {cutoff_text(params.gc_mult)} x T{k}"
+            f" from the {hb.cutoff_from}; {hb.store} sessions; paths {', '.join(hb.paths)}"
+        )
     if focus is not None:
         verdict = getattr(focus, "verdict", "")
         line = f"property {getattr(focus, 'name', focus)}"
@@ -270,12 +374,15 @@ def _start(out: _Out, params: Params, state: State) -> None:
     for c, cl in enumerate(state.clients):
         where = f" by s{cl.server}" if cl.server >= 0 else ""
         out.say(0, f"start: c{c} {cl.phase}{where} ({cl.timer}s left)")
-    out.say(0, _tuning(params, state))
+    out.say(0, _configs(params, state) if params.rollout is not None else _tuning(params, state))
 
 
 def _final(out: _Out, params: Params, state: State, now: int) -> None:
     out.plain("")
     out.plain(f"final state at t={now}s:")
+    if not params.heartbeat.faye:
+        _final_stack(out, params, state)
+        return
     pub, gc = cutoff_text(params.publish_mult), cutoff_text(params.gc_mult)
     header = f"  {'server':<8}{'advised':<16}{'reaper T':<10}{'publish cutoff':<16}{'GC cutoff':<11}status"
     out.plain(header)
@@ -291,6 +398,23 @@ def _final(out: _Out, params: Params, state: State, now: int) -> None:
         where = f" on s{cl.server}" if cl.server >= 0 else ""
         sess = f"session age {cl.session.age}s" if cl.session else "no session"
         out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {sess}")
+
+
+def _final_stack(out: _Out, params: Params, state: State) -> None:
+    by_client = params.heartbeat.cutoff_from == "client"
+    out.plain(f"  {'server':<8}{'advised':<16}{'judge T':<10}{'cutoff':<11}status")
+    for s, srv in enumerate(state.servers):
+        t = params.levels[srv.reap].timeout
+        cutoff = "per client" if by_client else cutoff_text(params.cutoff("gc", srv.reap))
+        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}s more")
+        out.plain(f"  {'s' + str(s):<8}{_ti(params, srv.adv):<16}{'-' if by_client else t:<10}{cutoff:<11}{status}")
+    for c, cl in enumerate(state.clients):
+        where = f" on s{cl.server}" if cl.server >= 0 else ""
+        sess = f"session age {cl.session.age}s" if cl.session else "no session"
+        own = ""
+        if params.heartbeat.client_owned and cl.session:
+            own = f", runs {_ti(params, cl.session.hs_level)}"
+        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {sess}{own}")
 
 
 def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None) -> str:
@@ -331,7 +455,10 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
             else:
                 out.say(now, _event_text(params, action, ev))
             hist.note(now, ev)
-        if _tuning_key(st.state) != _tuning_key(pre):
+        if params.rollout is not None:
+            if _configs_key(params, st.state) != _configs_key(params, pre):
+                out.say(now, _configs(params, st.state))
+        elif _tuning_key(st.state) != _tuning_key(pre):
             out.say(now, _tuning(params, st.state))
         pre = st.state
     if run.loop is not None:

@@ -1,0 +1,101 @@
+"""Reconnect policies: how long a client waits before its next reconnect attempt.
+
+A policy maps the client's attempt number (1 for the first retry after a
+failure) and its previous delay to a *distribution* of whole-second delays,
+given as ``((delay, probability, next_prev), ...)``. Both storm engines read
+the same distribution: the per-client simulation draws from it, the fluid
+(counting) simulation splits a group of clients over it in proportion. So
+the two can differ only by sampling noise, never by a different policy.
+
+The formulas are the usual ones (Faye's client, the AWS Architecture Blog's
+"Exponential Backoff And Jitter"); delays are rounded to whole seconds, the
+resolution of the storm simulation.
+
+* ``fixed``: Faye 1.1's client retries every ``retry`` seconds, no backoff,
+  no jitter (docs/protocol.md, "Client cycle" step 4).
+* ``exponential``: ``min(cap, base * 2**(n-1))``, no jitter.
+* ``full-jitter``: uniform on ``[0, min(cap, base * 2**n)]``.
+* ``decorrelated``: uniform on ``[base, min(cap, 3 * prev)]``, ``prev``
+  starting at ``base``.
+
+A client retry budget (at most ``budget`` reconnects per ``budget_window``
+seconds) and server-side admission control are not delays of their own; the
+simulation applies them on top of any of these (see `model.storm`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["POLICIES", "Policy", "policy_names"]
+
+POLICIES = ("fixed", "exponential", "full-jitter", "decorrelated")
+
+
+def policy_names() -> tuple[str, ...]:
+    return POLICIES
+
+
+def _uniform(lo: int, hi: int) -> tuple[tuple[int, float], ...]:
+    lo, hi = int(lo), int(max(lo, hi))
+    p = 1.0 / (hi - lo + 1)
+    return tuple((d, p) for d in range(lo, hi + 1))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A reconnect policy and its constants (seconds).
+
+    Examples
+    --------
+    >>> Policy("fixed", retry=5).delays(3, 0)
+    ((5, 1.0, 0),)
+    >>> [d for d, _, _ in Policy("exponential", base=1, cap=30).delays(6, 0)]
+    [30]
+    >>> sum(p for _, p, _ in Policy("full-jitter", base=1, cap=30).delays(2, 0))
+    1.0
+    """
+
+    name: str = "fixed"
+    retry: int = 5
+    base: int = 1
+    cap: int = 30
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICIES:
+            raise ValueError(f"reconnect policy {self.name!r}: must be one of {', '.join(POLICIES)}")
+        if self.retry < 0 or self.base < 1 or self.cap < self.base:
+            raise ValueError(f"reconnect policy {self.name!r}: need retry >= 0, base >= 1 and cap >= base")
+
+    @property
+    def saturates_at(self) -> int:
+        """The attempt number from which the distribution no longer changes.
+
+        Attempt counters are capped there, so groups of clients that differ
+        only in how long ago their backoff saturated are the same group.
+        """
+        if self.name in ("fixed", "decorrelated"):
+            return 1
+        n = 1
+        while self.base * 2 ** (n - 1 + (self.name == "full-jitter")) < self.cap:
+            n += 1
+        return n
+
+    def delays(self, attempt: int, prev: int) -> tuple[tuple[int, float, int], ...]:
+        """``((delay, probability, next_prev), ...)`` for retry number `attempt` (>= 1)."""
+        return _delays(self, min(max(attempt, 1), self.saturates_at), prev)
+
+
+@lru_cache(maxsize=4096)
+def _delays(policy: Policy, attempt: int, prev: int) -> tuple[tuple[int, float, int], ...]:
+    name, base, cap = policy.name, policy.base, policy.cap
+    if name == "fixed":
+        return ((policy.retry, 1.0, 0),)
+    if name == "exponential":
+        return ((min(cap, base * 2 ** (attempt - 1)), 1.0, 0),)
+    if name == "full-jitter":
+        return tuple((d, p, 0) for d, p in _uniform(0, min(cap, base * 2**attempt)))
+    # decorrelated: the previous delay is the state ("sleep" in the AWS formula).
+    prev = prev or base
+    return tuple((d, p, d) for d, p in _uniform(base, min(cap, 3 * prev)))
