@@ -7,7 +7,10 @@ them and `ENGINE_OPTIONS` names the options each one takes.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
+
+from stormcheck.properties.core import Verdict
 
 from .bfs import check_bfs
 from .result import EXIT_CODES, CheckResult, PropertyResult
@@ -33,11 +36,12 @@ def _hypothesis(scenario, properties, *, seed: int | None = None, progress: Call
 
 def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callable | None = None,
               steps: int | None = None) -> CheckResult:
-    # Bounded model checking with Z3, to `steps` steps (default: the
-    # scenario's depth bound, else 12). Imported on use, like Hypothesis.
+    # Proofs, and bounded model checking with Z3 to `steps` steps (default:
+    # the scenario's depth bound, else 16: the 2015 fleet's fleet-wide run
+    # needs 13). Imported on use, like Hypothesis.
     from .z3_bmc import check_symbolic
 
-    bound = steps or scenario.bounds.max_depth or 12
+    bound = steps or scenario.bounds.max_depth or 16
     return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0)
 
 
@@ -72,4 +76,14 @@ def run_engine(name: str, scenario, properties, *, seed: int | None = None, prog
     if unknown:
         takes = ", ".join(ENGINE_OPTIONS.get(name, ())) or "none"
         raise ValueError(f"engine {name!r} takes no option {', '.join(unknown)}; its options: {takes}")
-    return engine(scenario, properties, seed=seed, progress=progress, **options)
+    if name == "exhaustive":
+        return engine(scenario, properties, seed=seed, progress=progress, **options)
+    # Only a lasso through the whole state graph shows a liveness violation;
+    # the other engines say so rather than guess.
+    decided = tuple(p for p in properties if not p.liveness)
+    result = engine(scenario, decided, seed=seed, progress=progress, **options)
+    found = {p.name: p for p in result.properties}
+    why = "liveness needs a lasso through the whole state graph: use --engine exhaustive (or `stormcheck storm`)"
+    merged = tuple(found[p.name] if p.name in found else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why)
+                   for p in properties)
+    return dataclasses.replace(result, properties=merged)

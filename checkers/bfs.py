@@ -27,6 +27,7 @@ from stormcheck.model.params import Bounds, Params
 from stormcheck.properties.core import STATE, Property, Verdict
 from stormcheck.traces.run import concretize
 
+from .lasso import LassoGraph, find_lasso
 from .result import CheckResult, PropertyResult
 
 __all__ = ["check_bfs", "explore"]
@@ -52,11 +53,14 @@ def explore(
     keep_graph: bool = False,
     progress: Callable[[dict], None] | None = None,
     stop_when_decided: bool = True,
+    on_edge: Callable | None = None,
 ):
     """Search breadth-first; return the search and the findings per property.
 
     A finding is ``(pre_state, action, step)``; for a state property, the
-    state itself with action and step None.
+    state itself with action and step None. ``on_edge(state, action, step,
+    next_canonical)``, if given, sees every transition explored (the lasso
+    search builds its subgraph from it).
     """
     props_state = [p for p in properties if p.over == STATE]
     props_step = [p for p in properties if p.over != STATE]
@@ -92,6 +96,8 @@ def explore(
                 if prop.name not in findings and prop.interesting(params, state, action, st):
                     findings[prop.name] = (state, action, st)
             nxt = canonical(params, st.state)
+            if on_edge is not None:
+                on_edge(state, action, st, nxt)
             if search.graph is not None:
                 search.graph.add_edge(state, nxt)
             if nxt not in search.seen:
@@ -141,7 +147,18 @@ def check_bfs(
     if measure_memory:
         tracemalloc.start()
     t0 = time.perf_counter()
-    search, findings = explore(params, properties, budget, progress=progress)
+    lassos = {p.name: LassoGraph(params, p) for p in properties if p.liveness}
+    safety = tuple(p for p in properties if not p.liveness)
+
+    def on_edge(*edge) -> None:
+        for collected in lassos.values():
+            collected.on_edge(*edge)
+
+    # A lasso needs the whole graph, so with a liveness property the search
+    # goes on after every other property is decided.
+    search, findings = explore(params, safety, budget, progress=progress, stop_when_decided=not lassos,
+                               on_edge=on_edge if lassos else None)
+    live = {name: find_lasso(c, search, search.complete, len(search.seen)) for name, c in lassos.items()}
     seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] if measure_memory else None
     if measure_memory:
@@ -149,7 +166,9 @@ def check_bfs(
     results = []
     states = len(search.seen)
     for prop in properties:
-        if prop.name in findings:
+        if prop.name in live:
+            results.append(live[prop.name])
+        elif prop.name in findings:
             pre, action, st = findings[prop.name]
             run = _run_for(params, search, prop, pre, action, st)
             basis = f"found at depth {len(run)} after {states:,} states"

@@ -28,36 +28,95 @@ in ``fleet.py`` (a comment names it): guard first, then the next frame.
 
 Parameters
 ----------
-Each level's timeout and interval are symbolic Ints ``T_l`` / ``I_l``, pinned
-to the scenario's values by `Encoding.param_constraints`, so a later step can
-constrain them by ranges instead. Everything else (multipliers, RTT choices,
-retry, skew, fault bounds, the age cap, the levels' load averages) is a
-concrete Python value. The age cap in particular is computed from the
-concrete timeouts: freeing ``T_l`` needs a symbolic cap too.
+Every parameter the encoding reads is a term of `Encoding.sym`: each level's
+timeout and interval ``T_l`` / ``I_l``, each server's clock offset, the
+largest RTT, the fault durations, and what follows from them (the age cap,
+the retry wait, the largest timeout, the clock gap). By default each is
+pinned to the scenario's value (`Encoding.param_constraints`). Given
+``ranges`` (a scenario's ``[ranges]``), the ranged ones become symbolic
+constants ``T0``, ``I0``, ``rtt_max``, ``skew_s``, ``load_ms``,
+``loss_duration``, ``cut_duration`` constrained to their ranges, and every
+level's ``T_l`` / ``I_l`` is the advice adjuster's formula over them
+(`params.adjuster_advice`, JavaScript rounding as integer division). The
+cutoff multipliers stay concrete fractions (no range key covers them, and a
+symbolic multiplier times a symbolic timeout is not linear).
 
-Left out for now
-----------------
-The ``fleet-staged`` tuner (design ``fleet-wide-staged``, actions
-``adopt_reaper``/``adopt_advice``): `Encoding` refuses it with a message.
-Fleet-wide changes with a propagation delay are encoded (``adopt``,
-``deadline``, the tuner timer), and so is clock skew (concrete offsets).
+Two modes
+---------
+* The fleet as it is (default): every client of `Params.clients`, exactly
+  the model's transitions. Counterexamples come from here.
+* ``env=True``: one client against an environment standing for any number of
+  other clients. Other clients touch a client only through the servers: a
+  re-handshake on a server marks it ``hot`` (so its load may rise); their
+  sessions enable reaper sweeps, which destroy this client's session only if
+  it is expired anyway; their countdowns split time into shorter ticks; their
+  faults use up the shared fault budgets. So the environment may, at any
+  moment, mark an up server hot or use up a crash or cut (action ``env``), a
+  publish or GC sweep may run on any up server, and a tick may be any length
+  up to this client's and the servers' countdowns. Every run of a fleet of
+  any size, seen from one of its clients, is a run of this one-client system
+  (tests/test_z3_encoding.py checks it step by step). Proofs use it.
+
+Left out
+--------
+Whatever the model has gained that the encoding does not know (other stacks'
+heartbeat rules, configuration rollouts, any later parameter away from its
+default): `check_encodable` refuses it with a "not encoded" message, and the
+engine reports inconclusive rather than mis-model it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 import z3
 
 from stormcheck.model.fleet import ACTIONS, canonical, initial_states
-from stormcheck.model.params import Params
+from stormcheck.model.params import Design, Faults, Params
 from stormcheck.model.state import CRASHED, CUT, HELD, PHASES, RETRY, WAITING, Action, Client, Server, Session, State
 
-__all__ = ["Encoding", "SState", "SClient", "SServer", "SAction", "PHASE", "KIND", "equal", "ite"]
+__all__ = [
+    "Encoding", "SState", "SClient", "SServer", "SAction", "PHASE", "KIND", "ENV", "RANGED",
+    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable",
+]
 
 PHASE = {p: i for i, p in enumerate(PHASES)}
 KIND = {k: i for i, k in enumerate(ACTIONS)}
+# The environment's move in the one-client system (``env=True``): not a model
+# action, so it gets the next index.
+ENV = len(ACTIONS)
 _H, _W, _R, _CUT, _X = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED))
+# The [ranges] keys the encoding can make symbolic. `servers` is a loop over
+# fleets, not a term; `clients` is covered by the one-client system.
+RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", "cut_duration")
+
+# Fields of the parameter records the encoding reads. A field the model gains
+# later is refused unless it keeps its default (`check_encodable`): a new
+# feature must never be silently mis-modelled as the old behaviour.
+_KNOWN = {
+    Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
+             "gc_period", "publish_mult", "gc_mult", "design", "faults"},
+    Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
+    Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
+}
+
+
+def check_encodable(params: Params) -> None:
+    """Raise ValueError (its message says "not encoded") for what the encoding does not cover."""
+    for record, known in _KNOWN.items():
+        value = {Params: params, Design: params.design, Faults: params.faults}[record]
+        for f in dataclasses.fields(record):
+            if f.name in known:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            if default is dataclasses.MISSING or getattr(value, f.name) != default:
+                raise ValueError(
+                    f"{record.__name__}.{f.name} = {getattr(value, f.name)!r} is not encoded in Z3; "
+                    "use the exhaustive or hypothesis engine for this fleet"
+                )
 
 
 class SClient(NamedTuple):
@@ -113,11 +172,32 @@ def ite(cond, a, b):
     return type(a)(*fields) if hasattr(a, "_fields") else tuple(fields)
 
 
-def _select(values: list, index) -> Any:
-    """``values[index]`` for a symbolic index (the last value past the end)."""
+def leaves(rec) -> list:
+    """The terms of a record, depth first (the order `equal` pairs them in)."""
+    if isinstance(rec, tuple):
+        return [x for item in rec for x in leaves(item)]
+    return [rec]
+
+
+def select(values: list, index) -> Any:
+    """``values[index]`` for a symbolic index (the last value for any other index)."""
     out = values[-1]
     for i in range(len(values) - 2, -1, -1):
         out = z3.If(index == i, values[i], out)
+    return out
+
+
+def _max(values: list):
+    out = values[0]
+    for v in values[1:]:
+        out = z3.If(v > out, v, out)
+    return out
+
+
+def _min(values: list):
+    out = values[0]
+    for v in values[1:]:
+        out = z3.If(v < out, v, out)
     return out
 
 
@@ -133,9 +213,28 @@ def _with_server(st: SState, s: int, srv: SServer) -> SState:
     return st._replace(servers=st.servers[:s] + (srv,) + st.servers[s + 1:])
 
 
+def ceil_times(mult: Fraction, t):
+    """``ceil(mult * t)`` for an integer term `t` >= 0 (integer division by a constant)."""
+    return (mult.numerator * t + mult.denominator - 1) / mult.denominator
+
 
 class Encoding:
-    """Init, transition and bad-step formulas of one fleet's model.
+    """Init, transition and property formulas of one fleet's model.
+
+    Parameters
+    ----------
+    params : Params
+        The fleet (its point values; ranged keys are replaced by symbols).
+    ctx : z3.Context, optional
+        None: z3's main context; a fresh one makes a seeded run reproducible.
+    ranges : dict, optional
+        ``{key: (low, high)}`` for keys of `RANGED`: those parameters become
+        symbolic constants within the range.
+    threshold_ms : int
+        The adjuster's threshold (needed only when ``load_ms`` is ranged).
+    env : bool
+        The one-client system standing for fleets of any size (module
+        docstring, "Two modes").
 
     Examples
     --------
@@ -146,23 +245,94 @@ class Encoding:
     sat
     """
 
-    def __init__(self, params: Params, ctx: z3.Context | None = None) -> None:
-        if params.design.tuner == "fleet-staged":
-            raise ValueError(
-                f"design {params.design.name!r}: the fleet-staged tuner is not encoded in Z3 yet; "
-                "use the exhaustive engine for it"
-            )
-        self.params = params
-        self.ctx = ctx  # None: z3's main context; a fresh one makes a seeded run reproducible
-        self.T = [self.var(f"T_{l}") for l in range(len(params.levels))]
-        self.I = [self.var(f"I_{l}") for l in range(len(params.levels))]
+    def __init__(self, params: Params, ctx: z3.Context | None = None, *, ranges: dict | None = None,
+                 threshold_ms: int = 5000, env: bool = False) -> None:
+        check_encodable(params)
+        ranges = dict(ranges or {})
+        unknown = sorted(set(ranges) - set(RANGED))
+        if unknown:
+            raise ValueError(f"[ranges] {', '.join(unknown)}: not encoded symbolically "
+                             f"(the symbolic engine ranges {', '.join(RANGED)})")
+        if env:
+            params = dataclasses.replace(params, clients=1)
+        self.params, self.ctx, self.ranges, self.env = params, ctx, ranges, env
+        self.threshold_ms = threshold_ms
         self._frames: dict[int, SState] = {}
         self._actions: dict[int, SAction] = {}
-        p = params
-        self.retry_wait = p.retry + p.rtt_max  # what a dropped client waits before retrying
-        self.t_max = self.T[0]
-        for t in self.T[1:]:
-            self.t_max = z3.If(t > self.t_max, t, self.t_max)
+        self._trans0: z3.BoolRef | None = None
+        self._build_params()
+
+    # ------------------------------------------------------------ parameters
+
+    def _build_params(self) -> None:
+        p, r = self.params, self.ranges
+        self.base: dict[str, Any] = {}  # key -> the symbolic constant (ranged keys only)
+
+        def sym(key: str, name: str, point: int):
+            if key in r:
+                v = self.var(name)
+                self.base.setdefault(key, []).append(v)
+                return v
+            return self.num(point)
+
+        t0, i0 = sym("timeout", "T0", p.t0), sym("interval", "I0", p.i0)
+        self.T, self.I = [], []
+        top = len(p.levels) - 1
+        for l, level in enumerate(p.levels):
+            if l == top and "load_ms" in r:
+                avg = sym("load_ms", "load_ms", level.avg_ms)
+                over = z3.If(avg > self.threshold_ms, avg - self.threshold_ms, 0)
+                # adjuster_advice with JavaScript rounding: round(1.6 * over / 1000)
+                # = floor((16 * over + 5000) / 10000), round(over / 2500) likewise.
+                dt, di = (16 * over + 5000) / 10000, (2 * over + 2500) / 5000
+            else:
+                dt, di = level.timeout - p.t0, level.interval - p.i0
+            if "timeout" in r or "interval" in r or (l == top and "load_ms" in r):
+                self.T.append(t0 + dt)
+                self.I.append(i0 + di)
+            else:
+                # Kept as variables pinned by param_constraints, as before.
+                self.T.append(self.var(f"T_{l}"))
+                self.I.append(self.var(f"I_{l}"))
+        self._pins = [(t, lv.timeout) for t, lv in zip(self.T, p.levels) if z3.is_const(t)] + [
+            (i, lv.interval) for i, lv in zip(self.I, p.levels) if z3.is_const(i)]
+        self.off = [sym("skew", f"skew_{s}", p.offset(s)) for s in range(p.servers)]
+        self.rtt_max = sym("rtt_max", "rtt_max", p.rtt_max)
+        self.loss_duration = sym("loss_duration", "loss_duration", p.faults.loss_duration)
+        self.cut_duration = sym("cut_duration", "cut_duration", p.faults.cut_duration)
+        self.retry_wait = p.retry + self.rtt_max  # what a dropped client waits before retrying
+        self.t_max, self.t_min, self.i_max = _max(self.T), _min(self.T), _max(self.I)
+        self.gap = _max(self.off) - _min(self.off) if "skew" in r else self.num(p.max_skew_gap)
+        if r:
+            self.age_cap = ceil_times(max(p.publish_mult, p.gc_mult), self.t_max) + self.gap + 1
+        else:
+            self.age_cap = self.num(p.age_cap)
+
+    def rtt_choices(self, value) -> z3.BoolRef:
+        """`value` is one of the RTT choices (`concrete_config`: the largest replaced by ``rtt_max``)."""
+        if "rtt_max" not in self.ranges:
+            return _in(value, self.params.rtt)
+        lower = [z3.And(value == x, x < self.rtt_max) for x in self.params.rtt[:-1]]
+        return z3.Or([value == self.rtt_max] + lower)
+
+    def param_constraints(self) -> z3.BoolRef:
+        """Pin each unranged level's T/I to the scenario's values; keep ranged ones in range."""
+        cs = [t == v for t, v in self._pins]
+        for key, terms in self.base.items():
+            lo, hi = self.ranges[key]
+            cs += [z3.And(v >= lo, v <= hi) for v in terms]
+        if "load_ms" in self.ranges and len(self.params.levels) > 1:
+            # The highest level stays above the one below it (scenario.py checks this too).
+            cs.append(self.base["load_ms"][0] > self.params.levels[-2].avg_ms)
+        return z3.And(cs) if cs else self.truth(True)
+
+    def param_values(self, model: z3.ModelRef) -> dict:
+        """The ranged parameters' values in `model`, as `concrete_config` takes them."""
+        out = {}
+        for key, terms in self.base.items():
+            vals = [model.eval(v, model_completion=True).as_long() for v in terms]
+            out[key] = vals if key == "skew" else vals[0]
+        return out
 
     # ------------------------------------------------------------ variables
 
@@ -179,13 +349,6 @@ class Encoding:
     def any(self, conditions: list) -> z3.BoolRef:
         """``Or`` that is False for no conditions (in this encoding's context)."""
         return z3.Or(conditions) if conditions else self.truth(False)
-
-    def param_constraints(self) -> z3.BoolRef:
-        """Pin each level's T/I to the scenario's values."""
-        return z3.And(
-            [t == level.timeout for t, level in zip(self.T, self.params.levels)]
-            + [i == level.interval for i, level in zip(self.I, self.params.levels)]
-        )
 
     def frame(self, k: int) -> SState:
         """The state variables of frame `k`."""
@@ -224,7 +387,8 @@ class Encoding:
         return SState(tuple(clients), tuple(servers), *(self.num(x) for x in state[2:]))
 
     def const_action(self, action: Action) -> SAction:
-        return SAction(self.num(KIND[action.kind]), *(self.num(x) for x in action[1:]))
+        kind = ENV if action.kind == "env" else KIND[action.kind]
+        return SAction(self.num(kind), *(self.num(x) for x in action[1:]))
 
     def state_of(self, model: z3.ModelRef, k: int) -> State:
         """Frame `k` of a Z3 model as a Python `State`."""
@@ -242,9 +406,9 @@ class Encoding:
         return State(clients, servers, *(val(x) for x in f[2:]))
 
     def action_of(self, model: z3.ModelRef, k: int) -> Action:
-        """Step `k` of a Z3 model as a Python `Action`."""
+        """Step `k` of a Z3 model as a Python `Action` (kind ``env`` for the environment's move)."""
         a = [model.eval(x, model_completion=True).as_long() for x in self.action(k)]
-        return Action(ACTIONS[a[0]], *a[1:])
+        return Action("env" if a[0] == ENV else ACTIONS[a[0]], *a[1:])
 
     # ------------------------------------------------------------ formulas
 
@@ -256,48 +420,104 @@ class Encoding:
         other initial state is a permutation of a run from its representative,
         and the properties do not tell permuted clients or servers apart. On
         the 2015 fleet this is 1 start instead of 3, and a 2.5x faster search.
+        With symbolic clock offsets the servers are not interchangeable, and
+        every placement is a start.
         """
+        f0 = self.frame(0)
+        if self.ranges:
+            # Clock offsets and T0 may be symbolic: the model's initial states
+            # (one per placement, up to client symmetry) with symbolic stamps.
+            starts = []
+            for st in initial_states(self.params):
+                cls = tuple(SClient(self.num(_H), self.num(cl.server), self.T[0], self.truth(True), self.num(0),
+                                    self.off[cl.server], self.num(0), self.num(0)) for cl in st.clients)
+                starts.append(self._initial(cls))
+            return z3.And(self.param_constraints(), z3.Or([equal(f0, st) for st in starts]))
         starts = []
         for s in initial_states(self.params):
-            if symmetric:
+            if symmetric and not self.env:
                 s = canonical(self.params, s)
             if s not in starts:
                 starts.append(s)
-        f0 = self.frame(0)
         return z3.And(self.param_constraints(), z3.Or([equal(f0, self.const_state(s)) for s in starts]))
 
+    def _initial(self, clients: tuple) -> SState:
+        f = self.params.faults
+        servers = tuple(SServer(self.num(0), self.num(0), self.num(0), self.num(0), self.truth(False))
+                        for _ in range(self.params.servers))
+        return SState(clients, servers, self.num(0), self.num(f.server_loss), self.num(f.client_crash),
+                      self.num(f.client_cut))
+
     def trans(self, k: int) -> z3.BoolRef:
-        """Frame k+1 follows from frame k by the action of step k."""
+        """Frame k+1 follows from frame k by the action of step k.
+
+        Built once for step 0 and renamed for every other step (`z3.substitute`
+        is native code; building the formula again in Python is not): a
+        12-step unrolling is ready in a tenth of the time.
+        """
+        if self._trans0 is None:
+            self._trans0 = self._trans_at(0)
+        if k == 0:
+            return self._trans0
+        old = leaves(self.frame(0)) + leaves(self.frame(1)) + leaves(self.action(0))
+        new = leaves(self.frame(k)) + leaves(self.frame(k + 1)) + leaves(self.action(k))
+        return z3.substitute(self._trans0, *zip(old, new))
+
+    def _trans_at(self, k: int) -> z3.BoolRef:
         pre, post, a = self.frame(k), self.frame(k + 1), self.action(k)
-        options = [
-            option
-            for encode in (self._reply, self._arrive, self._reconnect, self._restore, self._deadline,
-                           self._publish, self._gc, self._tuner, self._lose, self._crash, self._cut, self._tick)
-            for option in encode(pre, a)
-        ]
+        encoders = [self._reply, self._arrive, self._reconnect, self._restore, self._deadline,
+                    self._publish, self._gc, self._tuner, self._lose, self._crash, self._cut, self._tick]
+        if self.env:
+            encoders.append(self._environment)
+        options = [option for encode in encoders for option in encode(pre, a)]
         # One disjunct per (action, client, server, value) pattern: its guard
         # and the whole next frame. (A case expression per field instead was
         # slower on the 2015 fleet, and so were bit-vectors.)
         return z3.Or([z3.And(guard, equal(post, nxt)) for guard, nxt in options])
 
-    def bad(self, k: int) -> z3.BoolRef:
+    def bad(self, k: int, paths: tuple[str, ...] = ("publish", "gc", "existence")) -> z3.BoolRef:
         """Step k reaps a valid client's session (`properties.protocol.no_valid_reap` fails).
 
         Read together with `trans(k)`: this only says which enabled steps reap.
+        `paths` restricts the reaper paths counted (synthesis asks per path).
         """
+        return self._reap_step(k, paths, self.is_valid)
+
+    def dead_reaped(self, k: int) -> z3.BoolRef:
+        """Step k reaps a crashed client's session (a witness of ``dead_session_reaped``)."""
+        return self._reap_step(k, ("publish", "gc", "existence"), lambda cl: cl.phase == _X)
+
+    def _reap_step(self, k: int, paths, who) -> z3.BoolRef:
         pre, a = self.frame(k), self.action(k)
-        p = self.params
         cases = []
-        for s in range(p.servers):
+        for s in range(self.params.servers):
             for path in ("publish", "gc"):
-                victims = [z3.And(self.is_valid(cl), self._reaps(pre, s, cl, path)) for cl in pre.clients]
-                cases.append(z3.And(a.kind == KIND[path], a.server == s, z3.Or(victims)))
+                if path in paths:
+                    victims = [z3.And(who(cl), self._reaps(pre, s, cl, path)) for cl in pre.clients]
+                    cases.append(z3.And(a.kind == KIND[path], a.server == s, z3.Or(victims)))
+            if "existence" not in paths:
+                continue
             for c, cl in enumerate(pre.clients):
-                # The existence check of a connect from a valid client.
-                expired = z3.And(self.is_valid(cl), self._reaps(pre, s, cl, "existence"))
+                # The existence check of a connect.
+                expired = z3.And(who(cl), self._reaps(pre, s, cl, "existence"))
                 cases.append(z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s, expired))
                 cases.append(z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, expired))
-        return z3.Or(cases)
+        return self.any(cases)
+
+    def handshakes(self, k: int) -> z3.BoolRef:
+        """Step k makes a client handshake (a witness of ``rehandshake_reachable``).
+
+        A connect (``arrive``, or ``reconnect`` to a server) of a client with
+        no session, or whose session the existence check destroys.
+        """
+        pre, a = self.frame(k), self.action(k)
+        cases = []
+        for c, cl in enumerate(pre.clients):
+            for s in range(self.params.servers):
+                gone = z3.Or(z3.Not(cl.has), self._reaps(pre, s, cl, "existence"))
+                cases.append(z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s, gone))
+                cases.append(z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, gone))
+        return self.any(cases)
 
     def disagreement(self, k: int) -> z3.BoolRef:
         """Frame k violates `properties.protocol.parameter_agreement`.
@@ -308,7 +528,7 @@ class Encoding:
         st = self.frame(k)
         cases = []
         for cl in st.clients:
-            held = cl.timer + _select(self.I, self.reply_level(st, cl)) + self.params.rtt_max
+            held = cl.timer + select(self.I, self.reply_level(st, cl)) + self.rtt_max
             due = cl.age + z3.If(cl.phase == _W, cl.timer, held)
             at_refresh = cl._replace(age=due)
             for s, srv in enumerate(st.servers):
@@ -319,7 +539,7 @@ class Encoding:
     # ------------------------------------------------------------ helpers (fleet.py's)
 
     def perceived_age(self, cl: SClient, s: int):  # fleet.perceived_age
-        return cl.age + self.params.offset(s) - cl.stamp
+        return cl.age + self.off[s] - cl.stamp
 
     def judged_level(self, st: SState, s: int, cl: SClient, path: str):  # fleet.judged_level
         design = self.params.design
@@ -333,7 +553,7 @@ class Encoding:
         ``age >= mult * T`` as ``age * den >= num * T``: integers only.
         """
         mult = self.params.multiplier(path)
-        timeout = _select(self.T, self.judged_level(st, s, cl, path))
+        timeout = select(self.T, self.judged_level(st, s, cl, path))
         return z3.And(cl.has, self.perceived_age(cl, s) * mult.denominator >= mult.numerator * timeout)
 
     @staticmethod
@@ -352,7 +572,7 @@ class Encoding:
             by_session and design.record == "refresh"
         )
         zero = self.num(0)
-        return dict(has=self.truth(True), age=zero, stamp=self.num(self.params.offset(s)),
+        return dict(has=self.truth(True), age=zero, stamp=self.off[s],
                     hs=hs if keep_hs else zero, ref=ref if keep_ref else zero)
 
     def due(self, st: SState) -> z3.BoolRef:
@@ -373,21 +593,26 @@ class Encoding:
 
     def _dropped(self) -> dict:
         """A client whose socket closed and whose session is gone: it retries."""
-        return dict(phase=self.num(_R), server=self.num(-1), timer=self.num(self.retry_wait), **self._no_session())
+        return dict(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait, **self._no_session())
 
     # ------------------------------------------------------------ due client events
 
     def reply_level(self, st: SState, cl: SClient):  # fleet.reply_level
         if self.params.design.reply_advice == "arrival":
             return cl.ref
-        return _select([srv.adv for srv in st.servers], cl.server)
+        return select([srv.adv for srv in st.servers], cl.server)
 
     def _reply(self, st: SState, a: SAction):  # fleet._reply
         for c, cl in enumerate(st.clients):
             level = self.reply_level(st, cl)
-            guard = z3.And(a.kind == KIND["reply"], a.client == c, a.server == -1, _in(a.value, self.params.rtt),
+            guard = z3.And(a.kind == KIND["reply"], a.client == c, a.server == -1, self.rtt_choices(a.value),
                            cl.phase == _H, cl.timer == 0)
-            yield guard, _with_client(st, c, cl._replace(phase=self.num(_W), timer=_select(self.I, level) + a.value))
+            nxt = cl._replace(phase=self.num(_W), timer=select(self.I, level) + a.value)
+            if self.params.design.tuner == "fleet-staged":
+                # Answered with other advice than it was refreshed under: the
+                # client counts as refreshed under no level (fleet.STALE).
+                nxt = nxt._replace(ref=z3.If(cl.ref != level, self.num(-1), cl.ref))
+            yield guard, _with_client(st, c, nxt)
 
     def _arrive(self, st: SState, a: SAction):  # fleet._arrive
         for c, cl in enumerate(st.clients):
@@ -401,20 +626,20 @@ class Encoding:
             ready = z3.And(cl.timer == 0, _in(cl.phase, (_R, _CUT)))
             for s, srv in enumerate(st.servers):
                 yield z3.And(self._is(a, "reconnect", client=c, server=s), ready, self.up(srv)), self._connect(st, c, s)
-            failed = cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.num(self.retry_wait))
+            failed = cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait)
             yield z3.And(self._is(a, "reconnect", client=c), ready, none_up), _with_client(st, c, failed)
 
     def _connect(self, st: SState, c: int, s: int) -> SState:  # fleet._connect
         """A connect from `c` reaches `s`: existence check, then refresh, else handshake."""
         cl, srv = st.clients[c], st.servers[s]
-        refreshed = SClient(self.num(_H), self.num(s), _select(self.T, srv.adv),
+        refreshed = SClient(self.num(_H), self.num(s), select(self.T, srv.adv),
                             **self.new_session(s, cl.hs, srv.adv))
         alive = z3.And(cl.has, z3.Not(self._reaps(st, s, cl, "existence")))
         return ite(alive, _with_client(st, c, refreshed), self._handshake(st, c, s))
 
     def _handshake(self, st: SState, c: int, s: int) -> SState:  # fleet._handshake
         srv = st.servers[s]
-        cl = SClient(self.num(_H), self.num(s), _select(self.T, srv.adv), **self.new_session(s, srv.adv, srv.adv))
+        cl = SClient(self.num(_H), self.num(s), select(self.T, srv.adv), **self.new_session(s, srv.adv, srv.adv))
         nxt = _with_client(st, c, cl)
         if self.params.load_trigger == "reconnects" and self.params.load_moves:
             nxt = _with_server(nxt, s, srv._replace(hot=self.truth(True)))
@@ -443,7 +668,10 @@ class Encoding:
                 ite(hit, ite(_in(cl.phase, (_H, _W)), cl._replace(**self._dropped()), cl._replace(**self._no_session())), cl)
                 for hit, cl in zip(victims, st.clients)
             )
-            yield z3.And(self._is(a, path, server=s), self.up(srv), z3.Or(victims)), st._replace(clients=clients)
+            # With other clients (env), some other session may be expired: a
+            # sweep may run on any up server, destroying this one only if due.
+            enabled = self.truth(True) if self.env else z3.Or(victims)
+            yield z3.And(self._is(a, path, server=s), self.up(srv), enabled), st._replace(clients=clients)
 
     def _rising(self, level: int, current) -> z3.BoolRef:
         """Moving from level `current` to `level` raises the load (a concrete table)."""
@@ -470,11 +698,13 @@ class Encoding:
                     new = srv._replace(target=lv, adv=lv, reap=lv, hot=z3.And(srv.hot, z3.Not(rising)))
                     yield guard, _with_server(st, s, new)
             return
-        # fleet (the only other tuner encoded): one load value for every server.
+        # fleet and fleet-staged: one load value for every server.
         settled = z3.And([z3.And(srv.adv == srv.target, srv.reap == srv.target) for srv in st.servers])
         target = st.servers[0].target
         hot = z3.Or([srv.hot for srv in st.servers])
-        immediate = p.design.propagation_delay == 0
+        staged = p.design.tuner == "fleet-staged"
+        immediate = not staged and p.design.propagation_delay == 0
+        delay = 0 if immediate or staged else p.design.propagation_delay
         for level in range(len(p.levels)):
             lv = self.num(level)
             rising = self._rising(level, target)
@@ -484,12 +714,39 @@ class Encoding:
                 for srv in st.servers
             )
             guard = z3.And(self._is(a, "load", value=level), settled, target != level, self._may_move(target, level, hot))
-            yield guard, st._replace(servers=servers, tuner=self.num(0 if immediate else p.design.propagation_delay))
+            yield guard, st._replace(servers=servers, tuner=self.num(delay))
+        if staged:
+            yield from self._staged(st, a, settled, target)
+            return
         for s, srv in enumerate(st.servers):
             nxt = _with_server(st, s, srv._replace(adv=srv.target, reap=srv.target))
             now_settled = z3.And([z3.And(x.adv == x.target, x.reap == x.target) for x in nxt.servers])
             nxt = nxt._replace(tuner=z3.If(now_settled, self.num(0), st.tuner))
             yield z3.And(self._is(a, "adopt", server=s), z3.Not(settled), srv.adv != target), nxt
+
+    def _staged(self, st: SState, a: SAction, settled, target):  # fleet._tuner_actions (fleet-staged) + fleet._adopt
+        """Raising: every reaper adopts before any advice. Lowering: every advice, then reapers once
+        every session was refreshed under the new level."""
+        servers = st.servers
+        # The first server not settled tells the direction: the level it has not left yet.
+        previous = servers[-1].adv
+        for srv in reversed(servers):
+            pending = z3.Or(srv.adv != target, srv.reap != target)
+            previous = z3.If(pending, z3.If(srv.reap != target, srv.reap, srv.adv), previous)
+        avg = [lv.avg_ms for lv in self.params.levels]
+        raising = self.any([z3.And(target == t, previous == q) for t in range(len(avg)) for q in range(len(avg))
+                            if avg[t] > avg[q]])
+        reapers_left = z3.Or([srv.reap != target for srv in servers])
+        advice_left = z3.Or([srv.adv != target for srv in servers])
+        # With other clients (env), theirs may all be refreshed too: only this one's session is known.
+        refreshed = z3.And([z3.Or(z3.Not(cl.has), cl.ref == target) for cl in st.clients])
+        may_reaper = z3.Or(z3.And(raising, reapers_left), z3.And(z3.Not(raising), z3.Not(advice_left), refreshed))
+        may_advice = z3.Or(z3.And(raising, z3.Not(reapers_left), advice_left), z3.And(z3.Not(raising), advice_left))
+        for s, srv in enumerate(servers):
+            for kind, field_, may in (("adopt_reaper", "reap", may_reaper), ("adopt_advice", "adv", may_advice)):
+                nxt = _with_server(st, s, srv._replace(**{field_: srv.target}))
+                guard = z3.And(self._is(a, kind, server=s), z3.Not(settled), may, getattr(srv, field_) != target)
+                yield guard, nxt
 
     # ------------------------------------------------------------ faults
 
@@ -500,7 +757,7 @@ class Encoding:
                 continue
             # A fleet that loses every server at once is a different outage.
             another_up = self.any([self.up(x) for j, x in enumerate(st.servers) if j != s])
-            nxt = _with_server(st, s, srv._replace(down=self.num(p.faults.loss_duration)))
+            nxt = _with_server(st, s, srv._replace(down=self.loss_duration))
             clients = tuple(
                 ite(z3.And(cl.server == s, _in(cl.phase, (_H, _W))), cl._replace(**self._dropped()), cl)
                 for cl in st.clients
@@ -516,7 +773,7 @@ class Encoding:
 
     def _cut(self, st: SState, a: SAction):  # fleet._cut
         for c, cl in enumerate(st.clients):
-            new = cl._replace(phase=self.num(_CUT), server=self.num(-1), timer=self.num(self.params.faults.cut_duration))
+            new = cl._replace(phase=self.num(_CUT), server=self.num(-1), timer=self.cut_duration)
             guard = z3.And(self._is(a, "cut", client=c), st.cuts > 0, _in(cl.phase, (_H, _W)))
             yield guard, _with_client(st, c, new)._replace(cuts=st.cuts - 1)
 
@@ -528,13 +785,16 @@ class Encoding:
         timers += [(srv.down > 0, srv.down) for srv in st.servers]
         timers.append((st.tuner > 0, st.tuner))
         some = z3.Or([on for on, _ in timers])
+        if self.env:
+            # Other clients' countdowns may come first: any step up to the next of ours.
+            return z3.And([d >= 1] + [z3.Implies(on, d <= t) for on, t in timers])
         return z3.And(
             z3.Or([z3.And(on, d == t) for on, t in timers] + [z3.And(z3.Not(some), d == self.t_max)]),
             z3.And([z3.Implies(on, d <= t) for on, t in timers]),
         )
 
     def _tick(self, st: SState, a: SAction):  # fleet._tick
-        d, cap = a.value, self.params.age_cap
+        d, cap = a.value, self.age_cap
         clients = tuple(
             cl._replace(
                 age=z3.If(cl.has, z3.If(cl.age + d < cap, cl.age + d, cap), cl.age),
@@ -550,3 +810,22 @@ class Encoding:
         guard = z3.And(a.kind == KIND["tick"], a.client == -1, a.server == -1,
                        z3.Not(self.due(st)), self._next_deadline(st, d))
         yield guard, st._replace(clients=clients, servers=servers, tuner=tuner)
+
+    # ------------------------------------------------------------ the environment (env=True)
+
+    def _environment(self, st: SState, a: SAction):
+        """What other clients do that this one can see (module docstring, "Two modes").
+
+        ``env(server=s, value=0)``: a client re-handshakes on up server `s`,
+        which marks it hot (fleet._handshake). ``env(value=1)`` / ``env(value=2)``:
+        another client crashes / is cut off, using up the shared budget.
+        """
+        p = self.params
+        marks = p.load_trigger == "reconnects" and p.load_moves
+        for s, srv in enumerate(st.servers):
+            nxt = _with_server(st, s, srv._replace(hot=self.truth(True))) if marks else st
+            yield z3.And(a.kind == ENV, a.client == -1, a.server == s, a.value == 0, self.up(srv)), nxt
+        for value, budget in ((1, "crashes"), (2, "cuts")):
+            left = getattr(st, budget)
+            guard = z3.And(a.kind == ENV, a.client == -1, a.server == -1, a.value == value, left > 0)
+            yield guard, st._replace(**{budget: left - 1})

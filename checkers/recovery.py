@@ -1,0 +1,166 @@
+"""`storm_subsides` on simulated runs: recovery time, and mitigations ranked.
+
+A run (`model.storm.simulate`) is *calm* at second t when, over the minute
+ending at t, reconnects average at most the baseline (page reloads alone:
+``clients * churn_per_hour / 3600`` per second) times `CALM_FACTOR` plus one,
+every server's T/I is back at base, and no valid session was reaped in that
+minute. The fleet has *recovered* at the first second after the fault ends
+from which every second to the end of the run is calm, and the run shows at
+least `SETTLE` seconds of it (so "stays there" is seen, not assumed).
+
+Verdicts for one run, never more than the run shows:
+
+* ``holds``: recovered within W (``[storm] subside_within``) of the fault's end;
+* ``violated``: not recovered within W, and the run went on long enough to
+  see W plus the settling time;
+* ``inconclusive``: the run ended too soon to tell.
+
+A simulation is one trajectory (the fluid one is deterministic; a sampled
+one depends on its seed): ``holds`` here is about that trajectory, not every
+behaviour. The exhaustive engine's lasso (`checkers.lasso`) is the proof
+that a storm *can* sustain itself; the simulation shows whether, with these
+numbers, it *does*, and for how long.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from stormcheck.model.params import Params
+from stormcheck.model.policies import Policy
+from stormcheck.model.storm import Series, StormParams, simulate
+from stormcheck.properties.core import Verdict
+
+__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "CALM_FACTOR", "SETTLE"]
+
+CALM_FACTOR = 1.5
+SETTLE = 600
+MINUTE = 60
+
+
+@dataclass(frozen=True)
+class Recovery:
+    verdict: Verdict
+    basis: str
+    fault_end: int
+    recovered_at: int | None  # first second of the calm that lasts to the end
+    seconds: int | None  # recovered_at - fault_end
+    baseline: float  # reconnects/s from page reloads alone
+    peak_reconnects: float  # highest one-minute mean of reconnects/s after the fault
+    reconnects: int
+    reaped_valid: int
+    reaped_dead: int
+    max_timeout: int
+
+
+def _minute_mean(x: np.ndarray) -> np.ndarray:
+    c = np.cumsum(np.concatenate(([0.0], x)))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(idx - MINUTE, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
+    """When (and whether) the run of `series` returned to its steady state."""
+    start, end, _ = series.fault
+    horizon = len(series.reconnects)
+    baseline = storm.clients * storm.churn_per_hour / 3600.0
+    rate = _minute_mean(series.reconnects)
+    valid = _minute_mean(series.reaped_valid)
+    at_base = np.all((series.timeout == params.t0) & (series.interval == params.i0), axis=1)
+    calm = (rate <= CALM_FACTOR * baseline + 1.0) & at_base & (valid == 0)
+    # The first second from which calm lasts to the end of the run.
+    not_calm = np.nonzero(~calm[end:])[0]
+    recovered_at = end if len(not_calm) == 0 else end + int(not_calm[-1]) + 1
+    if recovered_at >= horizon:
+        recovered_at = None
+    W = storm.subside_within
+    after = slice(start, horizon)
+    figures = dict(
+        fault_end=end, baseline=baseline,
+        peak_reconnects=float(rate[after].max()) if horizon > start else 0.0,
+        reconnects=int(round(series.reconnects.sum())), reaped_valid=int(round(series.reaped_valid.sum())),
+        reaped_dead=int(round(series.reaped_dead.sum())), max_timeout=int(series.timeout.max()),
+    )
+    if recovered_at is not None and recovered_at - end <= W and horizon - recovered_at >= SETTLE:
+        basis = (f"recovered {recovered_at - end} s after the fault ended (W = {W} s) and stayed calm for the "
+                 f"remaining {horizon - recovered_at} s")
+        return Recovery(Verdict.HOLDS, basis, recovered_at=recovered_at, seconds=recovered_at - end, **figures)
+    if horizon - end < W + SETTLE:
+        basis = f"the run ends {horizon - end} s after the fault; seeing W = {W} s plus {SETTLE} s of calm needs more"
+        return Recovery(Verdict.INCONCLUSIVE, basis, recovered_at=recovered_at,
+                        seconds=None if recovered_at is None else recovered_at - end, **figures)
+    if recovered_at is None:
+        last = rate[-MINUTE:].mean()
+        basis = (f"not recovered {horizon - end} s after the fault ended: still {last:.1f} reconnects/s "
+                 f"(baseline {baseline:.1f}/s), T up to {int(series.timeout[-MINUTE:].max())} s")
+    else:
+        basis = f"recovered only {recovered_at - end} s after the fault ended (W = {W} s)"
+    return Recovery(Verdict.VIOLATED, basis, recovered_at=recovered_at,
+                    seconds=None if recovered_at is None else recovered_at - end, **figures)
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """A named change to the clients' policy or the servers' admission."""
+
+    name: str
+    description: str
+    changes: dict
+
+    def apply(self, storm: StormParams) -> StormParams:
+        return dataclasses.replace(storm, **self.changes)
+
+
+def mitigations(storm: StormParams) -> list[Mitigation]:
+    """The scenario's own policy, then the standard alternatives to it.
+
+    Admission control lets each server take, per second, as many reconnects
+    as its capacity builds snapshots for (so its backlog stays under a
+    second); the retry budget allows 3 reconnects per 10 minutes.
+    """
+    p, cap = storm.policy, max(storm.policy.cap, 60)
+    per_second = max(1.0, float(int(storm.load.capacity / storm.load.reconnect_work_s)))
+    return [
+        Mitigation("as configured", f"{p.name} retry as the scenario sets it", {}),
+        Mitigation("exponential", f"exponential backoff, 1 s doubling to {cap} s",
+                   {"policy": Policy("exponential", p.retry, 1, cap)}),
+        Mitigation("full-jitter", f"full jitter, uniform in [0, min({cap}, 2^n)] s",
+                   {"policy": Policy("full-jitter", p.retry, 1, cap)}),
+        Mitigation("decorrelated", f"decorrelated jitter, uniform in [1, min({cap}, 3 x previous)] s",
+                   {"policy": Policy("decorrelated", p.retry, 1, cap)}),
+        Mitigation("retry budget", "at most 3 reconnects per client per 10 minutes",
+                   {"budget": 3, "budget_window": 600}),
+        Mitigation("admission", f"each server admits at most {per_second:g} reconnects/s (its snapshot capacity)",
+                   {"admission": per_second}),
+    ]
+
+
+def storm_table(params_by_design: dict[str, Params], storm: StormParams, *, mode: str = "fluid", seed: int = 0,
+                progress=None) -> list[dict]:
+    """Simulate every design under every mitigation; rows ranked best first per design.
+
+    Ranking: recovered runs first, by recovery time; then by valid sessions
+    reaped (fewer is better).
+    """
+    rows = []
+    for design, params in params_by_design.items():
+        group = []
+        for m in mitigations(storm):
+            run_storm = m.apply(storm)
+            series = simulate(params, run_storm, mode, seed)
+            rec = recovery(series, params, run_storm)
+            group.append({"design": design, "mitigation": m.name, "description": m.description,
+                          "recovery": rec, "series": series})
+            if progress is not None:
+                progress(design, m.name, rec)
+        group.sort(key=lambda r: (r["recovery"].verdict != Verdict.HOLDS,
+                                  r["recovery"].seconds if r["recovery"].seconds is not None else float("inf"),
+                                  r["recovery"].reaped_valid))
+        for rank, row in enumerate(group, start=1):
+            row["rank"] = rank
+        rows.extend(group)
+    return rows

@@ -1,0 +1,415 @@
+"""Synthesis with Z3: for which parameter values is a design safe?
+
+Two questions, each answered by a proof inside and a certified run outside.
+
+`adjuster_thresholds`: the 2015 question. For the per-server advice
+adjuster, the smallest average subscribe latency (the adjuster's input, the
+highest load level of the scenario) at which each reaper path reaps a valid
+session. Method, per path:
+
+1. The one-client system of `z3_encoding` (any number of clients) with the
+   highest level's load symbolic in ``[the level below + 1, high]``, and its
+   inductive invariant (`z3_proof.houdini`, valid for every load in range).
+2. The smallest load X for which the invariant allows a step in which that
+   path reaps a valid session: a binary search of satisfiability queries
+   over ``load <= m``. Every load below X is therefore *proved* safe for that
+   path (the invariant excludes the reap; any number of clients, unbounded
+   time).
+3. At X itself, a bounded search of the real fleet (its point values, the
+   highest level set to X) for a run in which that path reaps a valid
+   session, replayed through the Python model (certified). Found: X is the
+   exact threshold. Not found within the bound: X is only a lower bound, and
+   the report says so.
+
+`safe_region`: the broader question over a scenario's ``[ranges]``. The
+region is taken from a small family of readable constraints, each of the
+form "the oldest a live session gets before its next refresh is younger than
+the earliest cutoff that can judge it" (per design: base level only, the
+largest hold against the smallest timeout, or level by level). Z3 proves
+which of them imply safety under the invariant over the whole range
+(`region`: the weakest such one), and a point just outside it, found by Z3,
+is checked with a certified bounded search. A region is always a
+*sufficient* condition (proved); it is also necessary at the checked point
+when the run is found there.
+
+Solvers come from `z3_bmc.make_solver`; ``unknown`` is never read as safe.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import z3
+
+from stormcheck.model.events import Reaped
+from stormcheck.model.fleet import is_valid
+from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
+from stormcheck.properties.core import ALWAYS, STEP, Property
+from stormcheck.traces.run import Run
+
+from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, make_solver, search
+from .z3_encoding import Encoding, ceil_times
+from .z3_proof import LEMMAS, covers_text, houdini
+
+__all__ = ["Threshold", "Region", "adjuster_thresholds", "safe_region", "path_property", "PATHS",
+           "SynthesisError"]
+
+PATHS = ("publish", "existence", "gc")
+
+
+class SynthesisError(ValueError):
+    """A scenario synthesis cannot answer (wrong design, no ranges...): the message says why."""
+
+
+def path_property(paths: tuple[str, ...]) -> Property:
+    """``no_valid_reap`` restricted to reaper `paths`: what each engine checks at a sampled point."""
+    def check(params, pre, action, step) -> bool:
+        return not any(isinstance(e, Reaped) and e.path in paths and is_valid(pre, e.client) for e in step.events)
+
+    name = "no_valid_reap_by_" + "_".join(paths)
+    return Property(name, ALWAYS, STEP, check, f"No {'/'.join(paths)} reaper destroys the session of a valid client.")
+
+
+class _Unknown(Exception):
+    pass
+
+
+def _check(solver: z3.Solver) -> z3.CheckSatResult:
+    answer = solver.check()
+    if answer == z3.unknown:
+        raise _Unknown(solver.reason_unknown())
+    return answer
+
+
+# ---------------------------------------------------------------- the 2015 question
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Where one reaper path starts reaping valid sessions.
+
+    ``load_ms``: the smallest average subscribe latency at which it does
+    (None: not at any load up to ``high_ms``, proved). Every load below it is
+    proved safe for this path. ``certified`` holds the run found at
+    ``load_ms`` (None: none within ``max_steps``, so ``load_ms`` is only a
+    lower bound).
+    """
+
+    path: str
+    load_ms: int | None
+    timeout: int | None
+    interval: int | None
+    low_ms: int
+    high_ms: int
+    certified: Run | None
+    max_steps: int
+    seconds: float
+    config: dict | None = field(default=None, repr=False)
+
+    def text(self) -> str:
+        if self.load_ms is None:
+            return (f"{self.path} path: never reaps a valid session for avg subscribe latency in "
+                    f"[{self.low_ms}, {self.high_ms}] ms (proved)")
+        exact = (f"certified run of {len(self.certified)} steps at {self.load_ms} ms" if self.certified is not None
+                 else f"no run found within {self.max_steps} steps at {self.load_ms} ms: a lower bound only")
+        return (f"{self.path} path: valid sessions reaped once avg subscribe latency >= {self.load_ms} ms "
+                f"(T={self.timeout}, I={self.interval}); proved safe below it; {exact}")
+
+
+def adjuster_thresholds(
+    scenario: Scenario,
+    *,
+    high_ms: int | None = None,
+    max_steps: int = 16,
+    seed: int = 0,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> list[Threshold]:
+    """Per reaper path, the adjuster input at which a valid session is first reaped (module docstring)."""
+    params = scenario.params
+    if params.design.judge != "server" or not params.design.adjusts() or len(params.levels) < 2:
+        raise SynthesisError(
+            f"{scenario.name} / {params.design.name}: adjuster thresholds need an adjusting design that judges "
+            "by the server's timeout (per-server, fleet-wide) and at least two load levels")
+    threshold_ms = scenario.config["load"]["threshold_ms"]
+    low = params.levels[-2].avg_ms + 1
+    high = high_ms if high_ms is not None else max(params.levels[-1].avg_ms, 200_000)
+    if high < low:
+        raise SynthesisError(f"--high-ms {high}: must be above the second-highest level ({low - 1} ms)")
+    ranges = {"load_ms": (low, high)}
+    ctx = z3.Context()
+    enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
+
+    def solver():
+        s = make_solver(seed, timeout_ms, ctx=ctx)
+        s.add(enc.param_constraints())
+        return s
+
+    kept, _ = houdini(enc, solver)
+    out = []
+    for path in PATHS:
+        t = time.perf_counter()
+        s = solver()
+        s.add(*[LEMMAS[n](enc, enc.frame(0)) for n in kept], enc.trans(0), enc.bad(0, (path,)))
+        load = enc.base["load_ms"][0]
+        least = _least(s, load, low, high)
+        if least is None:
+            out.append(Threshold(path, None, None, None, low, high, None, max_steps, time.perf_counter() - t))
+            continue
+        config = concrete_config(scenario.config, {"load_ms": least})
+        point = scenario_from_dict(config, scenario.source)
+        top = point.params.levels[-1]
+        run = _certified_run(point, (path,), max_steps, seed, timeout_ms)
+        out.append(Threshold(path, least, top.timeout, top.interval, low, high, run, max_steps,
+                             time.perf_counter() - t, config))
+    return out
+
+
+def _least(s: z3.Solver, x, low: int, high: int) -> int | None:
+    """The least value of `x` in [low, high] for which `s` is satisfiable (None: none)."""
+    s.push()
+    s.add(x <= high)
+    found = _check(s) == z3.sat
+    s.pop()
+    if not found:
+        return None
+    lo, hi = low, high  # invariant: sat at x <= hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        s.push()
+        s.add(x <= mid)
+        if _check(s) == z3.sat:
+            hi = min(mid, s.model().eval(x, model_completion=True).as_long())
+        else:
+            lo = mid + 1
+        s.pop()
+    return lo
+
+
+def _certified_run(point: Scenario, paths: tuple[str, ...], max_steps: int, seed: int, timeout_ms: int) -> Run | None:
+    """A replayed run of the point fleet in which a reaper of `paths` destroys a valid session."""
+    ctx = z3.Context()
+    enc = Encoding(point.params, ctx=ctx)
+    # One query at the full bound: any run will do, and proving shorter
+    # bounds free first would double the time.
+    outcome = search(enc.init(), enc.trans, lambda i: enc.bad(i, paths), max_steps,
+                     make_solver(seed, timeout_ms, ctx=ctx), depths=[max_steps])
+    if outcome.status != "found":
+        return None
+    return certify(point.params, enc, outcome, path_property(paths))
+
+
+# ---------------------------------------------------------------- the region over [ranges]
+
+
+def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
+    """Readable sufficient conditions: (text, formula, [(lhs, rhs), ...]) with each lhs < rhs."""
+    p = enc.params
+    mults = sorted({p.publish_mult, p.gc_mult})
+    m = mults[0]  # the smallest multiplier gives the earliest cutoff
+    mtxt = f"{float(m):g}"
+    gap = enc.gap
+    gap_txt = " + clock gap" if enc.ranges.get("skew") or p.max_skew_gap else ""
+    out = []
+    # 1. Every server stays at the base level (static designs).
+    lhs, rhs = enc.T[0] + enc.I[0] + enc.rtt_max + gap, ceil_times(m, enc.T[0])
+    out.append((f"T0 + I0 + rtt_max{gap_txt} < ceil({mtxt} x T0)", lhs < rhs, [(lhs, rhs)]))
+    if len(enc.T) > 1:
+        # 2. Level by level (a session judged by the level it was held for).
+        pairs = [(t + i + enc.rtt_max + gap, ceil_times(m, t)) for t, i in zip(enc.T, enc.I)]
+        out.append((f"for every level l: T_l + I_l + rtt_max{gap_txt} < ceil({mtxt} x T_l)",
+                    z3.And([a < b for a, b in pairs]), pairs))
+        # 3. The largest hold against the smallest timeout (reapers judge by their own server).
+        lhs, rhs = enc.t_max + enc.i_max + enc.rtt_max + gap, ceil_times(m, enc.t_min)
+        out.append((f"max T + max I + rtt_max{gap_txt} < ceil({mtxt} x min T)", lhs < rhs, [(lhs, rhs)]))
+    return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """The proved-safe region of a design over a scenario's ranges.
+
+    ``constraint`` is the readable condition (None: no candidate is proved);
+    ``covers`` what the proof covers; ``outside`` the parameter values of the
+    checked point just outside (None: none in range), ``outside_run`` the
+    certified run there (None: none within ``max_steps``).
+    """
+
+    scenario: str
+    design: str
+    ranges: dict
+    constraint: str | None
+    covers: str
+    whole_range_safe: bool
+    outside: dict | None
+    outside_run: Run | None
+    outside_config: dict | None
+    max_steps: int
+    seconds: float
+    rejected: tuple[str, ...] = ()
+    some_inside: bool = True  # False: no value in range satisfies the constraint
+    inside: dict | None = None  # a point just inside, next to `outside` (for cross-checks)
+    cti: tuple | None = None  # (run, config): where the invariant alone allows a reap, if it does
+    # The proved constraint as a formula over the ranged parameters, for `contains`.
+    formula: object = field(default=None, compare=False, repr=False)
+    base: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def contains(self, values: dict) -> bool:
+        """True when the point `values` (ranged key -> value) satisfies the proved constraint.
+
+        Keys not given keep no value, so give every ranged key but ``skew``
+        (a list) or fix it in the scenario. For plotting the region; the
+        proof itself is over the whole range.
+        """
+        if self.formula is None:
+            return False
+        subs = [(v, z3.IntVal(values[k], v.ctx)) for k, terms in self.base.items() if k in values
+                for v in terms[:1]]
+        return z3.is_true(z3.simplify(z3.substitute(self.formula, *subs)))
+
+    @property
+    def conclusive(self) -> bool:
+        """A region is proved and, unless it is the whole range, a run was found just outside."""
+        return self.constraint is not None and (self.whole_range_safe or self.outside_run is not None)
+
+    def text(self) -> str:
+        lines = [f"scenario {self.scenario}, design {self.design}, over "
+                 + (", ".join(f"{k} in [{lo}, {hi}]" for k, (lo, hi) in self.ranges.items()) or "point values")]
+        if self.constraint is None:
+            lines.append("  no candidate region is proved safe (see the rejected candidates)")
+        else:
+            lines.append(f"  safe (proved: {self.covers}) where")
+            lines.append(f"    {self.constraint}")
+            if self.whole_range_safe and not self.ranges:
+                lines.append("  which holds at the scenario's values: safe")
+            elif self.whole_range_safe:
+                lines.append("  which holds for every value in range: the whole range is safe")
+            elif not self.some_inside:
+                lines.append("  which no value in range satisfies: nothing in range is proved safe")
+        for text in self.rejected:
+            lines.append(f"  not sufficient: {text}")
+        if self.outside is not None:
+            at = ", ".join(f"{k} = {v}" for k, v in self.outside.items()) or "the scenario's values"
+            if self.inside is not None:
+                lines.append("  just inside, at " + ", ".join(f"{k} = {v}" for k, v in self.inside.items())
+                             + ": proved safe")
+            if self.outside_run is not None:
+                lines.append(f"  outside, at {at}: a valid session is reaped "
+                             f"(certified run of {len(self.outside_run)} steps)")
+            else:
+                lines.append(f"  outside, at {at}: no run found within {self.max_steps} steps "
+                             "(the region may be larger)")
+        return "\n".join(lines)
+
+
+def _cti(scenario: Scenario, enc: Encoding, solver, inv: list) -> tuple[Run, dict] | None:
+    """A counterexample to induction anywhere in range: (a one-step run of one client, its config).
+
+    The state satisfies the invariant and the step reaps a valid client's
+    session; the state need not be reachable, which is why it is reported as
+    a CTI and never as a counterexample. The step is replayed by the model
+    (`fleet.step`) on the one-client fleet at the CTI's parameter values; a
+    step only the environment can take (a tick shortened by other clients)
+    leaves a run of no steps.
+    """
+    from stormcheck.model.fleet import ProtocolError, step
+
+    s = solver()
+    s.add(*inv, enc.trans(0), enc.bad(0))
+    if _check(s) != z3.sat:
+        return None
+    m = s.model()
+    config = concrete_config(scenario.config, enc.param_values(m))
+    config["topology"]["clients"] = 1
+    params = scenario_from_dict(config, scenario.source).params
+    state, action = enc.state_of(m, 0), enc.action_of(m, 0)
+    try:
+        steps = ((action, step(params, state, action)),)
+    except ProtocolError:
+        steps = ()
+    return Run(state, steps), config
+
+
+def _neighbour_inside(enc: Encoding, solver, formula, outside: dict) -> dict | None:
+    """A point inside the region one step from `outside` in one parameter (None: none is)."""
+    flat = [(key, i, term) for key, terms in enc.base.items() for i, term in enumerate(terms)]
+    value = {(key, i): (outside[key][i] if key == "skew" else outside[key]) for key, i, _ in flat}
+    for key, i, term in flat:
+        s = solver()
+        s.add(formula, *[t == value[(k, j)] for k, j, t in flat if (k, j) != (key, i)])
+        s.add(z3.Or(term == value[(key, i)] - 1, term == value[(key, i)] + 1))
+        if _check(s) == z3.sat:
+            return enc.param_values(s.model())
+    return None
+
+
+def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
+                timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Region:
+    """The proved-safe region of `scenario`'s design over its ``[ranges]`` (module docstring)."""
+    start = time.perf_counter()
+    ranges = dict(scenario.ranges)
+    for key in ("servers", "clients"):
+        if key in ranges:
+            # Fleet sizes are not parameters of the region: clients are covered
+            # by the one-client system, servers would need one proof each.
+            raise SynthesisError(f"[ranges] {key}: synthesis is over protocol parameters; "
+                                 f"fix {key} (the proof covers any number of clients)")
+    params = scenario.params
+    threshold_ms = scenario.config["load"]["threshold_ms"]
+    ctx = z3.Context()
+    enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
+
+    def solver():
+        s = make_solver(seed, timeout_ms, ctx=ctx)
+        s.add(enc.param_constraints())
+        return s
+
+    kept, _ = houdini(enc, solver)
+    inv = [LEMMAS[n](enc, enc.frame(0)) for n in kept]
+    bad = z3.Or(z3.And(enc.trans(0), enc.bad(0)), enc.disagreement(0))
+    cti = _cti(scenario, enc, solver, inv)
+    sound, rejected = [], []
+    for text, formula, pairs in _candidates(enc):
+        s = solver()
+        s.add(formula, *inv, bad)
+        if _check(s) == z3.unsat:
+            sound.append((text, formula, pairs))
+        else:
+            rejected.append(text)
+    covers = covers_text(params, ranges)
+    if not sound:
+        return Region(scenario.name, params.design.name, ranges, None, covers, False, None, None, None, max_steps,
+                      time.perf_counter() - start, tuple(rejected), False, None, cti)
+    # The weakest proved candidate: one that no other proved one strictly contains.
+    best = sound[0]
+    for cand in sound[1:]:
+        s = solver()
+        s.add(cand[1], z3.Not(best[1]))
+        if _check(s) == z3.sat:
+            best = cand
+    text, formula, pairs = best
+    s = solver()
+    s.add(formula)
+    some_inside = _check(s) == z3.sat
+    s = solver()
+    s.add(z3.Not(formula))
+    whole = _check(s) == z3.unsat
+    outside = run = config = inside = None
+    if not whole:
+        # Just outside: some inequality fails by exactly zero (lhs == rhs);
+        # if none can (a point scenario far outside), any point outside.
+        s.push()
+        s.add(z3.Or([lhs == rhs for lhs, rhs in pairs]))
+        edge = _check(s) == z3.sat
+        model = s.model() if edge else None
+        s.pop()
+        if model is None and _check(s) == z3.sat:
+            model = s.model()
+        if model is not None:
+            outside = enc.param_values(model)
+        if edge and some_inside:
+            inside = _neighbour_inside(enc, solver, formula, outside)
+            config = concrete_config(scenario.config, outside) if outside else scenario.config
+            run = _certified_run(scenario_from_dict(config, scenario.source), PATHS, max_steps, seed, timeout_ms)
+    return Region(scenario.name, params.design.name, ranges, text, covers, whole, outside, run, config, max_steps,
+                  time.perf_counter() - start, tuple(rejected), some_inside, inside, cti, formula, dict(enc.base))
