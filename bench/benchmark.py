@@ -17,6 +17,18 @@ Cases:
   to hit the 2015 violation). Each case runs one ``no_valid_reap`` search per
   seed in ``SEEDS`` and reports medians: seconds to the first violation
   (target: under 5 s), examples/s, shrunk steps, seconds including shrinking.
+* ``report/...``: ``stormcheck report`` with its default budgets, every engine:
+  the presets under their own designs, and the 2015 fleet under all six
+  designs (target: a few minutes each).
+* ``storm/...``: the storm simulation (`model.storm`) of 3 servers and 50,000
+  clients for 2 simulated hours (target: under 10 s), with the adjuster on
+  and off; the per-client (sampled) model beside the counting (fluid) one on
+  5,000 clients; ``lasso/...``: the exhaustive search for a storm cycle.
+* ``z3/...``: the symbolic engine. ``search``: a certified ``no_valid_reap``
+  counterexample (target: under 2 s on the 2015 fleet); ``proof``: an
+  inductive invariant for any number of clients, unbounded time and every
+  value in the case's ranges (target: under 10 s); ``synth``: the adjuster
+  thresholds of the 2015 fleet, and a region over ranges.
 """
 
 from __future__ import annotations
@@ -60,6 +72,34 @@ _case("hypothesis/3-clients/per-server", "gitter-2015", "per-server", {"topology
       engine="hypothesis", examples=HYPOTHESIS_EXAMPLES)
 # A safe design: nothing to find, so every search runs its whole budget (examples/s).
 _case("hypothesis/gitter-2015/per-session", "gitter-2015", "per-session", engine="hypothesis", examples=300)
+# The design-review report, built as `stormcheck report` builds it (scenario "" = every preset).
+_case("report/presets", "", "", engine="report")
+# Storm dynamics: the issue's scale target (3 servers, 50,000 clients, 2 simulated hours, target
+# under 10 s), the same fleet with the adjuster off, the per-client (sampled) model on 5,000
+# clients against the counting one for the ratio, and the exhaustive lasso search.
+_case("storm/50k-2h/per-server", "gitter-2015", "per-server", {"storm": {"clients": 50_000, "horizon": 7200}},
+      engine="storm")
+_case("storm/50k-2h/off", "gitter-2015", "off", {"storm": {"clients": 50_000, "horizon": 7200}}, engine="storm")
+_case("storm/5k-2h-sampled/per-server", "gitter-2015", "per-server",
+      {"storm": {"clients": 5000, "horizon": 7200, "capacity": 0.8}}, engine="storm-sampled")
+_case("storm/5k-2h-fluid/per-server", "gitter-2015", "per-server",
+      {"storm": {"clients": 5000, "horizon": 7200, "capacity": 0.8}}, engine="storm")
+_case("lasso/gitter-2015/per-server", "gitter-2015", "per-server", engine="lasso")
+_case("report/gitter-2015/all-designs", "gitter-2015", "all", engine="report")
+# The symbolic engine: a certified 2015 counterexample (target: under 2 s), proofs for any number of
+# clients and every value in range (target: under 10 s), and synthesis (the adjuster thresholds of
+# the 2015 fleet; the safe region of a static fleet over timeout x interval x RTT).
+_Z3_RANGES = {"ranges": {"timeout": [40, 600], "interval": [0, 10], "rtt_max": [0, 5], "skew": [-2, 2],
+                         "load_ms": [6000, 200000], "loss_duration": [1, 600], "cut_duration": [1, 600]},
+              "protocol": {"skew": [0, 0, 0]}}
+_case("z3/search/gitter-2015/per-server", "gitter-2015", "per-server", engine="z3-search")
+_case("z3/search/3x3/per-server", "gitter-2015-3x3", "per-server", engine="z3-search")
+_case("z3/proof/gitter-2015/per-session", "gitter-2015", "per-session", engine="z3-proof")
+_case("z3/proof/ranged/per-session", "gitter-2015", "per-session", _Z3_RANGES, engine="z3-proof")
+_case("z3/proof/ranged/off", "gitter-2015", "off", _Z3_RANGES, engine="z3-proof")
+_case("z3/synth/gitter-2015/per-server", "gitter-2015", "per-server", engine="z3-synth")
+_case("z3/synth/ranged/off", "gitter-2015", "off",
+      {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-synth")
 
 
 def _merge(base: dict, edit: dict) -> dict:
@@ -113,9 +153,88 @@ def _run_hypothesis(name: str, scenario, examples: int) -> dict:
     }
 
 
+def _run_report(name: str, case: dict) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from stormcheck.cli import main as cli
+
+    argv = ["report", *([case["scenario"]] if case["scenario"] else []), "--quiet"]
+    argv += ["--design", case["design"]] if case["design"] else []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        rc = cli([*argv, "--out", str(Path(tmp) / "report")])
+        seconds = time.perf_counter() - t0
+    return {"case": name, "clients": None, "verdict": "written" if rc == 0 else f"exit {rc}", "steps": None,
+            "states": None, "transitions": None, "complete": "-", "seconds": round(seconds, 3),
+            "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_storm(name: str, scenario, mode: str) -> dict:
+    from stormcheck.checkers.recovery import recovery
+    from stormcheck.model.storm import simulate, storm_params
+
+    storm = storm_params(scenario)
+    t0 = time.perf_counter()
+    series = simulate(scenario.params, storm, mode)
+    seconds = time.perf_counter() - t0
+    rec = recovery(series, scenario.params, storm)
+    return {"case": name, "clients": storm.clients, "verdict": str(rec.verdict), "steps": None, "states": None,
+            "transitions": None, "complete": f"{storm.horizon} s", "seconds": round(seconds, 3),
+            "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_lasso(name: str, scenario) -> dict:
+    from stormcheck.checkers.bfs import check_bfs
+    from stormcheck.properties.protocol import storm_subsides
+
+    t0 = time.perf_counter()
+    result = check_bfs(scenario.params, (storm_subsides,), scenario=scenario.name, budget=scenario.bounds)
+    seconds = time.perf_counter() - t0
+    prop = result.properties[0]
+    return {"case": name, "clients": scenario.params.clients, "verdict": str(prop.verdict),
+            "steps": len(prop.run) if prop.run is not None else None, "states": result.stats["states"],
+            "transitions": result.stats["transitions"], "complete": result.stats["complete"],
+            "seconds": round(seconds, 3), "states_per_s": round(result.stats["states"] / seconds) if seconds else None,
+            "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_z3(name: str, scenario, engine: str) -> dict:
+    """Solve time of a symbolic search (certified), proof or synthesis; `steps` is the run's length."""
+    from stormcheck.checkers.z3_bmc import check_symbolic, make_solver
+    from stormcheck.checkers.z3_proof import prove
+    from stormcheck.checkers.z3_synth import adjuster_thresholds, safe_region
+    from stormcheck.properties.protocol import no_valid_reap
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    steps = None
+    if engine == "z3-search":
+        got = check_symbolic(scenario.params, (no_valid_reap,), max_steps=16).get("no_valid_reap")
+        verdict, steps = str(got.verdict), len(got.run) if got.run is not None else None
+    elif engine == "z3-proof":
+        out = prove(scenario.params, "no_valid_reap", lambda ctx: make_solver(ctx=ctx), ranges=scenario.ranges,
+                    threshold_ms=scenario.config["load"]["threshold_ms"])
+        verdict = out.status
+    elif scenario.ranges:
+        region = safe_region(scenario)
+        verdict, steps = ("region" if region.conclusive else "inconclusive"), (
+            len(region.outside_run) if region.outside_run is not None else None)
+    else:
+        found = adjuster_thresholds(scenario)
+        verdict = " ".join(f"{t.path[:3]}>={t.load_ms}" for t in found)
+    # CPU seconds beside wall-clock ones: on a shared machine the wall clock also counts waiting.
+    return {"case": name, "clients": scenario.params.clients, "verdict": verdict, "steps": steps, "states": None,
+            "transitions": None, "complete": f"cpu {time.process_time() - cpu0:.2f}s",
+            "seconds": round(time.perf_counter() - t0, 3),
+            "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def run_case(name: str) -> dict:
     """Run one case in this process and return its figures."""
     from dataclasses import replace
+
+    if CASES[name]["engine"] == "report":
+        return _run_report(name, CASES[name])
 
     from stormcheck.checkers.bfs import check_bfs
     from stormcheck.model.scenario import load_scenario, scenario_from_dict
@@ -126,6 +245,12 @@ def run_case(name: str) -> dict:
     scenario = scenario_from_dict(_merge(base.config, case["edit"]), source=f"bench:{name}")
     if case["engine"] == "hypothesis":
         return _run_hypothesis(name, scenario, case["examples"])
+    if case["engine"] in ("storm", "storm-sampled"):
+        return _run_storm(name, scenario, "sampled" if case["engine"] == "storm-sampled" else "fluid")
+    if case["engine"] == "lasso":
+        return _run_lasso(name, scenario)
+    if case["engine"].startswith("z3-"):
+        return _run_z3(name, scenario, case["engine"])
     bounds = replace(scenario.bounds, max_seconds=case["max_seconds"], max_states=10_000_000)
     t0 = time.perf_counter()
     result = check_bfs(scenario.params, PROPERTIES, scenario=scenario.name, budget=bounds)

@@ -19,13 +19,18 @@ from pathlib import Path
 from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
-from stormcheck.properties.core import ALWAYS, Verdict
-from stormcheck.properties.protocol import PROPERTIES, by_name
+from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Verdict
+from stormcheck.properties.protocol import LIVENESS, PROPERTIES, by_name
 from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
+from stormcheck.checkers.lasso import lasso_violates
+
+from . import report, storm_cmd
+from . import plan_cmd
+from . import synth_cmd
 from .output import run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
@@ -94,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
     r.add_argument("--timeline", action="store_true", help="print the replayed run as a timeline")
 
-    sub.add_parser("list", help="list the preset scenarios, designs and properties")
+    ls = sub.add_parser("list", help="list the preset scenarios, designs and properties")
+    plan_cmd.add_list_argument(ls)
+    plan_cmd.add_parser(sub)
+    report.add_parser(sub)
+    storm_cmd.add_parser(sub)
+    synth_cmd.add_parser(sub)
     return p
 
 
@@ -149,6 +159,9 @@ def _engine_options(args) -> dict:
 
 def _properties(names):
     if not names:
+        # Liveness (storm_subsides) is checked on request (--property, or
+        # `stormcheck storm`): a lasso needs the whole state graph, while a
+        # safety violation stops the search at the first counterexample.
         return PROPERTIES
     try:
         return tuple(by_name(n) for n in dict.fromkeys(names))  # once each, in the order given
@@ -158,9 +171,10 @@ def _properties(names):
 
 def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: bool) -> None:
     print(f"scenario {scenario.name} ({scenario.source}), design {result.design}, engine {result.engine}")
+    width = max([11] + [len(p.modality) + 1 for p in result.properties])
     for p in result.properties:
         mark = str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds"
-        print(f"  {p.name:<24}{p.modality:<11}{mark:<14}{p.basis}")
+        print(f"  {p.name:<24}{p.modality:<{width}}{mark:<14}{p.basis}")
     st = result.stats
     if "examples" in st:
         rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
@@ -168,13 +182,14 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
               f"{st['seconds']} s{rate}, seed {st['seed']}{ranged}")
     elif result.engine == "symbolic":
-        print(f"  bounded model checking to {st['depth_bound']} steps, {st.get('seconds', 0)} s, seed {st['seed']}")
+        print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
+              f"{st.get('seconds', 0)} s, seed {st['seed']}")
     else:
         rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
         print(f"  {st['states']:,} states, {st['transitions']:,} transitions, {st['seconds']} s{rate}")
     shown = _headline(result)
     if shown is not None and not quiet:
-        kind = "Counterexample to" if shown.modality == ALWAYS else "No witness for"
+        kind = "No witness for" if shown.modality == SOMETIMES else "Counterexample to"
         fleet = run_scenario(scenario, shown)
         print(f"\n{kind} {shown.name}:\n")
         print(render_timeline(shown.run, fleet.params, title=f"{scenario.name} / {result.design}", focus=shown))
@@ -188,10 +203,11 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
 
 
 def _headline(result: CheckResult):
-    """The run most worth showing: the first violated safety property's."""
-    for p in result.properties:
-        if p.modality == ALWAYS and p.verdict == Verdict.VIOLATED and p.run is not None:
-            return p
+    """The run most worth showing: the first violated safety property's, else a storm's lasso."""
+    for modality in (ALWAYS, EVENTUALLY_ALWAYS):
+        for p in result.properties:
+            if p.modality == modality and p.verdict == Verdict.VIOLATED and p.run is not None:
+                return p
     return None
 
 
@@ -240,7 +256,9 @@ def _replay(args) -> int:
             prop = by_name(name)
         except KeyError as err:
             raise _BadInput(f"{args.trace}: '#meta' property: {err.args[0]}") from None
-        if run.steps:
+        if prop.liveness:
+            found = lasso_violates(scenario.params, prop, run)
+        elif run.steps:
             pre = run.states[-2]
             action, st = run.steps[-1]
             found = prop.interesting(scenario.params, pre, action, st) if prop.over == "step" else prop.interesting(
@@ -251,8 +269,11 @@ def _replay(args) -> int:
         if not found:
             print(f"{line}; but its last step no longer shows {name} {meta.get('verdict', '')}", file=sys.stderr)
             return 1
-        what = "violates" if prop.modality == ALWAYS else "witnesses"
-        line += f"; its last step {what} {name}"
+        if prop.liveness:
+            line += f"; its cycle (from state {run.loop}) violates {name}"
+        else:
+            what = "violates" if prop.modality == ALWAYS else "witnesses"
+            line += f"; its last step {what} {name}"
     print(line)
     if args.timeline:
         print(render_timeline(run, scenario.params, title=str(args.trace)))
@@ -268,8 +289,8 @@ def _list() -> int:
         print(f"  {d.name:<22}tuner={d.tuner} judge={d.judge} record={d.record} "
               f"reply={d.reply_advice} paths={d.session_paths}")
     print("\nProperties (--property):")
-    for p in PROPERTIES:
-        print(f"  {p.name:<24}{p.modality:<11}{p.description}")
+    for p in PROPERTIES + LIVENESS:
+        print(f"  {p.name:<24}{p.modality:<18}{p.description}")
     return 0
 
 
@@ -286,6 +307,16 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if command == "replay":
             return _replay(args)
+        if command == "synth":
+            return synth_cmd.run(args)
+        if command == "plan":
+            return plan_cmd.run(args)
+        if command == "list" and args.shipped:
+            return plan_cmd.list_shipped(args.shipped)
+        if command == "report":
+            return report.run(args)
+        if command == "storm":
+            return storm_cmd.run(args)
         return _list()
     except (ScenarioError, _BadInput) as err:
         print(f"stormcheck: {err}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from stormcheck.model.scenario import Scenario, scenario_from_dict
 from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.timeline import render_timeline
 
-__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem"]
+__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path"]
 
 
 def version() -> str:
@@ -66,18 +67,41 @@ def trace_meta(scenario: Scenario, result: CheckResult, prop: PropertyResult, se
     return meta
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically."""
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (0o666 less the umask).
+
+    `tempfile.mkstemp` makes files readable by their owner only; results
+    are meant to be shared, so renamed files get the ordinary mode.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp"):
+    """Yield a temporary path beside `path`; rename it to `path` when the block succeeds.
+
+    On any error the temporary file is removed, so a reader never sees half
+    a file. `suffix` is for writers that choose a format by file name.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int = 0) -> dict[str, dict[str, str]]:

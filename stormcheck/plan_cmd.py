@@ -1,0 +1,121 @@
+"""``stormcheck plan``: propose a safe order for a configuration rollout, or say there is none.
+
+The scenario must have a ``[rollout]`` table (see ``stormcheck list`` for the
+shipped ones). Every candidate order of the parts the stack can tell apart
+(`stormcheck.checkers.plan`) is checked for ``no_valid_reap`` with the
+exhaustive engine, the order the file gives first. Exit codes: 0 a safe order
+was found (printed, with the ``[[rollout.phases]]`` tables to paste into the
+scenario), 1 every candidate reaps a valid client, 2 bad input, 3 no
+candidate holds but some search did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from stormcheck.checkers.plan import PlanResult, plan
+from stormcheck.model.rollout import Phase
+from stormcheck.model.scenario import SHIPPED_FOLDERS, ScenarioError, load_scenario, shipped_names
+from stormcheck.properties.core import Verdict
+
+__all__ = ["add_parser", "run", "add_list_argument", "list_shipped"]
+
+_EXIT = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``plan`` command to the CLI's subparsers."""
+    p = subparsers.add_parser("plan", help="propose a safe order for a scenario's [rollout], or say none exists")
+    p.add_argument("scenario", help="a .toml file with a [rollout] table, or a shipped rollout (rollouts/NAME)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def add_list_argument(parser) -> None:
+    """``stormcheck list stacks|rollouts``: the shipped stack presets or rollouts."""
+    parser.add_argument("shipped", nargs="?", choices=SHIPPED_FOLDERS, metavar="stacks|rollouts",
+                        help="list the shipped stack presets or rollouts instead")
+
+
+def list_shipped(folder: str) -> int:
+    """Print the shipped scenarios of `folder` (``stacks`` or ``rollouts``) with their descriptions."""
+    title = {"stacks": "Stack presets (heartbeat defaults)", "rollouts": "Rollouts (stormcheck plan)"}[folder]
+    print(f"{title}:")
+    for name in shipped_names(folder):
+        print(f"  {name:<36}{load_scenario(name).description}")
+    return 0
+
+
+def _phase_toml(phase: Phase) -> str:
+    lines = ["[[rollout.phases]]", f'side = "{phase.side}"']
+    if phase.side == "servers":
+        if phase.part != "both":
+            lines.append(f'part = "{phase.part}"')
+        lines += [f"batch = {phase.batch}", f"pace = {phase.pace}"]
+    else:
+        lines.append(f'pickup = "{phase.pickup}"')
+        if phase.pickup == "release":
+            lines.append(f"spread = {phase.spread}")
+    return "\n".join(lines)
+
+
+def _summary(result: PlanResult) -> dict:
+    proposal = result.proposal
+    return {
+        "scenario": result.scenario,
+        "verdict": str(result.verdict),
+        "parts": list(result.parts),
+        "candidates": [
+            {"order": c.label(), "written": c.written, "verdict": str(c.verdict), "basis": c.result.basis,
+             "states": c.states}
+            for c in result.candidates
+        ],
+        "proposal": proposal.label() if proposal else None,
+    }
+
+
+def _print(result: PlanResult, source: str) -> None:
+    print(f"scenario {result.scenario} ({source}): parts that move from A to B: {', '.join(result.parts)}")
+    for c in result.candidates:
+        mark = str(c.verdict).upper() if c.verdict != Verdict.HOLDS else "holds"
+        tag = " (as written)" if c.written else ""
+        print(f"  {mark:<13}{c.label()}{tag}")
+        print(f"  {'':<13}{c.result.basis}")
+    proposal = result.proposal
+    if proposal is not None:
+        note = " (the order as written)" if proposal.written else ""
+        print(f"\nproposed order{note}: {proposal.label()}\n")
+        print("\n\n".join(_phase_toml(p) for p in proposal.phases))
+        print()
+    elif result.verdict == Verdict.VIOLATED:
+        print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout "
+              "(configuration B itself, or every way to reach it, is unsafe)")
+    else:
+        print("\nno candidate order was shown safe, and some searches did not finish: raise [search] "
+              "max_states / max_seconds, or set a max_depth")
+    print(f"verdict: {result.verdict}")
+
+
+def run(args) -> int:
+    """Run ``stormcheck plan``; returns the exit code."""
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as err:
+        print(f"stormcheck: {err}", file=sys.stderr)
+        return 2
+    if scenario.params.rollout is None:
+        print(f"stormcheck: {scenario.source}: has no [rollout] table: there is nothing to plan; "
+              "see 'stormcheck list' for the shipped rollouts", file=sys.stderr)
+        return 2
+
+    def progress(label, prop):
+        if not args.quiet and not args.json:
+            print(f"stormcheck: checked {label}: {prop.verdict}", file=sys.stderr)
+
+    result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
+    if args.json:
+        print(json.dumps(_summary(result), indent=2))
+    else:
+        _print(result, scenario.source)
+    return _EXIT[result.verdict]

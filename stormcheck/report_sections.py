@@ -1,0 +1,302 @@
+"""The sections a report has today: matrix, agreement, violations, replays, what was searched.
+
+Each is a section builder (`stormcheck.report_core.SectionBuilder`): it reads
+the engine results in the context and returns a `Section` in XHTML and
+Markdown. The synthesis plot and the storm sections are added the same way
+(`stormcheck.report.register_section`) when their engines exist.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+from importlib import metadata
+
+from stormcheck.model.events import Reaped
+from stormcheck.model.fleet import cutoff_text, is_valid
+from stormcheck.properties.core import Verdict
+from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
+from stormcheck.traces.timeline import render_timeline
+
+from .msc import sequence_diagram
+from .output import run_scenario
+from .report_agreement import design_agreement
+from .report_core import Cell, Image, ReportContext, Section
+from .report_html import esc, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
+
+__all__ = ["matrix_section", "agreement_section", "violations_section", "replay_section", "searched_section",
+           "DEFAULT_SECTIONS"]
+
+
+def _designs(ctx: ReportContext):
+    """(scenario name, design, [cell per engine]) in report order."""
+    for sc in ctx.scenarios:
+        for design in ctx.designs[sc.name]:
+            cells = [ctx.cell(sc.name, design, e) for e in ctx.engines]
+            yield sc.name, design, [c for c in cells if c is not None]
+
+
+def _names(cells: list[Cell]) -> list[str]:
+    """The property names reported for one design (every engine got the same ones)."""
+    return [p.name for p in cells[0].result.properties] if cells else []
+
+
+def _md_verdict(verdict: object, basis: str = "") -> str:
+    return f"**{verdict}**" + (f" ({md_cell(basis)})" if basis else "")
+
+
+# ---------------------------------------------------------------- verdict matrix
+
+
+def matrix_section(ctx: ReportContext) -> Section:
+    """Scenario x design x property x engine: the verdict and the bound or proof behind it."""
+    heads = ["scenario", "design", *ctx.engines, "engines"]
+    summary_h, summary_md = [], []
+    rows_h, rows_md = [], []
+    for scenario, design, cells in _designs(ctx):
+        word, _ = design_agreement(cells, _names(cells))
+        overall = [verdict_html(c.result.verdict) for c in cells]
+        summary_h.append([esc(scenario), esc(design), *overall, (esc(word), word.replace(" ", "-"))])
+        summary_md.append([md_cell(scenario), md_cell(design), *[_md_verdict(c.result.verdict) for c in cells], word])
+        for name in _names(cells):
+            p = by_name(name)
+            res = [c.result.get(name) for c in cells]
+            rows_h.append([esc(scenario), esc(design), esc(f"{p.name} ({p.modality})"),
+                           *[verdict_html(r.verdict, r.basis) for r in res]])
+            rows_md.append([md_cell(scenario), md_cell(design), md_cell(f"{p.name} ({p.modality})"),
+                            *[_md_verdict(r.verdict, r.basis) for r in res]])
+    intro = ("Each engine's verdict per design (the worst over the properties: violated, else inconclusive, "
+             "else holds), then per property with what the verdict rests on. <em>holds</em> is claimed only "
+             "for a complete search, a proof, or within a stated bound; a search that ran out of budget, or a random "
+             "search that found nothing, is <em>inconclusive</em>.")
+    html = (f"<p>{intro}</p><h3>Per design</h3>" + table_html(heads, summary_h, id="design-verdicts")
+            + "<h3>Per property</h3>"
+            + table_html(["scenario", "design", "property", *ctx.engines], rows_h, id="verdict-matrix"))
+    md = (re.sub(r"</?em>", "*", intro) + "\n\n### Per design\n\n" + table_markdown(heads, summary_md)
+          + "\n### Per property\n\n" + table_markdown(["scenario", "design", "property", *ctx.engines], rows_md))
+    return Section("verdicts", "Verdict matrix", html, md)
+
+
+# ---------------------------------------------------------------- agreement
+
+
+def agreement_section(ctx: ReportContext) -> Section:
+    """Per design: do the engines agree, and on what; per property the evidence."""
+    html, md = [], []
+    for scenario, design, cells in _designs(ctx):
+        word, agreed = design_agreement(cells, _names(cells))
+        main = agreed["no_valid_reap"].verdict
+        said = {c.engine: c.result.get("no_valid_reap").verdict for c in cells}
+        if word == "disagree":
+            bad = [n for n, a in agreed.items() if a.contradicts]
+            head = f"{scenario} / {design}: the engines DISAGREE on {', '.join(bad)}"
+        else:
+            lead = {"agree": "the engines agree", "one engine": "one engine decided",
+                    "undecided": "no engine decided"}[word]
+            by = [e for e, v in said.items() if v == main and v != Verdict.INCONCLUSIVE]
+            bounded = [f"{e} says {v} within its bound" for e, v in said.items()
+                       if v not in (main, Verdict.INCONCLUSIVE)]
+            undecided = [e for e, v in said.items() if v == Verdict.INCONCLUSIVE]
+            head = f"{scenario} / {design}: {lead}; no_valid_reap {main} ({', '.join(by) or 'no engine'})"
+            head += "".join(f"; {b}" for b in bounded)
+            head += f"; undecided: {', '.join(undecided)}" if undecided else ""
+        cls = word.replace(" ", "-")
+        items = "".join(f"<li><strong>{esc(n)}</strong>: {esc(a.text)}</li>" for n, a in agreed.items())
+        html.append(f'<h3 class="{cls}" data-scenario="{esc(scenario)}" data-design="{esc(design)}" '
+                    f'data-agreement="{cls}">{esc(head)}</h3><ul>{items}</ul>')
+        md.append(f"### {head}\n\n" + "".join(f"- **{n}**: {a.text}\n" for n, a in agreed.items()))
+    intro = ("Two verdicts contradict each other only when their evidence overlaps: a run of n steps against "
+             "a search that was complete, or bounded at n steps or more. A bounded search that stopped "
+             "short of the shortest run is consistent with it; an inconclusive verdict contradicts nothing.")
+    return Section("agreement", "Engine agreement", f"<p>{esc(intro)}</p>" + "".join(html),
+                   intro + "\n\n" + "\n".join(md))
+
+
+# ---------------------------------------------------------------- violations
+
+
+def _arithmetic(prop_name: str, run, params) -> list[str]:
+    """The fatal step spelled out: which reaper cut, at what age, by which T and why that was wrong."""
+    if not run.steps:
+        return [f"The initial state already violates {prop_name}: {by_name(prop_name).description}"]
+    pre, (action, st) = run.states[-2], run.steps[-1]
+    lines = []
+    for ev in st.events:
+        if not (isinstance(ev, Reaped) and is_valid(pre, ev.client)):
+            continue
+        mult = params.gc_mult if ev.path == "gc" else params.publish_mult
+        product = cutoff_text(mult * ev.timeout)
+        m = cutoff_text(mult)
+        formula = (f"{m} x T = {m} x {ev.timeout} = {ev.cutoff}" if product == ev.cutoff
+                   else f"{ev.cutoff} (judged with T = {ev.timeout})")
+        by = "its own server's T" if ev.judged_by == "server" else "the T recorded with the session"
+        lines.append(f"Step {len(run)}: s{ev.server}'s {ev.path} reaper judges c{ev.client}'s session by {by}: "
+                     f"cutoff = {formula} s; the age it saw was {ev.age} s >= {ev.cutoff} s, so it reaped.")
+        due = next_refresh_age(params, pre, ev.client)
+        if due is not None:
+            late = due - float(ev.cutoff)
+            where = f"{late:g} s past" if late > 0 else ("right at" if late == 0 else f"{-late:g} s before")
+            lines.append(f"c{ev.client} was valid: its next refresh would land at session age <= {due} s, "
+                         f"{where} the cutoff {ev.cutoff} s.")
+    prop = by_name(prop_name)
+    margin = reap_margin(params, st.state) if prop.over == "state" else None
+    if not lines and margin is not None and margin <= 0:
+        lines.append(f"Step {len(run)} ({action}) reaches a state where a valid client's next refresh lands "
+                     f"{-margin} s past an up server's reaper cutoff (margin {margin} s). "
+                     f"The property requires: {prop.description}")
+    elif not lines:
+        lines.append(f"Step {len(run)} ({action}) is where the run violates {prop_name}. "
+                     f"The property requires: {prop.description}")
+    if run.loop is not None:
+        lines.append(f"The run is a lasso: after step {len(run)} it returns to state {run.loop} and repeats forever.")
+    return lines
+
+
+def _timeline_html(text: str, last_time: int) -> str:
+    """The timeline with the fatal paragraph (VIOLATION, or the last instant's lines) marked."""
+    lines, out, marking = text.splitlines(), [], False
+    has_violation = any("VIOLATION" in ln for ln in lines)
+    for ln in lines:
+        starts = ln.startswith("t=")
+        if starts or not ln.startswith(" "):
+            marking = ("VIOLATION" in ln) if has_violation else ln.startswith(f"t={last_time:4d}s")
+        out.append(f'<strong class="fatal">{esc(ln)}</strong>' if marking and ln else esc(ln))
+    return "<pre>" + "\n".join(out) + "</pre>"
+
+
+def _one_violation(ctx: ReportContext, scenario: str, design: str, cells: list[Cell], name: str, k: int):
+    found = [(len(c.result.get(name).run), i, c) for i, c in enumerate(cells)
+             if c.result.get(name).verdict == Verdict.VIOLATED and c.result.get(name).run is not None]
+    if not found:
+        return None
+    found.sort(key=lambda t: t[:2])
+    best = found[0][2]
+    prop = best.result.get(name)
+    shown = [ctx.show_trace(c, c.result.get(name)) for _, _, c in found]  # every run mentioned replays
+    fleet = run_scenario(best.scenario, prop).params
+    run = prop.run
+    title = f"{scenario} / {design}: {name} violated ({len(run)} steps, {best.engine})"
+    timeline = render_timeline(run, fleet, title=shown[0].name, focus=prop)
+    svg = sequence_diagram(run, fleet, title=title, uid=f"msc{k}")
+    image = Image(f"{shown[0].name}.msc.svg", svg.encode("utf-8"), "image/svg+xml",
+                  f"message-sequence diagram of {scenario} / {design}, {name}")
+    arith = _arithmetic(name, run, fleet)
+    others = [f"{s.engine} ({s.steps} steps)" for s in shown[1:]]
+    links_h = " ".join(f'<a class="trace" href="{esc(s.itf)}">{esc(s.engine)} trace</a>' for s in shown)
+    links_md = " ".join(f"[{s.engine} trace]({s.itf})" for s in shown)
+    also = f"Also found by {', '.join(others)}. " if others else ""
+    html = (f"<h3>{esc(title)}</h3><p>The shortest trace is the {esc(best.engine)} engine's. {esc(also)}"
+            f"Traces (ITF, replayable with <code>stormcheck replay</code>): {links_h}</p>"
+            + "".join(f'<p class="fatal">{esc(a)}</p>' for a in arith)
+            + f'<div class="msc">{img_html(image)}</div>' + _timeline_html(timeline, run.times()[-1]))
+    md = (f"### {title}\n\nThe shortest trace is the {best.engine} engine's. {also}"
+          f"Traces (ITF, replayable with `stormcheck replay`): {links_md}\n\n"
+          + "".join(f"> {a}\n>\n" for a in arith)
+          + f"\n{img_markdown(image)}\n\n```\n{timeline}```\n")
+    return html, md, image
+
+
+def violations_section(ctx: ReportContext) -> Section | None:
+    """For each violated property: the shortest trace as a timeline and a sequence diagram."""
+    html, md, images = [], [], []
+    for scenario, design, cells in _designs(ctx):
+        for name in _names(cells):
+            part = _one_violation(ctx, scenario, design, cells, name, len(images))
+            if part is not None:
+                html.append(part[0])
+                md.append(part[1])
+                images.append(part[2])
+    if not images:
+        return None
+    intro = ("For each violation, the shortest trace any engine found: the fatal step's arithmetic, the run "
+             "as a message-sequence diagram (clients, servers and the shared session store; the fatal step on "
+             "a red band, a reap of a valid client in bold red) and as a timeline.")
+    return Section("violations", "Violations", f"<p>{esc(intro)}</p>" + "".join(html),
+                   intro + "\n\n" + "\n".join(md), tuple(images))
+
+
+# ---------------------------------------------------------------- replays
+
+
+def replay_section(ctx: ReportContext) -> Section | None:
+    """Every trace the report shows, replayed through the current model while the report was built."""
+    if not ctx.shown:
+        return None
+    heads = ["trace", "engine", "steps", "replay"]
+    rows_h = [[f'<a class="trace" href="{esc(s.itf)}">{esc(s.name)}</a>', esc(s.engine), str(s.steps), esc(s.replay)]
+              for s in ctx.shown]
+    rows_md = [[f"[{md_cell(s.name)}]({s.itf})", s.engine, str(s.steps), md_cell(s.replay)] for s in ctx.shown]
+    intro = ("Each trace above was written as ITF, read back and replayed through the current model, as "
+             "<code>stormcheck replay</code> does; a trace that did not replay would have stopped the build.")
+    return Section("replays", "Traces replayed", f"<p>{intro}</p>" + table_html(heads, rows_h, id="replays"),
+                   intro.replace("<code>", "`").replace("</code>", "`") + "\n\n" + table_markdown(heads, rows_md))
+
+
+# ---------------------------------------------------------------- what was searched
+
+
+def _searched(cell: Cell) -> str:
+    st = cell.result.stats
+    if cell.engine == "exhaustive":
+        bound = f", depth bound {st['depth_bound']}" if st.get("depth_bound") else ""
+        return (f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions, depth {st.get('depth')}"
+                f"{bound}; {'complete' if st.get('complete') else 'stopped: ' + str(st.get('stopped'))}")
+    if cell.engine == "hypothesis":
+        return (f"{st.get('examples', 0):,} examples of <= {st.get('max_steps')} steps, {st.get('steps', 0):,} steps"
+                f" (budget {st.get('max_examples')} per always property)")
+    if cell.engine == "symbolic":
+        parts = []
+        for name, info in (st.get("properties") or {}).items():
+            proof = info.get("proof", {})
+            what = f"proof {proof['status']} ({proof.get('seconds', 0):g} s)" if proof else ""
+            if info.get("per_depth"):
+                what += (", " if what else "") + "BMC s per depth " + " ".join(f"{t:g}" for t in info["per_depth"])
+            parts.append(f"{name}: {what or 'not searched'}")
+        head = f"z3, bound {st.get('depth_bound')} steps, timeout {st.get('timeout_ms')} ms per check"
+        return head + ("; " + "; ".join(parts) if parts else "")
+    return ", ".join(f"{k} {v}" for k, v in st.items() if isinstance(v, (int, float, str)))
+
+
+def _versions() -> str:
+    parts = [f"Python {platform.python_version()}"]
+    for pkg in ("hypothesis", "z3-solver"):
+        try:
+            parts.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(parts)
+
+
+def searched_section(ctx: ReportContext) -> Section:
+    """Bounds, states, examples, solver times, seed and tool versions: what the verdicts rest on."""
+    b = ctx.budget
+    facts = [
+        ("tool", f"stormcheck {ctx.version} ({_versions()})"),
+        ("command", "stormcheck report " + " ".join(ctx.argv) if ctx.argv else "stormcheck report"),
+        ("seed", str(b.seed)),
+        ("budget: exhaustive", f"the scenario's [search] bounds, at most {b.max_seconds:g} s"),
+        ("budget: hypothesis", f"{b.examples} seeded runs of <= {b.hypothesis_steps} steps per always property"),
+        ("budget: symbolic", f"{b.symbolic_steps} steps" if b.symbolic_steps
+         else "the scenario's depth bound, else the engine's default (see Searches)"),
+        ("total engine time", f"{sum(c.seconds for c in ctx.cells):.1f} s"),
+    ]
+    scen_heads = ["scenario", "source", "fleet", "T0 / I0", "RTT", "adjuster levels", "designs"]
+    scen_rows = []
+    for sc in ctx.scenarios:
+        p = sc.params
+        levels = "; ".join(f"{lv.avg_ms} ms: T={lv.timeout} I={lv.interval}" for lv in p.levels)
+        scen_rows.append([sc.name, sc.source, f"{p.servers} servers, {p.clients} clients", f"{p.t0} / {p.i0}",
+                          "/".join(map(str, p.rtt)) + " s", levels, ", ".join(ctx.designs[sc.name])])
+    cell_heads = ["scenario", "design", "engine", "searched", "seed", "seconds"]
+    cell_rows = [[c.scenario.name, c.design, c.engine, _searched(c), str(c.result.stats.get("seed", "-")),
+                  f"{c.seconds:.2f}"] for c in ctx.cells]
+    html = (table_html(["what", "value"], [[esc(k), esc(v)] for k, v in facts], id="facts")
+            + "<h3>Scenarios</h3>" + table_html(scen_heads, [[esc(x) for x in r] for r in scen_rows])
+            + "<h3>Searches</h3>" + table_html(cell_heads, [[esc(x) for x in r] for r in cell_rows], id="searches"))
+    md = (table_markdown(["what", "value"], [[md_cell(k), md_cell(v)] for k, v in facts])
+          + "\n### Scenarios\n\n" + table_markdown(scen_heads, [[md_cell(x) for x in r] for r in scen_rows])
+          + "\n### Searches\n\n" + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
+    return Section("searched", "What was searched", html, md)
+
+
+DEFAULT_SECTIONS = [matrix_section, agreement_section, violations_section, replay_section, searched_section]

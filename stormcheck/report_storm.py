@@ -1,0 +1,68 @@
+"""The report's storm section: recovery per design and mitigation, and the time series.
+
+For each scenario of the report that has a ``[storm]`` table (the fleet at
+full size is a scenario's choice, not something to guess), every reported
+design the simulation supports runs under the scenario's own reconnect
+policy and each mitigation (`checkers.recovery.storm_table`): the table
+ranks them by recovery time, and one plot per design shows reconnects/s per
+mitigation, each server's T, the adjuster's latency and the sessions reaped
+valid and dead. The lasso half of the question (can a storm sustain itself
+at all) is in the verdict matrix, as `storm_subsides` under the exhaustive
+engine, with its trace among the violations.
+"""
+
+from __future__ import annotations
+
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, storm_table
+from stormcheck.model.params import DESIGNS
+from stormcheck.model.storm import storm_params
+
+from .report_core import ReportContext, Section
+from .report_html import esc, figure_image, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
+from .storm_plot import design_figure
+
+__all__ = ["storm_section"]
+
+HEADERS = ("design", "rank", "mitigation", "verdict", "recovery", "peak reconnects/s", "valid sessions reaped",
+           "max T (s)")
+
+
+def storm_section(ctx: ReportContext) -> Section | None:
+    html, md, images = [], [], []
+    for scenario in ctx.scenarios:
+        if "storm" not in scenario.config:
+            continue
+        designs = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d) and DESIGNS[d].tuner != "fleet-staged"]
+        if not designs:
+            continue
+        storm = storm_params(scenario)
+        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
+            rows = storm_table({d: scenario.with_design(d).params for d in designs}, storm)
+            stuck = sum(r["recovery"].verdict.value == "violated" for r in rows)
+            outcome["text"] = f"{len(rows) - stuck} of {len(rows)} runs recover"
+        intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "
+                 f"(fluid model); the fault starts at t={storm.fault_at} s; W = {storm.subside_within} s. "
+                 f"Recovered: from then on, reconnects/s (one-minute mean) within {CALM_FACTOR} x the page-reload "
+                 f"baseline + 1, every server's T/I at base, no valid session reaped, seen for {SETTLE} s.")
+        table_rows_h, table_rows_md = [], []
+        for r in rows:
+            rec = r["recovery"]
+            took = f"{rec.seconds} s" if rec.seconds is not None else "never"
+            cells = [r["design"], str(r["rank"]), r["mitigation"], None, took, f"{rec.peak_reconnects:,.0f}",
+                     f"{rec.reaped_valid:,}", str(rec.max_timeout)]
+            table_rows_h.append([esc(c) if c is not None else verdict_html(rec.verdict, rec.basis) for c in cells])
+            table_rows_md.append([md_cell(c) if c is not None else md_cell(f"{rec.verdict}: {rec.basis}")
+                                  for c in cells])
+        html.append(f"<h3>{esc(scenario.name)}</h3><p>{esc(intro)}</p>"
+                    + table_html(HEADERS, table_rows_h, cls="storm"))
+        md.append(f"### {scenario.name}\n\n{intro}\n\n" + table_markdown(HEADERS, table_rows_md))
+        for design in designs:
+            mine = [r for r in rows if r["design"] == design]
+            image = figure_image(design_figure(scenario.name, design, mine), f"{scenario.name}.{design}.storm.png",
+                                 f"{scenario.name} / {design}: reconnects, T, latency and reaps through the fault")
+            images.append(image)
+            html.append(f"<p>{img_html(image)}</p>")
+            md.append(img_markdown(image) + "\n")
+    if not html:
+        return None
+    return Section("storms", "Storms: recovery after the fault", "".join(html), "\n".join(md), tuple(images))

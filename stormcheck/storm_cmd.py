@@ -1,0 +1,188 @@
+"""`stormcheck storm`: does the storm a fault starts outlive it?
+
+Two answers, from two engines over the same protocol rules:
+
+1. *Can* it: the exhaustive engine looks for a lasso (`checkers.lasso`)
+   violating `storm_subsides` in the scenario's small fleet: a cycle of
+   fault-free steps with reconnects in it. Written as an ITF trace with its
+   ``loop`` and as a timeline.
+2. *Does* it, and for how long: the storm simulation (`model.storm`) runs
+   the ``[storm]`` fleet (50,000 clients by default) through the fault under
+   each design and each mitigation, and ranks the mitigations by recovery
+   time. Time series go to CSV, one plot per design to PNG.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, storm_table
+from stormcheck.model.load import StormError
+from stormcheck.model.params import DESIGNS
+from stormcheck.model.scenario import load_scenario
+from stormcheck.model.storm import MODES, storm_params
+from stormcheck.properties.protocol import storm_subsides
+
+from .output import summary, write_findings, write_text
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("storm", help="simulate the fleet through the fault: does the reconnect storm subside?")
+    s.add_argument("scenario", nargs="?", default="gitter-2015", help="preset name or .toml file (default: gitter-2015)")
+    s.add_argument("--design", default=None,
+                   help="a named design, or 'all' (default: the scenario's design and 'off' for comparison)")
+    s.add_argument("--mode", choices=MODES, default="fluid",
+                   help="fluid: counts split by probability (deterministic, any size); sampled: one client each")
+    s.add_argument("--seed", type=int, default=0, help="RNG seed of the sampled mode (default 0)")
+    s.add_argument("--clients", type=int, default=None, help="fleet size (default: [storm] clients)")
+    s.add_argument("--horizon", type=int, default=None, help="simulated seconds (default: [storm] horizon)")
+    s.add_argument("--out", default="storm-out", help="folder for CSV, plots and lasso traces (default storm-out)")
+    s.add_argument("--no-lasso", action="store_true", help="skip the exhaustive lasso search")
+    s.add_argument("--no-plot", action="store_true", help="write no PNG plots")
+    s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _designs(scenario, choice: str | None) -> list[str]:
+    if choice == "all":
+        return [d for d in DESIGNS if DESIGNS[d].tuner != "fleet-staged"]
+    if choice is None:
+        own = scenario.design.name
+        return [own] + (["off"] if own != "off" else [])
+    if choice not in DESIGNS:
+        raise StormError(f"--design {choice!r}: not a named design; named designs: {', '.join(DESIGNS)}, or 'all'")
+    return [choice]
+
+
+def run(args) -> int:
+    """Run the command; exit 0 when every configured run recovers and no lasso exists, else 1."""
+    scenario = load_scenario(args.scenario)
+    overrides = {}
+    for key in ("clients", "horizon"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise StormError(f"--{key} {value}: must be at least 1")
+            overrides[key] = value
+    storm = storm_params(scenario, **overrides)
+    if storm.fault_at >= storm.horizon:
+        raise StormError(f"--horizon {storm.horizon}: must be above [storm] fault_at = {storm.fault_at}")
+    designs = _designs(scenario, args.design)
+    out = Path(args.out)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    report: dict = {"scenario": scenario.name, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
+                    "horizon": storm.horizon, "subside_within": storm.subside_within, "lasso": {}, "runs": []}
+    text = io.StringIO()
+
+    if not args.no_lasso:
+        print(f"Can a storm outlive its fault? Exhaustive lasso search, {scenario.params.clients} client(s), "
+              f"{scenario.params.servers} servers ({scenario.source}):", file=text)
+        for design in designs:
+            sc = scenario.with_design(design)
+            result = check_bfs(sc.params, (storm_subsides,), scenario=sc.name, budget=sc.bounds)
+            prop = result.properties[0]
+            files = write_findings(sc, result, out) if prop.run is not None else {}
+            report["lasso"][design] = summary(sc, result, files, 0)["properties"][storm_subsides.name]
+            print(f"  {design:<20}{str(prop.verdict):<14}{prop.basis}", file=text)
+            for where in files.get(storm_subsides.name, {}).values():
+                print(f"  {'':<20}wrote {where}", file=text)
+        print(file=text)
+
+    say(f"simulating {len(designs)} design(s) x 6 mitigations, {storm.clients:,} clients, {storm.horizon} s ...")
+    started = time.perf_counter()
+
+    def progress(design, mitigation, rec):
+        say(f"  {design}/{mitigation}: {rec.verdict} ({time.perf_counter() - started:.1f} s)")
+
+    params = {d: scenario.with_design(d).params for d in designs}
+    rows = storm_table(params, storm, mode=args.mode, seed=args.seed, progress=progress)
+    seconds = time.perf_counter() - started
+    print(f"Does it? {args.mode} simulation of {storm.clients:,} clients on {scenario.params.servers} servers, "
+          f"{storm.horizon} s, server {rows[0]['series'].fault[2]} loses connectivity at t={storm.fault_at} s for "
+          f"{rows[0]['series'].fault[1] - storm.fault_at} s; W = {storm.subside_within} s "
+          f"({seconds:.1f} s to simulate {len(rows)} runs):", file=text)
+    print(f"  {'design':<20}{'rank':>4}  {'mitigation':<15}{'verdict':<14}{'recovery':>10}{'peak/s':>9}"
+          f"{'valid reaped':>14}{'max T':>7}", file=text)
+    for row in rows:
+        rec = row["recovery"]
+        took = f"{rec.seconds} s" if rec.seconds is not None else "never"
+        print(f"  {row['design']:<20}{row['rank']:>4}  {row['mitigation']:<15}{str(rec.verdict):<14}{took:>10}"
+              f"{rec.peak_reconnects:>9.0f}{rec.reaped_valid:>14,}{rec.max_timeout:>7}", file=text)
+        report["runs"].append({"design": row["design"], "mitigation": row["mitigation"], "rank": row["rank"],
+                               "description": row["description"], "verdict": str(rec.verdict), "basis": rec.basis,
+                               "recovery_seconds": rec.seconds, "peak_reconnects_per_s": round(rec.peak_reconnects, 2),
+                               "baseline_per_s": round(rec.baseline, 2), "reconnects": rec.reconnects,
+                               "reaped_valid": rec.reaped_valid, "reaped_dead": rec.reaped_dead,
+                               "max_timeout": rec.max_timeout})
+    print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
+          f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
+
+    files = _write_series(scenario.name, rows, out, plot=not args.no_plot)
+    report["files"] = files
+    print(f"Wrote {len(files)} files to {out}/ (time series CSV{'' if args.no_plot else ', plots'}).", file=text)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        sys.stdout.write(text.getvalue())
+    still = [r for r in report["runs"] if r["mitigation"] == "as configured" and r["verdict"] == "violated"]
+    lasso = [d for d, p in report["lasso"].items() if p["verdict"] == "violated"]
+    return 1 if still or lasso else 0
+
+
+def _write_series(name: str, rows: list[dict], out: Path, plot: bool) -> list[str]:
+    """The table as CSV; each design's configured run and its best mitigation as CSV (+ one PNG per design)."""
+    written = []
+    table = io.StringIO()
+    w = csv.writer(table)
+    w.writerow(["design", "mitigation", "rank", "verdict", "recovery_seconds", "peak_reconnects_per_s",
+                "reconnects", "reaped_valid", "reaped_dead", "max_timeout"])
+    for row in rows:
+        r = row["recovery"]
+        w.writerow([row["design"], row["mitigation"], row["rank"], str(r.verdict), r.seconds,
+                    round(r.peak_reconnects, 2), r.reconnects, r.reaped_valid, r.reaped_dead, r.max_timeout])
+    path = out / f"{name}.storm-table.csv"
+    write_text(path, table.getvalue())
+    written.append(str(path))
+    designs = list(dict.fromkeys(r["design"] for r in rows))
+    for design in designs:
+        mine = [r for r in rows if r["design"] == design]
+        chosen = [r for r in mine if r["mitigation"] == "as configured"] + [r for r in mine if r["rank"] == 1]
+        for row in {id(r): r for r in chosen}.values():
+            slug = row["mitigation"].replace(" ", "-")
+            path = out / f"{name}.{design}.{slug}.series.csv"
+            write_text(path, series_csv(row["series"]))
+            written.append(str(path))
+        if plot:
+            from .storm_plot import plot_design
+
+            path = out / f"{name}.{design}.storm.png"
+            plot_design(path, name, design, mine)
+            written.append(str(path))
+    return written
+
+
+def series_csv(series) -> str:
+    """One row per simulated second: reconnects, reaps, and per server latency, backlog, T, I."""
+    servers = series.timeout.shape[1]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    head = ["second", "reconnects", "rejected", "reaped_valid", "reaped_dead"]
+    for kind in ("latency_ms", "backlog_s", "timeout", "interval"):
+        head += [f"{kind}_s{s}" for s in range(servers)]
+    w.writerow(head)
+    for t in range(len(series.reconnects)):
+        row = [t] + [round(float(x), 3) for x in (series.reconnects[t], series.rejected[t], series.reaped_valid[t],
+                                                  series.reaped_dead[t])]
+        for arr in (series.latency_ms, series.backlog_s):
+            row += [round(float(x), 1) for x in arr[t]]
+        row += [int(x) for x in series.timeout[t]] + [int(x) for x in series.interval[t]]
+        w.writerow(row)
+    return buf.getvalue()
