@@ -260,8 +260,18 @@ def test_property_rejects_a_bad_modality_with_a_clear_message():
     with pytest.raises(ValueError) as err:
         Property("eventually_reaped", "eventually", STATE, lambda p, s: True, "x")
     assert str(err.value) == (
-        "property 'eventually_reaped': modality must be 'always' or 'sometimes', not 'eventually'"
+        "property 'eventually_reaped': modality must be 'always', 'sometimes' or 'eventually-always', "
+        "not 'eventually'"
     )
+
+
+def test_a_liveness_property_needs_steps_and_an_exclude_predicate():
+    with pytest.raises(ValueError, match="'eventually-always' property is over steps and has an 'exclude'"):
+        Property("calm", "eventually-always", STEP, lambda *a: True, "x")
+    with pytest.raises(ValueError, match="'eventually-always' property is over steps"):
+        Property("calm", "eventually-always", STATE, lambda *a: True, "x", exclude=lambda *a: False)
+    with pytest.raises(ValueError, match="other modalities have none"):
+        Property("safe", "always", STEP, lambda *a: True, "x", exclude=lambda *a: False)
 
 
 def test_property_rejects_a_bad_over():

@@ -16,6 +16,7 @@ import pytest
 from stormcheck.model import fleet
 from stormcheck.model.events import Reaped
 from stormcheck.model.params import DESIGNS, Faults, Level, Params, adjuster_advice
+from stormcheck.model.scenario import load_scenario
 from stormcheck.model.state import State
 from stormcheck.traces.export import replay_trace, run_to_trace, trace_params, trace_to_run_inputs
 from stormcheck.traces.itf import Trace
@@ -150,13 +151,23 @@ def test_trace_layout(run, params, written):
     assert "loop" not in obj
 
 
-def test_loop_and_params_survive(tmp_path, run, params):
-    lasso = Run(run.initial, run.steps, loop=2)
+def test_loop_and_params_survive(tmp_path):
+    from stormcheck.checkers.bfs import check_bfs
+    from stormcheck.properties.protocol import storm_subsides
+
+    params = load_scenario("gitter-2015").params
+    lasso = check_bfs(params, (storm_subsides,)).properties[0].run  # a real lasso: it closes
     path = tmp_path / "lasso.itf.json"
     run_to_trace(lasso, params, {}).write(path)
     trace = Trace.read(path)
-    assert trace.loop == 2 and trace.params == tuple(trace_params(params))
+    assert trace.loop == lasso.loop and trace.params == tuple(trace_params(params))
     assert replay_trace(trace, params) == lasso
+
+
+def test_a_loop_that_does_not_close_is_refused(run, params):
+    trace = run_to_trace(Run(run.initial, run.steps, loop=2), params, {})
+    with pytest.raises(ReplayError, match="loops back to state 2"):
+        replay_trace(trace, params)
 
 
 def test_writing_is_deterministic(tmp_path, run, params):

@@ -1,7 +1,7 @@
 """Differential tests: the Z3 encoding (checkers/z3_encoding.py) against model/fleet.py.
 
 Hypothesis draws a small fleet (3 servers, 1 or 2 clients, levels (45, 1) and
-(101, 15), every encoded design), a reachable state (a random walk with the
+(101, 15), every named design and a delayed fleet-wide one), a reachable state (a random walk with the
 model's own `actions`/`step` from one of its initial states) and an action,
 enabled or not. With frame 0 fixed to the state and the action fixed:
 
@@ -27,7 +27,7 @@ from stormcheck.model.state import Action
 from stormcheck.properties.protocol import no_valid_reap, parameter_agreement
 
 LEVELS = (Level(0, 45, 1), Level(40_000, 101, 15))
-ENCODED = {name: d for name, d in DESIGNS.items() if d.tuner != "fleet-staged"}
+ENCODED = dict(DESIGNS)
 # A fleet-wide change that takes 30 s to reach every server: exercises adopt,
 # deadline and the tuner timer.
 ENCODED["fleet-wide-delayed"] = Design("fleet-wide-delayed", tuner="fleet", propagation_delay=30)
@@ -55,7 +55,8 @@ def every_action(params: Params, state) -> list[Action]:
         acts += [Action(k, client=c) for k in ("arrive", "crash", "cut", "reconnect")]
         acts += [Action("reconnect", client=c, server=s) for s in range(S)]
     for s in range(S):
-        acts += [Action(k, server=s) for k in ("restore", "publish", "gc", "adopt", "lose")]
+        acts += [Action(k, server=s) for k in ("restore", "publish", "gc", "adopt", "adopt_reaper", "adopt_advice",
+                                               "lose")]
         acts += [Action("load", server=s, value=v) for v in range(L)]
     timers = {cl.timer for cl in state.clients} | {srv.down for srv in state.servers} | {1, 45, 101}
     acts += [Action("tick", value=t + d) for t in timers for d in (-1, 0, 1) if t + d > 0]
@@ -140,22 +141,26 @@ def test_state_round_trips_through_z3():
     assert enc.state_of(s.model(), 0) == state
 
 
-def test_staged_design_is_refused_with_a_message():
-    with pytest.raises(ValueError, match="fleet-staged tuner is not encoded"):
-        Encoding(Params(design=DESIGNS["fleet-wide-staged"]))
+def test_a_fleet_the_encoding_does_not_cover_is_refused():
+    from stormcheck.model.params import Heartbeat
+
+    with pytest.raises(ValueError, match="Params.heartbeat = .* is not encoded"):
+        Encoding(Params(heartbeat=Heartbeat(hold="none")))
 
 
-def test_every_step_of_the_2015_state_graph():
+@pytest.mark.parametrize("design", ["per-server", "fleet-wide-staged"])
+def test_every_step_of_the_2015_state_graph(design):
     """Enabled steps from the states the exhaustive engine reaches on the 2015 fleet.
 
     Random walks rarely reach old sessions; the state graph (one state per
-    symmetry class) has them all, and every reap.
+    symmetry class) has them all, and every reap; under the staged design,
+    every phase of a rollout.
     """
-    RARE = ("publish", "gc", "restore")
+    RARE = ("publish", "gc", "restore", "adopt_reaper", "adopt_advice")
     from stormcheck.checkers.bfs import explore
     from stormcheck.model.fleet import successors
 
-    params = fleet("per-server", 1, "reconnects", 0, ())
+    params = fleet(design, 1, "reconnects", 0, ())
     enc, trans, bad, _ = encoded(params)
     search, _ = explore(params, (), keep_graph=True, stop_when_decided=False)
     solver = z3.Solver()
@@ -164,7 +169,8 @@ def test_every_step_of_the_2015_state_graph():
     for n, state in enumerate(search.graph.nodes):
         # Every step of every 10th state, and the reaps and restores of every 4th: the
         # whole graph (1,236 states, 6,429 steps) would take over a minute.
-        steps = [(a, x) for a, x in successors(params, state) if n % 10 == 0 or (n % 4 == 0 and a.kind in RARE)]
+        every, rare = (10, 4) if design == "per-server" else (40, 6)  # the staged graph is 6x larger
+        steps = [(a, x) for a, x in successors(params, state) if n % every == 0 or (n % rare == 0 and a.kind in RARE)]
         if not steps:
             continue
         solver.push()
@@ -182,4 +188,83 @@ def test_every_step_of_the_2015_state_graph():
             checked += 1
         solver.pop()
     assert checked > 200
-    assert {"reply", "arrive", "reconnect", "restore", "publish", "gc", "load", "lose", "crash", "tick"} <= kinds
+    assert {"reply", "arrive", "restore", "publish", "gc", "load", "lose", "crash", "tick"} <= kinds
+    if design == "per-server":
+        assert "reconnect" in kinds  # 2 of the staged graph's 5,000 steps: left to the random test
+    else:
+        assert {"adopt_reaper", "adopt_advice"} <= kinds
+
+
+# ---------------------------------------------------------------- the one-client system (env=True)
+
+
+@lru_cache(maxsize=None)
+def env_encoded(params: Params):
+    enc = Encoding(params, env=True)
+    return enc, enc.trans(0)
+
+
+def alone(state, c: int = 0):
+    """Client `c` of `state` with the servers and budgets: what the one-client system sees."""
+    return state._replace(clients=(state.clients[c],))
+
+
+@pytest.mark.slow
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn_steps())
+def test_every_fleet_step_is_a_step_of_each_client_against_the_environment(drawn):
+    """Proofs over the one-client system cover fleets of any size only if this holds.
+
+    For every enabled step of a (1- or 2-client) fleet, what each client sees
+    before and after is a step of the one-client system (the environment's
+    move standing for the other clients).
+    """
+    params, state, action, enabled = drawn
+    if not enabled:
+        return
+    note(f"design {params.design.name}, state {state}, action {action}")
+    enc, trans = env_encoded(params)
+    nxt = step(params, state, action).state
+    for c in range(params.clients):
+        s = z3.Solver()
+        s.add(enc.param_constraints(), trans, equal(enc.frame(0), enc.const_state(alone(state, c))),
+              equal(enc.frame(1), enc.const_state(alone(nxt, c))))
+        assert s.check() == z3.sat, (c, action)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_symbolic_parameters_agree_with_the_point_fleet(data):
+    """With ranged parameters pinned to a drawn point, the encoding steps like the model at that point.
+
+    This holds the adjuster's formula (JavaScript rounding as integer
+    division), the symbolic RTT choices, clock offsets, fault durations and
+    age cap to their Python definitions.
+    """
+    from stormcheck.model.scenario import concrete_config, load_scenario, scenario_from_dict
+
+    ranges = {"timeout": (20, 90), "interval": (0, 9), "rtt_max": (1, 4), "skew": (-2, 2),
+              "load_ms": (6000, 90000), "loss_duration": (5, 90), "cut_duration": (5, 150)}
+    base = load_scenario("gitter-2015", design=data.draw(st.sampled_from(sorted(ENCODED.keys() & DESIGNS.keys()))))
+    point = {k: data.draw(st.integers(*r), label=k) for k, r in ranges.items() if k != "skew"}
+    point["skew"] = data.draw(st.lists(st.integers(*ranges["skew"]), min_size=3, max_size=3), label="skew")
+    config = concrete_config(base.config, point)
+    config["faults"]["client_cut"] = 1
+    params = scenario_from_dict(config, "test").params
+    enc = Encoding(params, ranges=ranges, threshold_ms=config["load"]["threshold_ms"])
+    state = data.draw(st.sampled_from(initial_states(params)))
+    for _ in range(data.draw(st.integers(0, 30))):
+        state = step(params, state, data.draw(st.sampled_from(actions(params, state)))).state
+    action = data.draw(st.sampled_from(actions(params, state)))
+    s = z3.Solver()
+    pins = [t == v for key, terms in enc.base.items()
+            for t, v in zip(terms, point[key] if key == "skew" else [point[key]])]
+    s.add(enc.param_constraints(), *pins, equal(enc.frame(0), enc.const_state(state)),
+          equal(enc.action(0), enc.const_action(action)), enc.trans(0))
+    assert s.check() == z3.sat
+    assert enc.state_of(s.model(), 1) == step(params, state, action).state
+    # T/I of every level as the model computes them.
+    m = s.model()
+    assert [(m.eval(t).as_long(), m.eval(i).as_long()) for t, i in zip(enc.T, enc.I)] == \
+        [(lv.timeout, lv.interval) for lv in params.levels]

@@ -1,0 +1,385 @@
+"""`stormcheck report`: the design-review page, its Markdown twin and its traces.
+
+One report of the 2015 fleet under all six designs with all three engines is
+built once for the module, with a small Hypothesis budget (about a minute,
+mostly the symbolic engine). Cheaper properties (bad input, atomic writes,
+progress, a trace that does not replay, plug-in sections) use
+exhaustive-only reports, which take well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from stormcheck import report
+from stormcheck.cli import main
+from stormcheck.model.params import DESIGNS
+from stormcheck.model.scenario import load_scenario
+from stormcheck.msc import sequence_diagram
+from stormcheck.properties.protocol import PROPERTIES
+from stormcheck.report_core import Section
+from stormcheck.traces.export import replay_trace
+from stormcheck.traces.itf import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = json.loads((ROOT / "counterexamples" / "manifest.json").read_text())
+XHTML = "{http://www.w3.org/1999/xhtml}"
+ENGINES = ("exhaustive", "hypothesis", "symbolic")
+# The safety and reachability properties, for the quick reports. The module's
+# full report has liveness too (the default where no depth bound is stated).
+SAFETY = [w for p in PROPERTIES for w in ("--property", p.name)]
+
+
+@pytest.fixture(scope="module")
+def gitter(tmp_path_factory) -> Path:
+    """The gitter-2015 report: all six designs, all three engines."""
+    out = tmp_path_factory.mktemp("report") / "gitter"
+    rc = main(["report", "gitter-2015", "--design", "all", "--out", str(out), "--examples", "60", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def _xml(folder: Path) -> ET.Element:
+    return ET.parse(folder / "report.html").getroot()
+
+
+def _text(el: ET.Element) -> str:
+    return "".join(el.itertext()).strip()
+
+
+def _html_table(root: ET.Element, table_id: str) -> list[list[ET.Element]]:
+    table = root.find(f".//{XHTML}table[@id='{table_id}']")
+    assert table is not None, f"no table #{table_id}"
+    return [row.findall(f"{XHTML}td") for row in table.iter(f"{XHTML}tr") if row.findall(f"{XHTML}td")]
+
+
+def _cell_verdict(td: ET.Element) -> str:
+    span = td.find(f"{XHTML}span[@data-verdict]")
+    return span.get("data-verdict") if span is not None else _text(td)
+
+
+def _engines(root: ET.Element) -> list[str]:
+    table = root.find(f".//{XHTML}table[@id='verdict-matrix']")
+    return [_text(th) for th in table.iter(f"{XHTML}th")][3:]
+
+
+def html_matrix(root: ET.Element) -> dict[tuple, str]:
+    """(scenario, design, property, engine) -> verdict, from the page's per-property matrix."""
+    out = {}
+    for tds in _html_table(root, "verdict-matrix"):
+        scenario, design, prop = (_text(td) for td in tds[:3])
+        for engine, td in zip(_engines(root), tds[3:]):
+            out[scenario, design, prop.split(" ")[0], engine] = _cell_verdict(td)
+    return out
+
+
+def md_matrix(text: str) -> dict[tuple, str]:
+    """The same mapping from the Markdown twin's per-property table."""
+    part = text.split("### Per property", 1)[1].split("\n## ", 1)[0]
+    out, engines = {}, []
+    for line in part.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if not line.startswith("| "):
+            continue
+        if line.startswith("| scenario"):
+            engines = cells[3:]
+            continue
+        for engine, cell in zip(engines, cells[3:]):
+            out[cells[0], cells[1], cells[2].split(" ")[0], engine] = re.match(r"\*\*(\w+)\*\*", cell).group(1)
+    return out
+
+
+# ---------------------------------------------------------------- the page itself
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_html_is_well_formed_and_self_contained(gitter):
+    root = _xml(gitter)  # raises on any markup error
+    assert root.tag == f"{XHTML}html"
+    html = (gitter / "report.html").read_text(encoding="utf-8")
+    # Viewable offline: no script, no stylesheet link, every image inline.
+    assert "<script" not in html and "<link" not in html
+    imgs = list(root.iter(f"{XHTML}img"))
+    assert imgs and all(img.get("src").startswith("data:image/") for img in imgs)
+    for el in root.iter():
+        for attr in ("src", "href"):
+            assert not (el.get(attr) or "").startswith(("http:", "https:", "//")), el.get(attr)
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_markdown_twin_has_the_same_verdict_matrix(gitter):
+    html = html_matrix(_xml(gitter))
+    md = md_matrix((gitter / "report.md").read_text(encoding="utf-8"))
+    assert html == md
+    for design in DESIGNS:
+        for prop in PROPERTIES:
+            for engine in ENGINES:
+                assert html["gitter-2015", design, prop.name, engine] in ("holds", "violated", "inconclusive")
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_gitter_2015_all_designs_each_engine_and_the_engines_agree(gitter):
+    root = _xml(gitter)
+    matrix = html_matrix(root)
+    expected = {c["design"]: c["verdicts"] for c in MANIFEST["checks"] if c["scenario"] == "gitter-2015"}
+    assert set(expected) == set(DESIGNS)
+    for design, verdicts in expected.items():
+        for prop, verdict in verdicts.items():
+            assert matrix["gitter-2015", design, prop, "exhaustive"] == verdict, (design, prop)
+        # Every engine shows a verdict for every design; none contradicts the exhaustive one.
+        for engine in ENGINES:
+            shown = matrix["gitter-2015", design, "no_valid_reap", engine]
+            assert shown in ("holds", "violated", "inconclusive")
+            if engine == "hypothesis":  # a random search never proves: it finds, or it is inconclusive
+                assert shown in (verdicts["no_valid_reap"], "inconclusive") and shown != "holds"
+    per_design = {(_text(t[0]), _text(t[1])): [_cell_verdict(td) for td in t[2:5]] + [_text(t[5])]
+                  for t in _html_table(root, "design-verdicts")}
+    assert set(per_design) == {("gitter-2015", d) for d in DESIGNS}
+    heads = root.findall(f".//{XHTML}h3[@data-agreement]")
+    assert {h.get("data-design") for h in heads} == set(DESIGNS)
+    for h in heads:
+        design = h.get("data-design")
+        assert h.get("data-agreement") == "agree", _text(h)
+        assert per_design["gitter-2015", design][3] == "agree"
+        assert f"no_valid_reap {expected[design]['no_valid_reap']}" in _text(h), _text(h)
+    # The 2015 design: both engines that can prove find the violation (the
+    # Hypothesis budget here is too small to count on; see the next test).
+    assert matrix["gitter-2015", "per-server", "no_valid_reap", "symbolic"] == "violated"
+
+
+@pytest.mark.slow
+def test_default_hypothesis_budget_finds_the_2015_violation(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--engine", "hypothesis", "--out", str(out), "--quiet", *SAFETY])
+    assert rc == 0
+    matrix = html_matrix(_xml(out))
+    assert matrix["gitter-2015", "per-server", "no_valid_reap", "hypothesis"] == "violated"
+    assert list((out / "traces").glob("gitter-2015.per-server.no_valid_reap.hypothesis.itf.json"))
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_every_trace_shown_replays(gitter, capsys):
+    root = _xml(gitter)
+    html_links = {a.get("href") for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"}
+    md_links = set(re.findall(r"\]\((traces/[^)]+\.itf\.json)\)", (gitter / "report.md").read_text()))
+    assert html_links and html_links == md_links
+    violated = {(d, p) for (_, d, p, _), v in html_matrix(root).items() if v == "violated"}
+    for design, prop in violated:  # every violation is shown with a trace
+        assert any(f".{design}.{prop}." in link for link in html_links), (design, prop)
+    for link in sorted(html_links):
+        path = gitter / link
+        trace = Trace.read(path)
+        scenario = load_scenario("gitter-2015", design=trace.meta["design"])
+        replay_trace(trace, scenario.params)  # raises if it does not replay
+        assert main(["replay", str(path)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_violation_shows_sequence_diagram_and_cutoff_arithmetic(gitter):
+    root = _xml(gitter)
+    section = root.find(f".//{XHTML}section[@id='violations']")
+    text = _text(section)
+    # The 2015 arithmetic, from the Reaped event of the fatal step: 1.6 x 45 = 72 against an age of 101 s.
+    assert "cutoff = 1.6 x T = 1.6 x 45 = 72 s; the age it saw was 101 s" in text
+    assert len(list(section.iter(f"{XHTML}pre"))) == len(list(section.iter(f"{XHTML}img")))
+    svgs = sorted((gitter / "img").glob("*.msc.svg"))
+    assert svgs
+    svg = ET.parse(svgs[0]).getroot()
+    labels = [_text(t) for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"c0", "s0", "s1", "s2", "shared store"} <= set(labels)
+    assert any(label.startswith("reap valid c0") for label in labels)
+
+
+def test_sequence_diagram_marks_the_fatal_reap():
+    sc = load_scenario("gitter-2015")
+    trace = Trace.read(ROOT / "counterexamples" / "gitter-2015.per-server.no_valid_reap.itf.json")
+    run = replay_trace(trace, sc.params)
+    svg = ET.fromstring(sequence_diagram(run, sc.params, uid="t"))
+    ns = "{http://www.w3.org/2000/svg}"
+    fatal = [ln for ln in svg.iter(f"{ns}line") if ln.get("stroke") == "#c62828"]
+    assert len(fatal) == 1 and fatal[0].get("marker-end") == "url(#t-fatal)"
+    assert any(_text(t) == f"step {len(run)}" for t in svg.iter(f"{ns}text"))
+
+
+# ---------------------------------------------------------------- building
+
+
+def _quick(tmp_path, *extra):
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--engine", "exhaustive", "--out", str(out), "--skip", "storms", *SAFETY,
+               *extra])
+    return rc, out
+
+
+def test_liveness_lasso_is_shown_and_replays(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--engine", "exhaustive", "--design", "fleet-wide", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0
+    names = {p for (_, _, p, _) in html_matrix(_xml(out))}
+    liveness = sorted(names - {p.name for p in PROPERTIES})
+    if not liveness:
+        pytest.skip("the model defines no liveness property")
+    matrix = html_matrix(_xml(out))
+    violated = [n for n in liveness if matrix["gitter-2015", "fleet-wide", n, "exhaustive"] == "violated"]
+    if not violated:
+        pytest.skip(f"no liveness property is violated on gitter-2015/fleet-wide: {', '.join(liveness)}")
+    for name in violated:
+        stem = f"gitter-2015.fleet-wide.{name}.exhaustive"
+        assert re.search(rf"^replay {re.escape(stem)} \.\.\. replays, \d+ steps; its \d+-step cycle repeats "
+                         rf"forever and violates {name}", err, re.M), err
+        svg = (out / "img" / f"{stem}.msc.svg").read_text()
+        assert "repeats forever" in svg
+
+
+def test_progress_one_line_per_stage_and_quiet(tmp_path, capsys):
+    rc, out = _quick(tmp_path, "--design", "per-server", "--design", "off")
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert re.search(r"^gitter-2015/per-server/exhaustive \.\.\. violated \(\d+\.\d s\)$", err, re.M), err
+    assert re.search(r"^gitter-2015/off/exhaustive \.\.\. holds \(\d+\.\d s\)$", err, re.M), err
+    assert re.search(r"^replay gitter-2015\.per-server\.no_valid_reap\.exhaustive \.\.\. replays", err, re.M), err
+    rc, out = _quick(tmp_path, "--quiet")
+    assert rc == 0 and capsys.readouterr().err == ""
+
+
+def test_rebuild_replaces_the_report_and_leaves_no_temporaries(tmp_path, capsys):
+    rc, out = _quick(tmp_path, "--quiet", "--design", "per-server")
+    assert rc == 0 and list((out / "traces").glob("*.per-server.*"))
+    rc, out = _quick(tmp_path, "--quiet", "--design", "off")
+    assert rc == 0
+    assert not (out / "traces").exists()  # 'off' has no violation to show; nothing of the old report is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["nope"], "nope: is not a preset name"),
+    (["gitter-2015", "--design", "bogus"], "--design 'bogus': unknown design"),
+    (["gitter-2015", "--examples", "0"], "--examples 0: must be a whole number >= 1"),
+    (["gitter-2015", "--max-seconds", "-1"], "--max-seconds -1.0: must be > 0"),
+    (["gitter-2015", "--property", "nope"], "--property: no property named 'nope'"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
+    out = tmp_path / "r"
+    rc = main(["report", *argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and message in err, err
+    assert not out.exists()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    rc, _ = _quick(tmp_path, "--quiet")
+    assert rc == 2 and "not a stormcheck report" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_trace_that_does_not_replay_fails_the_build(tmp_path, capsys, monkeypatch):
+    # Tamper with every trace as it is written: the clock of its last state
+    # is off by one, which replay must notice.
+    original = Trace.write
+
+    def tampered(self, path):
+        original(self, path)
+        doc = json.loads(Path(path).read_text())
+        doc["states"][-1]["now"] += 1
+        Path(path).write_text(json.dumps(doc))
+
+    monkeypatch.setattr(Trace, "write", tampered)
+    rc, out = _quick(tmp_path, "--design", "per-server", "--quiet")
+    err = capsys.readouterr().err
+    assert rc == 1 and "report not written" in err and "does not replay" in err, err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_registered_section_appears_in_both_formats(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(report, "SECTION_BUILDERS", list(report.SECTION_BUILDERS))
+
+    def designs_counted(ctx):
+        n = sum(len(d) for d in ctx.designs.values())
+        return Section("counted", "Designs counted", f"<p>{n} designs</p>", f"{n} designs\n")
+
+    report.register_section(designs_counted)
+    report.register_section(designs_counted)  # once only
+    assert report.SECTION_BUILDERS.count(designs_counted) == 1
+    assert report.SECTION_BUILDERS[-1].__name__ == "searched_section"  # stays last
+    rc, out = _quick(tmp_path, "--quiet", "--design", "all")
+    assert rc == 0
+    assert _text(_xml(out).find(f".//{XHTML}section[@id='counted']")).endswith("6 designs")
+    assert "## Designs counted\n\n6 designs" in (out / "report.md").read_text()
+
+
+# ---------------------------------------------------------------- rendering in a browser
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _pixels(png: Path):
+    import matplotlib.image as mpimg
+
+    return mpimg.imread(png)[..., :3]  # floats in [0, 1]
+
+
+def _distinct_colours(png: Path) -> int:
+    import numpy as np
+
+    flat = (_pixels(png) * 255).astype("uint8").reshape(-1, 3)
+    return len(np.unique(flat, axis=0))
+
+
+def _ink(png: Path) -> float:
+    """The share of pixels clearly darker than the white page."""
+    return float((_pixels(png).min(axis=2) < 0.9).mean())
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_renders_in_headless_chromium(gitter, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium); CI runs this check")
+    shot = tmp_path / "page.png"
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2400",
+           (gitter / "report.html").as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert shot.exists(), proc.stderr[-2000:]
+    # A page with one line of text (an error) shows about 85 colours, all
+    # anti-aliasing, and under 0.1 % ink; the report's first screen has
+    # tables of coloured verdicts: over a thousand colours, several % ink.
+    assert _distinct_colours(shot) > 400
+    assert _ink(shot) > 0.02
+
+
+def test_synthesis_and_storm_sections(gitter):
+    # The Z3 section: the proved region with the scenario's point, and the
+    # adjuster thresholds; the storm section: the recovery table per design
+    # and a plot per simulated design (fleet-wide-staged is not simulated).
+    md = (gitter / "report.md").read_text()
+    assert "T0 + I0 + rtt_max < ceil(1.6 x T0)" in md
+    assert re.search(r"publish path: valid sessions reaped once avg subscribe latency >= \d+ ms", md)
+    images = {p.name for p in (gitter / "img").iterdir()}
+    assert {"gitter-2015.region.png", "gitter-2015.thresholds.png"} <= images
+    simulated = [d for d in DESIGNS if d != "fleet-wide-staged"]
+    assert {f"gitter-2015.{d}.storm.png" for d in simulated} <= images
+    root = _xml(gitter)
+    rows = [[_text(td) for td in tr.findall(f"{XHTML}td")] for tr in root.iter(f"{XHTML}tr")]
+    storm = {(r[0], r[2]): r[3] for r in rows if len(r) == 8 and r[2] in ("as configured", "admission")}
+    assert storm["per-server", "as configured"].startswith("violated")
+    assert storm["off", "as configured"].startswith("holds")
+    assert storm["per-server", "admission"].startswith("holds")

@@ -1,0 +1,293 @@
+"""Configuration rollouts: a change from A to B, how it reaches the fleet, and plans.
+
+For each stack whose heartbeat interval and cutoff belong to different sides
+(or to different restarts), the shipped rollout moves the interval ahead of
+the cutoff: `check` reports the reap of a valid client with a trace whose
+timeline shows the mixed fleet, and `plan` proposes an order that holds (and
+that holds when checked on its own). A change whose B is unsafe has no plan,
+and the tool says so. Where the broker follows each client's own value
+(MQTT), every order holds.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stormcheck.checkers import plan as plan_module
+from stormcheck.checkers import run_engine
+from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.plan import candidate_orders, moving_parts, plan
+from stormcheck.cli import main
+from stormcheck.model.events import Began, Reaped, Restarted, Upgraded
+from stormcheck.model.fleet import ProtocolError, actions, initial_states, is_valid, step
+from stormcheck.model.rollout import Phase
+from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict, shipped_names
+from stormcheck.model.state import Action
+from stormcheck.properties.protocol import PROPERTIES, no_valid_reap
+from stormcheck.traces.timeline import render_timeline
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLLOUTS = shipped_names("rollouts")
+
+# The rollouts that lengthen the interval before the cutoff catches up, as written.
+UNSAFE_AS_WRITTEN = [
+    "rollouts/actioncable-beat-10",
+    "rollouts/faye-timeout-101",
+    "rollouts/phoenix-heartbeat-90",
+    "rollouts/python-websockets-ping-60",
+    "rollouts/signalr-keepalive-60",
+    "rollouts/socketio-2-ping-60",
+    "rollouts/socketio-4-ping-60",
+]
+
+
+def raw(name: str) -> dict:
+    return tomllib.loads((ROOT / "model" / "scenarios" / f"{name}.toml").read_text())
+
+
+def test_shipped_rollouts():
+    assert ROLLOUTS == sorted(UNSAFE_AS_WRITTEN + ["rollouts/mqtt-keepalive-120"])
+
+
+@pytest.mark.parametrize("name", UNSAFE_AS_WRITTEN)
+def test_the_written_order_reaps_a_valid_client_with_a_trace(name):
+    sc = load_scenario(name)
+    prop = run_engine("exhaustive", sc, PROPERTIES).get("no_valid_reap")
+    assert str(prop.verdict) == "violated"
+    run = prop.run
+    pre, (_, last) = run.states[-2], run.steps[-1]
+    assert any(isinstance(e, Reaped) and is_valid(pre, e.client) for e in last.events)
+    events = [e for _, st in run.steps for e in st.events]
+    assert any(isinstance(e, Began) for e in events)
+    assert any(isinstance(e, (Restarted, Upgraded)) for e in events)
+    # The reap happens in a mixed fleet: some part still runs A, another B.
+    levels = {srv.adv for srv in pre.servers} | {srv.reap for srv in pre.servers}
+    levels |= {cl.session.hs_level for cl in pre.clients if cl.session and sc.params.heartbeat.client_owned}
+    assert levels == {0, 1}
+    # The timeline shows which configuration every part ran, step by step.
+    text = render_timeline(run, sc.params, title=name)
+    lines = [line for line in text.splitlines() if "configs (T/I):" in line]
+    assert len(lines) >= 2 and " A (" in lines[0] and any(" B" in line for line in lines[1:])
+    assert "VIOLATION" in text
+
+
+@pytest.mark.parametrize("name", UNSAFE_AS_WRITTEN)
+def test_plan_proposes_an_order_that_holds(name):
+    sc = load_scenario(name)
+    result = plan(sc.params, scenario=sc.name, budget=sc.bounds)
+    assert result.candidates[0].written and str(result.candidates[0].verdict) == "violated"
+    proposal = result.proposal
+    assert proposal is not None and not proposal.written
+    # The proposal, checked on its own as a scenario would run it, holds.
+    fleet = replace(sc.params, rollout=replace(sc.params.rollout, phases=proposal.phases))
+    again = check_bfs(fleet, (no_valid_reap,), budget=sc.bounds)
+    assert str(again.get("no_valid_reap").verdict) == "holds" and again.stats["complete"]
+
+
+def test_the_plans_put_the_judge_first():
+    def first_part(name):
+        sc = load_scenario(name)
+        return plan(sc.params, scenario=sc.name, budget=sc.bounds).proposal.phases[0]
+
+    # Server-side judge, client-side interval: servers first.
+    assert first_part("rollouts/phoenix-heartbeat-90").side == "servers"
+    assert first_part("rollouts/signalr-keepalive-60").side == "servers"
+    # Client-side judge (the stale threshold), server-side beat: clients first.
+    assert first_part("rollouts/actioncable-beat-10").side == "clients"
+    # Both on the servers, shared store: every reaper adopts B before any advice does.
+    faye = first_part("rollouts/faye-timeout-101")
+    assert (faye.side, faye.part) == ("servers", "judge")
+
+
+def test_when_the_broker_follows_each_client_every_order_holds():
+    sc = load_scenario("rollouts/mqtt-keepalive-120")
+    assert moving_parts(sc.params) == ("clients",)
+    result = plan(sc.params, scenario=sc.name, budget=sc.bounds)
+    assert [str(c.verdict) for c in result.candidates] == ["holds"] and result.proposal.written
+
+
+def test_no_plan_when_configuration_b_itself_is_unsafe(tmp_path, capsys):
+    config = raw("rollouts/phoenix-heartbeat-90")
+    config["rollout"]["timeout"] = 60  # the interval goes to 90 s, the server timeout stays 60 s
+    sc = scenario_from_dict(config, "unsafe")
+    result = plan(sc.params, scenario=sc.name, budget=sc.bounds)
+    assert result.proposal is None and str(result.verdict) == "violated"
+    assert all(str(c.verdict) == "violated" for c in result.candidates)
+    # The command says so, exit code 1.
+    path = tmp_path / "unsafe.toml"
+    text = (ROOT / "model/scenarios/rollouts/phoenix-heartbeat-90.toml").read_text()
+    path.write_text(text.replace("timeout = 180", "timeout = 60"))
+    assert main(["plan", str(path), "--quiet"]) == 1
+    assert "no safe order" in capsys.readouterr().out
+
+
+def test_candidate_orders():
+    faye = load_scenario("rollouts/faye-timeout-101").params
+    assert moving_parts(faye) == ("judge", "advice")
+    assert [tuple((p.side, p.part) for p in c) for c in candidate_orders(faye)] == [
+        (("servers", "both"),),
+        (("servers", "judge"), ("servers", "advice")),
+        (("servers", "advice"), ("servers", "judge")),
+    ]
+    phoenix = load_scenario("rollouts/phoenix-heartbeat-90").params
+    assert [tuple(p.side for p in c) for c in candidate_orders(phoenix)] == [
+        ("servers", "clients"), ("clients", "servers"),
+    ]
+
+
+# ------------------------------------------------------------ the model
+
+
+def test_rollout_steps_are_guarded_and_deterministic():
+    p = load_scenario("rollouts/faye-timeout-101").params
+    state = initial_states(p)[0]
+    assert Action("launch") in actions(p, state)
+    with pytest.raises(ProtocolError, match="restart"):
+        step(p, state, Action("restart", server=0))
+    launched = step(p, state, Action("launch"))
+    assert launched == step(p, state, Action("launch"))
+    assert [a for a in actions(p, launched.state) if a.kind == "restart"] == [
+        Action("restart", server=0), Action("restart", server=1)
+    ]
+    restarted = step(p, launched.state, Action("restart", server=0)).state
+    srv = restarted.servers[0]
+    assert (srv.adv, srv.reap, srv.down) == (1, 1, 5)
+    assert restarted.tuner_timer == 120  # the next batch after the pace
+
+
+def test_a_static_fleet_is_unchanged_by_the_rollout_machinery():
+    # Without a rollout, no rollout action is ever enabled.
+    p = load_scenario("static-45").params
+    for state in initial_states(p):
+        assert not {a.kind for a in actions(p, state)} & {"launch", "restart", "upgrade"}
+
+
+# ------------------------------------------------------------ the format
+
+BASE = {
+    "scenario": {"name": "r", "design": "off"},
+    "topology": {"servers": 2},
+    "rollout": {"timeout": 90, "phases": [{"side": "servers"}]},
+}
+
+
+def with_rollout(**changes):
+    config = json.loads(json.dumps(BASE))
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        config.setdefault(section, {})[name] = value
+    return config
+
+
+@pytest.mark.parametrize("config, words", [
+    (with_rollout(scenario__design="per-server"), ["[scenario] design", "per-server", '"off"']),
+    (with_rollout(load__levels_ms=[0, 40000]), ["[load] levels_ms", "leave levels_ms at [0]"]),
+    (with_rollout(rollout__timeout=45), ["configuration B must differ from A"]),
+    (with_rollout(rollout__phases=[]), ["[rollout] phases = []", "non-empty list of tables"]),
+    (with_rollout(rollout__phases=[{"side": "clients"}]), ["#1", "clients take their interval", "from the server"]),
+    (with_rollout(rollout__phases=[{"side": "servers", "pickup": "advice"}]),
+     ["#1 pickup", 'side = "servers"', 'only to side = "clients"']),
+    (with_rollout(rollout__phases=[{"side": "servers"}, {"side": "servers", "part": "judge"}]),
+     ["#2", "judge", "phase #1 already did"]),
+    (with_rollout(rollout__phases=[{"side": "servers", "batch": 3}]), ["batch = 3", "[topology] servers = 2"]),
+    (with_rollout(rollout__phases=[{"side": "moon"}]), ['side = "moon"', '"servers", "clients"']),
+    (with_rollout(rollout__when=3), ["[rollout]", "when", "allowed keys"]),
+])
+def test_rollout_mistakes_name_file_key_value_and_what_is_allowed(config, words):
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(config, "r.toml")
+    message = str(err.value)
+    assert message.startswith("r.toml: ")
+    for w in words:
+        assert w in message, message
+
+
+def test_a_rollout_runs_under_a_static_design_only():
+    sc = load_scenario("rollouts/faye-timeout-101")
+    with pytest.raises(ScenarioError, match="static design"):
+        sc.with_design("per-server")
+    assert sc.with_design("off") == sc
+
+
+def test_phase_tables_read_back_unchanged():
+    sc = load_scenario("rollouts/signalr-keepalive-60")
+    assert sc.params.rollout.phases == (
+        Phase("clients", pickup="release", spread=300), Phase("servers", batch=1, pace=60),
+    )
+    assert scenario_from_dict(sc.config, "again") == sc
+
+
+# ------------------------------------------------------------ the commands
+
+
+def test_check_and_replay_a_rollout(tmp_path, capsys):
+    assert main(["check", "rollouts/signalr-keepalive-60", "--out", str(tmp_path), "--quiet",
+                 "--property", "no_valid_reap"]) == 1
+    trace = tmp_path / "signalr-keepalive-60.off.no_valid_reap.itf.json"
+    assert main(["replay", str(trace)]) == 0
+    assert "violates no_valid_reap" in capsys.readouterr().out
+
+
+def test_plan_command(capsys):
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "VIOLATED" in out and "(as written)" in out
+    assert "proposed order: 1. servers to B" in out and '[[rollout.phases]]\nside = "servers"' in out
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "holds" and doc["proposal"].startswith("1. servers")
+    assert [c["verdict"] for c in doc["candidates"]] == ["violated", "holds"]
+
+
+def test_plan_refuses_a_scenario_without_a_rollout(capsys):
+    assert main(["plan", "stacks/phoenix"]) == 2
+    assert "has no [rollout] table" in capsys.readouterr().err
+
+
+def test_readme_documents_the_rollouts_and_plan():
+    readme = (ROOT / "README.md").read_text()
+    for name in ROLLOUTS:
+        assert name in readme
+    assert "stormcheck plan rollouts/" in readme
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(plan_module).failed == 0
+
+
+def test_list_shows_the_shipped_stacks_and_rollouts(capsys):
+    assert main(["list", "rollouts"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ROLLOUTS
+    assert main(["list", "stacks"]) == 0
+    assert "stacks/phoenix" in capsys.readouterr().out
+
+
+def test_clients_pick_up_b_with_the_next_advice():
+    config = raw("rollouts/phoenix-heartbeat-90")
+    config["rollout"]["phases"][0] = {"side": "clients", "pickup": "advice"}
+    # Every client has B within one heartbeat; with servers 30 s apart the
+    # client's own server would restart before its 60 s cutoff: slow them down.
+    config["rollout"]["phases"][1]["pace"] = 120
+    sc = scenario_from_dict(config, "advice pick-up")
+    prop = run_engine("exhaustive", sc, (no_valid_reap,)).get("no_valid_reap")
+    assert str(prop.verdict) == "violated"
+    events = [e for _, st in prop.run.steps for e in st.events]
+    assert Upgraded(0, 1, "advice") in events
+    # Servers first, then the advice: safe.
+    config["rollout"]["phases"].reverse()
+    again = run_engine("exhaustive", scenario_from_dict(config, "servers first"), (no_valid_reap,))
+    assert str(again.get("no_valid_reap").verdict) == "holds"
+
+
+def test_every_rollout_is_pinned_in_the_manifest():
+    checks = json.loads((ROOT / "counterexamples" / "manifest.json").read_text())["checks"]
+    pinned = {c["scenario"]: c["verdicts"]["no_valid_reap"] for c in checks if c["scenario"].startswith("rollouts/")}
+    # Reviewed expectations: the written orders that move the interval first reap.
+    assert pinned == {**{n: "violated" for n in UNSAFE_AS_WRITTEN}, "rollouts/mqtt-keepalive-120": "holds"}

@@ -1,0 +1,63 @@
+"""The symbolic engine against counterexamples/manifest.json: every preset, every named design.
+
+``no_valid_reap`` for every entry, every property for the 1-client 2015
+fleet. A verdict must agree with the manifest's, and say how it was reached:
+a violation is a certified (replayed) run; a design that holds is *proved*
+(inductive invariant: any number of clients, unbounded time), not bounded.
+The exceptions are what the encoding does not cover (the other stacks'
+heartbeat rules and configuration rollouts, `z3_encoding.check_encodable`):
+inconclusive, saying "not encoded", never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stormcheck.checkers import run_engine
+from stormcheck.checkers.z3_bmc import CHECKED
+from stormcheck.checkers.z3_encoding import check_encodable
+from stormcheck.model.scenario import load_scenario
+from stormcheck.properties.core import Verdict
+from stormcheck.properties.protocol import by_name
+from stormcheck.traces.run import replay
+
+MANIFEST = json.loads((Path(__file__).parent.parent / "counterexamples" / "manifest.json").read_text())
+
+
+def _entries():
+    for check in MANIFEST["checks"]:
+        names = [n for n in check["verdicts"] if n in CHECKED] if check["scenario"] == "gitter-2015" \
+            else ["no_valid_reap"]
+        yield pytest.param(check, names, id=f"{check['scenario']}/{check['design']}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check,names", list(_entries()))
+def test_symbolic_verdicts_agree_with_the_manifest(check, names):
+    sc = load_scenario(check["scenario"], design=check["design"])
+    try:
+        check_encodable(sc.params)
+        encoded = True
+    except ValueError:
+        encoded = False
+    result = run_engine("symbolic", sc, tuple(by_name(n) for n in names), seed=0)
+    for name in names:
+        got = result.get(name)
+        if not encoded:
+            assert got.verdict is Verdict.INCONCLUSIVE and "not encoded" in got.basis
+            continue
+        assert str(got.verdict) == check["verdicts"][name], (name, got.basis)
+        if got.verdict is Verdict.VIOLATED or got.run is not None:
+            assert got.basis.startswith("certified")
+            replay(sc.params, got.run.initial, got.run.actions, got.run.states)
+        elif got.modality == "always":
+            assert got.basis.startswith("proved by an inductive invariant"), got.basis
+
+
+def test_the_2015_presets_are_encoded_under_every_design():
+    for check in MANIFEST["checks"]:
+        if check["scenario"] in ("gitter-2015", "gitter-2015-3x3", "static-45"):
+            check_encodable(load_scenario(check["scenario"], design=check["design"]).params)
