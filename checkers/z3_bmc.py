@@ -42,11 +42,27 @@ from stormcheck.traces.run import ReplayError, Run, replay
 
 from .result import CheckResult, PropertyResult
 
-__all__ = ["make_solver", "bmc", "search", "lift", "certify", "depth_schedule", "BmcOutcome", "check_symbolic", "DEFAULT_TIMEOUT_MS"]
+__all__ = ["make_solver", "check_known", "SolverUnknown", "bmc", "search", "lift", "certify", "depth_schedule", "BmcOutcome", "check_symbolic", "DEFAULT_TIMEOUT_MS"]
 
 DEFAULT_TIMEOUT_MS = 30_000
 ENGINE = "symbolic"
 CHECKED = ("no_valid_reap", "parameter_agreement", "dead_session_reaped", "rehandshake_reachable")
+
+
+class SolverUnknown(ValueError):
+    """Z3 answered ``unknown`` (timeout, resource limit): inconclusive, never safe."""
+
+
+def check_known(solver: z3.Solver) -> z3.CheckSatResult:
+    """``solver.check()``, raising `SolverUnknown` instead of returning ``unknown``.
+
+    For callers that read ``unsat`` as a proof: an ``unknown`` must not fall
+    through to the branch that treats "not sat" as safe.
+    """
+    answer = solver.check()
+    if answer == z3.unknown:
+        raise SolverUnknown(f"the solver gave up: {solver.reason_unknown()}")
+    return answer
 
 
 def make_solver(

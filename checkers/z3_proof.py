@@ -41,6 +41,7 @@ import z3
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, RETRY, WAITING
 
+from .z3_bmc import SolverUnknown, check_known
 from .z3_encoding import PHASE, Encoding, SState, select
 
 __all__ = ["LEMMAS", "ProofOutcome", "prove", "houdini", "covers_text"]
@@ -139,17 +140,6 @@ class ProofOutcome:
     cti_params: dict = field(default_factory=dict)
 
 
-class _Unknown(Exception):
-    pass
-
-
-def _check(solver: z3.Solver) -> z3.CheckSatResult:
-    answer = solver.check()
-    if answer == z3.unknown:
-        raise _Unknown(solver.reason_unknown())
-    return answer
-
-
 def houdini(enc: Encoding, make: Callable[[], z3.Solver], lemmas: dict | None = None) -> tuple[list[str], list[str]]:
     """The largest subset of `lemmas` that is inductive for `enc` (kept, dropped)."""
     lemmas = LEMMAS if lemmas is None else lemmas
@@ -163,7 +153,7 @@ def houdini(enc: Encoding, make: Callable[[], z3.Solver], lemmas: dict | None = 
     while kept:
         solver.push()
         solver.add(z3.Or([z3.Not(at0[n]) for n in kept]))
-        if _check(solver) == z3.unsat:
+        if check_known(solver) == z3.unsat:
             solver.pop()
             break
         m = solver.model()
@@ -176,7 +166,7 @@ def houdini(enc: Encoding, make: Callable[[], z3.Solver], lemmas: dict | None = 
         solver.push()
         solver.add(*[at0[n] for n in kept])
         solver.add(z3.Or([z3.Not(at1[n]) for n in kept]))
-        if _check(solver) == z3.unsat:
+        if check_known(solver) == z3.unsat:
             solver.pop()
             break
         m = solver.model()
@@ -229,8 +219,8 @@ def prove(
             s.add(enc.disagreement(0))
         else:
             raise ValueError(f"{prop}: only no_valid_reap and parameter_agreement are proved by induction")
-        answer = _check(s)
-    except _Unknown as err:
+        answer = check_known(s)
+    except SolverUnknown as err:
         return ProofOutcome("unknown", (), (), time.perf_counter() - start, covers, f"solver returned unknown ({err})")
     seconds = time.perf_counter() - start
     if answer == z3.unsat:

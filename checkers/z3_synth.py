@@ -48,7 +48,7 @@ from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_d
 from stormcheck.properties.core import ALWAYS, STEP, Property
 from stormcheck.traces.run import Run
 
-from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, make_solver, search
+from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, check_known, make_solver, search
 from .z3_encoding import Encoding, ceil_times
 from .z3_proof import LEMMAS, covers_text, houdini
 
@@ -69,17 +69,6 @@ def path_property(paths: tuple[str, ...]) -> Property:
 
     name = "no_valid_reap_by_" + "_".join(paths)
     return Property(name, ALWAYS, STEP, check, f"No {'/'.join(paths)} reaper destroys the session of a valid client.")
-
-
-class _Unknown(Exception):
-    pass
-
-
-def _check(solver: z3.Solver) -> z3.CheckSatResult:
-    answer = solver.check()
-    if answer == z3.unknown:
-        raise _Unknown(solver.reason_unknown())
-    return answer
 
 
 # ---------------------------------------------------------------- the 2015 question
@@ -169,7 +158,7 @@ def _least(s: z3.Solver, x, low: int, high: int) -> int | None:
     """The least value of `x` in [low, high] for which `s` is satisfiable (None: none)."""
     s.push()
     s.add(x <= high)
-    found = _check(s) == z3.sat
+    found = check_known(s) == z3.sat
     s.pop()
     if not found:
         return None
@@ -178,7 +167,7 @@ def _least(s: z3.Solver, x, low: int, high: int) -> int | None:
         mid = (lo + hi) // 2
         s.push()
         s.add(x <= mid)
-        if _check(s) == z3.sat:
+        if check_known(s) == z3.sat:
             hi = min(mid, s.model().eval(x, model_completion=True).as_long())
         else:
             lo = mid + 1
@@ -316,7 +305,7 @@ def _cti(scenario: Scenario, enc: Encoding, solver, inv: list) -> tuple[Run, dic
 
     s = solver()
     s.add(*inv, enc.trans(0), enc.bad(0))
-    if _check(s) != z3.sat:
+    if check_known(s) != z3.sat:
         return None
     m = s.model()
     config = concrete_config(scenario.config, enc.param_values(m))
@@ -338,7 +327,7 @@ def _neighbour_inside(enc: Encoding, solver, formula, outside: dict) -> dict | N
         s = solver()
         s.add(formula, *[t == value[(k, j)] for k, j, t in flat if (k, j) != (key, i)])
         s.add(z3.Or(term == value[(key, i)] - 1, term == value[(key, i)] + 1))
-        if _check(s) == z3.sat:
+        if check_known(s) == z3.sat:
             return enc.param_values(s.model())
     return None
 
@@ -372,7 +361,7 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
     for text, formula, pairs in _candidates(enc):
         s = solver()
         s.add(formula, *inv, bad)
-        if _check(s) == z3.unsat:
+        if check_known(s) == z3.unsat:
             sound.append((text, formula, pairs))
         else:
             rejected.append(text)
@@ -385,25 +374,25 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
     for cand in sound[1:]:
         s = solver()
         s.add(cand[1], z3.Not(best[1]))
-        if _check(s) == z3.sat:
+        if check_known(s) == z3.sat:
             best = cand
     text, formula, pairs = best
     s = solver()
     s.add(formula)
-    some_inside = _check(s) == z3.sat
+    some_inside = check_known(s) == z3.sat
     s = solver()
     s.add(z3.Not(formula))
-    whole = _check(s) == z3.unsat
+    whole = check_known(s) == z3.unsat
     outside = run = config = inside = None
     if not whole:
         # Just outside: some inequality fails by exactly zero (lhs == rhs);
         # if none can (a point scenario far outside), any point outside.
         s.push()
         s.add(z3.Or([lhs == rhs for lhs, rhs in pairs]))
-        edge = _check(s) == z3.sat
+        edge = check_known(s) == z3.sat
         model = s.model() if edge else None
         s.pop()
-        if model is None and _check(s) == z3.sat:
+        if model is None and check_known(s) == z3.sat:
             model = s.model()
         if model is not None:
             outside = enc.param_values(model)

@@ -24,6 +24,7 @@ matplotlib.use("Agg")  # a report is built without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from stormcheck.checkers.z3_bmc import SolverUnknown  # noqa: E402
 from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region  # noqa: E402
 from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
@@ -108,7 +109,7 @@ def synth_section(ctx: ReportContext) -> Section | None:
             with ctx.stage(f"{scenario.name}/synth: safe region") as outcome:
                 region = safe_region(ranged)
                 outcome["text"] = region.constraint or "no region proved"
-        except (SynthesisError, ScenarioError) as err:
+        except (SynthesisError, ScenarioError, SolverUnknown) as err:
             region = None
             parts_h.append(f"<p>Safe region: not computed ({esc(err)}).</p>")
             parts_md.append(f"Safe region: not computed ({err}).\n")
@@ -122,9 +123,16 @@ def synth_section(ctx: ReportContext) -> Section | None:
                      if d in DESIGNS and DESIGNS[d].judge == "server" and DESIGNS[d].tuner in ("per-server", "fleet")]
         if adjusting and len(scenario.params.levels) > 1:
             design = adjusting[0]
-            with ctx.stage(f"{scenario.name}/{design}/synth: adjuster thresholds") as outcome:
-                thresholds = adjuster_thresholds(scenario.with_design(design))
-                outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
+            try:
+                with ctx.stage(f"{scenario.name}/{design}/synth: adjuster thresholds") as outcome:
+                    thresholds = adjuster_thresholds(scenario.with_design(design))
+                    outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
+            except (SynthesisError, SolverUnknown) as err:
+                html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)
+                            + f"<p>Adjuster thresholds: inconclusive ({esc(err)}).</p>")
+                md.append(f"### {scenario.name}\n\n" + "\n".join(parts_md)
+                          + f"\nAdjuster thresholds: inconclusive ({err}).\n")
+                continue
             text = "\n".join(t.text() for t in thresholds)
             image = figure_image(_threshold_figure(scenario, thresholds), f"{scenario.name}.thresholds.png",
                                  f"{scenario.name}: adjuster input at which each reaper path reaps valid sessions")

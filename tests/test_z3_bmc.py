@@ -168,3 +168,15 @@ def test_encoding_init_matches_the_exhaustive_roots(gitter):
 def test_a_bound_below_one_step_is_refused(gitter):
     with pytest.raises(ValueError, match="at least 1 step"):
         check_symbolic(gitter, (no_valid_reap,), max_steps=0)
+
+
+def test_an_unknown_answer_is_raised_never_read_as_unsat():
+    import z3
+
+    from stormcheck.checkers.z3_bmc import SolverUnknown, check_known, make_solver
+
+    s = make_solver(rlimit=1)  # no resources: Z3 must give up
+    x, y = z3.Ints("x y")
+    s.add(x * x * x + y * y * y == 1729, x > 1, y > x)
+    with pytest.raises(SolverUnknown, match="the solver gave up"):
+        check_known(s)
