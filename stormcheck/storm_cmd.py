@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="RNG seed of the sampled mode (default 0)")
     s.add_argument("--clients", type=int, default=None, help="fleet size (default: [storm] clients)")
     s.add_argument("--horizon", type=int, default=None, help="simulated seconds (default: [storm] horizon)")
-    s.add_argument("--out", default="storm-out", help="folder for CSV, plots and lasso traces (default storm-out)")
+    s.add_argument("--out", default="out/storm", help="folder for CSV, plots and lasso traces (default ./out/storm)")
     s.add_argument("--no-lasso", action="store_true", help="skip the exhaustive lasso search")
     s.add_argument("--no-plot", action="store_true", help="write no PNG plots")
     s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
