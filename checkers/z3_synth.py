@@ -106,6 +106,24 @@ class Threshold:
                 f"(T={self.timeout}, I={self.interval}); proved safe below it; {exact}")
 
 
+def _prepare(params, ranges: dict, threshold_ms: int, seed: int, timeout_ms: int):
+    """The one-client encoding over `ranges` in a fresh context, its solver factory and the lemmas that hold.
+
+    A fresh context per question: z3 numbers terms in creation order, and
+    that order steers the search as much as the seed does.
+    """
+    ctx = z3.Context()
+    enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
+
+    def solver():
+        s = make_solver(seed, timeout_ms, ctx=ctx)
+        s.add(enc.param_constraints())
+        return s
+
+    kept, _ = houdini(enc, solver)
+    return enc, solver, kept
+
+
 def adjuster_thresholds(
     scenario: Scenario,
     *,
@@ -125,16 +143,7 @@ def adjuster_thresholds(
     high = high_ms if high_ms is not None else max(params.levels[-1].avg_ms, 200_000)
     if high < low:
         raise SynthesisError(f"--high-ms {high}: must be above the second-highest level ({low - 1} ms)")
-    ranges = {"load_ms": (low, high)}
-    ctx = z3.Context()
-    enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
-
-    def solver():
-        s = make_solver(seed, timeout_ms, ctx=ctx)
-        s.add(enc.param_constraints())
-        return s
-
-    kept, _ = houdini(enc, solver)
+    enc, solver, kept = _prepare(params, {"load_ms": (low, high)}, threshold_ms, seed, timeout_ms)
     out = []
     for path in PATHS:
         t = time.perf_counter()
@@ -344,16 +353,7 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
             raise SynthesisError(f"[ranges] {key}: synthesis is over protocol parameters; "
                                  f"fix {key} (the proof covers any number of clients)")
     params = scenario.params
-    threshold_ms = scenario.config["load"]["threshold_ms"]
-    ctx = z3.Context()
-    enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
-
-    def solver():
-        s = make_solver(seed, timeout_ms, ctx=ctx)
-        s.add(enc.param_constraints())
-        return s
-
-    kept, _ = houdini(enc, solver)
+    enc, solver, kept = _prepare(params, ranges, scenario.config["load"]["threshold_ms"], seed, timeout_ms)
     inv = [LEMMAS[n](enc, enc.frame(0)) for n in kept]
     bad = z3.Or(z3.And(enc.trans(0), enc.bad(0)), enc.disagreement(0))
     cti = _cti(scenario, enc, solver, inv)
