@@ -136,16 +136,20 @@ def _lasso_run(params, prop, search, component, entry, bad_edge) -> Run:
     raise RuntimeError("the lasso's cycle did not close within the permutation bound")
 
 
-def lasso_violates(params: Params, prop: Property, run: Run) -> bool:
-    """True when `run` is a closed lasso whose cycle violates `prop`.
+def lasso_problem(params: Params, prop: Property, run: Run) -> str | None:
+    """Why `run` is not a closed lasso whose cycle violates `prop`; None when it is.
 
     The cycle must close (last state = the loop's first), take no excluded
-    step, and take at least one bad step: what `replay` re-checks.
+    step, and take at least one bad step: what a replay of a stored lasso
+    re-checks.
     """
-    if run.loop is None or run.loop >= len(run) or run.states[-1] != run.states[run.loop]:
-        return False
+    loop = run.loop
+    if loop is None or loop >= len(run) or run.states[-1] != run.states[loop]:
+        return f"it is no lasso: its last state is not state {loop}"
     states = run.states
-    cycle = [(states[i], *run.steps[i]) for i in range(run.loop, len(run))]
+    cycle = [(states[i], *run.steps[i]) for i in range(loop, len(run))]
     if any(prop.exclude(params, pre, action, st) for pre, action, st in cycle):
-        return False
-    return any(not prop.check(params, pre, action, st) for pre, action, st in cycle)
+        return f"its cycle takes a step {prop.name} excludes"
+    if all(prop.check(params, pre, action, st) for pre, action, st in cycle):
+        return f"its cycle no longer violates {prop.name}"
+    return None

@@ -150,29 +150,27 @@ def houdini(enc: Encoding, make: Callable[[], z3.Solver], lemmas: dict | None = 
     solver = make()
     solver.add(enc.init())
     # Initiation: drop what some initial state breaks, a model at a time.
-    while kept:
-        solver.push()
-        solver.add(z3.Or([z3.Not(at0[n]) for n in kept]))
-        if check_known(solver) == z3.unsat:
-            solver.pop()
-            break
-        m = solver.model()
-        solver.pop()
-        kept = [n for n in kept if z3.is_true(m.eval(at0[n], model_completion=True))]
+    kept = _drop_broken(solver, kept, lambda names: [], at0)
     solver = make()
     solver.add(enc.param_constraints(), enc.trans(0))
     # Consecution: drop what one step from the conjunction breaks, until none.
+    kept = _drop_broken(solver, kept, lambda names: [at0[n] for n in names], at1)
+    return kept, [n for n in lemmas if n not in kept]
+
+
+def _drop_broken(solver: z3.Solver, kept: list, assume, goal: dict) -> list:
+    """Drop from `kept` every lemma a model of ``assume(kept)`` breaks in `goal`, until no model breaks one."""
     while kept:
         solver.push()
-        solver.add(*[at0[n] for n in kept])
-        solver.add(z3.Or([z3.Not(at1[n]) for n in kept]))
+        solver.add(*assume(kept))
+        solver.add(z3.Or([z3.Not(goal[n]) for n in kept]))
         if check_known(solver) == z3.unsat:
             solver.pop()
             break
         m = solver.model()
         solver.pop()
-        kept = [n for n in kept if z3.is_true(m.eval(at1[n], model_completion=True))]
-    return kept, [n for n in lemmas if n not in kept]
+        kept = [n for n in kept if z3.is_true(m.eval(goal[n], model_completion=True))]
+    return kept
 
 
 def covers_text(params: Params, ranges: dict) -> str:

@@ -26,12 +26,8 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from stormcheck.checkers.lasso import lasso_violates
-
-from . import report, storm_cmd
-from . import plan_cmd
-from . import synth_cmd
-from .output import run_scenario, summary, version, write_findings
+from . import plan_cmd, report, storm_cmd, synth_cmd
+from .output import finding_lost, run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
 
@@ -256,18 +252,9 @@ def _replay(args) -> int:
             prop = by_name(name)
         except KeyError as err:
             raise _BadInput(f"{args.trace}: '#meta' property: {err.args[0]}") from None
-        if prop.liveness:
-            found = lasso_violates(scenario.params, prop, run)
-        elif run.steps:
-            pre = run.states[-2]
-            action, st = run.steps[-1]
-            found = prop.interesting(scenario.params, pre, action, st) if prop.over == "step" else prop.interesting(
-                scenario.params, st.state
-            )
-        else:
-            found = prop.over == "state" and prop.interesting(scenario.params, run.initial)
-        if not found:
-            print(f"{line}; but its last step no longer shows {name} {meta.get('verdict', '')}", file=sys.stderr)
+        lost = finding_lost(scenario.params, prop, run)
+        if lost is not None:
+            print(f"{line}; but {lost} {meta.get('verdict', '')}", file=sys.stderr)
             return 1
         if prop.liveness:
             line += f"; its cycle (from state {run.loop}) violates {name}"

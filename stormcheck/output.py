@@ -12,12 +12,15 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from stormcheck.checkers.lasso import lasso_problem
 from stormcheck.checkers.result import CheckResult, PropertyResult
 from stormcheck.model.scenario import Scenario, scenario_from_dict
+from stormcheck.properties.core import Property
 from stormcheck.traces.export import run_to_trace
+from stormcheck.traces.run import Run
 from stormcheck.traces.timeline import render_timeline
 
-__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path"]
+__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost"]
 
 
 def version() -> str:
@@ -154,3 +157,21 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
         },
         "stats": result.stats,
     }
+
+
+def finding_lost(params, prop: Property, run: Run) -> str | None:
+    """Why a replayed `run` no longer shows its finding for `prop`; None when it still does.
+
+    A liveness run must still be a violating lasso (`checkers.lasso.lasso_problem`);
+    any other run's last step (or state) must still be the counterexample or
+    witness. ``stormcheck replay`` and the report both ask this.
+    """
+    if prop.liveness:
+        return lasso_problem(params, prop, run)
+    if run.steps:
+        pre, (action, st) = run.states[-2], run.steps[-1]
+        found = (prop.interesting(params, pre, action, st) if prop.over == "step"
+                 else prop.interesting(params, st.state))
+    else:
+        found = prop.over == "state" and prop.interesting(params, run.initial)
+    return None if found else f"its last step no longer shows {prop.name}"

@@ -33,7 +33,7 @@ from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError, Run
 
-from .output import run_scenario, stem, trace_meta
+from .output import finding_lost, run_scenario, stem, trace_meta
 from .output import version as tool_version
 
 __all__ = [
@@ -268,29 +268,11 @@ def _replay_file(path: Path) -> str:
     except (ReplayError, ValueError, KeyError) as err:
         raise TraceDoesNotReplay(f"{path.name} does not replay: {err}") from None
     prop = by_name(meta["property"])
-    if getattr(prop, "liveness", False):
-        return _lasso_holds_up(path.name, prop, scenario.params, run)
-    if run.steps:
-        pre, (action, st) = run.states[-2], run.steps[-1]
-        found = (prop.interesting(scenario.params, pre, action, st) if prop.over == "step"
-                 else prop.interesting(scenario.params, st.state))
-    else:
-        found = prop.over == "state" and prop.interesting(scenario.params, run.initial)
-    if not found:
-        raise TraceDoesNotReplay(f"{path.name} replays, but its last step no longer shows "
-                                 f"{prop.name} {meta.get('verdict', '')}")
+    lost = finding_lost(scenario.params, prop, run)
+    if lost is not None:
+        raise TraceDoesNotReplay(f"{path.name} replays, but {lost} {meta.get('verdict', '')}".rstrip())
+    if prop.liveness:
+        return (f"replays, {len(run)} steps; its {len(run) - run.loop}-step cycle repeats forever and violates "
+                f"{prop.name}")
     what = "violates" if prop.modality == ALWAYS else "witnesses"
     return f"replays, {len(run)} steps; the last step {what} {prop.name}"
-
-
-def _lasso_holds_up(name: str, prop, params, run: Run) -> str:
-    """A liveness counterexample is a lasso: its cycle must close, avoid excluded steps and hold a bad step."""
-    loop = run.loop
-    if loop is None or run.states[-1] != run.states[loop]:
-        raise TraceDoesNotReplay(f"{name} replays, but it is no lasso: its last state is not state {loop}")
-    cycle = [(run.states[i], action, st) for i, (action, st) in enumerate(run.steps) if i >= loop]
-    if any(prop.exclude(params, *step) for step in cycle):
-        raise TraceDoesNotReplay(f"{name} replays, but its cycle takes a step {prop.name} excludes")
-    if all(prop.check(params, *step) for step in cycle):
-        raise TraceDoesNotReplay(f"{name} replays, but its cycle no longer violates {prop.name}")
-    return f"replays, {len(run)} steps; its {len(cycle)}-step cycle repeats forever and violates {prop.name}"
