@@ -3,10 +3,11 @@
 Design rules
 ------------
 1. The state machine is *derived* from the model, never written beside it.
-   `fleet_machine` makes one ``@rule`` per action kind of `fleet.ACTIONS`,
-   guarded by "the model enables some action of this kind" (the model's own
-   `actions`), choosing among those actions with a Hypothesis draw and
-   applying the model's own `step`. Every state property is an
+   Its one ``@rule`` (`FleetMachine.act`) draws an action kind among those
+   the model enables (the model's own `actions`, in `fleet.ACTIONS` order),
+   then one action of that kind, and applies the model's own `step`. Only
+   Hypothesis's public API is used (``@rule``, ``@invariant``,
+   ``@initialize``, ``st.data()``). Every state property is an
    ``@invariant``; step properties are checked after each step. Nothing here
    knows the protocol: change the model and the machine follows.
 2. A scenario's ``[ranges]`` are drawn per example in the machine's
@@ -36,8 +37,8 @@ Design rules
    gitter-2015, this is what makes the 2015 run likely: it needs the load
    to stay up and the client not to crash while time passes, and a uniform
    choice at every step makes one of them happen almost surely. (Hypothesis's
-   own swarm testing switches whole rules off, ``tick`` included, which
-   stalls the fleet; `_Rules` replaces it, see there.)
+   own swarm testing switches whole rules off, which here would mean
+   ``tick`` too; with one rule there is nothing for it to switch off.)
 
 Reproducibility: a run with a seed is derandomized (Hypothesis's own `seed`)
 and, as Hypothesis does for seeded tests, uses no example database. A run
@@ -69,11 +70,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
-try:  # internal to Hypothesis; without it, Hypothesis's own rule choice is used
-    from hypothesis.stateful import RuleStrategy
-except ImportError:  # pragma: no cover
-    RuleStrategy = None
 
 from stormcheck.model import fleet
 from stormcheck.model.scenario import RANGE_KEYS, Scenario, concrete_config, scenario_from_dict
@@ -109,8 +105,8 @@ DEFAULT_STEPS = 30
 # Hypothesis's own default location, relative to the current directory.
 DATABASE_DIR = Path(".hypothesis") / "examples"
 # Health checks that do not apply: a long stateful run is slow and large by
-# design, and under Hypothesis's own rule choice (if `_Rules` cannot be used)
-# most rules are disabled in most states, a filtered draw.
+# design (data_too_large, too_slow), and a fleet with nothing enabled is a
+# filtered step, not a broken strategy.
 _SUPPRESSED = (HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large)
 
 
@@ -250,29 +246,6 @@ def _mute_keys(params) -> list[tuple[str, int]]:
     return [("load", level) for level in range(len(params.levels))] + [(k, -1) for k in ADVERSARY if k != "load"]
 
 
-class _Rules(RuleStrategy if RuleStrategy is not None else object):
-    """Hypothesis's choice of the next rule, made with one draw.
-
-    Hypothesis picks a rule by rejection sampling over all rules, and turns
-    off a random subset of rules per example (swarm testing). Here most rules
-    are disabled in most states (the model enables three or four action
-    kinds at a time), so rejection costs several draws per step, and a
-    switched-off ``tick`` or ``reply`` stalls the fleet and wastes the
-    example. This draws one index among the rules whose preconditions hold,
-    in the model's action order (`fleet.ACTIONS`: shrinking moves toward due
-    events and away from faults), which is the same uniform choice. Muting
-    adversary moves per example (`ADVERSARY`) is the swarm testing kept.
-    """
-
-    def do_draw(self, data):
-        valid = [r for r in self.rules if all(p(self.machine) for p in r.preconditions)]
-        if not valid:
-            return super().do_draw(data)  # Hypothesis's own error for a machine that cannot move
-        valid.sort(key=lambda r: _ORDER.get(r.function.__name__, len(_ORDER)))
-        chosen = valid[data.draw(_index(len(valid)))] if len(valid) > 1 else valid[0]
-        return chosen, {k: data.draw(strat) for k, strat in chosen.arguments_strategies.items()}
-
-
 _MUTES: dict[tuple, st.SearchStrategy] = {}
 
 
@@ -295,10 +268,10 @@ def _index(n: int) -> st.SearchStrategy:
 
 
 class FleetMachine(RuleBasedStateMachine):
-    """The part of every derived machine that is not per action kind.
+    """The part of every derived machine that is not per fleet.
 
-    `fleet_machine` subclasses it with one rule per action kind and one
-    invariant per state property. The run so far is kept as data
+    Its one rule, `act`, applies an action the model enables;
+    `fleet_machine` subclasses it with one invariant per state property. The run so far is kept as data
     (``initial`` and ``steps``) so a failure exports exactly what ran.
     """
 
@@ -308,8 +281,6 @@ class FleetMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        if RuleStrategy is not None and hasattr(self._rules_strategy, "rules"):
-            self._rules_strategy = _Rules(self)
         self.muted: frozenset = frozenset()
         self.scenario: Scenario | None = None
         self.params = None
@@ -372,18 +343,27 @@ class FleetMachine(RuleBasedStateMachine):
             raise PropertyViolation(prop, found)
         # An always property this search does not fail on is only observed.
 
+    @precondition(lambda self: bool(self.enabled))  # a fleet that cannot move ends the run
+    @rule(data=st.data())
+    def act(self, data) -> None:
+        """Apply one action the model enables: first its kind, then the action.
+
+        One rule, with two draws, instead of one rule per action kind: most
+        kinds are disabled in most states (the model enables three or four at
+        a time), so Hypothesis's choice among many rules would reject its way
+        to an enabled one, and its swarm testing would switch off whole rules,
+        ``tick`` included, stalling the fleet. Kinds come in the model's order
+        (`fleet.ACTIONS`: due events first, faults last), so shrinking moves
+        toward due events and away from faults. Muting adversary moves per
+        example (`ADVERSARY`) is the swarm testing kept.
+        """
+        kinds = sorted(self.enabled, key=_ORDER.__getitem__)
+        kind = kinds[data.draw(_index(len(kinds)), label="kind")] if len(kinds) > 1 else kinds[0]
+        self.apply(data.draw(self._search.choice(self.enabled[kind]), label=kind))
+
     def teardown(self) -> None:
         if self._targeting and self.pressure is not None:
             target(float(self.pressure), label="reap pressure (-margin, s)")
-
-
-def _rule_for(kind: str):
-    def fire(self, data) -> None:
-        self.apply(data.draw(self._search.choice(self.enabled[kind]), label=kind))
-
-    fire.__name__ = fire.__qualname__ = kind
-    fire.__doc__ = f"Apply one enabled {kind!r} action of the model."
-    return precondition(lambda self: kind in self.enabled)(rule(data=st.data())(fire))
 
 
 def _invariant_for(prop: Property):
@@ -432,17 +412,18 @@ def fleet_machine(
     if fail_on is None:
         fail_on = [p.name for p in properties if p.modality == ALWAYS]
     search = _search or _Search(scenario, properties)
-    body: dict = {kind: _rule_for(kind) for kind in fleet.ACTIONS}
-    body.update({p.name: _invariant_for(p) for p in properties if p.over == STATE})
+    body: dict = {p.name: _invariant_for(p) for p in properties if p.over == STATE}
     body["_search"] = search
     body["_fail_on"] = frozenset(fail_on)
     body["_targeting"] = targeting
-    # Hypothesis keys its example database by the machine's name plus this
-    # digest: different fleets, designs or properties never share entries.
+    # Hypothesis keys a state machine's example database by the machine's
+    # name (a class made here has no source to digest), so the name carries a
+    # digest of what the machine checks: different fleets, designs or
+    # properties never share entries.
     ident = json.dumps([scenario.config, scenario.design.name, sorted(body["_fail_on"]),
                         [p.name for p in properties]], sort_keys=True, default=str)
-    body["_hypothesis_internal_add_digest"] = hashlib.sha256(ident.encode()).digest()
-    name = f"{_camel(scenario.name)}{_camel(scenario.design.name)}Machine"
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
+    name = f"{_camel(scenario.name)}{_camel(scenario.design.name)}Machine_{digest}"
     body["__qualname__"] = name
     body["__doc__"] = f"Random runs of {scenario.name} under {scenario.design.name}, derived from the model."
     return type(name, (FleetMachine,), body)

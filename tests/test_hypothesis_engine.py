@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis.stateful import run_state_machine_as_test
 
 from stormcheck.checkers import ENGINES, run_engine
 from stormcheck.checkers.bfs import check_bfs
@@ -29,6 +30,7 @@ from stormcheck.checkers.hypo import (
     DEFAULT_STEPS,
     check_hypothesis,
     fleet_machine,
+    machine_settings,
     reap_margin,
 )
 from stormcheck.cli import main
@@ -51,8 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "counterexamples" / "manifest.json").read_text())["checks"]
 NVR = by_name("no_valid_reap")
 STEPS = 30
-# A seed under which the 2015 violation turns up early (example 25 of 300).
-FAST_SEED = 4
+# A seed under which the 2015 violation turns up early: 0.4 s with the ranges
+# below, 3 s without (seeds 0-11 took 0.2-8.5 s; two found none in 300).
+FAST_SEED = 1
 
 # gitter-2015 with ranges over every range key that fits one client's fleet.
 RANGES = {"timeout": [30, 60], "interval": [0, 5], "rtt_max": [0, 4], "clients": [1, 2],
@@ -87,12 +90,40 @@ def searched(result, name="no_valid_reap"):
 def test_the_machine_is_derived_from_the_model():
     machine = fleet_machine(load_scenario("gitter-2015"), PROPERTIES)
     setup = machine.setup_state()
-    rules = {r.function.__name__ for r in setup.rules}
-    assert rules == set(fleet.ACTIONS)  # one rule per action kind, no other
+    # One rule draws among the kinds the model enables: no list of kinds is
+    # written here, so a new rule kind in the model needs nothing in the engine.
+    assert [r.function.__name__ for r in setup.rules] == ["act"]
     assert [r.function.__name__ for r in setup.initializers] == ["begin"]
     invariants = {i.function.__name__ for i in setup.invariants}
     assert invariants == {p.name for p in PROPERTIES if p.over == "state"}
     assert set(ADVERSARY) < set(fleet.ACTIONS) and "tick" not in ADVERSARY
+
+
+def test_the_machine_uses_only_hypothesis_public_api():
+    source = (Path(__file__).resolve().parent.parent / "checkers" / "hypo.py").read_text()
+    for private in ("_hypothesis_internal", "RuleStrategy", "_rules_strategy"):
+        assert private not in source, private
+
+
+def test_the_machine_reaches_every_kind_the_model_enables():
+    # The machine lists no kinds of its own: random runs of it on the 2015
+    # fleet apply every kind that fleet has (all but the rollout's and cut).
+    from stormcheck.checkers.hypo import _Search
+
+    scenario = load_scenario("gitter-2015")
+    search = _Search(scenario, PROPERTIES)
+    machine = fleet_machine(scenario, PROPERTIES, fail_on=[], targeting=False, _search=search)
+    applied: set = set()
+    original = machine.apply
+
+    def spy(self, action):
+        applied.add(action.kind)
+        original(self, action)
+
+    machine.apply = spy
+    run_state_machine_as_test(machine, settings=machine_settings(60, 30, database=None, derandomize=True))
+    expected = {"reply", "arrive", "reconnect", "restore", "publish", "gc", "load", "lose", "crash", "tick"}
+    assert expected <= applied, sorted(expected - applied)
 
 
 def test_reap_margin_is_the_quantity_parameter_agreement_judges():
