@@ -267,3 +267,13 @@ def test_every_design_of_the_new_presets_is_pinned():
     by = {(c["scenario"], c["design"]): c["verdicts"] for c in manifest["checks"]}
     assert by["gitter-2015-published", "per-server"]["no_message_loss"] == "violated"
     assert {v for d in DESIGNS for v in by["stacks/faye", d].values()} == {"holds"}
+
+
+def test_storm_command_refuses_the_published_stack_before_writing_anything(tmp_path, capsys):
+    from stormcheck.cli import main
+
+    out = tmp_path / "storm"
+    assert main(["storm", "gitter-2015-published", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "not simulated: [protocol] publish_expired = 'drop-queue'" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
