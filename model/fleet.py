@@ -55,6 +55,16 @@ socket judges it, a crashed or cut-off client's half-open socket stays with
 that server, and a new socket is a new session). A client's own level lives
 in its session (`Session.hs_level`).
 
+The published Faye stack
+------------------------
+Three rules follow Gitter's fork and client by default and the published
+packages on request (`Params.publish_expired`, `after_drop`, `after_401`;
+docs/protocol.md, "The published stack"): the publish path drops an expired
+subscriber's message queue instead of destroying it (`_publish`), a dropped
+client retries on its old id with its session kept (`_drop_sockets`), and a
+client refused with 401 waits the advised interval in `REJOIN` before it
+re-handshakes (`_refused`).
+
 Rollouts
 --------
 `Params.rollout` moves the fleet from level 0 (configuration A) to level 1
