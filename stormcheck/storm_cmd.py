@@ -26,7 +26,7 @@ from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, storm_table
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import load_scenario
-from stormcheck.model.storm import MODES, storm_params
+from stormcheck.model.storm import MODES, check_simulable, storm_params
 from stormcheck.properties.protocol import storm_subsides
 
 from .output import summary, write_findings, write_text
@@ -77,6 +77,7 @@ def run(args) -> int:
         raise StormError(f"--horizon {storm.horizon}: must be above [storm] fault_at = {storm.fault_at}")
     designs = _designs(scenario, args.design)
     out = Path(args.out)
+    check_simulable(scenario.params)  # before the lasso search writes anything
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     report: dict = {"scenario": scenario.name, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
                     "horizon": storm.horizon, "subside_within": storm.subside_within, "lasso": {}, "runs": []}
