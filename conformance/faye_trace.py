@@ -212,6 +212,9 @@ class _Driver:
             got = real.get(cid) if cid else None
             self.ages.append({"step": i, "client": f"c{c}", "model": model,
                               "real": None if got is None else round(got, 1)})
+            if model is not None or got is not None:
+                shown = "none" if got is None else f"{got + LEAD:.1f}"
+                step.real.append(f"Redis: c{c}'s session age {shown} at the step (model {model})")
             if model is not None and got is not None and abs(got + LEAD - model) > self.tol:
                 step.ok, step.why = False, f"c{c}'s session age in Redis is {got:.1f}, the model's {model}"
 

@@ -49,6 +49,7 @@ class Switchboard:
         self.servers = dict(servers)
         self.rtt = rtt
         self.routes: dict[str, str] = {}
+        self.pick = None  # optional callable(client) -> server, asked at each new connection (a balancer)
         self.down_servers: set[str] = set()
         self.cut_clients: set[str] = set()
         self.links: list[_Link] = []
@@ -123,7 +124,13 @@ class Switchboard:
             self.links.remove(link)
 
     async def _accept(self, client: str, reader, writer) -> None:
-        server = self.routes[client]
+        try:
+            await self._serve(client, reader, writer)
+        except asyncio.CancelledError:
+            pass  # the switchboard is closing
+
+    async def _serve(self, client: str, reader, writer) -> None:
+        server = self.pick(client) if self.pick else self.routes[client]
         if server in self.down_servers or client in self.cut_clients:
             self._note(f"refuse {client} -> {server}")
             writer.transport.abort()
@@ -164,6 +171,10 @@ class Switchboard:
             for srv in self._fronts.values():
                 srv.close()
             self._cut(lambda link: True)
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         try:
             self._call(shut())
         finally:
