@@ -83,7 +83,7 @@ def _engine_for(config: dict, given: str | None) -> str:
 
 
 def _trace(args) -> int:
-    from stormcheck.conformance.faye_trace import drive, load_trace, refusal, tolerance
+    from stormcheck.conformance.faye_trace import LEAD, drive, load_trace, refusal, tolerance
 
     try:
         doc = load_trace(Path(args.target))
@@ -98,7 +98,7 @@ def _trace(args) -> int:
     if not args.json:
         print(f"conform {args.target} on {STACK}, engine {engine}")
         print(f"  scale {args.scale:g} (1 model s = {args.scale:g} wall s); client steps matched within "
-              f"+-{tol:g} model s; driven steps {0.5:g} model s early")
+              f"+-{tol:g} model s; driven steps {LEAD:g} model s early")
     progress = None if (args.json or args.quiet) else _step_printer
     result = drive(doc, args.target, engine, args.scale, progress=progress)
     if args.json:
