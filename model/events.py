@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 __all__ = [
     "Reaped",
+    "QueueDropped",
     "Refused",
     "Handshake",
     "Refreshed",
@@ -39,6 +40,22 @@ class Reaped(NamedTuple):
     client: int
     server: int
     path: str
+    age: int
+    timeout: int
+    cutoff: str
+    judged_by: str
+
+
+class QueueDropped(NamedTuple):
+    """The publish path on `server` called `client` expired and deleted its message queue.
+
+    The published faye-redis 0.2.0 does this instead of destroying the
+    session: the session survives, the message just published to it is lost.
+    The fields explain the judgement as `Reaped`'s do.
+    """
+
+    client: int
+    server: int
     age: int
     timeout: int
     cutoff: str

@@ -84,6 +84,7 @@ from .events import (
     Dropped,
     Fault,
     Handshake,
+    QueueDropped,
     Reaped,
     Recovered,
     Refreshed,
@@ -99,6 +100,7 @@ from .state import (
     CRASHED,
     CUT,
     HELD,
+    REJOIN,
     RETRY,
     WAITING,
     Action,
@@ -289,9 +291,11 @@ def is_valid(state: State, client: int) -> bool:
     A held connect, a connect the client was told to send and is sending on
     schedule, and a retry the protocol ordered after its socket dropped are
     all valid; a crashed client or one whose own network is cut off is not.
+    A client refused with 401 and waiting the advised interval before it
+    re-handshakes (`REJOIN`) does as told too.
     The model's clients are never late: lateness is what crashes and cuts are.
     """
-    return state.clients[client].phase in (HELD, WAITING, RETRY)
+    return state.clients[client].phase in (HELD, WAITING, RETRY, REJOIN)
 
 
 # ---------------------------------------------------------------- initial states
@@ -375,7 +379,7 @@ def actions(params: Params, state: State) -> list[Action]:
     """
     acts: list[Action] = []
     for c, cl in enumerate(state.clients):
-        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT):
+        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT, REJOIN):
             acts.extend(_client_event(params, state, c))
     acts.extend(Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1)
     rollout_due, rollout_free = _rollout_actions(params, state) if params.rollout else ([], [])
@@ -570,7 +574,9 @@ def _reconnect(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     if a.server == -1:
         retry = params.retry_delay
-        nxt = _replace_client(state, a.client, cl._replace(phase=RETRY, server=-1, timer=retry))
+        # A client about to re-handshake keeps that plan; it only tries later.
+        phase = REJOIN if cl.phase == REJOIN else RETRY
+        nxt = _replace_client(state, a.client, cl._replace(phase=phase, server=-1, timer=retry))
         return Step(nxt, (Dropped(a.client, -1, "no server reachable", retry),))
     events = (Recovered("client-cut", a.client),) if cl.phase == CUT else ()
     if params.heartbeat.store == "local" and cl.session:
@@ -587,19 +593,37 @@ def _connect(params: Params, state: State, c: int, s: int, events: tuple, declar
     if not session:
         # No session (it was reaped, or the client abandoned it): a new
         # socket handshakes; a connect on an old id gets 401 and re-handshakes.
-        if cl.phase in (WAITING, CUT):
-            events += (Refused(c, s),)
+        # A client that retries on its old id after a drop (`after_drop =
+        # "same-id"`) sends a connect too, and is refused the same way.
+        if cl.phase in (WAITING, CUT) or (cl.phase == RETRY and params.after_drop == "same-id"):
+            return _refused(params, state, c, s, events + (Refused(c, s),), declared)
         return _handshake(params, state, c, s, events, declared)
     reaped = _expired(params, state, s, c, session, "existence") if "existence" in params.heartbeat.paths else None
     if reaped is not None:
         state = _replace_client(state, c, cl._replace(session=()))
-        return _handshake(params, state, c, s, events + (reaped, Refused(c, s)), declared)
+        return _refused(params, state, c, s, events + (reaped, Refused(c, s)), declared)
     srv = state.servers[s]
     level = srv.adv
     new = new_session(params, s, session.hs_level, level)
     hold = params.hold(level)
     nxt = _replace_client(state, c, Client(HELD, s, hold, new))
     return Step(nxt, events + (Refreshed(c, s, perceived_age(params, session, s), hold),))
+
+
+def _refused(params: Params, state: State, c: int, s: int, events: tuple, declared: int) -> Step:
+    """After a 401 the client re-handshakes: at once (Gitter's 2015 client), or
+    after the advised interval (the stock client, `after_401 = "interval"`).
+
+    The error reply carries no advice, so the stock client waits the interval
+    it was last advised; the model takes the refusing server's current advice,
+    the server whose reply the client last followed unless its level moved
+    since (the state keeps no per-client copy of old advice).
+    """
+    wait = params.levels[state.servers[s].adv].interval if params.after_401 == "interval" else 0
+    if wait == 0:
+        return _handshake(params, state, c, s, events, declared)
+    nxt = _replace_client(state, c, Client(REJOIN, -1, wait, ()))
+    return Step(nxt, events)
 
 
 def _handshake(params: Params, state: State, c: int, s: int, events: tuple, declared: int = -1) -> Step:
@@ -655,6 +679,11 @@ def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
 
 def _publish(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "publish")
+    if params.publish_expired == "drop-queue":
+        # faye-redis 0.2.0: the message is queued for every subscriber, then
+        # the queue of one the publisher calls expired is deleted. Nothing
+        # else changes: the session lives on, the message is lost.
+        return Step(state, tuple(QueueDropped(*ev[:2], *ev[3:]) for ev in victims))
     return Step(_destroy(params, state, victims), tuple(victims) + _drops(params, victims, state))
 
 
@@ -734,17 +763,21 @@ def _drop_sockets(params: Params, state: State, server: int, reason: str) -> tup
     """Every socket on `server` drops at once; the clients on them retry.
 
     Gitter's client re-handshakes on a new socket; the old session is
-    abandoned. With sessions local to their socket, the half-open sockets of
-    crashed or cut-off clients go too, and their sessions with them.
+    abandoned. The stock Faye client (`after_drop = "same-id"`) retries its
+    pending connect on the same client id: the session survives, and ages
+    until the retry refreshes it. With sessions local to their socket, the
+    half-open sockets of crashed or cut-off clients go too, and their
+    sessions with them.
     """
     clients = list(state.clients)
     retry = params.retry_delay
+    keep = params.after_drop == "same-id"
     events = []
     for c, cl in enumerate(clients):
         if cl.server != server:
             continue
         if cl.phase in (HELD, WAITING):
-            clients[c] = Client(RETRY, -1, retry, ())
+            clients[c] = Client(RETRY, -1, retry, cl.session if keep else ())
             events.append(Dropped(c, server, reason, retry))
         else:
             clients[c] = cl._replace(server=-1, session=())

@@ -39,6 +39,9 @@ __all__ = [
     "REPLIES",
     "SESSION_PATHS",
     "LOAD_TRIGGERS",
+    "PUBLISH_EXPIRED",
+    "AFTER_DROP",
+    "AFTER_401",
 ]
 
 # Allowed values of each design axis, in the order the docs list them.
@@ -48,6 +51,12 @@ RECORDS = ("handshake", "refresh")
 REPLIES = ("reply", "arrival")
 SESSION_PATHS = ("all", "all-but-gc")
 LOAD_TRIGGERS = ("free", "reconnects")
+
+# Faye's engine and client, as published or as Gitter ran them in 2015 (the
+# first value of each is Gitter's, the model's default; see `Params`).
+PUBLISH_EXPIRED = ("destroy", "drop-queue")
+AFTER_DROP = ("rehandshake", "same-id")
+AFTER_401 = ("at-once", "interval")
 
 # Allowed values of each heartbeat axis (see `Heartbeat`).
 HOLDS = ("timeout", "none")
@@ -308,6 +317,19 @@ class Params:
     rollout : Rollout or None
         A change from level 0 (configuration A) to level 1 (B) and how it
         reaches the fleet (`stormcheck.model.rollout`); None: no rollout.
+    publish_expired : str
+        What the publish path does to a subscriber its server calls expired:
+        ``destroy`` it (Gitter's fork, faye-redis 0.4.4) or ``drop-queue``,
+        delete its message queue only (the published faye-redis 0.2.0: the
+        session survives and the message is lost).
+    after_drop : str
+        What a client does when its socket drops: ``rehandshake`` on a new
+        socket (Gitter's 2015 client) or retry its pending connect on the
+        ``same-id`` after `retry` s (the stock Faye 1.4.3 client; the session
+        survives).
+    after_401 : str
+        When a client refused with 401 re-handshakes: ``at-once`` (Gitter's
+        2015 client) or after the advised ``interval`` (the stock client).
     """
 
     servers: int = 3
@@ -327,6 +349,15 @@ class Params:
     faults: Faults = field(default_factory=Faults)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     rollout: Rollout | None = None
+    publish_expired: str = "destroy"
+    after_drop: str = "rehandshake"
+    after_401: str = "at-once"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("publish_expired", PUBLISH_EXPIRED), ("after_drop", AFTER_DROP),
+                              ("after_401", AFTER_401)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Params.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
 
     def extensions(self) -> tuple[str, ...]:
         """The generalisations beyond Faye's model this fleet uses (empty: none).
@@ -339,6 +370,10 @@ class Params:
             out.append("heartbeat rules other than Faye's ([heartbeat])")
         if self.rollout is not None:
             out.append("a configuration rollout ([rollout])")
+        for name, allowed, section in (("publish_expired", PUBLISH_EXPIRED, "protocol"),
+                                       ("after_drop", AFTER_DROP, "client"), ("after_401", AFTER_401, "client")):
+            if getattr(self, name) != allowed[0]:
+                out.append(f"[{section}] {name} = {getattr(self, name)!r} (the published Faye stack)")
         return tuple(out)
 
     def with_design(self, design: Design) -> "Params":

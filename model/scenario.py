@@ -43,12 +43,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .params import (
+    AFTER_401,
+    AFTER_DROP,
     CUTOFF_FROM,
     DESIGNS,
     HOLDS,
     INTERVAL_FROM,
     JUDGES,
     LOAD_TRIGGERS,
+    PUBLISH_EXPIRED,
     RECORDS,
     REPLIES,
     REAPER_PATHS,
@@ -309,6 +312,7 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "skew": (list(_P.skew), _whole_list("whole-second clock offsets, one per server (or empty)", None)),
         "publish_multiplier": (float(_P.publish_mult), _number_above(1)),
         "gc_multiplier": (float(_P.gc_mult), _number_above(1)),
+        "publish_expired": (_P.publish_expired, _choice(PUBLISH_EXPIRED)),
     },
     "load": {
         "levels_ms": (
@@ -342,6 +346,11 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "max_depth": (_B.max_depth, _whole(0, note=" (0: unbounded)")),
     },
 }
+
+
+# Keys added after files and traces were written: left out of the normalised
+# config when the file does not give them, so older configs stay as they were.
+_SPARSE = {("protocol", "publish_expired")}
 
 
 def _offset(value: Any) -> int:
@@ -444,6 +453,12 @@ _STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
 }
 _OPTIONAL["storm"] = _STORM_SPEC
+# [client]: what Faye's client does after a socket drop and after a 401
+# (Gitter's 2015 client by default; the stock Faye 1.4.3 client otherwise).
+_OPTIONAL["client"] = {
+    "after_drop": (_P.after_drop, _choice(AFTER_DROP)),
+    "after_401": (_P.after_401, _choice(AFTER_401)),
+}
 
 _SECTIONS = (*_SPEC, *_OPTIONAL, "rollout", "ranges")
 
@@ -469,6 +484,8 @@ def _section(label: str, raw: dict, name: str) -> dict:
     out = {}
     for key, (default, check) in spec.items():
         if key not in table:
+            if (name, key) in _SPARSE:
+                continue
             if default is _REQUIRED:
                 # Only [scenario] name: results and traces are labelled by it.
                 raise ScenarioError(f"{label}: [{name}] {key}: missing; required, a non-empty string")
@@ -824,9 +841,27 @@ def _normalise(label: str, raw: Any) -> dict:
         cfg["rollout"] = _check_rollout(label, raw["rollout"], cfg)
     if "storm" in raw:
         cfg["storm"] = _check_storm(label, raw, cfg)
+    if "client" in raw:
+        cfg["client"] = _section(label, raw, "client")
+    _check_faye_stack(label, cfg)
     if "ranges" in raw:
         cfg["ranges"] = _check_ranges(label, raw["ranges"], cfg)
     return cfg
+
+
+def _check_faye_stack(label: str, cfg: dict) -> None:
+    """The published Faye stack's keys need the Faye rules they change."""
+    expired = cfg["protocol"].get("publish_expired", _P.publish_expired)
+    hb = cfg.get("heartbeat")
+    if hb is not None and expired != _P.publish_expired and "publish" not in hb["paths"]:
+        raise _both(label, "[protocol] publish_expired", expired, "[heartbeat] paths", hb["paths"],
+                    'what the publish path does to an expired subscriber needs a publish path; '
+                    'add "publish" to paths or remove publish_expired')
+    drop = cfg.get("client", {}).get("after_drop", _P.after_drop)
+    if hb is not None and drop != _P.after_drop and hb["store"] == "local":
+        raise _both(label, "[client] after_drop", drop, "[heartbeat] store", hb["store"],
+                    "with sessions local to their socket a new socket is a new session, so no retry "
+                    'keeps the same id; set after_drop = "rehandshake" or store = "shared"')
 
 
 def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
@@ -889,6 +924,9 @@ def _build(cfg: dict, source: str) -> Scenario:
         faults=Faults(**{**faults, "loss_servers": tuple(faults["loss_servers"])}),
         heartbeat=heartbeat,
         rollout=rollout,
+        publish_expired=proto.get("publish_expired", _P.publish_expired),
+        after_drop=cfg.get("client", {}).get("after_drop", _P.after_drop),
+        after_401=cfg.get("client", {}).get("after_401", _P.after_401),
     )
     bounds = Bounds(search["max_states"], float(search["max_seconds"]), search["max_depth"])
     info = cfg["scenario"]

@@ -27,6 +27,7 @@ __all__ = [
     "RETRY",
     "CUT",
     "CRASHED",
+    "REJOIN",
     "PHASES",
 ]
 
@@ -36,7 +37,8 @@ WAITING = "waiting"  # answered; its next connect arrives in `timer`
 RETRY = "retry"  # its socket dropped; it tries again in `timer`
 CUT = "cut"  # the client's own network is cut off for `timer` more seconds
 CRASHED = "crashed"  # gone for good; its session lingers until reaped
-PHASES = (HELD, WAITING, RETRY, CUT, CRASHED)
+REJOIN = "rejoin"  # refused with 401; it re-handshakes in `timer` (the stock client waits the interval)
+PHASES = (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN)  # appended in order: engines index this tuple
 
 
 class Session(NamedTuple):

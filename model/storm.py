@@ -91,6 +91,12 @@ class _Sim:
         if mode not in MODES:
             raise StormError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
         design = params.design
+        if params.extensions():
+            # The simulation is written for Gitter's 2015 rules alone.
+            raise StormError(
+                "not simulated: " + "; ".join(params.extensions())
+                + "; check this fleet with the exhaustive or hypothesis engine"
+            )
         if design.tuner == "fleet-staged":
             raise StormError(
                 f"design {design.name!r}: a staged fleet rollout is not simulated (its bookkeeping is per "

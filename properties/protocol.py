@@ -7,7 +7,7 @@ evaluate them and nothing else. Definitions follow ``docs/protocol.md``
 
 from __future__ import annotations
 
-from stormcheck.model.events import Fault, Handshake, Reaped
+from stormcheck.model.events import Fault, Handshake, QueueDropped, Reaped
 from stormcheck.model.fleet import is_valid, judged_level, judges, perceived_age, reply_level
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, WAITING, State
@@ -16,12 +16,14 @@ from .core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, STATE, STEP, Property
 
 __all__ = [
     "no_valid_reap",
+    "no_message_loss",
     "parameter_agreement",
     "dead_session_reaped",
     "rehandshake_reachable",
     "storm_subsides",
     "PROPERTIES",
     "LIVENESS",
+    "DELIVERY",
     "by_name",
     "next_refresh_age",
     "reap_margin",
@@ -30,6 +32,18 @@ __all__ = [
 
 def _no_valid_reap(params: Params, pre: State, action, step) -> bool:
     return not any(isinstance(e, Reaped) and is_valid(pre, e.client) for e in step.events)
+
+
+def _no_message_loss(params: Params, pre: State, action, step) -> bool:
+    # Every client is subscribed to the channels the model publishes to. The
+    # published engine deletes the queue of a subscriber its publisher calls
+    # expired (QueueDropped); the destroying engine destroys the subscriber,
+    # and the message just queued for it goes with the session.
+    return not any(
+        (isinstance(e, QueueDropped) or (isinstance(e, Reaped) and e.path == "publish"))
+        and is_valid(pre, e.client)
+        for e in step.events
+    )
 
 
 def next_refresh_age(params: Params, state: State, client: int) -> int | None:
@@ -95,6 +109,13 @@ no_valid_reap = Property(
     _no_valid_reap,
     "No reaper path ever destroys the session of a valid client.",
 )
+no_message_loss = Property(
+    "no_message_loss",
+    ALWAYS,
+    STEP,
+    _no_message_loss,
+    "A valid client never loses a message published to a channel it is subscribed to.",
+)
 parameter_agreement = Property(
     "parameter_agreement",
     ALWAYS,
@@ -146,6 +167,10 @@ storm_subsides = Property(
 )
 
 PROPERTIES: tuple[Property, ...] = (no_valid_reap, parameter_agreement, dead_session_reaped, rehandshake_reachable)
+# Message delivery: checked on request (--property) and in the manifest
+# entries that list it. Kept out of PROPERTIES so that adding it left every
+# pinned search (which stops once each of its properties is decided) as it was.
+DELIVERY: tuple[Property, ...] = (no_message_loss,)
 # Liveness needs the whole state graph (a lasso), so it is checked on request
 # and by `stormcheck check`'s default set, not in every pinned manifest entry.
 LIVENESS: tuple[Property, ...] = (storm_subsides,)
@@ -153,8 +178,8 @@ LIVENESS: tuple[Property, ...] = (storm_subsides,)
 
 def by_name(name: str) -> Property:
     """The property called `name`; the error lists the known ones."""
-    for prop in PROPERTIES + LIVENESS:
+    for prop in PROPERTIES + DELIVERY + LIVENESS:
         if prop.name == name:
             return prop
-    known = ", ".join(p.name for p in PROPERTIES + LIVENESS)
+    known = ", ".join(p.name for p in PROPERTIES + DELIVERY + LIVENESS)
     raise KeyError(f"no property named {name!r}; known properties: {known}")

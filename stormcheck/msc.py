@@ -32,6 +32,7 @@ from stormcheck.model.events import (
     Dropped,
     Fault,
     Handshake,
+    QueueDropped,
     Reaped,
     Recovered,
     Refreshed,
@@ -129,6 +130,10 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
         label = f"reap {'valid ' if valid else ''}c{ev.client} ({ev.path}): age {ev.age}s >= {ev.cutoff}"
         color = FATAL if valid else "#9e9e9e"
         cv.arrow(f"s{ev.server}", "store", y, label, color=color, width=2.6 if valid else 1.2)
+    elif isinstance(ev, QueueDropped):
+        valid = is_valid(pre, ev.client)
+        label = f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}s >= {ev.cutoff}"
+        cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Swept):
         cv.arrow(f"s{ev.server}", "store", y, f"GC round: cutoff {ev.cutoff}")
     elif isinstance(ev, Adjusted):

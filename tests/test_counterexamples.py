@@ -5,7 +5,7 @@ from pathlib import Path
 
 from stormcheck.cli import main
 from stormcheck.model.scenario import load_scenario
-from stormcheck.model.events import Reaped
+from stormcheck.model.events import QueueDropped, Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
@@ -45,3 +45,36 @@ def test_stored_files_are_what_the_tool_writes_today(tmp_path):
         doc["#meta"].pop("version", None)
     assert fresh == stored, "regenerate: bin/stormcheck check gitter-2015 --property no_valid_reap --out counterexamples"
     assert (tmp_path / TIMELINE.name).read_text() == TIMELINE.read_text()
+
+
+# The published stack (faye-redis 0.2.0, stock client): the trace the
+# conformance harness drives through real Faye + Redis.
+PUBLISHED_STEM = "gitter-2015-published.per-server.no_message_loss"
+PUBLISHED = HERE / f"{PUBLISHED_STEM}.itf.json"
+
+
+def test_published_trace_replays_and_ends_in_a_lost_message():
+    trace = Trace.read(PUBLISHED)
+    assert trace.meta["property"] == "no_message_loss" and trace.meta["verdict"] == "violated"
+    scenario = load_scenario("gitter-2015-published")
+    assert scenario.params.publish_expired == "drop-queue"
+    run = replay_trace(trace, scenario.params)
+    pre, (action, step) = run.states[-2], run.steps[-1]
+    # The publish path drops a valid client's queue and leaves its session where it was.
+    assert action.kind == "publish" and step.state == pre
+    lost = [e for e in step.events if isinstance(e, QueueDropped) and is_valid(pre, e.client)]
+    assert lost and lost[0].server != pre.clients[lost[0].client].server
+    assert not any(isinstance(e, Reaped) for e in step.events)
+
+
+def test_published_trace_is_what_the_tool_writes_today(tmp_path):
+    args = ["check", "gitter-2015-published", "--property", "no_message_loss", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 1
+    fresh = json.loads((tmp_path / PUBLISHED.name).read_text())
+    stored = json.loads(PUBLISHED.read_text())
+    for doc in (fresh, stored):
+        doc["#meta"].pop("version", None)
+    assert fresh == stored, "regenerate: bin/stormcheck " + " ".join(args[:4]) + " --out counterexamples"
+    timeline = HERE / f"{PUBLISHED_STEM}.timeline.txt"
+    assert (tmp_path / timeline.name).read_text() == timeline.read_text()
+    assert main(["replay", str(PUBLISHED)]) == 0

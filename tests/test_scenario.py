@@ -19,7 +19,7 @@ from stormcheck.model.scenario import (
     scenario_from_dict,
 )
 
-PRESETS = ["gitter-2015", "gitter-2015-3x3", "static-45"]
+PRESETS = ["gitter-2015", "gitter-2015-3x3", "gitter-2015-published", "static-45"]
 
 
 def write(tmp_path, name, text):

@@ -54,6 +54,12 @@ _EVENT_TYPES: dict[str, type] = {name: getattr(model_events, name) for name in m
 # ---------------------------------------------------------------- encoding
 
 
+# Parameters added after traces were first stored: written only when not at
+# their default, so a trace of a fleet that does not use them is unchanged;
+# absent from a trace, they were at their default.
+_OMIT_AT_DEFAULT = ("publish_expired", "after_drop", "after_401")
+
+
 def trace_params(params: Params) -> dict[str, int | str]:
     """The scalar parameters of `params` as a trace's ITF ``params``.
 
@@ -65,6 +71,8 @@ def trace_params(params: Params) -> dict[str, int | str]:
     out: dict[str, int | str] = {}
     for f in dataclasses.fields(params):
         value = getattr(params, f.name)
+        if f.name in _OMIT_AT_DEFAULT and value == f.default:
+            continue
         if isinstance(value, Fraction):
             out[f.name.upper()] = cutoff_text(value)
         elif isinstance(value, (int, str)) and not isinstance(value, bool):
@@ -298,6 +306,13 @@ def _check_params(trace: Trace, params: Params) -> None:
     # Only names both sides know: a parameter added to the model since the
     # trace was written does not make old traces unreadable.
     current = trace_params(params)
+    for name in _OMIT_AT_DEFAULT:
+        key = name.upper()
+        if key in current and key not in trace.params:
+            raise ReplayError(
+                0, f"the trace was recorded with {key} at its default, "
+                f"{getattr(Params(), name)!r}, but is replayed with {current[key]!r}"
+            )
     for name in trace.params:
         stored = from_itf(to_itf(trace.states[0][name]))
         if name in current and stored != current[name]:

@@ -32,6 +32,7 @@ from stormcheck.model.events import (
     Dropped,
     Fault,
     Handshake,
+    QueueDropped,
     Reaped,
     Recovered,
     Refreshed,
@@ -44,7 +45,7 @@ from stormcheck.model.events import (
 from stormcheck.model.fleet import cutoff_text, is_valid, reply_level
 from stormcheck.model.rollout import CONFIG_NAMES, describe_phases
 from stormcheck.model.params import Params
-from stormcheck.model.state import CRASHED, CUT, HELD, RETRY, WAITING, Action, State
+from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, Action, State
 
 from .run import Run
 
@@ -265,6 +266,8 @@ def _valid_because(params: Params, pre: State, c: int, now: int, hist: _History)
         told = f"s{ans[0]} answered it at t={ans[3]} with T={ans[1]} I={ans[2]}; " if ans else ""
         word = "connect" if params.heartbeat.hold == "timeout" else "heartbeat"
         return f"{told}its next {word} is due at t={now + cl.timer}, on schedule"
+    if cl.phase == REJOIN:
+        return f"it was refused with 401 and re-handshakes at t={now + cl.timer}, after the advised interval"
     if cl.phase == RETRY:
         reason, at = hist.dropped.get(c, ("its socket dropped", None))
         when = f" at t={at}" if at is not None else ""
@@ -325,8 +328,23 @@ def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> st
     return text + f"; c{ev.client}'s next refresh comes at age <= {due}s ({how}), {where} the cutoff {ev.cutoff}"
 
 
-def _violation(out: _Out, params: Params, pre: State, ev: Reaped, i: int, now: int, hist: _History) -> None:
-    out.say(now, f"VIOLATION (step {i}): {_reap_text(params, pre, ev, now)}")
+def _as_reap(ev: QueueDropped) -> Reaped:
+    # The published engine's publish path judges as the fork's does; only
+    # what it does to the subscriber differs.
+    return Reaped(ev.client, ev.server, "publish", ev.age, ev.timeout, ev.cutoff, ev.judged_by)
+
+
+def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int) -> str:
+    text = _reap_text(params, pre, _as_reap(ev), now)
+    return text.replace(" reaps ", " drops the message queue of ", 1) + "; the session survives, the message is lost"
+
+
+def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int, hist: _History) -> None:
+    if isinstance(ev, QueueDropped):
+        out.say(now, f"VIOLATION (step {i}): {_queue_text(params, pre, ev, now)}")
+        ev = _as_reap(ev)
+    else:
+        out.say(now, f"VIOLATION (step {i}): {_reap_text(params, pre, ev, now)}")
     out.say(None, f"c{ev.client} was valid: {_valid_because(params, pre, ev.client, now, hist)}", 9)
     out.say(None, f"the cutoff was wrong: {_wrong_because(params, pre, ev, hist)}", 9)
 
@@ -448,10 +466,12 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
         if run.loop is not None and i - 1 == run.loop:
             out.say(times[i - 1], f"-- the cycle starts here (state {run.loop}) --")
         for ev in st.events:
-            if isinstance(ev, Reaped) and is_valid(pre, ev.client):
+            if isinstance(ev, (Reaped, QueueDropped)) and is_valid(pre, ev.client):
                 _violation(out, params, pre, ev, i, now, hist)
             elif isinstance(ev, Reaped):
                 out.say(now, _reap_text(params, pre, ev, now))
+            elif isinstance(ev, QueueDropped):
+                out.say(now, _queue_text(params, pre, ev, now))
             else:
                 out.say(now, _event_text(params, action, ev))
             hist.note(now, ev)
