@@ -85,8 +85,9 @@ def free_run(scenario, engine: str, seconds: float, seed: int, scale: float, cli
         down: set[str] = set()
         names = [f"s{i}" for i in range(p.servers)]
         f.switchboard.pick = lambda client: rng.choice([s for s in names if s not in down] or names)
+        after_drop = cfg.get("client", {}).get("after_drop", "rehandshake")
         for c in range(clients):
-            f.start_client(f"c{c}", names[c % len(names)])
+            f.start_client(f"c{c}", names[c % len(names)], after_drop=after_drop)
         time.sleep(1.0)  # every client handshaken and subscribed before t=0
         f.origin = time.time()
         seq = 0

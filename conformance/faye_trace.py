@@ -287,6 +287,21 @@ class _Driver:
                 if abs(hold - me["hold"]) > 0.5:
                     step.ok, step.why = False, f"real hold {hold:.1f} s, the model's {me['hold']}"
 
+    def _observe_lost(self, me: dict, client: str, hi: float, step: Step) -> None:
+        """The published engine's publish path: the subscriber judged expired, the message never arrives."""
+        cid, seq = self.ids.get(client), self.seq
+        e = self._await(lambda e: e.ev == "expired" and e.data.get("client") == cid, hi, "queue drop")
+        if e is None or e.who != f"s{me['server']}":
+            step.ok, step.why = False, f"s{me['server']}'s publish path did not judge {client} expired"
+            return
+        step.real.append(str(e) + f"  (age {e.data['age_ms'] / 1000 / self.fleet.scale:.1f})")
+        got = self._await(lambda e: e.who == client and e.ev == "message" and e.data.get("seq") == seq,
+                          hi + self.tol, "message")
+        if got is not None:
+            step.ok, step.why = False, f"{client} received message {seq} after all: {got}"
+        else:
+            step.real.append(f"{client} never received message {seq} (waited to t={hi + self.tol:.0f})")
+
     def _max_interval(self) -> float:
         return max([e["interval"] for st in self.states for e in st["events"] if "interval" in e] or [0])
 
@@ -305,6 +320,8 @@ class _Driver:
                         step.why += f" (real: {e.who} {e.data.get('path')})"
                 else:
                     step.real.append(str(e) + f"  (age {e.data['age_ms'] / 1000 / self.fleet.scale:.1f})")
+            elif me["event"] == "QueueDropped":
+                self._observe_lost(me, client, hi, step)
             elif me["event"] == "Dropped":
                 # A reaped session's socket is closed by the holding server; when the close races
                 # the end of a hold, the client learns it from a 401 or re-handshakes instead.

@@ -23,7 +23,7 @@ from stormcheck.conformance.faye_free import free_run
 from stormcheck.conformance.faye_trace import drive, load_trace, refusal
 from stormcheck.model.scenario import load_scenario
 from stormcheck.properties.core import Verdict
-from stormcheck.properties.protocol import PROPERTIES
+from stormcheck.properties.protocol import by_name
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "counterexamples/manifest.json").read_text())
@@ -49,7 +49,7 @@ def _model_verdict(entry) -> str:
         return "violated" if rc == 0 else f"no longer replays (exit {rc})"
     scenario = load_scenario(str(ROOT / entry["scenario"]) if entry["scenario"].endswith(".toml")
                              else entry["scenario"], design=entry["design"])
-    props = [p for p in PROPERTIES if p.name in JUDGED]
+    props = [by_name(name) for name in JUDGED]
     result = run_engine("exhaustive", scenario, props)
     verdicts = {r.verdict for r in result.properties}
     return "violated" if Verdict.VIOLATED in verdicts else "holds" if verdicts == {Verdict.HOLDS} else "inconclusive"
@@ -63,6 +63,8 @@ def test_manifest_has_the_faye_entries_the_issue_asks_for():
     kinds = {(e["run"], e["engine"], e["design"], e["real"]) for e in ENTRIES}
     assert ("trace", "destroying", "per-server", "violated") in kinds  # the 2015 trace reproduces
     assert ("trace", "destroying", "fleet-wide", "violated") in kinds  # the post-mortem's design too
+    assert ("trace", "published", "per-server", "violated") in kinds  # the published engine loses messages
+    assert ("free-run", "published", "per-server", "violated") in kinds
     controls = [e for e in ENTRIES if e["run"] == "free-run" and e["real"] == "holds"]
     assert len(controls) >= 2  # a static fleet; every server on the same T
     for e in ENTRIES:
@@ -142,3 +144,46 @@ def test_missing_stack_is_exit_3_with_what_to_install(monkeypatch, capsys):
     trace = str(ROOT / "counterexamples/gitter-2015.per-server.no_valid_reap.itf.json")
     assert main(["conform", trace]) == 3
     assert "redis-server (apt-get install redis-server)" in capsys.readouterr().err
+
+
+def _first(events, who, ev, after=float("-inf"), **fields):
+    return next((e for e in events if e.who == who and e.ev == ev and e.at > after
+                 and all(e.data.get(k) == v for k, v in fields.items())), None)
+
+
+def _wait(fleet, seconds):
+    import time
+    time.sleep(seconds * fleet.scale)
+
+
+def test_what_the_real_stack_does_differently_shows_in_its_logs():
+    """docs/protocol.md's list of real behaviours, each seen on a live fleet (scale 0.1, T=10, I=2, retry 5)."""
+    _need_stack()
+    from stormcheck.conformance.faye_fleet import Fleet
+
+    with Fleet(servers=2, engine="published", scale=0.1, timeout=10, interval=2, retry=5, gc_period=15) as f:
+        f.start_client("c0", "s0")
+        _wait(f, 3)
+        f.origin = __import__("time").time()
+        # 1. A socket drop: the stock client retries its pending connect on the SAME id after `retry`.
+        f.switchboard.route("c0", "s1")
+        f.switchboard.lose_server("s0")
+        _wait(f, 8)
+        ev = f.events()
+        down = _first(ev, "c0", "down", after=0)
+        assert down is not None
+        again = _first(ev, "s1", "connect", after=down.at, client=down.data["id"])
+        assert again is not None, "the session survives a drop: the same id connects on s1"
+        assert 4 <= again.at - down.at <= 8, again.at - down.at  # retry 5 model s
+        assert _first(ev, "c0", "send", after=down.at, channel="/meta/handshake") is None
+        # 2. A 401 (s1 lowers its T below the session's age): the client waits the interval, then handshakes.
+        f.control("s1", "advice", timeout=0.05, interval=0.4)  # T = 0.5, I = 4 model s
+        _wait(f, 16)
+        ev = f.events()
+        refused = _first(ev, "c0", "401", after=again.at)
+        assert refused is not None
+        hs = _first(ev, "c0", "send", after=refused.at, channel="/meta/handshake")
+        assert hs is not None and hs.at - refused.at >= 3, "waits the advised interval (4) after a 401"
+        # 3. Every server sweeps on its own GC timer (15 model s here); the lock only stops overlaps.
+        gcs = {e.who for e in ev if e.ev == "gc"}
+        assert gcs == {"s0", "s1"}
