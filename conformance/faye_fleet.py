@@ -71,7 +71,8 @@ class Event:
     data: dict = field(compare=False)
 
     def __str__(self) -> str:
-        keep = {k: v for k, v in self.data.items() if k not in ("t", "ev", "server", "client") and v is not None}
+        keep = {k: round(v, 3) if isinstance(v, float) else v for k, v in self.data.items()
+                if k not in ("t", "ev", "server", "client") and v is not None}  # times in wall s, as logged
         return f"t={self.at:7.1f}  {self.who} {self.ev} {json.dumps(keep, sort_keys=True)}"
 
 
