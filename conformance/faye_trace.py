@@ -242,13 +242,13 @@ class _Driver:
         elif kind == "cut":
             f.switchboard.cut_client(f"c{act['client']}")
         step.real.append(f"t={f.model_time():7.1f}  harness: {kind} {server if act['server'] >= 0 else ''}")
-        self._route_after_drops(s)
+        self._route_after_drops(step.index)
 
-    def _route_after_drops(self, s: dict) -> None:
+    def _route_after_drops(self, i: int) -> None:
         """A client whose socket dropped is routed to where its next re-handshake lands in the trace."""
-        for e in s["events"]:
+        for e in self.states[i]["events"]:
             if e["event"] == "Dropped":
-                nxt = next((t["action"]["server"] for t in self.states[self.states.index(s) + 1:]
+                nxt = next((t["action"]["server"] for t in self.states[i + 1:]
                             if t["action"]["kind"] == "reconnect" and t["action"]["client"] == e["client"]), None)
                 if nxt is not None:
                     self.fleet.switchboard.route(f"c{e['client']}", f"s{nxt}")
