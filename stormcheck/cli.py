@@ -20,7 +20,7 @@ from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, CheckResult
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
 from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Verdict
-from stormcheck.properties.protocol import LIVENESS, PROPERTIES, by_name
+from stormcheck.properties.protocol import DELIVERY, LIVENESS, PROPERTIES, by_name
 from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
@@ -277,7 +277,7 @@ def _list() -> int:
         print(f"  {d.name:<22}tuner={d.tuner} judge={d.judge} record={d.record} "
               f"reply={d.reply_advice} paths={d.session_paths}")
     print("\nProperties (--property):")
-    for p in PROPERTIES + LIVENESS:
+    for p in PROPERTIES + DELIVERY + LIVENESS:
         print(f"  {p.name:<24}{p.modality:<18}{p.description}")
     return 0
 

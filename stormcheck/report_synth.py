@@ -101,7 +101,7 @@ def _threshold_figure(scenario, thresholds):
 def synth_section(ctx: ReportContext) -> Section | None:
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
-        if "rollout" in scenario.config or "heartbeat" in scenario.config:
+        if scenario.params.extensions():
             continue  # not encoded for the symbolic engine
         parts_h, parts_md = [], []
         try:

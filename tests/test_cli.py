@@ -26,7 +26,7 @@ from stormcheck.model.scenario import preset_names
 from stormcheck.properties.protocol import PROPERTIES
 
 PRESET = "gitter-2015"
-PRESETS = ["gitter-2015", "gitter-2015-3x3", "static-45"]
+PRESETS = ["gitter-2015", "gitter-2015-3x3", "gitter-2015-published", "static-45"]
 PROPS = [p.name for p in PROPERTIES]
 ALWAYS_PROPS = [p.name for p in PROPERTIES if p.modality == "always"]
 SOMETIMES_PROPS = [p.name for p in PROPERTIES if p.modality == "sometimes"]
@@ -511,9 +511,9 @@ def test_list_prints_presets_designs_and_properties(capsys):
     sections = out.strip().split("\n\n")
     assert len(sections) == 3
     first_words = [[line.split()[0] for line in s.strip().splitlines()[1:]] for s in sections]
-    # The properties: the default set of `check`, then those checked on request (liveness).
-    assert first_words == [PRESETS, list(DESIGNS), PROPS + ["storm_subsides"]]
-    assert len(first_words[1]) == 6 and len(first_words[2]) == 5
+    # The properties: the default set of `check`, then those checked on request (delivery, liveness).
+    assert first_words == [PRESETS, list(DESIGNS), PROPS + ["no_message_loss", "storm_subsides"]]
+    assert len(first_words[1]) == 6 and len(first_words[2]) == 6
 
 
 # -------------------------------------------------------------- determinism
