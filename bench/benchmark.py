@@ -29,6 +29,10 @@ Cases:
   inductive invariant for any number of clients, unbounded time and every
   value in the case's ranges (target: under 10 s); ``synth``: the adjuster
   thresholds of the 2015 fleet, and a region over ranges.
+* ``conform/...``: ``stormcheck conform`` on the real Faye + Redis stack: wall
+  time per stored trace (target: the 168-model-second 2015 trace under 20 s at
+  scale 0.1) and for the whole conformance suite, tests/test_conformance_faye.py
+  (target: under 3 minutes).
 """
 
 from __future__ import annotations
@@ -101,6 +105,15 @@ _case("z3/synth/gitter-2015/per-server", "gitter-2015", "per-server", engine="z3
 _case("z3/synth/ranged/off", "gitter-2015", "off",
       {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-synth")
 
+
+# The real Faye stack (stormcheck conform): wall time per trace, and for the whole conformance suite.
+for _short, _trace, _eng, _scale in (("2015", "gitter-2015.per-server.no_valid_reap", "destroying", 0.1),
+                                     ("2015", "gitter-2015.per-server.no_valid_reap", "destroying", 0.05),
+                                     ("fleet-wide", "gitter-2015.fleet-wide.no_valid_reap", "destroying", 0.1),
+                                     ("2015", "gitter-2015.per-server.no_valid_reap", "published", 0.1)):
+    CASES[f"conform/{_short}/{_eng}@{_scale}"] = {"engine": "conform", "trace": f"counterexamples/{_trace}.itf.json",
+                                                  "conform_engine": _eng, "scale": _scale}
+CASES["conform/suite"] = {"engine": "conform-suite"}
 
 def _merge(base: dict, edit: dict) -> dict:
     out = copy.deepcopy(base)
@@ -229,12 +242,32 @@ def _run_z3(name: str, scenario, engine: str) -> dict:
             "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def _run_conform(name: str, case: dict) -> dict:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    t0 = time.perf_counter()
+    if case["engine"] == "conform-suite":
+        proc = subprocess.run([str(root / "bin/test"), "tests/test_conformance_faye.py", "-q"], cwd=root,
+                              capture_output=True, text=True)
+        verdict = "passed" if proc.returncode == 0 else f"failed ({proc.returncode})"
+    else:
+        from stormcheck.conformance.faye_trace import drive, load_trace
+
+        result = drive(load_trace(root / case["trace"]), case["trace"], case["conform_engine"], case["scale"])
+        verdict = "reproduced" if result.reproduced else "diverged"
+    return {"case": name, "verdict": verdict, "steps": None, "states": None, "transitions": None, "complete": None,
+            "seconds": round(time.perf_counter() - t0, 2), "states_per_s": None,
+            "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
 def run_case(name: str) -> dict:
     """Run one case in this process and return its figures."""
     from dataclasses import replace
 
     if CASES[name]["engine"] == "report":
         return _run_report(name, CASES[name])
+    if CASES[name]["engine"].startswith("conform"):
+        return _run_conform(name, CASES[name])
 
     from stormcheck.checkers.bfs import check_bfs
     from stormcheck.model.scenario import load_scenario, scenario_from_dict

@@ -26,7 +26,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import plan_cmd, report, storm_cmd, synth_cmd
+from . import conform_cmd, plan_cmd, report, storm_cmd, synth_cmd
 from .output import finding_lost, run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     storm_cmd.add_parser(sub)
     synth_cmd.add_parser(sub)
+    conform_cmd.add_parser(sub)
     return p
 
 
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return report.run(args)
         if command == "storm":
             return storm_cmd.run(args)
+        if command == "conform":
+            return conform_cmd.run(args)
         return _list()
     except (ScenarioError, _BadInput) as err:
         print(f"stormcheck: {err}", file=sys.stderr)

@@ -24,9 +24,10 @@ FOLDERS = {
     "properties": "stormcheck/properties",
     "checkers": "stormcheck/checkers",
     "traces": "stormcheck/traces",
+    "conformance": "stormcheck/conformance",
 }
 ROOT_ONLY = {".git", ".venv", "build", "dist", "out"}  # skipped at the root only
-ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".hypothesis", ".pytest_cache")
+ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".hypothesis", ".pytest_cache", "node_modules")
 
 
 def _ignore(dirname, names):
