@@ -15,7 +15,9 @@ from stormcheck.properties.core import Verdict
 from .bfs import check_bfs
 from .result import EXIT_CODES, CheckResult, PropertyResult
 
-__all__ = ["ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth gives one
+
+__all__ = ["SYMBOLIC_STEPS", "ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
 
 
 def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
@@ -41,7 +43,7 @@ def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callab
     # needs 13). Imported on use, like Hypothesis.
     from .z3_bmc import check_symbolic
 
-    bound = steps or scenario.bounds.max_depth or 16
+    bound = steps or scenario.bounds.max_depth or SYMBOLIC_STEPS
     return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0)
 
 

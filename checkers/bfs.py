@@ -90,8 +90,15 @@ def explore(
             # A stated bound: runs longer than max_depth steps are not explored.
             search.cut_at_depth = True
             continue
+        out_of_time = False
         for action, st in successors(params, state):
             search.transitions += 1
+            # The time budget holds inside one expansion too: a state with a
+            # million successors must not overrun it (the state's remaining
+            # successors go unexplored, so the search is incomplete).
+            if not search.transitions % 4096 and time.perf_counter() - start >= budget.max_seconds:
+                out_of_time = True
+                break
             for prop in props_step:
                 if prop.name not in findings and prop.interesting(params, state, action, st):
                     findings[prop.name] = (state, action, st)
@@ -107,6 +114,9 @@ def explore(
             search.reason = "every property decided"
             break
         now = time.perf_counter()
+        if out_of_time:
+            search.reason = f"time budget of {budget.max_seconds:g} s spent"
+            break
         if len(search.seen) >= budget.max_states:
             search.reason = f"state budget of {budget.max_states:,} spent"
             break

@@ -126,6 +126,10 @@ def candidate_orders(params: Params) -> list[tuple[Phase, ...]]:
                     phases.append(replace(servers, part=part))
             if tuple(phases) not in orders:
                 orders.append(tuple(phases))
+    if servers.change == "live":
+        # A live change leaves open sockets with their handshake's values; a
+        # restart hands every client the new ones. Try restarts after.
+        orders += [tuple(replace(p, change="restart") if p.side == "servers" else p for p in o) for o in orders]
     # Stable: among orders of the same length, the order permutations gave.
     return sorted(orders, key=len)
 

@@ -31,10 +31,10 @@ import numpy as np
 
 from stormcheck.model.params import Params
 from stormcheck.model.policies import Policy
-from stormcheck.model.storm import Series, StormParams, simulate
-from stormcheck.properties.core import Verdict
+from stormcheck.model.storm import Series, StormParams, refuse_unsimulated, simulate
+from stormcheck.properties.core import NotEncoded, Verdict
 
-__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "CALM_FACTOR", "SETTLE"]
+__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
 SETTLE = 600
@@ -137,6 +137,24 @@ def mitigations(storm: StormParams) -> list[Mitigation]:
         Mitigation("admission", f"each server admits at most {per_second:g} reconnects/s (its snapshot capacity)",
                    {"admission": per_second}),
     ]
+
+
+def simulated_designs(params_by_design: dict[str, Params]) -> tuple[dict[str, Params], dict[str, str]]:
+    """Split designs into those the simulator covers and, for the others, why not.
+
+    A run over several designs goes on with the ones it can simulate and
+    names the others (`model.storm.refuse_unsimulated`); none is left out
+    silently.
+    """
+    covered, refused = {}, {}
+    for design, params in params_by_design.items():
+        try:
+            refuse_unsimulated(params)
+        except NotEncoded as err:
+            refused[design] = err.feature
+        else:
+            covered[design] = params
+    return covered, refused
 
 
 def storm_table(params_by_design: dict[str, Params], storm: StormParams, *, mode: str = "fluid", seed: int = 0,

@@ -30,27 +30,53 @@ never as safe.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 import z3
 
+from stormcheck import signals
 from stormcheck.model.fleet import initial_states
 from stormcheck.model.params import Params
-from stormcheck.properties.core import ALWAYS, STATE, Property, Verdict
+from stormcheck.properties.core import ALWAYS, STATE, Inconclusive, NotEncoded, Property, Verdict
 from stormcheck.traces.run import ReplayError, Run, replay
 
 from .result import CheckResult, PropertyResult
 
-__all__ = ["make_solver", "check_known", "SolverUnknown", "bmc", "search", "lift", "certify", "depth_schedule", "BmcOutcome", "check_symbolic", "DEFAULT_TIMEOUT_MS"]
+__all__ = ["make_solver", "solve", "check_known", "SolverUnknown", "bmc", "search", "lift", "certify", "depth_schedule", "BmcOutcome", "check_symbolic", "DEFAULT_TIMEOUT_MS"]
 
 DEFAULT_TIMEOUT_MS = 30_000
 ENGINE = "symbolic"
 CHECKED = ("no_valid_reap", "parameter_agreement", "dead_session_reaped", "rehandshake_reachable")
 
 
-class SolverUnknown(ValueError):
+class SolverUnknown(Inconclusive):
     """Z3 answered ``unknown`` (timeout, resource limit): inconclusive, never safe."""
+
+
+# Every solver `make_solver` made and still alive: a signal interrupts them
+# all (from `stormcheck.signals`' watcher thread), so a long check returns
+# at once instead of at its timeout.
+_LIVE: "weakref.WeakSet[z3.Solver]" = weakref.WeakSet()
+
+
+@signals.on_signal
+def _interrupt_solvers() -> None:
+    for solver in list(_LIVE):
+        solver.interrupt()
+
+
+def solve(solver: z3.Solver, *assumptions) -> z3.CheckSatResult:
+    """``solver.check(*assumptions)``; a call cut short by a signal raises `Interrupted`.
+
+    An interrupted check answers ``unknown`` ("canceled"): that is the user
+    stopping the run, never an inconclusive verdict.
+    """
+    answer = solver.check(*assumptions)
+    if answer == z3.unknown:
+        signals.check()
+    return answer
 
 
 def check_known(solver: z3.Solver) -> z3.CheckSatResult:
@@ -59,7 +85,7 @@ def check_known(solver: z3.Solver) -> z3.CheckSatResult:
     For callers that read ``unsat`` as a proof: an ``unknown`` must not fall
     through to the branch that treats "not sat" as safe.
     """
-    answer = solver.check()
+    answer = solve(solver)
     if answer == z3.unknown:
         raise SolverUnknown(f"the solver gave up: {solver.reason_unknown()}")
     return answer
@@ -79,6 +105,10 @@ def make_solver(
     that order steers the search as much as the seed does.
     """
     solver = z3.Solver(ctx=ctx)
+    # Z3's own Ctrl-C handler would cancel the check and swallow SIGINT;
+    # off, SIGINT stops the run like SIGTERM does (`stormcheck.signals`).
+    solver.set("ctrl_c", False)
+    _LIVE.add(solver)
     solver.set("random_seed", seed)
     # Relevancy propagation off: on the 2015 fleet the 12-step search takes
     # ~9 s instead of ~15 s, and the bounded 'off' proof ~8 s instead of ~13 s.
@@ -132,7 +162,7 @@ def bmc(
         solver.add(trans(k - 1))
         solver.push()
         solver.add(bad(k - 1))
-        answer = solver.check()
+        answer = solve(solver)
         per_depth.append(time.perf_counter() - t)
         if answer == z3.sat:
             model = solver.model()
@@ -193,7 +223,7 @@ def search(
         # fleet, push/pop made the 12-step query 20-40% slower.
         ask = z3.Bool(f"search-bound-{k}", solver.ctx)
         solver.add(z3.Implies(ask, z3.Or([bad(i) for i in range(free, k)])))
-        answer = solver.check(ask)
+        answer = solve(solver, ask)
         per_depth.append(time.perf_counter() - t)
         if answer == z3.sat:
             model = solver.model()
@@ -274,8 +304,8 @@ def check_symbolic(
     ctx = z3.Context()  # a fresh context: same seed, same run
     try:
         enc = Encoding(params, ctx=ctx)
-    except ValueError as err:
-        enc, not_encoded = None, str(err)
+    except NotEncoded as err:
+        enc, not_encoded = None, err.feature
     make = lambda c: make_solver(seed, timeout_ms, rlimit, ctx=c)  # noqa: E731
     for prop in properties:
         def verdict(v, basis, run=None):
@@ -402,7 +432,7 @@ def _search_property(params: Params, enc, prop: Property, max_steps: int, solver
         # A state property can fail in an initial state: a run of 0 steps.
         solver.push()
         solver.add(enc.init(), enc.disagreement(0))
-        answer = solver.check()
+        answer = solve(solver)
         model = solver.model() if answer == z3.sat else None
         solver.pop()
         if answer == z3.sat:

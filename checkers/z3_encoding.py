@@ -75,6 +75,7 @@ import z3
 
 from stormcheck.model.fleet import ACTIONS, canonical, initial_states
 from stormcheck.model.params import Design, Faults, Params
+from stormcheck.properties.core import NotEncoded
 from stormcheck.model.state import CRASHED, CUT, HELD, PHASES, RETRY, WAITING, Action, Client, Server, Session, State
 
 __all__ = [
@@ -103,8 +104,17 @@ _KNOWN = {
 }
 
 
+_INSTEAD = "use the exhaustive or hypothesis engine for this fleet"
+
+
 def check_encodable(params: Params) -> None:
-    """Raise ValueError (its message says "not encoded") for what the encoding does not cover."""
+    """Raise `NotEncoded` for what the encoding does not cover, named as the scenario states it.
+
+    First the generalisations the model names itself (`Params.extensions`),
+    then any field of a parameter record this encoding does not read.
+    """
+    if params.extensions():
+        raise NotEncoded("symbolic engine", "; ".join(params.extensions()), _INSTEAD)
     for record, known in _KNOWN.items():
         value = {Params: params, Design: params.design, Faults: params.faults}[record]
         for f in dataclasses.fields(record):
@@ -113,10 +123,7 @@ def check_encodable(params: Params) -> None:
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
             if default is dataclasses.MISSING or getattr(value, f.name) != default:
-                raise ValueError(
-                    f"{record.__name__}.{f.name} = {getattr(value, f.name)!r} is not encoded in Z3; "
-                    "use the exhaustive or hypothesis engine for this fleet"
-                )
+                raise NotEncoded("symbolic engine", f"{record.__name__}.{f.name} = {getattr(value, f.name)!r}", _INSTEAD)
 
 
 class SClient(NamedTuple):
@@ -251,8 +258,8 @@ class Encoding:
         ranges = dict(ranges or {})
         unknown = sorted(set(ranges) - set(RANGED))
         if unknown:
-            raise ValueError(f"[ranges] {', '.join(unknown)}: not encoded symbolically "
-                             f"(the symbolic engine ranges {', '.join(RANGED)})")
+            raise NotEncoded("symbolic engine", f"[ranges] {', '.join(unknown)}",
+                             f"it ranges {', '.join(RANGED)}")
         if env:
             params = dataclasses.replace(params, clients=1)
         self.params, self.ctx, self.ranges, self.env = params, ctx, ranges, env

@@ -25,6 +25,7 @@ __all__ = [
     "Swept",
     "Began",
     "Restarted",
+    "Reconfigured",
     "Upgraded",
 ]
 
@@ -34,7 +35,10 @@ class Reaped(NamedTuple):
 
     ``age`` is the age the reaper saw (its own clock), ``timeout`` the T it
     judged by, ``cutoff`` = multiplier x timeout (a decimal string: 1.6 x 101
-    is 161.6), ``judged_by`` either ``server`` or ``session``.
+    is 161.6), ``judged_by`` either ``server`` or ``session``. A judge beside
+    the servers' (`Params.judges`) has `path` ``client`` or ``proxy`` and
+    `judged_by` ``handshake`` (the values told at the handshake) or ``proxy``
+    (its fixed idle timeout); `server` is the server of the closed socket.
     """
 
     client: int
@@ -159,6 +163,14 @@ class Restarted(NamedTuple):
     what: str
     level: int
     down: int
+
+
+class Reconfigured(NamedTuple):
+    """`server` took configuration `level` for `what` (both, judge or advice) live: nothing dropped."""
+
+    server: int
+    what: str
+    level: int
 
 
 class Upgraded(NamedTuple):

@@ -53,7 +53,11 @@ by the handshake or by the client itself; a judge cuts a session off at
 in one shared store or with their socket (then only the server holding the
 socket judges it, a crashed or cut-off client's half-open socket stays with
 that server, and a new socket is a new session). A client's own level lives
-in its session (`Session.hs_level`).
+in its session (`Session.hs_level`). A server that schedules and judges its
+own pings adds the interval it uses now to its cutoff
+(`Heartbeat.interval_term`). Other judges may stand beside the servers'
+(`Params.judges`, action ``expire``): the client's own, by what its
+handshake told it (Engine.IO 4), and proxies with an idle timeout.
 
 The published Faye stack
 ------------------------
@@ -70,7 +74,8 @@ Rollouts
 `Params.rollout` moves the fleet from level 0 (configuration A) to level 1
 (B) in phases: servers restarted in batches at a pace (``restart``), clients
 reached by a release (``upgrade``), at their next handshake or with the next
-reply. The operator may ``launch`` it at any moment; a due batch or the end of
+reply; a phase may instead change a live server's settings (``reconfigure``:
+no restart, nothing drops). The operator may ``launch`` it at any moment; a due batch or the end of
 a release window is urgent. `stormcheck.model.rollout` says how the state
 records where a rollout stands.
 
@@ -87,11 +92,13 @@ Two simplifications, each safe for the properties checked:
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Iterator
 
 from .events import (
     Adjusted,
     Began,
     Dropped,
+    Reconfigured,
     Fault,
     Handshake,
     QueueDropped,
@@ -141,6 +148,8 @@ __all__ = [
     "judges",
     "current_phase",
     "client_level",
+    "interval_level",
+    "expired_judges",
 ]
 
 # Every action kind, in the order `actions` lists them.
@@ -156,6 +165,9 @@ ACTIONS = (
     # kinds above keep their indices; `actions` puts each where it belongs:
     # the operator may launch it at any moment; a due batch or release is urgent.
     "launch", "restart", "upgrade",
+    # judges beside the servers' (a client's own, a proxy's), and a live
+    # settings change: listed after the kinds above, which keep their indices.
+    "expire", "reconfigure",
 )
 
 
@@ -220,10 +232,24 @@ def judged_timeout(
     return params.levels[level].timeout, source
 
 
+def interval_level(params: Params, state: State, server: int, level: int) -> int:
+    """The level whose I a judge on `server` adds to its cutoff, judging by `level`.
+
+    A process that schedules its own pings and judges them
+    (`Heartbeat.interval_term` "in-use") waits for the interval it uses now,
+    its advice level; otherwise the judged level's own I.
+    """
+    return state.servers[server].adv if params.heartbeat.interval_term == "in-use" else level
+
+
 def would_reap(params: Params, state: State, server: int, session: Session, path: str, client: int = -1) -> bool:
     """Would reaper `path` on `server` destroy `session` (of `client`) now?"""
     level, _ = judged_level(params, state, server, session, path, client)
-    return perceived_age(params, session, server) >= params.reap_ages[path][level]
+    if params.heartbeat.interval_term == "in-use":
+        age = params.reap_ages_in_use[path][level][interval_level(params, state, server, level)]
+    else:
+        age = params.reap_ages[path][level]
+    return perceived_age(params, session, server) >= age
 
 
 def reply_level(params: Params, state: State, client: int) -> int:
@@ -256,7 +282,8 @@ def _expired(params: Params, state: State, server: int, client: int, session: Se
         return None
     level, source = judged_level(params, state, server, session, path, client)
     age = perceived_age(params, session, server)
-    return Reaped(client, server, path, age, params.levels[level].timeout, cutoff_text(params.cutoff(path, level)), source)
+    cutoff = params.cutoff(path, level, interval_level(params, state, server, level))
+    return Reaped(client, server, path, age, params.levels[level].timeout, cutoff_text(cutoff), source)
 
 
 def _level(params: Params, index: int):
@@ -289,6 +316,7 @@ def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> S
     by_session = design.judge == "session"
     keep_hs = by_session and design.record == "handshake"
     keep_hs = keep_hs or params.heartbeat.interval_from == "handshake" or params.heartbeat.client_owned
+    keep_hs = keep_hs or any(j.source == "handshake" for j in params.judges)
     keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
         by_session and design.record == "refresh"
     )
@@ -401,6 +429,8 @@ def actions(params: Params, state: State) -> list[Action]:
     for path in ("publish", "gc"):
         if path in params.heartbeat.paths:
             acts.extend(Action(path, server=s) for s in _reapers(params, state, path))
+    if params.judges:
+        acts.extend(Action("expire", client=c, value=j) for c, j in expired_judges(params, state))
     acts.extend(_tuner_actions(params, state))
     acts.extend(rollout_free)
     acts.extend(_fault_actions(params, state))
@@ -457,6 +487,28 @@ def _reapers_by_client(params: Params, state: State, path: str) -> list[int]:
         if cl.session:
             found.update(s for s in judges(params, state, c) if would_reap(params, state, s, cl.session, path, c))
     return sorted(found)
+
+
+def expired_judges(params: Params, state: State) -> list[tuple[int, int]]:
+    """(client, judge index) for every extra judge whose cutoff a connection has reached.
+
+    The client judges while it runs (held or waiting for its next heartbeat);
+    a proxy judges every connection through it, a crashed or cut-off
+    client's half-open one too. The silence a judge sees is the session's
+    age: the time since the last heartbeat, which went through the proxy
+    (a proxy that does not count heartbeats is refused by the scenario
+    format). A judge may fire at any moment once its cutoff has passed.
+    """
+    out = []
+    for c, cl in enumerate(state.clients):
+        if not cl.session or cl.server < 0:
+            continue
+        for j, judge in enumerate(params.judges):
+            if judge.side == "client" and cl.phase not in (HELD, WAITING):
+                continue
+            if cl.session.age >= -((-params.judge_cutoff(judge, cl.session.hs_level)) // 1):
+                out.append((c, j))
+    return out
 
 
 def _next_deadline(params: Params, state: State) -> int:
@@ -697,6 +749,23 @@ def _publish(params: Params, state: State, a: Action) -> Step:
     return Step(_destroy(params, state, victims), tuple(victims) + _drops(params, victims, state))
 
 
+def _expire(params: Params, state: State, a: Action) -> Step:
+    """An extra judge closes `a.client`'s connection: its session goes with it.
+
+    The client's own judge gives up on a server it thinks silent; a proxy
+    closes an idle connection. Either way the socket closes at both ends
+    and a running client reconnects after its retry delay (a new session).
+    """
+    judge = params.judges[a.value]
+    cl = state.clients[a.client]
+    level = cl.session.hs_level
+    source = "handshake" if judge.source == "handshake" else "proxy"
+    ev = Reaped(a.client, cl.server, judge.side, cl.session.age, params.levels[level].timeout,
+                cutoff_text(params.judge_cutoff(judge, level)), source)
+    nxt = _destroy(params, state, [ev])
+    return Step(nxt, (ev,) + _drops(params, [ev], state))
+
+
 def _gc(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "gc")
     level = state.servers[a.server].reap
@@ -916,8 +985,9 @@ def _rollout_actions(params: Params, state: State) -> tuple[list[Action], list[A
     phase = params.rollout.phases[k]
     if phase.side == "servers":
         if timer in (DUE, RUNNING):
+            kind = "reconfigure" if phase.change == "live" else "restart"
             return [
-                Action("restart", server=s)
+                Action(kind, server=s)
                 for s, srv in enumerate(state.servers)
                 if srv.down == 0 and not _server_done(srv, phase)
             ], []
@@ -963,12 +1033,32 @@ def _restart(params: Params, state: State, a: Action) -> Step:
         down=down,
     )
     nxt, dropped = _drop_sockets(params, _replace_server(state, a.server, new), a.server, "server restarted")
-    done = sum(_server_done(x, phase) for x in nxt.servers)
-    if done < len(nxt.servers):
-        # The batch goes on, or the next one comes after the pace.
+    return Step(_next_batch(nxt, phase), (Restarted(a.server, phase.part, 1, down),) + dropped)
+
+
+def _next_batch(state: State, phase: Phase) -> State:
+    """After one server of a servers phase moved: the batch goes on, or the next one comes after the pace."""
+    done = sum(_server_done(x, phase) for x in state.servers)
+    if done < len(state.servers):
         timer = RUNNING if done % phase.batch or phase.pace == 0 else phase.pace
-        nxt = nxt._replace(tuner_timer=timer)
-    return Step(nxt, (Restarted(a.server, phase.part, 1, down),) + dropped)
+        state = state._replace(tuner_timer=timer)
+    return state
+
+
+def _reconfigure(params: Params, state: State, a: Action) -> Step:
+    """A live server takes B's settings for the phase's part: nothing drops.
+
+    Open sockets keep their sessions and what their handshakes told them;
+    the server's own schedule and judge read the new values from now on.
+    """
+    phase = params.rollout.phases[current_phase(params, state)]
+    srv = state.servers[a.server]
+    new = srv._replace(
+        adv=1 if phase.part != "judge" else srv.adv,
+        reap=1 if phase.part != "advice" else srv.reap,
+    )
+    nxt = _next_batch(_replace_server(state, a.server, new), phase)
+    return Step(nxt, (Reconfigured(a.server, phase.part, 1),))
 
 
 def _upgrade(params: Params, state: State, a: Action) -> Step:
@@ -1025,6 +1115,8 @@ _APPLY = {
     "launch": _launch,
     "restart": _restart,
     "upgrade": _upgrade,
+    "expire": _expire,
+    "reconfigure": _reconfigure,
 }
 
 
@@ -1033,10 +1125,12 @@ def _apply(params: Params, state: State, action: Action) -> Step:
     return _settle(params, state, st) if params.rollout is not None else st
 
 
-def successors(params: Params, state: State) -> list[tuple[Action, Step]]:
+def successors(params: Params, state: State) -> Iterator[tuple[Action, Step]]:
     """Every enabled action with its step, in `actions` order (no re-check).
 
     Engines that only ever apply actions `actions` just listed use this to
     skip `step`'s guard, which would list the enabled actions a second time.
+    Lazy, so that a search can keep to its time budget inside one state with
+    very many successors (a long ``rtt`` list).
     """
-    return [(a, _apply(params, state, a)) for a in actions(params, state)]
+    return ((a, _apply(params, state, a)) for a in actions(params, state))

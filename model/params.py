@@ -22,6 +22,10 @@ from .rollout import Rollout
 __all__ = [
     "Bounds",
     "Heartbeat",
+    "Judge",
+    "JUDGE_SIDES",
+    "JUDGE_SOURCES",
+    "INTERVAL_TERMS",
     "HOLDS",
     "INTERVAL_FROM",
     "CUTOFF_FROM",
@@ -64,6 +68,11 @@ INTERVAL_FROM = ("server", "handshake", "client")
 CUTOFF_FROM = ("server", "client")
 STORES = ("shared", "local")
 REAPER_PATHS = ("publish", "existence", "gc")
+# Whose interval a server judge's ``k x I`` term reads (see `Heartbeat.interval_term`).
+INTERVAL_TERMS = ("judged", "in-use")
+# Judges beside the servers' reapers (see `Judge`).
+JUDGE_SIDES = ("client", "proxy")
+JUDGE_SOURCES = ("handshake", "fixed")
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,14 @@ class Heartbeat:
     interval_multiplier : Fraction
         Added ``x I`` term of every cutoff (Engine.IO: pingInterval +
         pingTimeout has 1).
+    interval_term : str
+        Whose I that term reads. ``judged``: the judged level's (the
+        cutoff's T and I move together). ``in-use``: the judging server's
+        own interval setting now (its advice level: the interval it pings at
+        or hands out), for a process whose judge reads the same setting
+        (websockets' keepalive, python-engineio's ping task, engine.io 3's
+        ``pingInterval + pingTimeout`` timer): raising its interval also
+        lengthens how long it waits, whatever its timeout says.
     """
 
     hold: str = "timeout"
@@ -113,10 +130,11 @@ class Heartbeat:
     store: str = "shared"
     paths: tuple[str, ...] = REAPER_PATHS
     interval_multiplier: Fraction = Fraction(0)
+    interval_term: str = "judged"
 
     def __post_init__(self) -> None:
         for name, allowed in (("hold", HOLDS), ("interval_from", INTERVAL_FROM), ("cutoff_from", CUTOFF_FROM),
-                              ("store", STORES)):
+                              ("store", STORES), ("interval_term", INTERVAL_TERMS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Heartbeat.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
         if not self.paths or not set(self.paths) <= set(REAPER_PATHS):
@@ -133,6 +151,48 @@ class Heartbeat:
     def faye(self) -> bool:
         """True for Faye's own rules (every default): what the original model encodes."""
         return self == Heartbeat()
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A judge of a connection beside the servers' reapers: the client itself, or a proxy.
+
+    Each judge has its own cutoff source, so one session may have several
+    (issue: Engine.IO 4's client gives up on a silent server while the server
+    judges the client). A judge closes the connection once the silence since
+    the last heartbeat reaches its cutoff; like a liveness timer it may fire
+    at any moment from then on (any check period is covered).
+
+    Attributes
+    ----------
+    name : str
+        What timelines call it (``client``, ``nginx``...).
+    side : str
+        ``client``: the client judges its server (it closes its own socket
+        and reconnects). ``proxy``: an intermediary between clients and
+        servers closes an idle connection (both ends see it close).
+    source : str
+        ``handshake``: ``multiplier x T + interval_multiplier x I`` of the
+        level the server told at the handshake (Engine.IO 4's pingTimeout and
+        pingInterval, kept for the socket's life). ``fixed``: `timeout`
+        seconds, whatever the servers say (a proxy's idle timeout).
+    """
+
+    name: str
+    side: str
+    source: str
+    multiplier: Fraction = Fraction(1)
+    interval_multiplier: Fraction = Fraction(1)
+    timeout: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("side", JUDGE_SIDES), ("source", JUDGE_SOURCES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Judge.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
+        if self.source == "fixed" and self.timeout < 1:
+            raise ValueError(f"Judge {self.name!r}: a fixed cutoff needs timeout >= 1 (got {self.timeout})")
+        if self.multiplier < 0 or self.interval_multiplier < 0:
+            raise ValueError(f"Judge {self.name!r}: multipliers must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -330,6 +390,9 @@ class Params:
     after_401 : str
         When a client refused with 401 re-handshakes: ``at-once`` (Gitter's
         2015 client) or after the advised ``interval`` (the stock client).
+    judges : tuple of Judge
+        Judges of every connection beside the servers' reapers (the
+        client's own, proxies); empty: the servers alone judge.
     """
 
     servers: int = 3
@@ -352,6 +415,7 @@ class Params:
     publish_expired: str = "destroy"
     after_drop: str = "rehandshake"
     after_401: str = "at-once"
+    judges: tuple[Judge, ...] = ()
 
     def __post_init__(self) -> None:
         for name, allowed in (("publish_expired", PUBLISH_EXPIRED), ("after_drop", AFTER_DROP),
@@ -374,6 +438,22 @@ class Params:
                                        ("after_drop", AFTER_DROP, "client"), ("after_401", AFTER_401, "client")):
             if getattr(self, name) != allowed[0]:
                 out.append(f"[{section}] {name} = {getattr(self, name)!r} (the published Faye stack)")
+        return tuple(out) + self.judge_rules()
+
+    def judge_rules(self) -> tuple[str, ...]:
+        """The judging rules the real libraries showed, named one by one (empty: none used).
+
+        Neither the Z3 encoding nor the storm simulator encodes them; both
+        refuse a fleet that uses one, naming it.
+        """
+        out = []
+        if self.heartbeat.interval_term != "judged":
+            out.append('the interval in use as the cutoff\'s I term ([heartbeat] interval_term = "in-use")')
+        if self.rollout is not None and any(p.change == "live" for p in self.rollout.phases):
+            out.append('a live settings change without a restart ([[rollout.phases]] change = "live")')
+        for side, what in (("client", "a client-side judge ([[judge]])"), ("proxy", "a proxy idle timeout ([[proxy]])")):
+            if any(j.side == side for j in self.judges):
+                out.append(what)
         return tuple(out)
 
     def with_design(self, design: Design) -> "Params":
@@ -420,10 +500,31 @@ class Params:
         """The cutoff multiplier of a reaper path (publish, existence or gc)."""
         return self.gc_mult if path == "gc" else self.publish_mult
 
-    def cutoff(self, path: str, level: int) -> Fraction:
-        """The cutoff (seconds) of reaper `path` judging by `level`: ``m x T + k x I``."""
+    def cutoff(self, path: str, level: int, interval_level: int | None = None) -> Fraction:
+        """The cutoff (seconds) of reaper `path` judging by `level`: ``m x T + k x I``.
+
+        I is `interval_level`'s when given (`Heartbeat.interval_term` "in-use"),
+        else `level`'s.
+        """
         lvl = self.levels[level]
-        return self.multiplier(path) * lvl.timeout + self.heartbeat.interval_multiplier * lvl.interval
+        interval = self.levels[level if interval_level is None else interval_level].interval
+        return self.multiplier(path) * lvl.timeout + self.heartbeat.interval_multiplier * interval
+
+    @cached_property
+    def reap_ages_in_use(self) -> dict[str, tuple[tuple[int, ...], ...]]:
+        """`reap_ages` by (judged level, interval level in use): for ``interval_term = "in-use"``."""
+        n = range(len(self.levels))
+        return {
+            path: tuple(tuple(-((-self.cutoff(path, i, j)) // 1) for j in n) for i in n)
+            for path in REAPER_PATHS
+        }
+
+    def judge_cutoff(self, judge: Judge, level: int) -> Fraction:
+        """The cutoff (seconds) of an extra judge, for a session told `level` at its handshake."""
+        if judge.source == "fixed":
+            return Fraction(judge.timeout)
+        lvl = self.levels[level]
+        return judge.multiplier * lvl.timeout + judge.interval_multiplier * lvl.interval
 
     def hold(self, level: int) -> int:
         """How long a server holds a heartbeat when it advises `level` (0: answered at once)."""
@@ -452,5 +553,12 @@ class Params:
         give the same answer, so older ages are folded into this one and the
         state space stays finite.
         """
-        biggest = max(self.cutoff(path, i) for path in self.heartbeat.paths for i in range(len(self.levels)))
+        n = range(len(self.levels))
+        biggest = max(self.cutoff(path, i) for path in self.heartbeat.paths for i in n)
+        # The rules below exist only where a scenario asks for them, so a
+        # fleet without them keeps its cap (and its pinned state count).
+        if self.heartbeat.interval_term == "in-use":
+            biggest = max(biggest, *(self.cutoff(p, i, j) for p in self.heartbeat.paths for i in n for j in n))
+        if self.judges:
+            biggest = max(biggest, *(self.judge_cutoff(jd, i) for jd in self.judges for i in n))
         return int(biggest.__ceil__()) + self.max_skew_gap + 1

@@ -17,6 +17,11 @@ resolution of the storm simulation.
 * ``full-jitter``: uniform on ``[0, min(cap, base * 2**n)]``.
 * ``decorrelated``: uniform on ``[base, min(cap, 3 * prev)]``, ``prev``
   starting at ``base``.
+* ``websockets``: Python ``websockets`` 17.x (``asyncio/client.py``
+  ``connect.__aiter__`` and ``client.py`` ``backoff``): a connection that
+  dropped after it was up is retried at once (attempt 1: 0 s); a failed
+  attempt waits a random 0-5 s, then ``3.1 x 1.618**k`` s (k = 0, 1, ...)
+  capped at ``cap`` (the library's default is 90: give ``[storm] cap = 90``).
 
 A client retry budget (at most ``budget`` reconnects per ``budget_window``
 seconds) and server-side admission control are not delays of their own; the
@@ -30,7 +35,10 @@ from functools import lru_cache
 
 __all__ = ["POLICIES", "Policy", "policy_names"]
 
-POLICIES = ("fixed", "exponential", "full-jitter", "decorrelated")
+POLICIES = ("fixed", "exponential", "full-jitter", "decorrelated", "websockets")
+
+# websockets 17.x backoff(): initial_delay 5, min_delay 3.1, factor 1.618.
+_WS_JITTER, _WS_MIN, _WS_FACTOR = 5, 3.1, 1.618
 
 
 def policy_names() -> tuple[str, ...]:
@@ -77,6 +85,11 @@ class Policy:
         """
         if self.name in ("fixed", "decorrelated"):
             return 1
+        if self.name == "websockets":
+            n = 3
+            while _WS_MIN * _WS_FACTOR ** (n - 3) < self.cap:
+                n += 1
+            return n
         n = 1
         while self.base * 2 ** (n - 1 + (self.name == "full-jitter")) < self.cap:
             n += 1
@@ -94,6 +107,12 @@ def _delays(policy: Policy, attempt: int, prev: int) -> tuple[tuple[int, float, 
         return ((policy.retry, 1.0, 0),)
     if name == "exponential":
         return ((min(cap, base * 2 ** (attempt - 1)), 1.0, 0),)
+    if name == "websockets":
+        if attempt == 1:
+            return ((0, 1.0, 0),)
+        if attempt == 2:
+            return tuple((d, p, 0) for d, p in _uniform(0, min(cap, _WS_JITTER)))
+        return ((min(cap, round(_WS_MIN * _WS_FACTOR ** (attempt - 3))), 1.0, 0),)
     if name == "full-jitter":
         return tuple((d, p, 0) for d, p in _uniform(0, min(cap, base * 2**attempt)))
     # decorrelated: the previous delay is the state ("sleep" in the AWS formula).

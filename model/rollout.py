@@ -38,6 +38,7 @@ __all__ = [
     "SIDES",
     "PARTS",
     "PICKUPS",
+    "CHANGES",
     "NOT_BEGUN",
     "DUE",
     "RUNNING",
@@ -48,6 +49,7 @@ __all__ = [
 SIDES = ("servers", "clients")
 PARTS = ("both", "judge", "advice")  # what a server restart moves to B
 PICKUPS = ("reconnect", "advice", "release")  # how a client picks B up
+CHANGES = ("restart", "live")  # how a servers phase reaches a server
 
 NOT_BEGUN = 0
 DUE = -1
@@ -77,6 +79,12 @@ class Phase:
         Clients: ``reconnect``, ``advice`` or ``release``.
     spread : int
         Clients, ``release``: seconds within which every client has it.
+    change : str
+        Servers: ``restart`` (the server is down for `Rollout.restart` s and
+        its sockets drop) or ``live`` (its settings change in the running
+        process: nothing drops, and every open socket keeps what its
+        handshake told it; python-engineio reads ``ping_interval`` at each
+        ping, so a live change reaches the next ping at once).
     """
 
     side: str
@@ -85,9 +93,10 @@ class Phase:
     pace: int = 0
     pickup: str = "release"
     spread: int = 0
+    change: str = "restart"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("side", SIDES), ("part", PARTS), ("pickup", PICKUPS)):
+        for name, allowed in (("side", SIDES), ("part", PARTS), ("pickup", PICKUPS), ("change", CHANGES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Phase.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
         if self.batch < 1 or self.pace < 0 or self.spread < 0:
@@ -98,7 +107,8 @@ class Phase:
         if self.side == "servers":
             what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}[self.part]
             pace = f" every {self.pace}s" if self.pace else " back to back"
-            return f"servers to B{what}, {self.batch} at a time{pace}"
+            live = " live (no restart)" if self.change == "live" else ""
+            return f"servers to B{what}{live}, {self.batch} at a time{pace}"
         if self.pickup == "release":
             return f"clients to B by a release over {self.spread}s"
         return f"clients to B on their next {self.pickup}"

@@ -49,6 +49,7 @@ from .params import (
     DESIGNS,
     HOLDS,
     INTERVAL_FROM,
+    INTERVAL_TERMS,
     JUDGES,
     LOAD_TRIGGERS,
     PUBLISH_EXPIRED,
@@ -62,13 +63,14 @@ from .params import (
     Design,
     Faults,
     Heartbeat,
+    Judge,
     Level,
     Params,
     adjuster_advice,
 )
 from .load import StormParams
 from .policies import POLICIES
-from .rollout import PARTS, PICKUPS, SIDES, Phase, Rollout
+from .rollout import CHANGES, PARTS, PICKUPS, SIDES, Phase, Rollout
 
 __all__ = [
     "Scenario",
@@ -205,6 +207,8 @@ def _whole(lo: int, hi: int | None = None, unit: str = "", note: str = "", above
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# SCENARIO.DESIGN.PROPERTY.repro.py must fit in 255 bytes: two names and the rest.
+_NAME_MAX = 100
 
 
 def _file_name(value: Any) -> str:
@@ -215,6 +219,8 @@ def _file_name(value: Any) -> str:
         raise _Invalid(f"{allowed} (got {_kind(value)})")
     if not _NAME.fullmatch(value):
         raise _Invalid(allowed)
+    if len(value) > _NAME_MAX:  # file systems allow 255 bytes for the whole file name
+        raise _Invalid(f"must be at most {_NAME_MAX} characters (got {len(value)}): it becomes part of output file names")
     return value
 
 
@@ -409,6 +415,8 @@ _OPTIONAL: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         # Absent: the [protocol] multipliers. Given: every path's multiplier of T.
         "multiplier": (None, _number_above(0)),
         "interval_multiplier": (float(_H.interval_multiplier), _number_at_least(0)),
+        # Absent: "judged" (and absent from the normalised config, as before the key existed).
+        "interval_term": (_H.interval_term, _choice(INTERVAL_TERMS)),
     },
 }
 # [rollout]: configuration B's timeout and interval (absent: A's, from
@@ -428,8 +436,9 @@ _PHASE_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "pace": (_P0.pace, _whole(0, unit="seconds")),
     "pickup": (_P0.pickup, _choice(PICKUPS)),
     "spread": (_P0.spread, _whole(0, unit="seconds")),
+    "change": (_P0.change, _choice(CHANGES)),
 }
-_SERVER_ONLY, _CLIENT_ONLY = ("part", "batch", "pace"), ("pickup", "spread")
+_SERVER_ONLY, _CLIENT_ONLY = ("part", "batch", "pace", "change"), ("pickup", "spread")
 
 # [storm]: the storm simulation's fleet and load model (model/load.py). Only
 # `stormcheck storm` reads it; absent, the simulation's defaults apply.
@@ -461,6 +470,7 @@ _OPTIONAL["client"] = {
 }
 
 _SECTIONS = (*_SPEC, *_OPTIONAL, "rollout", "ranges")
+_SECTIONS += ("judge", "proxy")  # arrays of tables: [[judge]], [[proxy]]
 
 
 def _check_table(label: str, name: str, table: Any, allowed: dict) -> None:
@@ -583,6 +593,16 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
 def _check_heartbeat(label: str, raw: dict, cfg: dict) -> dict:
     """The [heartbeat] table: a stack's heartbeat rules (defaults: Faye's)."""
     hb = _section(label, raw, "heartbeat")
+    if "interval_term" not in raw["heartbeat"]:
+        del hb["interval_term"]
+    elif hb["interval_term"] == "in-use" and (
+            hb["interval_from"] == "client" or (hb["cutoff_from"], hb["store"]) != ("server", "local")):
+        raise ScenarioError(
+            f'{label}: [heartbeat] interval_term = "in-use" with interval_from = {_fmt(hb["interval_from"])}, '
+            f'cutoff_from = {_fmt(hb["cutoff_from"])}, store = {_fmt(hb["store"])}: the interval in use is the '
+            "judging server's own setting, the one it pings at or hands out; it needs interval_from = \"server\" "
+            'or "handshake", cutoff_from = "server" and store = "local"'
+        )
     if "multiplier" not in raw["heartbeat"]:
         del hb["multiplier"]
     else:
@@ -667,8 +687,11 @@ def _check_phase(label: str, i: int, table: dict, cfg: dict) -> dict:
     if out["side"] == "clients" and out["pickup"] != "release" and "spread" in table:
         raise ScenarioError(f"{where} spread = {_fmt(table['spread'])} with pickup = {_fmt(out['pickup'])}: "
                             'spread applies only to pickup = "release"')
-    # Normalised: only the keys that apply, so the dict reads back unchanged.
+    # Normalised: only the keys that apply, so the dict reads back unchanged
+    # (a restart, the default change, is left out as before the key existed).
     keep = ("side", *(_SERVER_ONLY if out["side"] == "servers" else _CLIENT_ONLY))
+    if out["side"] == "servers" and out["change"] == "restart":
+        keep = keep[:-1]
     if out["side"] == "clients" and out["pickup"] != "release":
         keep = ("side", "pickup")
     return {key: out[key] for key in keep}
@@ -697,6 +720,76 @@ def _check_phase_order(label: str, phases: list[dict], cfg: dict) -> None:
                     "already did; each part of the fleet moves once"
                 )
             moved[part] = i
+
+
+# ------------------------------------------------- [[judge]] and [[proxy]]
+# Judges of a connection beside the servers' reapers (`Judge`). Each keeps
+# its own cutoff source, so one session may have several.
+
+_JUDGE_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "name": ("client", _file_name),
+    "side": ("client", _choice(("client",), ' (a proxy is a [[proxy]] table)')),
+    "cutoff_from": ("handshake", _choice(("handshake",))),
+    "multiplier": (1, _number_at_least(0)),
+    "interval_multiplier": (1, _number_at_least(0)),
+}
+_PROXY_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "name": ("proxy", _file_name),
+    "idle_timeout": (_REQUIRED, _whole(1, unit="seconds")),
+    "resets": ("any-frame", _choice(("any-frame", "data-only"))),
+    "counts_pings": (True, None),
+}
+
+
+def _check_tables(label: str, raw: dict, name: str, spec: dict) -> list[dict]:
+    """An array of tables ([[name]]), each checked against `spec`; defaults filled in."""
+    tables = raw[name]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ScenarioError(f"{label}: {name} = {_fmt(tables)}: must be a non-empty list of tables ([[{name}]] in TOML)")
+    hb = raw.get("heartbeat", {})
+    if hb.get("hold", _H.hold) != "none":
+        raise ScenarioError(
+            f"{label}: [[{name}]] with [heartbeat] hold = {_fmt(hb.get('hold', _H.hold))}: such a judge measures the "
+            'silence since the last heartbeat, which only a ping/pong stack (hold = "none") has: a held '
+            "long-poll is silent for its whole hold"
+        )
+    out = []
+    for i, table in enumerate(tables, start=1):
+        where = f"{label}: [[{name}]] #{i}"
+        for key in table:
+            if key not in spec:
+                raise ScenarioError(f"{where}: {key}: unknown key; allowed keys: {', '.join(spec)}")
+        entry = {}
+        for key, (default, check) in spec.items():
+            if key not in table:
+                if default is _REQUIRED:
+                    raise ScenarioError(f"{where}: {key}: missing; required")
+                entry[key] = default
+                continue
+            if check is None:  # a boolean
+                if not isinstance(table[key], bool):
+                    raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: must be true or false")
+                entry[key] = table[key]
+                continue
+            try:
+                entry[key] = check(table[key])
+            except _Invalid as exc:
+                raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {exc}") from None
+        out.append(entry)
+    return out
+
+
+def _check_proxies(label: str, raw: dict) -> list[dict]:
+    proxies = _check_tables(label, raw, "proxy", _PROXY_SPEC)
+    for i, px in enumerate(proxies, start=1):
+        if px["resets"] == "data-only" or not px["counts_pings"]:
+            key, value = ("resets", "data-only") if px["resets"] == "data-only" else ("counts_pings", False)
+            raise ScenarioError(
+                f"{label}: [[proxy]] #{i} {key} = {_fmt(value)}: not modelled: this stack's heartbeats are pings, "
+                "which such a proxy does not count, and the model has no other traffic, so it would cut every "
+                'connection idle_timeout after it opened; use resets = "any-frame", counts_pings = true'
+            )
+    return proxies
 
 
 # ---------------------------------------------------------------- [ranges]
@@ -839,6 +932,10 @@ def _normalise(label: str, raw: Any) -> dict:
         cfg["heartbeat"] = _check_heartbeat(label, raw, cfg)
     if "rollout" in raw:
         cfg["rollout"] = _check_rollout(label, raw["rollout"], cfg)
+    if "judge" in raw:
+        cfg["judge"] = _check_tables(label, raw, "judge", _JUDGE_SPEC)
+    if "proxy" in raw:
+        cfg["proxy"] = _check_proxies(label, raw)
     if "storm" in raw:
         cfg["storm"] = _check_storm(label, raw, cfg)
     if "client" in raw:
@@ -884,6 +981,14 @@ def _named_design(name: Any, label: str) -> Design:
     return DESIGNS[name]
 
 
+def _judges(cfg: dict) -> tuple[Judge, ...]:
+    """The [[judge]] and [[proxy]] tables as `Judge`s, in that order."""
+    out = [Judge(j["name"], j["side"], j["cutoff_from"], Fraction(str(j["multiplier"])),
+                 Fraction(str(j["interval_multiplier"]))) for j in cfg.get("judge", ())]
+    out += [Judge(p["name"], "proxy", "fixed", timeout=p["idle_timeout"]) for p in cfg.get("proxy", ())]
+    return tuple(out)
+
+
 def _build(cfg: dict, source: str) -> Scenario:
     """The Scenario of an already normalised config."""
     top, proto, load, faults, search = (cfg[s] for s in ("topology", "protocol", "load", "faults", "search"))
@@ -899,7 +1004,7 @@ def _build(cfg: dict, source: str) -> Scenario:
     if "heartbeat" in cfg:
         hb = cfg["heartbeat"]
         heartbeat = Heartbeat(hb["hold"], hb["interval_from"], hb["cutoff_from"], hb["store"], tuple(hb["paths"]),
-                              Fraction(str(hb["interval_multiplier"])))
+                              Fraction(str(hb["interval_multiplier"])), hb.get("interval_term", "judged"))
         if "multiplier" in hb:
             publish_mult = gc_mult = Fraction(str(hb["multiplier"]))
     if "rollout" in cfg:
@@ -927,6 +1032,7 @@ def _build(cfg: dict, source: str) -> Scenario:
         publish_expired=proto.get("publish_expired", _P.publish_expired),
         after_drop=cfg.get("client", {}).get("after_drop", _P.after_drop),
         after_401=cfg.get("client", {}).get("after_401", _P.after_401),
+        judges=_judges(cfg),
     )
     bounds = Bounds(search["max_states"], float(search["max_seconds"]), search["max_depth"])
     info = cfg["scenario"]
@@ -973,7 +1079,7 @@ def _preset_dir():
 
 # Sub-folders of the presets shipped with stormcheck, loaded as FOLDER/NAME:
 # one scenario per stack of docs/protocol.md ("Other stacks"), and rollouts.
-SHIPPED_FOLDERS = ("stacks", "rollouts")
+SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies")  # proxies: a stack behind an intermediary that judges idleness
 
 
 def shipped_names(folder: str) -> list[str]:
@@ -1019,7 +1125,11 @@ def _read(name_or_path: str) -> tuple[str, str]:
     path = Path(name_or_path)
     if not path.exists():
         what = "is not a preset name, and no such file exists" if bare else "does not exist"
-        raise ScenarioError(f"{name_or_path}: {what}; presets: {presets}")
+        every = preset_names() + [n for f in SHIPPED_FOLDERS for n in shipped_names(f)]
+        close = difflib.get_close_matches(name, every, n=1, cutoff=0.5)
+        close += [n for n in every if n.startswith(name + "-")][:1]  # rollouts/phoenix -> rollouts/phoenix-...
+        hint = f". Did you mean {close[0]}?" if close else ""
+        raise ScenarioError(f"{name_or_path}: {what}; shipped scenarios: {', '.join(every)}{hint}")
     if not path.is_file():
         raise ScenarioError(f"{name_or_path}: is not a file; give a .toml scenario file or one of: {presets}")
     try:
@@ -1055,8 +1165,25 @@ def load_scenario(name_or_path: str, design: str | None = None) -> Scenario:
     'off'
     """
     text, source = _read(name_or_path)
+    return scenario_from_dict(_parse(text.removeprefix("\ufeff"), source), source, design)  # a BOM marks UTF-8
+
+
+_HUGE_INT = re.compile(r"^\s*([^=\n]+?)\s*=\s*[-+]?[0-9_]{4301,}", re.MULTILINE)
+
+
+def _parse(text: str, source: str) -> dict:
+    """The TOML `text`; what tomllib cannot read becomes a `ScenarioError` saying where."""
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
-    return scenario_from_dict(raw, source, design)
+    except RecursionError:
+        raise ScenarioError(f"{source}: tables or lists nested too deeply to read; no scenario key "
+                            "takes more than a list of numbers") from None
+    except ValueError as exc:  # Python's limit on the digits of an integer
+        huge = _HUGE_INT.search(text)
+        if huge is None:
+            raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+        line = text.count("\n", 0, huge.start()) + 1
+        raise ScenarioError(f"{source}: line {line}: {huge.group(1)} = a number of more than 4300 digits; "
+                            "no scenario value is anywhere near that large") from None

@@ -26,13 +26,33 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-__all__ = ["Property", "Verdict", "ALWAYS", "SOMETIMES", "EVENTUALLY_ALWAYS", "STATE", "STEP"]
+__all__ = ["Property", "Verdict", "Inconclusive", "NotEncoded", "ALWAYS", "SOMETIMES", "EVENTUALLY_ALWAYS", "STATE", "STEP"]
 
 ALWAYS = "always"
 SOMETIMES = "sometimes"
 EVENTUALLY_ALWAYS = "eventually-always"
 STATE = "state"
 STEP = "step"
+
+
+class Inconclusive(Exception):
+    """An engine could not decide: not the user's mistake, and never "holds".
+
+    Deliberately not a `ValueError`: the command line reports bad input
+    (exit 2) for those, and this is an inconclusive outcome (exit 3).
+    """
+
+
+class NotEncoded(Inconclusive):
+    """An engine refuses, before it starts, a rule or feature it does not cover.
+
+    ``engine`` names the engine ("symbolic engine"), ``feature`` what it does not cover, as the
+    scenario states it; the message says which engine to use instead.
+    """
+
+    def __init__(self, engine: str, feature: str, instead: str = "") -> None:
+        self.engine, self.feature = engine, feature
+        super().__init__(f"not encoded: {feature} (not covered by the {engine}" + (f"; {instead})" if instead else ")"))
 
 
 class Verdict(str, Enum):

@@ -15,7 +15,7 @@ from stormcheck.model.params import DESIGNS, Bounds
 from stormcheck.model.policies import POLICIES, Policy
 from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict
 from stormcheck.model.storm import simulate, storm_params
-from stormcheck.properties.core import Verdict
+from stormcheck.properties.core import NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
 from stormcheck.traces.export import replay_trace, run_to_trace
 from stormcheck.traces.itf import Trace
@@ -160,8 +160,33 @@ def test_a_run_too_short_to_judge_is_inconclusive():
 
 def test_staged_rollouts_are_refused_with_what_to_do():
     scenario = load_scenario("gitter-2015", design="fleet-wide-staged")
-    with pytest.raises(StormError, match="exhaustive engine"):
+    with pytest.raises(NotEncoded, match="fleet-wide-staged.*exhaustive engine"):
         simulate(scenario.params, storm_params(scenario, **SHORT))
+
+
+@pytest.mark.parametrize("name", ["stacks/signalr", "stacks/mqtt", "rollouts/socketio-4-ping-60"])
+def test_rules_the_simulator_does_not_state_are_refused_by_name(name):
+    # It states Faye's rules only: a stack simulated as Faye reported healthy
+    # clients reaped where the exhaustive engine proves none can be.
+    scenario = load_scenario(name)
+    with pytest.raises(NotEncoded, match=r"not encoded: .*\[(heartbeat|rollout)\]"):
+        simulate(scenario.params, storm_params(scenario, **SHORT))
+
+
+def test_storm_all_designs_names_the_one_it_does_not_simulate(tmp_path, capsys):
+    rc = main(["storm", "gitter-2015", "--design", "all", "--clients", "500", "--horizon", "1200", "--no-lasso",
+               "--no-plot", "--json", "--quiet", "--out", str(tmp_path / "o")])
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["not_simulated"]) == {"fleet-wide-staged"}
+    assert {r["design"] for r in doc["runs"]} == set(DESIGNS) - {"fleet-wide-staged"}
+    assert rc in (0, 1)
+
+
+def test_storm_of_a_stack_exits_inconclusive_before_any_work(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["storm", "stacks/signalr", "--quiet", "--out", str(out)]) == 3
+    assert "not encoded: heartbeat rules other than Faye's" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_storm_section_is_validated():
@@ -249,7 +274,8 @@ def test_storm_command_bad_input_exits_2_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--design 'nope': not a named design" in err and "Traceback" not in err
     assert main(["storm", "--horizon", "100", "--out", str(tmp_path)]) == 2
-    assert "must be above [storm] fault_at" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the scenario rule itself, naming both keys and the flag
+    assert "--horizon 100" in err and "[storm] fault_at = 300" in err and "[storm] horizon = 100" in err
     assert not list(tmp_path.iterdir())
 
 

@@ -20,7 +20,7 @@ from stormcheck.checkers import run_engine
 from stormcheck.checkers.z3_bmc import CHECKED
 from stormcheck.checkers.z3_encoding import check_encodable
 from stormcheck.model.scenario import load_scenario
-from stormcheck.properties.core import Verdict
+from stormcheck.properties.core import NotEncoded, Verdict
 from stormcheck.properties.protocol import by_name
 from stormcheck.traces.run import replay
 
@@ -41,7 +41,7 @@ def test_symbolic_verdicts_agree_with_the_manifest(check, names):
     try:
         check_encodable(sc.params)
         encoded = True
-    except ValueError:
+    except NotEncoded:
         encoded = False
     result = run_engine("symbolic", sc, tuple(by_name(n) for n in names), seed=0)
     for name in names:
