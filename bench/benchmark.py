@@ -104,6 +104,10 @@ _case("z3/proof/ranged/off", "gitter-2015", "off", _Z3_RANGES, engine="z3-proof"
 _case("z3/synth/gitter-2015/per-server", "gitter-2015", "per-server", engine="z3-synth")
 _case("z3/synth/ranged/off", "gitter-2015", "off",
       {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-synth")
+# Conformance: every scenario of one stack run on its real library (stormcheck conform), wall time
+# per stack; the whole stack suite's target is under 4 minutes.
+for _stack in ("websockets", "socketio-4", "socketio-2", "mqtt", "nginx"):
+    _case(f"conform/{_stack}", _stack, "", engine="conform-stack")
 
 
 # The real Faye stack (stormcheck conform): wall time per trace, and for the whole conformance suite.
@@ -179,6 +183,24 @@ def _run_report(name: str, case: dict) -> dict:
         rc = cli([*argv, "--out", str(Path(tmp) / "report")])
         seconds = time.perf_counter() - t0
     return {"case": name, "clients": None, "verdict": "written" if rc == 0 else f"exit {rc}", "steps": None,
+            "states": None, "transitions": None, "complete": "-", "seconds": round(seconds, 3),
+            "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_conform_stack(name: str, case: dict) -> dict:
+    from stormcheck.conformance.stacks import STACKS
+    from stormcheck.conformance.stacks.conform import conform
+    from stormcheck.model.scenario import load_scenario
+
+    stack = STACKS[case["scenario"]]
+    if stack.missing():
+        raise SystemExit(f"{stack.stack}: install {stack.missing()}")
+    names = [n for n in (stack.preset, *stack.rollouts, *getattr(stack, "scenarios", ())) if n]
+    t0 = time.perf_counter()
+    results = [r for n in names for r in conform(load_scenario(n))]
+    seconds = time.perf_counter() - t0
+    agree = sum(r.reproduced for r in results)
+    return {"case": name, "clients": None, "verdict": f"{agree}/{len(results)} agree", "steps": None,
             "states": None, "transitions": None, "complete": "-", "seconds": round(seconds, 3),
             "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -260,12 +282,15 @@ def _run_conform(name: str, case: dict) -> dict:
             "seconds": round(time.perf_counter() - t0, 2), "states_per_s": None,
             "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
+
 def run_case(name: str) -> dict:
     """Run one case in this process and return its figures."""
     from dataclasses import replace
 
     if CASES[name]["engine"] == "report":
         return _run_report(name, CASES[name])
+    if CASES[name]["engine"] == "conform-stack":
+        return _run_conform_stack(name, CASES[name])
     if CASES[name]["engine"].startswith("conform"):
         return _run_conform(name, CASES[name])
 

@@ -12,22 +12,24 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, CheckResult, run_engine
+from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, SYMBOLIC_STEPS, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
-from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Verdict
+from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Inconclusive, Verdict
 from stormcheck.properties.protocol import DELIVERY, LIVENESS, PROPERTIES, by_name
 from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import conform_cmd, plan_cmd, report, storm_cmd, synth_cmd
-from .output import finding_lost, run_scenario, summary, version, write_findings
+from . import conform_cmd, output, plan_cmd, report, signals, storm_cmd, synth_cmd
+from .flags import with_flags
+from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
 
@@ -85,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                         "and uses no example database (default: exhaustive 0, hypothesis a fresh seed)")
     c.add_argument("--examples", type=int, metavar="N",
                    help="hypothesis: runs per always-property (default 1000)")
-    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); symbolic: the BMC bound (default 12)")
+    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); "
+                        f"symbolic: the BMC bound (default: the scenario's depth bound, else {SYMBOLIC_STEPS})")
     c.add_argument("--max-states", type=int, help="exhaustive: override the scenario's state budget")
     c.add_argument("--max-seconds", type=float, help="exhaustive: override the scenario's time budget")
     c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
@@ -112,22 +115,24 @@ class _BadInput(Exception):
 def _scenario(args) -> Scenario:
     design = None if args.design in (None, "all") else args.design
     scenario = load_scenario(args.scenario, design=design)
-    bounds = scenario.bounds
-    overrides = {"max_states": args.max_states, "max_seconds": args.max_seconds, "max_depth": args.max_depth}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if not math.isfinite(value) or value < 0 or (value == 0 and key != "max_depth"):
-            allowed = ">= 0" if key == "max_depth" else "> 0 and finite"
-            raise _BadInput(f"--{key.replace('_', '-')} {value}: must be {allowed}")
-        bounds = replace(bounds, **{key: value})
-    return replace(scenario, bounds=bounds)
+    # The [search] keys' own checks, as if the file said so (`flags.with_flags`).
+    return with_flags(scenario, "search", {"max_states": args.max_states, "max_seconds": args.max_seconds,
+                                           "max_depth": args.max_depth})
 
 
 # The search budget ([search], --max-*) bounds the engines that enumerate
 # states; the Hypothesis engine is bounded by --examples and --steps instead.
 # An option the chosen engine would ignore is refused, not silently dropped.
 _IGNORES_BUDGET = ("hypothesis", "symbolic")
+
+
+# The longest runs an engine can be asked for and still finish.
+MAX_STEPS = {"hypothesis": 1000, "symbolic": synth_cmd.MAX_STEPS}
+_STEPS_WHY = {
+    "hypothesis": "50 examples of 1000 steps take about a minute; far longer runs overflow Hypothesis's "
+                  "buffer for one example",
+    "symbolic": synth_cmd.STEPS_WHY,
+}
 
 
 def _engine_options(args) -> dict:
@@ -150,6 +155,9 @@ def _engine_options(args) -> dict:
             continue
         if value < 1:
             raise _BadInput(f"--{key} {value}: must be a whole number >= 1")
+        most = MAX_STEPS.get(args.engine) if key == "steps" else None
+        if most is not None and value > most:
+            raise _BadInput(f"--steps {value}: at most {most} with --engine {args.engine} ({_STEPS_WHY[args.engine]})")
         options[key] = value
     return options
 
@@ -213,12 +221,16 @@ def _check(args) -> int:
     scenario = _scenario(args)
     props = _properties(args.properties)
     designs = list(DESIGNS) if args.design == "all" else [scenario.design.name]
+    # Every design's fleet is built, and the output folder checked, before
+    # the first search: bad input must stop the run before anything is written.
+    fleets = {d: scenario.with_design(d) if args.design == "all" else scenario for d in designs}
+    check_out(args.out)
     if scenario.ranges and args.engine != "hypothesis" and not args.quiet:
         print(f"stormcheck: note: {scenario.source} has [ranges]; only --engine hypothesis draws from them, "
               f"--engine {args.engine} checks the point values", file=sys.stderr)
     worst, outputs = 0, []
-    for design in designs:
-        sc = scenario.with_design(design) if args.design == "all" else scenario
+    verdicts = {}
+    for design, sc in fleets.items():
         progress = _Progress(not args.quiet, f"{sc.name}/{design}")
         result = run_engine(args.engine, sc, props, seed=args.seed, progress=progress, **options)
         progress.done()
@@ -233,9 +245,21 @@ def _check(args) -> int:
             _print_result(sc, result, files, quiet=args.quiet or len(designs) > 1)
         code = EXIT_CODES[result.verdict]
         worst = max(worst, code, key=lambda c: (0, 3, 1).index(c))
+        verdicts[design] = str(result.verdict)
+    overall = next(v for v, c in EXIT_CODES.items() if c == worst)
     if args.json:
-        print(json.dumps(outputs[0] if len(outputs) == 1 else outputs, indent=2))
+        print(json.dumps(outputs[0] if len(outputs) == 1 else _all_designs(outputs, str(overall)), indent=2))
+    elif len(designs) > 1:
+        print(f"\nverdict over {len(designs)} designs: {overall} "
+              f"({', '.join(f'{d} {v}' for d, v in verdicts.items())})")
     return worst
+
+
+def _all_designs(outputs: list[dict], verdict: str) -> dict:
+    """One JSON document for `check --design all`: the worst verdict, then each design's summary."""
+    first = outputs[0]
+    return {"scenario": first["scenario"], "source": first["source"], "engine": first["engine"],
+            "verdict": verdict, "designs": {o["design"]: o for o in outputs}}
 
 
 def _replay(args) -> int:
@@ -256,6 +280,17 @@ def _replay(args) -> int:
         lost = finding_lost(scenario.params, prop, run)
         if lost is not None:
             print(f"{line}; but {lost} {meta.get('verdict', '')}", file=sys.stderr)
+            return 1
+        # The run shows a counterexample (always, liveness) or a witness
+        # (sometimes): the verdict the trace records must be that one.
+        shown = str(Verdict.HOLDS if prop.modality == SOMETIMES else Verdict.VIOLATED)
+        recorded = meta.get("verdict")
+        if not isinstance(recorded, str) or recorded not in {str(v) for v in Verdict}:
+            raise _BadInput(f"{args.trace}: '#meta' verdict = {recorded!r}: must be one of "
+                            f"{', '.join(str(v) for v in Verdict)}")
+        if recorded != shown:
+            print(f"{line}; but it records the verdict {recorded!r} for {name}, and its run shows {shown!r}",
+                  file=sys.stderr)
             return 1
         if prop.liveness:
             line += f"; its cycle (from state {run.loop}) violates {name}"
@@ -283,6 +318,46 @@ def _list() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with signals.handled():
+        kept = len(output.WRITTEN)
+        try:
+            rc = _main(argv)
+            signals.hold()  # done: a signal from here on must not turn a finished run into a traceback
+            return rc
+        except (KeyboardInterrupt, Exception) as err:  # `signals.Interrupted`, or a bare Ctrl-C from elsewhere
+            if not isinstance(err, KeyboardInterrupt) and not _caused_by_interrupt(err):
+                raise
+            signum = getattr(err, "signum", None) or signals.received() or signal.SIGINT
+            what = " ".join((argv if argv is not None else sys.argv[1:])[:2]) or "check"
+            print(f"stormcheck: {what}: interrupted by {signals.signal_name(signum)}; "
+                  f"{_kept(output.WRITTEN[kept:])}", file=sys.stderr)
+            return signals.exit_code(signum)
+
+
+def _caused_by_interrupt(err: BaseException) -> bool:
+    """Whether `err` came out of stopping the run, though it is not an `Interrupted`.
+
+    A library may turn the `Interrupted` raised inside it into an error of
+    its own: ctypes reports one raised while it converts an argument as
+    ``ctypes.ArgumentError``, with no link to the original. Once a signal
+    has come, the run is being stopped by the user, whatever unwinds it.
+    """
+    while err is not None:
+        if isinstance(err, signals.Interrupted):
+            return True
+        err = err.__cause__ or err.__context__
+    return signals.received() is not None
+
+
+def _kept(files: list[str]) -> str:
+    """What an interrupted run leaves: the files it completed; never a partial one."""
+    if not files:
+        return "no file written, earlier output left as it was"
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f"kept {len(files)} complete file(s) written before it ({shown}); nothing partial left"
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     command = args.command or "check"
@@ -319,9 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         # Python's docs advise, without a second error when stdout is flushed.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Inconclusive as err:
+        # An engine refused a feature it does not cover, or a solver gave up:
+        # neither bad input nor a verdict.
+        print(f"stormcheck: inconclusive: {err}", file=sys.stderr)
+        return 3
     except (OSError, ValueError) as err:
         print(f"stormcheck: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("stormcheck: interrupted", file=sys.stderr)
-        return 3

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from stormcheck.conformance.faye_fleet import StackMissing, ensure_stack
 from stormcheck.conformance.procs import StartError, WaitTimeout
+from stormcheck.conformance.stacks import cli as stacks_cli
+from stormcheck.conformance.stacks.conform import RUN_KINDS as STACK_RUNS
 from stormcheck.model.scenario import ScenarioError, load_scenario
 
 __all__ = ["STACK", "add_parser", "run"]
@@ -52,6 +54,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="free run: seed of the random traffic (default 0)")
     p.add_argument("--design", help="free run: the scenario's design to run (default: the scenario's own)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--run", action="append", choices=STACK_RUNS,
+                   help="a stack scenario (websockets, Socket.IO, MQTT, nginx): only this run (repeatable; "
+                        "default: every run of the scenario); stacks run at their own time scale")
 
 
 def _check_args(args) -> None:
@@ -64,6 +69,8 @@ def _check_args(args) -> None:
 
 
 def run(args) -> int:
+    if not args.free_run and stacks_cli.handles(args.target):
+        return stacks_cli.run(args)  # websockets, Socket.IO, MQTT, nginx: conformance/stacks
     try:
         _check_args(args)
         return _free(args) if args.free_run else _trace(args)

@@ -20,7 +20,13 @@ from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.run import Run
 from stormcheck.traces.timeline import render_timeline
 
-__all__ = ["version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost"]
+from . import signals
+
+__all__ = ["check_out", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "WRITTEN"]
+
+# Every file `atomic_path` completed in this process, in order: what an
+# interrupted command can say it kept.
+WRITTEN: list[str] = []
 
 
 def version() -> str:
@@ -70,6 +76,28 @@ def trace_meta(scenario: Scenario, result: CheckResult, prop: PropertyResult, se
     return meta
 
 
+class OutputError(ValueError):
+    """An output location that cannot be written: found before any work starts."""
+
+
+def check_out(folder, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be made or written, before any work starts.
+
+    Every command calls this on its output location first, so a long search
+    is never thrown away for want of a place to write its results.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{flag} {folder}: is a file, not a folder; give a folder (it is created if missing)")
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{flag} {folder}: {probe} is a file, so the folder cannot be made; give another folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{flag} {folder}: {probe} is not writable; give a folder you can write to")
+
+
 def file_mode() -> int:
     """The mode a plain ``open()`` would give a new file (0o666 less the umask).
 
@@ -89,14 +117,20 @@ def atomic_path(path: Path, suffix: str = ".tmp"):
     a file. `suffix` is for writers that choose a format by file name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        # A signal between creating the file and knowing its name would
+        # leave it behind: `deferred` raises it just after, inside the try.
+        with signals.deferred():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+            os.close(fd)
         yield tmp
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
+        with signals.deferred():
+            os.chmod(tmp, file_mode())
+            os.replace(tmp, path)
+            WRITTEN.append(str(path))
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
@@ -126,6 +160,7 @@ def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int
         trace_path, timeline_path = base.with_name(base.name + ".itf.json"), base.with_name(base.name + ".timeline.txt")
         out.mkdir(parents=True, exist_ok=True)
         trace.write(trace_path)
+        WRITTEN.append(str(trace_path))
         write_text(timeline_path, timeline)
         written[prop.name] = {"trace": str(trace_path), "timeline": str(timeline_path)}
         if prop.repro is not None:

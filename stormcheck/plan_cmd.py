@@ -34,16 +34,21 @@ def add_parser(subparsers) -> None:
 
 def add_list_argument(parser) -> None:
     """``stormcheck list stacks|rollouts``: the shipped stack presets or rollouts."""
-    parser.add_argument("shipped", nargs="?", choices=SHIPPED_FOLDERS, metavar="stacks|rollouts",
+    parser.add_argument("shipped", nargs="?", choices=SHIPPED_FOLDERS, metavar="|".join(SHIPPED_FOLDERS),
                         help="list the shipped stack presets or rollouts instead")
 
 
 def list_shipped(folder: str) -> int:
     """Print the shipped scenarios of `folder` (``stacks`` or ``rollouts``) with their descriptions."""
-    title = {"stacks": "Stack presets (heartbeat defaults)", "rollouts": "Rollouts (stormcheck plan)"}[folder]
+    title = {"stacks": "Stack presets (heartbeat defaults)", "rollouts": "Rollouts (stormcheck plan)",
+             "proxies": "Stacks behind a proxy or load balancer (idle timeouts)"}[folder]
     print(f"{title}:")
     for name in shipped_names(folder):
         print(f"  {name:<36}{load_scenario(name).description}")
+    if folder == "stacks":
+        from stormcheck.conformance.stacks import conformance_lines
+
+        print("\n".join(conformance_lines()))
     return 0
 
 
@@ -52,6 +57,8 @@ def _phase_toml(phase: Phase) -> str:
     if phase.side == "servers":
         if phase.part != "both":
             lines.append(f'part = "{phase.part}"')
+        if phase.change != "restart":
+            lines.append(f'change = "{phase.change}"')
         lines += [f"batch = {phase.batch}", f"pace = {phase.pace}"]
     else:
         lines.append(f'pickup = "{phase.pickup}"')

@@ -40,6 +40,7 @@ from stormcheck.model.scenario import ScenarioError, load_scenario, preset_names
 from stormcheck.properties import protocol
 from stormcheck.properties.protocol import PROPERTIES, by_name
 
+from . import signals
 from .report_core import (
     Budget,
     Cell,
@@ -196,11 +197,13 @@ def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path
     out = Path(out)
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is meant to be shared
+    work = None
     try:
+        with signals.deferred():  # a signal here would leave the folder unnamed, so undeleted
+            work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is meant to be shared
         ctx = ReportContext(list(scenarios), dict(designs), tuple(engines), budget, work,
                             progress or Progress(False), tuple(argv), tuple(properties))
         run_cells(ctx)
@@ -213,9 +216,10 @@ def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path
                 _write(work, f"img/{image.name}", image.data)
         _write(work, "report.html", render_html(ctx, sections).encode("utf-8"))
         _write(work, "report.md", render_markdown(ctx, sections).encode("utf-8"))
-        _replace_dir(work, out)
+        with signals.deferred():  # the swap of old and new report runs to its end
+            _replace_dir(work, out)
     finally:
-        if work.exists():
+        if work is not None and work.exists():
             shutil.rmtree(work, ignore_errors=True)
     ctx.folder = out
     return ctx

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 from stormcheck.checkers.result import CheckResult, PropertyResult
 from stormcheck.model.scenario import Scenario, scenario_from_dict
-from stormcheck.properties.core import ALWAYS
+from stormcheck.properties.core import ALWAYS, NotEncoded
 from stormcheck.properties.protocol import by_name
 from stormcheck.traces.export import replay_trace
 from stormcheck.traces.itf import Trace
@@ -168,9 +168,14 @@ class Progress:
         t0 = time.perf_counter()
         try:
             yield outcome
-        except BaseException:
+        except BaseException as err:
             if self.enabled:
-                self.stream.write("failed\n")
+                # A stopped run is not a failed stage, nor a refusal: say which it was.
+                if isinstance(err, KeyboardInterrupt):
+                    self.stream.write("interrupted\n")
+                else:
+                    self.stream.write(f"{err}\n" if isinstance(err, NotEncoded) else "failed\n")
+                self.stream.flush()
             raise
         if self.enabled:
             self.stream.write(f"{outcome['text']} ({time.perf_counter() - t0:.1f} s)\n")

@@ -13,7 +13,7 @@ engine, with its trace among the violations.
 
 from __future__ import annotations
 
-from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, storm_table
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, simulated_designs, storm_table
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.storm import storm_params
 
@@ -32,12 +32,19 @@ def storm_section(ctx: ReportContext) -> Section | None:
     for scenario in ctx.scenarios:
         if "storm" not in scenario.config:
             continue
-        designs = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d) and DESIGNS[d].tuner != "fleet-staged"]
+        named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
+        covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
+        designs = list(covered)
+        skipped_h = "".join(f"<p>{esc(d)}: not simulated: {esc(why)}.</p>" for d, why in refused.items())
+        skipped_md = "".join(f"{d}: not simulated: {why}.\n\n" for d, why in refused.items())
         if not designs:
+            if refused:
+                html.append(f"<h3>{esc(scenario.name)}</h3>{skipped_h}")
+                md.append(f"### {scenario.name}\n\n{skipped_md}")
             continue
         storm = storm_params(scenario)
         with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
-            rows = storm_table({d: scenario.with_design(d).params for d in designs}, storm)
+            rows = storm_table(covered, storm)
             stuck = sum(r["recovery"].verdict.value == "violated" for r in rows)
             outcome["text"] = f"{len(rows) - stuck} of {len(rows)} runs recover"
         intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "
@@ -54,8 +61,8 @@ def storm_section(ctx: ReportContext) -> Section | None:
             table_rows_md.append([md_cell(c) if c is not None else md_cell(f"{rec.verdict}: {rec.basis}")
                                   for c in cells])
         html.append(f"<h3>{esc(scenario.name)}</h3><p>{esc(intro)}</p>"
-                    + table_html(HEADERS, table_rows_h, cls="storm"))
-        md.append(f"### {scenario.name}\n\n{intro}\n\n" + table_markdown(HEADERS, table_rows_md))
+                    + table_html(HEADERS, table_rows_h, cls="storm") + skipped_h)
+        md.append(f"### {scenario.name}\n\n{intro}\n\n" + table_markdown(HEADERS, table_rows_md) + "\n" + skipped_md)
         for design in designs:
             mine = [r for r in rows if r["design"] == design]
             image = figure_image(design_figure(scenario.name, design, mine), f"{scenario.name}.{design}.storm.png",

@@ -24,7 +24,7 @@ matplotlib.use("Agg")  # a report is built without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stormcheck.checkers.z3_bmc import SolverUnknown  # noqa: E402
+from stormcheck.properties.core import Inconclusive  # noqa: E402
 from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region  # noqa: E402
 from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
@@ -101,15 +101,13 @@ def _threshold_figure(scenario, thresholds):
 def synth_section(ctx: ReportContext) -> Section | None:
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
-        if scenario.params.extensions():
-            continue  # not encoded for the symbolic engine
         parts_h, parts_md = [], []
         try:
             ranged = _region_scenario(scenario)
             with ctx.stage(f"{scenario.name}/synth: safe region") as outcome:
                 region = safe_region(ranged)
                 outcome["text"] = region.constraint or "no region proved"
-        except (SynthesisError, ScenarioError, SolverUnknown) as err:
+        except (SynthesisError, ScenarioError, Inconclusive) as err:  # Inconclusive: not encoded, unknown
             region = None
             parts_h.append(f"<p>Safe region: not computed ({esc(err)}).</p>")
             parts_md.append(f"Safe region: not computed ({err}).\n")
@@ -127,7 +125,7 @@ def synth_section(ctx: ReportContext) -> Section | None:
                 with ctx.stage(f"{scenario.name}/{design}/synth: adjuster thresholds") as outcome:
                     thresholds = adjuster_thresholds(scenario.with_design(design))
                     outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
-            except (SynthesisError, SolverUnknown) as err:
+            except (SynthesisError, Inconclusive) as err:
                 html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)
                             + f"<p>Adjuster thresholds: inconclusive ({esc(err)}).</p>")
                 md.append(f"### {scenario.name}\n\n" + "\n".join(parts_md)

@@ -29,15 +29,21 @@ import sys
 from pathlib import Path
 
 from stormcheck.model.params import DESIGNS
+from stormcheck.properties.core import Inconclusive
 from stormcheck.model.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.timeline import render_timeline
 
-from .output import version, write_text
+from .output import OutputError, check_out, version, write_text
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "MAX_STEPS", "STEPS_WHY"]
 
 DEFAULT_SCENARIO = "gitter-2015"
+# The longest bounded search asked of the solver: every step adds a copy of
+# the transition relation to each search.
+MAX_STEPS = 40
+STEPS_WHY = "synth --steps 40 on gitter-2015 takes 24 s of CPU, and each step more adds a copy of the " \
+            "transition relation to every search"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,6 +75,10 @@ def run(args) -> int:
             raise _BadInput(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)}")
         if args.steps < 1:
             raise _BadInput(f"--steps {args.steps}: must be a whole number >= 1")
+        if args.steps > MAX_STEPS:
+            raise _BadInput(f"--steps {args.steps}: at most {MAX_STEPS} ({STEPS_WHY})")
+        if args.out is not None:
+            check_out(args.out)
         scenario = load_scenario(args.scenario, design=args.design)
         if args.high_ms is not None and scenario.ranges:
             raise _BadInput("--high-ms: only for adjuster thresholds (a scenario without [ranges])")
@@ -90,13 +100,16 @@ def run(args) -> int:
                 text = region.text()
         except SynthesisError as err:
             raise _BadInput(str(err)) from None
-    except (ScenarioError, _BadInput) as err:
+    except (ScenarioError, _BadInput, OutputError) as err:
         print(f"stormcheck: {err}", file=sys.stderr)
         return 2
-    except ValueError as err:
-        # The encoding refuses what it does not cover ("not encoded"): not the
-        # user's mistake, and not a verdict either.
+    except Inconclusive as err:
+        # The encoding refuses what it does not cover ("not encoded"), or the
+        # solver gave up: not the user's mistake, and not a verdict either.
         print(f"stormcheck: inconclusive: {err}", file=sys.stderr)
+        if args.json:  # --json promises one document on stdout, whatever the answer
+            print(json.dumps({"scenario": args.scenario, "design": args.design, "verdict": "inconclusive",
+                              "reason": str(err)}, indent=2))
         return 3
     files = _write_runs(scenario, runs, args.out) if args.out is not None else {}
     doc["files"] = files

@@ -172,10 +172,11 @@ def test_check_json_is_one_document_with_verdicts_states_and_trace_paths(capsys,
     assert nvr["trace"] == str(out_dir / f"{NO_VALID_REAP}.itf.json")
 
 
-def test_check_json_design_all_is_a_list_of_six(capsys, tmp_path):
-    rc, doc, err = check_json(capsys, PRESET, "--design", "all", "--out", tmp_path / "o")
+def test_check_json_design_all_is_one_document_over_six(capsys, tmp_path):
+    rc, top, err = check_json(capsys, PRESET, "--design", "all", "--out", tmp_path / "o")
     assert rc == 1
-    assert isinstance(doc, list) and len(doc) == 6
+    assert isinstance(top, dict) and top["verdict"] == "violated" and top["scenario"] == PRESET
+    doc = list(top["designs"].values())
     assert [d["design"] for d in doc] == list(DESIGNS)
     for d in doc:
         assert list(d["properties"]) == PROPS
@@ -248,14 +249,14 @@ def test_max_depth_bound_leaves_unwitnessed_sometimes_inconclusive(capsys, tmp_p
 def test_violation_outranks_inconclusive_in_the_exit_code(capsys, tmp_path):
     # A budget of 300 states: per-server is violated within it, fleet-wide-staged is not finished.
     rc, doc, err = check_json(capsys, PRESET, "--design", "all", "--max-states", 300, "--out", tmp_path / "o")
-    verdicts = {d["design"]: d["verdict"] for d in doc}
+    verdicts = {d["design"]: d["verdict"] for d in doc["designs"].values()}
     assert verdicts["off"] == "holds"
     assert verdicts["per-server"] == "violated"
     assert verdicts["fleet-wide-staged"] == "inconclusive"
     assert rc == 1
     # Without any violation, inconclusive decides: 3.
     rc, doc, err = check_json(capsys, PRESET, "--design", "all", "--max-depth", 2, "--out", tmp_path / "o")
-    assert {d["verdict"] for d in doc} == {"inconclusive"}
+    assert {d["verdict"] for d in doc["designs"].values()} == {"inconclusive"} == {doc["verdict"]}
     assert rc == 3
 
 
@@ -330,9 +331,10 @@ def _bad_inputs(tmp_path: Path):
         "missing-file": ([missing], [str(missing), "does not exist"]),
         "unknown-preset": (["gitter-2016"], ["gitter-2016", "not a preset name", ", ".join(PRESETS)]),
         "unknown-design": (["--design", "nope"], ["'nope'", "unknown design", *DESIGNS, "all"]),
-        "zero-max-seconds": (["--max-seconds", "0"], ["--max-seconds", "must be > 0"]),
-        "zero-max-states": (["--max-states", "0"], ["--max-states", "must be > 0"]),
-        "negative-max-depth": (["--max-depth", "-1"], ["--max-depth", "must be >= 0"]),
+        # A flag is checked by its [search] key's rule and named with it.
+        "zero-max-seconds": (["--max-seconds", "0"], ["--max-seconds", "[search] max_seconds", "must be a number > 0"]),
+        "zero-max-states": (["--max-states", "0"], ["--max-states", "[search] max_states", ">= 1"]),
+        "negative-max-depth": (["--max-depth", "-1"], ["--max-depth", "[search] max_depth", ">= 0"]),
     }
 
 
@@ -528,7 +530,7 @@ def test_check_json_is_deterministic(capsys, tmp_path):
         runs.append((rc, doc))
     (rc1, a), (rc2, b) = runs
     assert rc1 == rc2 == 1
-    for da, db in zip(a, b):
+    for da, db in zip(a["designs"].values(), b["designs"].values()):
         assert da["design"] == db["design"]
         assert {n: p["verdict"] for n, p in da["properties"].items()} == {
             n: p["verdict"] for n, p in db["properties"].items()}

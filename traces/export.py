@@ -157,6 +157,10 @@ def run_to_trace(run: Run, params: Params, meta: dict) -> Trace:
         row["events"] = [_event_record(e) for e in evs]
         row |= {name: _value(getattr(state, name)) for name in fields}
         states.append(row)
+    if run.loop is not None:
+        # ITF leaves open whether a lasso's last state repeats states[loop]; ours does.
+        full = {**full, "loop_closes": f"the last state repeats states[{run.loop}]: from there the run "
+                                      f"goes round states {run.loop}..{len(states) - 1} forever"}
     return Trace(full, (*_HEAD, *fields), tuple(states), tuple(pnames), run.loop)
 
 

@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Mapping, Set
 from typing import Any
 
+from stormcheck import signals
+
 __all__ = ["Trace", "Unserializable", "from_itf", "to_itf"]
 
 # RFC 7159 only promises integers in this range survive JSON parsers (an IEEE
@@ -304,8 +306,11 @@ class Trace:
         # Same directory, so os.replace is an atomic rename on one filesystem;
         # os.open with O_EXCL (not mkstemp, which forces 0600) lets umask decide.
         tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
+            # A signal landing between creating the file and the try would
+            # leave it behind: held back until the fd is in hand.
+            with signals.deferred():
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -332,8 +337,17 @@ class Trace:
         ValueError
             If it is not JSON or not a valid trace; the message starts with the path.
         """
+        where = os.fspath(path)
         with open(path, encoding="utf-8") as f:
             try:
                 return cls.from_json(json.load(f))
-            except ValueError as e:  # incl. JSONDecodeError, UnicodeDecodeError
-                raise ValueError(f"{os.fspath(path)}: {e}") from e
+            except RecursionError:
+                raise ValueError(f"{where}: not a trace: its JSON is nested too deeply to read") from None
+            except json.JSONDecodeError as e:
+                if where.endswith(".timeline.txt"):
+                    trace = where.removesuffix(".timeline.txt") + ".itf.json"
+                    raise ValueError(f"{where}: a timeline is for reading; replay the ITF trace written "
+                                     f"beside it: {trace}") from None
+                raise ValueError(f"{where}: {e}") from e
+            except ValueError as e:  # incl. UnicodeDecodeError
+                raise ValueError(f"{where}: {e}") from e

@@ -39,6 +39,7 @@ from stormcheck.model.events import (
     Refused,
     Replied,
     Restarted,
+    Reconfigured,
     Swept,
     Upgraded,
 )
@@ -157,6 +158,9 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
         what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}.get(ev.what, f" ({ev.what})")
         down = f"; unreachable for {ev.down}s" if ev.down else ""
         return f"s{ev.server} restarts into {_config(params, ev.level)}{what}{down}"
+    if isinstance(ev, Reconfigured):
+        what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}.get(ev.what, f" ({ev.what})")
+        return f"s{ev.server} takes {_config(params, ev.level)}{what} live, without a restart (no socket drops)"
     if isinstance(ev, Upgraded):
         how = {"release": "the client release", "advice": "the advice of its reply",
                "reconnect": "its reconnect"}.get(ev.how, ev.how)
@@ -226,8 +230,13 @@ def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
 
 def _cutoff_expr(params: Params, ev: Reaped) -> str:
     """``1.6 x 45 = 72``, or with an interval term ``1 x 5 + 1 x 25 = 30``."""
+    if ev.judged_by == "proxy":
+        return f"idle timeout {ev.cutoff}"
     mult = params.gc_mult if ev.path == "gc" else params.publish_mult
     k = params.heartbeat.interval_multiplier
+    if ev.judged_by == "handshake":
+        judge = next(j for j in params.judges if j.side == ev.path)
+        mult, k = judge.multiplier, judge.interval_multiplier
     if k == 0:
         return f"{cutoff_text(mult)} x {ev.timeout} = {ev.cutoff}"
     interval = Fraction(ev.cutoff) - mult * ev.timeout  # the judged level's k x I
@@ -239,6 +248,17 @@ def _reap_text(params: Params, pre: State, ev: Reaped, now: int) -> str:
     if not _faye(params):
         path = "liveness timer" if ev.judged_by != "client" else "client-side liveness check"
     cl = pre.clients[ev.client]
+    crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
+    since = f" (past it since t={now - (ev.age - crossed)})" if (
+        cl.session and cl.session.age < params.age_cap and ev.age > crossed) else ""
+    if ev.path in ("client", "proxy"):
+        who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
+        judge = next(j for j in params.judges if j.side == ev.path)
+        if ev.path == "client":
+            return (f"{who} gives up on s{ev.server} (its own check, by its handshake's values): "
+                    f"silence {ev.age}s >= {_cutoff_expr(params, ev)}{since}")
+        return (f"proxy {judge.name} cuts {who}'s connection to s{ev.server}: "
+                f"idle {ev.age}s >= {_cutoff_expr(params, ev)}{since}")
     if is_valid(pre, ev.client):
         who = f"valid c{ev.client}"
     else:
@@ -246,10 +266,7 @@ def _reap_text(params: Params, pre: State, ev: Reaped, now: int) -> str:
     text = f"s{ev.server} {path} reaps {who}: age {ev.age}s >= {_cutoff_expr(params, ev)}"
     # The model reaps at the end of a tick (the worst case for the session);
     # say since when the age was past the cutoff. A saturated age tells nothing.
-    crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
-    if cl.session and cl.session.age < params.age_cap and ev.age > crossed:
-        text += f" (past it since t={now - (ev.age - crossed)})"
-    return text
+    return text + since
 
 
 # ---------------------------------------------------------------- violations
@@ -289,6 +306,12 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
 
 def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> str:
     cl = pre.clients[ev.client]
+    if ev.path in ("client", "proxy") and cl.server >= 0:
+        every = params.levels[reply_level(params, pre, ev.client)].interval
+        if ev.path == "client":
+            return (f"c{ev.client} judges by what its handshake told it (T={ev.timeout}) while s{cl.server} "
+                    f"now sends beats every I={every}")
+        return f"the proxy's idle timeout {ev.cutoff}s is shorter than the heartbeat period I={every} + RTT"
     if ev.judged_by == "client":
         text = f"the check judges by c{ev.client}'s own T={ev.timeout}"
     elif ev.judged_by == "session":
@@ -352,12 +375,19 @@ def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int,
 # ---------------------------------------------------------------- whole run
 
 
+def _choices(values, most: int = 8) -> str:
+    """``1/2/3``; a long list (a scenario may give thousands) as its ends and its length."""
+    if len(values) <= most:
+        return "/".join(map(str, values))
+    return f"{'/'.join(map(str, values[:3]))}/.../{values[-1]} ({len(values):,} choices)"
+
+
 def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None:
     out.plain(f"== {title} ==" if title else "== stormcheck timeline ==")
     levels = "; ".join(f"{lv.avg_ms} ms -> T={lv.timeout} I={lv.interval}" for lv in params.levels)
     out.plain(
         f"fleet: {_count(params.servers, 'server')}, {_count(params.clients, 'client')},"
-        f" design {params.design.name}; RTT {'/'.join(map(str, params.rtt))}s; retry {params.retry}s"
+        f" design {params.design.name}; RTT {_choices(params.rtt)}s; retry {params.retry}s"
     )
     if params.rollout is not None:
         configs = "; ".join(f"{CONFIG_NAMES[i]}: T={lv.timeout} I={lv.interval}" for i, lv in enumerate(params.levels))
@@ -371,6 +401,14 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
             f"heartbeat: hold {hb.hold}; interval from the {hb.interval_from}; cutoff {cutoff_text(params.gc_mult)} x T{k}"
             f" from the {hb.cutoff_from}; {hb.store} sessions; paths {', '.join(hb.paths)}"
         )
+    if params.heartbeat.interval_term == "in-use":
+        out.plain("the servers' cutoffs add the interval each server's own ping schedule uses now")
+    for judge in params.judges:
+        if judge.side == "proxy":
+            out.plain(f"judge: proxy {judge.name}, idle timeout {judge.timeout}s (every heartbeat resets it)")
+        else:
+            out.plain(f"judge: the {judge.name} itself, {cutoff_text(judge.multiplier)} x T + "
+                      f"{cutoff_text(judge.interval_multiplier)} x I as told at its handshake")
     if focus is not None:
         verdict = getattr(focus, "verdict", "")
         line = f"property {getattr(focus, 'name', focus)}"
