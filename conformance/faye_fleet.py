@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from .procs import LOOPBACK, Processes, StartError, free_port
 from .switchboard import Switchboard
@@ -90,6 +93,7 @@ class Fleet:
         self.procs = Processes(self.log_dir)
         self.ports: dict[str, tuple[int, int]] = {}  # server -> (bayeux port, control port)
         self.clients: dict[str, object] = {}
+        self.servers: dict[str, object] = {}
         self.origin = time.time()  # wall time of model t=0 (set by the driver)
         self.switchboard: Switchboard | None = None
 
@@ -126,7 +130,7 @@ class Fleet:
     def _start_server(self, name: str) -> None:
         port, control = free_port(), free_port()
         gc = self.gc_period * self.scale if self.gc_period else NEVER_GC
-        self.procs.start(name, ["node", str(NODE_DIR / "server.js"), "--name", name, "--port", str(port),
+        self.servers[name] = self.procs.start(name, ["node", str(NODE_DIR / "server.js"), "--name", name, "--port", str(port),
                                 "--control", str(control), "--redis", str(self.redis_port),
                                 "--engine", self.engine, "--timeout", str(self.timeout * self.scale),
                                 "--interval", str(self.interval * self.scale), "--gc", str(gc)],
@@ -141,6 +145,24 @@ class Fleet:
                    "--url", f"http://{LOOPBACK}:{front}/bayeux", "--channel", CHANNEL,
                    "--retry", str(self.retry * self.scale), "--after-drop", after_drop],
             ready_line='"ev":"ready"', timeout=15)
+
+    @contextmanager
+    def stalled(self, servers: Iterable[str]) -> Iterator[None]:
+        """Freeze `servers` (SIGSTOP) for the block: their event loops lag, as a loaded server's does.
+
+        The published engine's publish path races the server holding an
+        expired subscriber's socket (`model.fleet._publish_actions`); a trace
+        whose publish takes the delete-first order is driven by holding that
+        server back until the delete is done. SIGCONT always follows.
+        """
+        procs = [self.servers[s] for s in servers]
+        for p in procs:
+            p.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in procs:
+                p.signal(signal.SIGCONT)
 
     def kill_client(self, name: str) -> None:
         """A client crash: its process is killed."""

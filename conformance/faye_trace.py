@@ -20,6 +20,11 @@ applied ``LEAD`` model seconds early, so that they precede, as in the trace,
 the client steps of the same instant. Before each driven step, every
 session's age is read from Redis and compared with the model's.
 
+The published engine's publish path races the server that holds an expired
+subscriber's socket (the delete against that server's flush). A trace says
+which order it took; for the delete-first order the harness freezes the
+holder (SIGSTOP) until the delete is done, as a lagging event loop would.
+
 Which server a re-handshake lands on is the model's choice: the switchboard
 routes the client there as soon as its socket drops.
 """
@@ -37,6 +42,8 @@ __all__ = ["LEAD", "Step", "TraceRun", "Unexpressible", "drive", "load_trace", "
 
 LEAD = 1.5  # model seconds a driven step is applied early (see module docstring)
 POLL = 0.01  # wall seconds between looks at the logs
+SETTLE = 0.05  # wall seconds a stalled holder stays frozen after the publisher's delete went out
+STALL_MAX = 2.0  # wall seconds a holder is frozen at the most
 DRIVEN = {"lose", "restore", "load", "publish", "gc", "crash", "cut"}
 OBSERVED = {"reconnect", "reply", "arrive"}
 SUPPORTED_DESIGNS = {"off", "per-server", "fleet-wide"}
@@ -234,7 +241,7 @@ class _Driver:
                     f.set_advice(f"s{e['server']}", e["timeout"], e["interval"])
         elif kind == "publish":
             self.seq += 1
-            f.publish(server, self.seq)
+            self._publish(server, s, step)
         elif kind == "gc":
             f.sweep(server)
         elif kind == "crash":
@@ -243,6 +250,31 @@ class _Driver:
             f.switchboard.cut_client(f"c{act['client']}")
         step.real.append(f"t={f.model_time():7.1f}  harness: {kind} {server if act['server'] >= 0 else ''}")
         self._route_after_drops(step.index)
+
+    def _publish(self, server: str, s: dict, step: Step) -> None:
+        """Publish; where the trace has the delete beat a holder's flush, hold that server back.
+
+        Each holder stays frozen until the publisher has logged its expiry
+        check of the holder's subscriber (the delete is sent just before that
+        log line), plus ``SETTLE`` wall seconds, and at most ``STALL_MAX``.
+        """
+        racing = [e for e in s["events"] if e["event"] == "QueueDropped" and e.get("lost", True)
+                  and e.get("holder", -1) >= 0]
+        holders = sorted({f"s{e['holder']}" for e in racing})
+        with self.fleet.stalled(holders):
+            self.fleet.publish(server, self.seq)
+            give_up = time.monotonic() + STALL_MAX
+            for e in racing:
+                cid = self.ids.get(f"c{e['client']}")
+                while time.monotonic() < give_up and not any(
+                        ev.who == server and ev.ev == "expired" and ev.data.get("client") == cid
+                        for ev in self.fleet.events()):
+                    time.sleep(POLL)
+            if holders:
+                time.sleep(SETTLE)
+        if holders:
+            step.real.append(f"harness: {', '.join(holders)} held back (SIGSTOP) until {server}'s delete "
+                             f"was done: the race's delete-first order")
 
     def _route_after_drops(self, i: int) -> None:
         """A client whose socket dropped is routed to where its next re-handshake lands in the trace."""
@@ -297,10 +329,15 @@ class _Driver:
         step.real.append(str(e) + f"  (age {e.data['age_ms'] / 1000 / self.fleet.scale:.1f})")
         got = self._await(lambda e: e.who == client and e.ev == "message" and e.data.get("seq") == seq,
                           hi + self.tol, "message")
-        if got is not None:
-            step.ok, step.why = False, f"{client} received message {seq} after all: {got}"
+        if me.get("lost", True):
+            if got is not None:
+                step.ok, step.why = False, f"{client} received message {seq} after all: {got}"
+            else:
+                step.real.append(f"{client} never received message {seq} (waited to t={hi + self.tol:.0f})")
+        elif got is None:  # the trace has the holder's flush win the race
+            step.ok, step.why = False, f"{client} never received message {seq}, which s{me['holder']} flushes first"
         else:
-            step.real.append(f"{client} never received message {seq} (waited to t={hi + self.tol:.0f})")
+            step.real.append(str(got))
 
     def _max_interval(self) -> float:
         return max([e["interval"] for st in self.states for e in st["events"] if "interval" in e] or [0])

@@ -175,6 +175,7 @@ class Proc:
         """SIGTERM, then SIGKILL after `grace` s; returns the exit code (None if it could not be reaped)."""
         if self.alive():
             self.signal(signal.SIGTERM)
+            self.signal(signal.SIGCONT)  # a stalled process (Fleet.stalled) must see the SIGTERM now
             try:
                 self.popen.wait(grace)
             except subprocess.TimeoutExpired:

@@ -54,8 +54,12 @@ class QueueDropped(NamedTuple):
     """The publish path on `server` called `client` expired and deleted its message queue.
 
     The published faye-redis 0.2.0 does this instead of destroying the
-    session: the session survives, the message just published to it is lost.
-    The fields explain the judgement as `Reaped`'s do.
+    session: the session survives. The fields explain the judgement as
+    `Reaped`'s do; the last two say what became of the message just queued.
+    `holder` is the server holding the client's socket (-1: none), which is
+    told of the message at the same moment and flushes the queue down the
+    socket: the two race. `lost` says the delete came first (always so where
+    nothing holds a socket to flush to).
     """
 
     client: int
@@ -64,6 +68,8 @@ class QueueDropped(NamedTuple):
     timeout: int
     cutoff: str
     judged_by: str
+    holder: int = -1
+    lost: bool = True
 
 
 class Refused(NamedTuple):

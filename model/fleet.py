@@ -131,6 +131,8 @@ from .state import (
 __all__ = [
     "ACTIONS",
     "ProtocolError",
+    "FLUSH_FIRST",
+    "DELETE_FIRST",
     "actions",
     "step",
     "initial_states",
@@ -426,9 +428,11 @@ def actions(params: Params, state: State) -> list[Action]:
     acts.extend(rollout_due)
     due = bool(acts)
 
-    for path in ("publish", "gc"):
-        if path in params.heartbeat.paths:
-            acts.extend(Action(path, server=s) for s in _reapers(params, state, path))
+    if "publish" in params.heartbeat.paths:
+        for s in _reapers(params, state, "publish"):
+            acts.extend(_publish_actions(params, state, s))
+    if "gc" in params.heartbeat.paths:
+        acts.extend(Action("gc", server=s) for s in _reapers(params, state, "gc"))
     if params.judges:
         acts.extend(Action("expire", client=c, value=j) for c, j in expired_judges(params, state))
     acts.extend(_tuner_actions(params, state))
@@ -739,13 +743,39 @@ def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
     )
 
 
+# How a published engine's publish races the servers holding its expired
+# subscribers' sockets (`Action.value` of a ``publish`` that has such a race).
+FLUSH_FIRST, DELETE_FIRST = 0, 1
+
+
+def _holder(state: State, c: int) -> int:
+    """The server holding `c`'s socket, which flushes its queue down it; -1 for none."""
+    cl = state.clients[c]
+    return cl.server if cl.phase in (HELD, WAITING) else -1
+
+
+def _publish_actions(params: Params, state: State, s: int) -> list[Action]:
+    # faye-redis 0.2.0 queues the message for every subscriber and tells each
+    # subscriber's server at once, then checks the subscriber and deletes the
+    # queue of one it calls expired. A server holding that subscriber's socket
+    # flushes the queue when told: whichever comes first decides whether the
+    # message is lost. Both orders are possible (the holder loses when its
+    # event loop lags, as a loaded server's does), so both are actions; where
+    # no expired subscriber has a socket the loss is certain and there is one.
+    if params.publish_expired == "drop-queue" and any(
+            _holder(state, ev.client) >= 0 for ev in _sweep(params, state, s, "publish")):
+        return [Action("publish", server=s, value=v) for v in (FLUSH_FIRST, DELETE_FIRST)]
+    return [Action("publish", server=s)]
+
+
 def _publish(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "publish")
     if params.publish_expired == "drop-queue":
-        # faye-redis 0.2.0: the message is queued for every subscriber, then
-        # the queue of one the publisher calls expired is deleted. Nothing
-        # else changes: the session lives on, the message is lost.
-        return Step(state, tuple(QueueDropped(*ev[:2], *ev[3:]) for ev in victims))
+        # Nothing changes but the message's fate: the session lives on.
+        return Step(state, tuple(
+            QueueDropped(*ev[:2], *ev[3:], holder=_holder(state, ev.client),
+                         lost=a.value == DELETE_FIRST or _holder(state, ev.client) < 0)
+            for ev in victims))
     return Step(_destroy(params, state, victims), tuple(victims) + _drops(params, victims, state))
 
 

@@ -131,8 +131,9 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
         color = FATAL if valid else "#9e9e9e"
         cv.arrow(f"s{ev.server}", "store", y, label, color=color, width=2.6 if valid else 1.2)
     elif isinstance(ev, QueueDropped):
-        valid = is_valid(pre, ev.client)
-        label = f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}s >= {ev.cutoff}"
+        valid = is_valid(pre, ev.client) and ev.lost
+        fate = "message lost" if ev.lost else f"s{ev.holder} flushed it first"
+        label = f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}s >= {ev.cutoff}; {fate}"
         cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Swept):
         cv.arrow(f"s{ev.server}", "store", y, f"GC round: cutoff {ev.cutoff}")

@@ -71,31 +71,6 @@ def test_manifest_has_the_faye_entries_the_issue_asks_for():
         assert set(e) == {"stack", "engine", "scenario", "design", "run", "trace", "model", "real"}
 
 
-# faye-redis 0.2.0's publish queues the message and notifies the subscriber's
-# server, then deletes the queue of a subscriber it judges expired: the loss
-# happens only when the delete beats the holding server's flush of the queue
-# (the loss showed in 1 of 7 runs on this 2-core machine, the other six
-# delivered the message after the expiry). The model's
-# drop-queue rule takes the loss as certain. Each attempt must reach the
-# expiry at the trace's last step with every earlier step matched; the loss
-# itself must show in one of the attempts, or the test is an expected
-# failure that names the race (never a silent pass).
-ATTEMPTS = 3
-
-
-def _racy_loss(doc, entry, result):
-    for _ in range(ATTEMPTS - 1):
-        if result.reproduced:
-            return result
-        div = result.divergence
-        assert div is not None and "after all" in div.why, (div.why, div.model, div.real)
-        result = drive(doc, entry["trace"], entry["engine"], SCALE)
-    if not result.reproduced:
-        pytest.xfail(f"the queue delete lost the race to the subscriber's flush in {ATTEMPTS} attempts: "
-                     f"{result.divergence.why}")
-    return result
-
-
 @pytest.mark.parametrize("entry", ENTRIES, ids=_id)
 def test_conformance_entry(entry):
     assert _model_verdict(entry) == entry["model"]
@@ -104,8 +79,6 @@ def test_conformance_entry(entry):
         doc = load_trace(ROOT / entry["trace"])
         assert refusal(doc) is None
         result = drive(doc, entry["trace"], entry["engine"], SCALE)
-        if entry["engine"] == "published" and entry["real"] == "violated":
-            result = _racy_loss(doc, entry, result)
         real = "violated" if result.reproduced else "holds"
         detail = result.divergence and (result.divergence.why, result.divergence.model, result.divergence.real)
         assert real == entry["real"], detail

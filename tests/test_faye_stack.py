@@ -14,7 +14,8 @@ import pytest
 from stormcheck.checkers import run_engine
 from stormcheck.checkers.z3_encoding import check_encodable
 from stormcheck.model.events import Handshake, QueueDropped, Reaped, Refreshed, Refused
-from stormcheck.model.fleet import ACTIONS, actions, initial_states, is_valid, step, successors
+from stormcheck.model.fleet import (ACTIONS, DELETE_FIRST, FLUSH_FIRST, ProtocolError, actions, initial_states,
+                                    is_valid, step, successors)
 from stormcheck.model.load import StormParams
 from stormcheck.model.params import DESIGNS, Faults, Params
 from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict
@@ -161,13 +162,22 @@ def _old_session(params: Params, age: int):
 def test_published_publish_path_drops_the_queue_and_keeps_the_session():
     params = _fleet(publish_expired="drop-queue")
     pre = _old_session(params, 72)  # 1.6 x 45 = 72
-    st = step(params, pre, Action("publish", server=1 - pre.clients[0].server))
+    other = 1 - pre.clients[0].server
+    st = step(params, pre, Action("publish", server=other, value=DELETE_FIRST))
     assert st.state == pre
     assert [type(e) for e in st.events] == [QueueDropped] and st.events[0].cutoff == "72"
+    assert st.events[0].holder == pre.clients[0].server and st.events[0].lost
     assert not no_message_loss.check(params, pre, None, st) and no_valid_reap.check(params, pre, None, st)
+    # The other order of the race: the holder flushed the queue before the
+    # delete, so the message was delivered; the session survives all the same.
+    st = step(params, pre, Action("publish", server=other, value=FLUSH_FIRST))
+    assert st.state == pre and not st.events[0].lost and no_message_loss.check(params, pre, None, st)
+    # One order or the other: a publish with no order is not a move of this state.
+    with pytest.raises(ProtocolError, match="not enabled"):
+        step(params, pre, Action("publish", server=other))
     # Control: the fork destroys the subscriber; the message goes with the session.
     params = _fleet()
-    st = step(params, pre, Action("publish", server=1 - pre.clients[0].server))
+    st = step(params, pre, Action("publish", server=other))
     assert isinstance(st.events[0], Reaped) and st.state.clients[0].session == ()
     assert not no_message_loss.check(params, pre, None, st)
 
@@ -176,8 +186,9 @@ def test_a_crashed_clients_dropped_queue_is_no_loss():
     params = _fleet(publish_expired="drop-queue")
     pre = _old_session(params, 80)
     pre = pre._replace(clients=(pre.clients[0]._replace(phase=CRASHED, server=-1, timer=0),))
-    st = step(params, pre, Action("publish", server=0))
-    assert isinstance(st.events[0], QueueDropped) and no_message_loss.check(params, pre, None, st)
+    st = step(params, pre, Action("publish", server=0))  # no socket, no race: one publish
+    assert isinstance(st.events[0], QueueDropped) and st.events[0].holder == -1
+    assert st.events[0].lost and no_message_loss.check(params, pre, None, st)
 
 
 # ------------------------------------------------------------ checkers
@@ -190,7 +201,7 @@ def test_no_message_loss_is_violated_on_the_2015_fleet_on_the_published_engine()
     assert str(prop.verdict) == "violated"
     pre, action, st = prop.run.states[-2], prop.run.actions[-1], prop.run.steps[-1][1]
     assert action.kind == "publish" and any(isinstance(e, QueueDropped) for e in st.events)
-    assert is_valid(pre, 0)
+    assert action.value == DELETE_FIRST and is_valid(pre, 0)
 
 
 @pytest.mark.parametrize("name,design", [

@@ -358,8 +358,20 @@ def _as_reap(ev: QueueDropped) -> Reaped:
 
 
 def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int) -> str:
-    text = _reap_text(params, pre, _as_reap(ev), now)
-    return text.replace(" reaps ", " drops the message queue of ", 1) + "; the session survives, the message is lost"
+    text = _reap_text(params, pre, _as_reap(ev), now).replace(" reaps ", " drops the message queue of ", 1)
+    if not ev.lost:
+        return text + f"; s{ev.holder} had flushed the queue down c{ev.client}'s socket first: the message was delivered"
+    if ev.holder >= 0:
+        return text + (f"; the session survives, the message is lost: the delete came before s{ev.holder}, "
+                       f"which holds c{ev.client}'s socket, flushed the queue (a race it loses when it lags)")
+    return text + "; the session survives, the message is lost"
+
+
+def _lost(pre: State, ev: Any) -> bool:
+    """A step event that `no_message_loss` or `no_valid_reap` counts against a valid client."""
+    if isinstance(ev, QueueDropped):
+        return ev.lost and is_valid(pre, ev.client)
+    return isinstance(ev, Reaped) and is_valid(pre, ev.client)
 
 
 def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int, hist: _History) -> None:
@@ -504,7 +516,7 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
         if run.loop is not None and i - 1 == run.loop:
             out.say(times[i - 1], f"-- the cycle starts here (state {run.loop}) --")
         for ev in st.events:
-            if isinstance(ev, (Reaped, QueueDropped)) and is_valid(pre, ev.client):
+            if _lost(pre, ev):
                 _violation(out, params, pre, ev, i, now, hist)
             elif isinstance(ev, Reaped):
                 out.say(now, _reap_text(params, pre, ev, now))
