@@ -7,6 +7,10 @@ them and `ENGINE_OPTIONS` names the options each one takes.
 
 from __future__ import annotations
 
+from stormcheck import one_name
+
+one_name(__name__, "stormcheck.checkers")
+
 import dataclasses
 from typing import Callable
 

@@ -4,3 +4,7 @@
 fault switch between them, and the ``faye*`` modules drive a real Faye fleet
 on Redis (the Node package in ``conformance/faye/``).
 """
+
+from stormcheck import one_name
+
+one_name(__name__, "stormcheck.conformance")

@@ -106,3 +106,14 @@ def test_every_source_module_is_packaged(wheel_names, src):
         if f"{dest}/{rel}" not in names
     ]
     assert not missing, f"not in wheel (add the sub-package to pyproject.toml?): {missing}"
+
+
+@pytest.mark.parametrize("folder", ["model", "properties", "checkers", "traces", "conformance"])
+def test_a_source_folder_has_one_import_name(folder):
+    """From the repository root, `import model` would make a second copy of every module: refused."""
+    bare = subprocess.run([sys.executable, "-c", f"import {folder}"], cwd=ROOT, capture_output=True, text=True)
+    assert bare.returncode == 1
+    assert f"ImportError: import stormcheck.{folder}, not {folder}:" in bare.stderr
+    proper = subprocess.run([sys.executable, "-c", f"import stormcheck.{folder}"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert proper.returncode == 0, proper.stderr

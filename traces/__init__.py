@@ -1,1 +1,5 @@
 """stormcheck package."""
+
+from stormcheck import one_name
+
+one_name(__name__, "stormcheck.traces")

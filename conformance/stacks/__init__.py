@@ -12,6 +12,10 @@ Phoenix, SignalR and ActionCable have no real implementation that runs here
 
 from __future__ import annotations
 
+from stormcheck import one_name
+
+one_name(__name__, "stormcheck.conformance.stacks")
+
 __all__ = ["STACKS", "UNVERIFIED", "stack_named", "conformance_lines"]
 
 from .mqtt_stack import STACK as _MQTT
