@@ -96,7 +96,7 @@ def explore(
             # The time budget holds inside one expansion too: a state with a
             # million successors must not overrun it (the state's remaining
             # successors go unexplored, so the search is incomplete).
-            if not search.transitions % 4096 and time.perf_counter() - start >= budget.max_seconds:
+            if not search.transitions % 512 and time.perf_counter() - start >= budget.max_seconds:
                 out_of_time = True
                 break
             for prop in props_step:
