@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -153,3 +154,25 @@ def test_exhaustive_time_budget_holds_inside_one_huge_expansion(tmp_path):
     doc = json.loads(out)
     assert doc["stats"]["seconds"] < 3 + 1.5, f"searched {doc['stats']['seconds']} s on a 3 s budget"
     assert not doc["stats"]["complete"]
+
+
+def test_check_help_states_the_symbolic_steps_default_the_code_uses(tmp_path):
+    from stormcheck.checkers import SYMBOLIC_STEPS
+
+    rc, out, err, _ = run(tmp_path, "check", "--help")
+    assert rc == 0, err
+    text = " ".join(out.split())  # argparse wraps the help to the terminal's width
+    shown = re.search(r"symbolic: the BMC bound \(default: [^)]*?else (\d+)\)", text)
+    assert shown, text
+    assert int(shown.group(1)) == SYMBOLIC_STEPS
+
+
+def test_an_unknown_scenario_lists_stacks_and_rollouts_and_suggests_the_close_one(tmp_path):
+    rc, out, err, _ = run(tmp_path, "check", "rollouts/phoenix", "--out", "o")
+    assert rc == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    for name in ("gitter-2015", "stacks/phoenix", "stacks/mqtt", "rollouts/phoenix-heartbeat-90",
+                 "rollouts/faye-timeout-101", "proxies/nginx-websockets"):
+        assert name in err, (name, err)
+    assert err.rstrip().endswith("Did you mean rollouts/phoenix-heartbeat-90?"), err
+    assert files_in(tmp_path) == set()
