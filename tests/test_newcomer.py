@@ -44,6 +44,10 @@ def deep_toml(path: Path) -> None:
     path.write_text(GOOD + "[protocol]\nx = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n")
 
 
+def deep_headers(path: Path) -> None:
+    path.write_text(GOOD + "".join("[" + ".".join(["a"] * i) + "]\n" for i in range(1, 3001)))
+
+
 def long_name(path: Path) -> None:
     path.write_text(GOOD.replace('"tiny"', '"' + "n" * 200 + '"'))
 
@@ -69,6 +73,7 @@ BAD = {
                                 ["[rollout]"], 30),
     "trace-nested-100000-deep": (deep_trace, ["replay", "in"], ["in:", "nested"], 15),
     "toml-nested-5000-deep": (deep_toml, ["check", "in", "--out", "o"], ["in:", "nested"], 15),
+    "toml-3000-nested-headers": (deep_headers, ["check", "in", "--out", "o"], ["in:", "line 26", "nested 21 deep"], 5),
     "hypothesis-steps-100000": (None, ["check", "--engine", "hypothesis", "--steps", "100000", "--out", "o"],
                                 ["--steps 100000", "at most"], 15),
     "storm-horizon-1e9": (None, ["storm", "--horizon", "1000000000", "--out", "o"], ["--horizon", "[storm] horizon"], 15),
@@ -176,3 +181,17 @@ def test_an_unknown_scenario_lists_stacks_and_rollouts_and_suggests_the_close_on
         assert name in err, (name, err)
     assert err.rstrip().endswith("Did you mean rollouts/phoenix-heartbeat-90?"), err
     assert files_in(tmp_path) == set()
+
+
+def test_nesting_is_measured_outside_strings_and_comments():
+    import doctest
+
+    from stormcheck.model import toml_depth
+
+    assert doctest.testmod(toml_depth).failed == 0
+    deep_inline = "x = " + "{a = " * 30 + "1" + "}" * 30
+    assert toml_depth.too_deep(deep_inline) == (1, 21)
+    assert toml_depth.too_deep('x = "' + "[" * 100 + '"\ny = \'\'\'\n' + "{" * 100 + "\n'''\n") is None
+    for name in ("gitter-2015", "stacks/socketio-4", "rollouts/phoenix-heartbeat-90", "proxies/nginx-websockets"):
+        from stormcheck.model.scenario import _read
+        assert toml_depth.too_deep(_read(name)[0], limit=3) is None, name
