@@ -195,3 +195,13 @@ def test_nesting_is_measured_outside_strings_and_comments():
     for name in ("gitter-2015", "stacks/socketio-4", "rollouts/phoenix-heartbeat-90", "proxies/nginx-websockets"):
         from stormcheck.model.scenario import _read
         assert toml_depth.too_deep(_read(name)[0], limit=3) is None, name
+
+
+def test_report_leaves_no_hypothesis_folder_in_the_current_directory(tmp_path):
+    env_free = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    proc = subprocess.run([sys.executable, "-m", "stormcheck", "report", "gitter-2015", "--engine", "hypothesis",
+                           "--skip", "synthesis", "--skip", "storms", "--examples", "5", "--quiet", "--out", "rep"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env_free)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert (tmp_path / "rep" / "report.html").exists()
+    assert files_in(tmp_path) - {p for p in files_in(tmp_path) if p.startswith("rep")} == set()
