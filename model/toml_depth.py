@@ -19,10 +19,10 @@ __all__ = ["MAX_NESTING", "too_deep"]
 
 MAX_NESTING = 20  # far above any scenario key, far below where reading gets slow
 
-_SEGMENT = r'(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\')'
+_SEGMENT = r'(?:[A-Za-z0-9_-]++|"(?:[^"\\\n]|\\.)*+"|\'[^\'\n]*+\')'  # possessive: no backtracking
 _TOKEN = re.compile(
     r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\''  # multi-line strings
-    rf"|(?P<dotted>{_SEGMENT}(?:[ \t]*\.[ \t]*{_SEGMENT})+)"  # a dotted key (or a float: one level, harmless)
+    rf"|(?P<dotted>(?<![A-Za-z0-9_-]){_SEGMENT}(?:[ \t]*\.[ \t]*{_SEGMENT})+)"  # a dotted key (or a float: one level, harmless)
     r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*'  # strings, comments
     r"|[\[\]{}]"
 )
@@ -42,6 +42,8 @@ def too_deep(text: str, limit: int = MAX_NESTING) -> tuple[int, int] | None:
     (3, 3)
     >>> too_deep('x = "[[[[" # {{{{\\n', limit=1)
     """
+    if sum(map(text.count, "[{.")) <= limit:  # every level needs one of these: a long list of numbers has none
+        return None
     depth = 0
     for match in _TOKEN.finditer(text):
         token = match.group()
