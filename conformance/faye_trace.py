@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stormcheck.traces.itf import plain_integers
+
 from .faye_fleet import Event, Fleet
 
 __all__ = ["LEAD", "Step", "TraceRun", "Unexpressible", "drive", "load_trace", "refusal", "tolerance"]
@@ -61,8 +63,10 @@ def tolerance(config: dict) -> float:
 
 def load_trace(path: Path) -> dict:
     """Read an ITF trace written by ``stormcheck check``; ValueError names what is wrong."""
-    try:
-        doc = json.loads(Path(path).read_text())
+    try:  # integers as plain numbers, whichever way the trace wrote them (ADR-015 now: "#bigint")
+        doc = plain_integers(json.loads(Path(path).read_text()))
+    except RecursionError:
+        raise ValueError(f"trace {path}: its JSON is nested too deeply to read") from None
     except OSError as exc:
         raise ValueError(f"trace {path}: cannot read it ({exc.strerror})") from None
     except json.JSONDecodeError as exc:

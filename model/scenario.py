@@ -71,6 +71,7 @@ from .params import (
 from .load import StormParams
 from .policies import POLICIES
 from .rollout import CHANGES, PARTS, PICKUPS, SIDES, Phase, Rollout
+from .toml_depth import MAX_NESTING, too_deep
 
 __all__ = [
     "Scenario",
@@ -1173,6 +1174,10 @@ _HUGE_INT = re.compile(r"^\s*([^=\n]+?)\s*=\s*[-+]?[0-9_]{4301,}", re.MULTILINE)
 
 def _parse(text: str, source: str) -> dict:
     """The TOML `text`; what tomllib cannot read becomes a `ScenarioError` saying where."""
+    if (deep := too_deep(text)) is not None:  # before tomllib, whose time grows faster than the text
+        line, depth = deep
+        raise ScenarioError(f"{source}: line {line}: tables, keys or lists nested {depth} deep; at most "
+                            f"{MAX_NESTING} levels are read, and no scenario key nests more than 3")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -429,8 +429,8 @@ def test_replay_of_a_tampered_state_exits_1_naming_the_step(capsys, tmp_path, wr
     doc = read_trace(written_trace)
     assert len(doc["states"]) > 5
     client = doc["states"][5]["clients"][0]
-    assert isinstance(client["timer"], int)
-    client["timer"] += 1
+    timer = int(client["timer"]["#bigint"])  # ADR-015: every integer a #bigint
+    client["timer"] = {"#bigint": str(timer + 1)}
     tampered = tmp_path / "tampered.itf.json"
     tampered.write_text(json.dumps(doc, indent=2), encoding="utf-8")
 

@@ -78,3 +78,23 @@ def test_published_trace_is_what_the_tool_writes_today(tmp_path):
     timeline = HERE / f"{PUBLISHED_STEM}.timeline.txt"
     assert (tmp_path / timeline.name).read_text() == timeline.read_text()
     assert main(["replay", str(PUBLISHED)]) == 0
+
+
+def _plain_numbers(value, path="$"):
+    if isinstance(value, bool) or isinstance(value, str):
+        return []
+    if isinstance(value, (int, float)):
+        return [path]
+    if isinstance(value, list):
+        return [p for i, x in enumerate(value) for p in _plain_numbers(x, f"{path}[{i}]")]
+    return [p for k, x in value.items() for p in _plain_numbers(x, f"{path}.{k}")]
+
+
+def test_stored_traces_write_every_integer_as_a_bigint():
+    """ADR-015 as revised on 2023-09-14: integers are {"#bigint": "..."}, never JSON numbers."""
+    for path in sorted(HERE.glob("*.itf.json")):
+        doc = json.loads(path.read_text())
+        found = [p for i, s in enumerate(doc["states"])
+                 for p in _plain_numbers({k: v for k, v in s.items() if k != "#meta"}, f"states[{i}]")]
+        assert found == [], f"{path.name}: JSON numbers at {found[:3]}"
+        assert doc["states"][0]["SERVERS"] == {"#bigint": "3"}

@@ -90,24 +90,29 @@ def test_map_order_does_not_depend_on_insertion(d):
     assert canon(to_itf(flipped)) == canon(to_itf(d))
 
 
-def test_integer_boundaries():
-    assert to_itf(SAFE) == SAFE
-    assert to_itf(-SAFE) == -SAFE
-    assert to_itf(SAFE + 1) == {"#bigint": "9007199254740992"}
-    assert to_itf(-SAFE - 1) == {"#bigint": "-9007199254740992"}
-    assert from_itf({"#bigint": "-9007199254740992"}) == -(2**53)
-    assert from_itf({"#bigint": "5"}) == 5  # small ints may be bigints too (ADR)
+def B(n: int) -> dict:
+    return {"#bigint": str(n)}
+
+
+def test_every_integer_is_written_as_a_bigint():
+    """ADR-015, revised 2023-09-14: JSON numbers are no longer allowed for integers."""
+    for n in (0, 7, -3, SAFE, -SAFE, SAFE + 1, -SAFE - 1, 2**70):
+        assert to_itf(n) == B(n)
+    assert from_itf(B(-(2**53))) == -(2**53)
+    assert from_itf(5) == 5 and from_itf(-2) == -2  # traces written before the revision still read
     assert from_itf(2**70) == 2**70  # lenient: Python parses big numbers exactly
+    assert itf.plain_integers({"a": [B(1), {"#tup": [B(-2), "x"]}], "b": True}) == {"a": [1, {"#tup": [-2, "x"]}],
+                                                                                   "b": True}
 
 
 def test_shapes():
     assert to_itf(True) is True
     assert to_itf("x") == "x"
-    assert to_itf([1, 2]) == [1, 2]
-    assert to_itf((1, "a")) == {"#tup": [1, "a"]}
-    assert to_itf(frozenset({3, 1})) == {"#set": [1, 3]}
-    assert to_itf({"b": 1, "a": (2,)}) == {"#map": [["a", {"#tup": [2]}], ["b", 1]]}
-    assert to_itf({(1, 2): {3}}) == {"#map": [[{"#tup": [1, 2]}, {"#set": [3]}]]}
+    assert to_itf([1, 2]) == [B(1), B(2)]
+    assert to_itf((1, "a")) == {"#tup": [B(1), "a"]}
+    assert to_itf(frozenset({3, 1})) == {"#set": [B(1), B(3)]}
+    assert to_itf({"b": 1, "a": (2,)}) == {"#map": [["a", {"#tup": [B(2)]}], ["b", B(1)]]}
+    assert to_itf({(1, 2): {3}}) == {"#map": [[{"#tup": [B(1), B(2)]}, {"#set": [B(3)]}]]}
     assert to_itf(Unserializable("Nat")) == {"#unserializable": "Nat"}
     assert from_itf({"#unserializable": "Nat"}) == Unserializable("Nat")
     assert from_itf({"#tup": []}) == ()
@@ -141,7 +146,7 @@ class Prio(enum.IntEnum):
 
 def test_namedtuple_is_record_in_field_order():
     enc = to_itf(Session(client=7, alive=True, peers=frozenset({2, 1})))
-    assert enc == {"client": 7, "alive": True, "peers": {"#set": [1, 2]}}
+    assert enc == {"client": B(7), "alive": True, "peers": {"#set": [B(1), B(2)]}}
     assert list(enc) == ["client", "alive", "peers"]
     assert from_itf(enc) == {"client": 7, "alive": True, "peers": frozenset({1, 2})}
 
@@ -149,17 +154,17 @@ def test_namedtuple_is_record_in_field_order():
 def test_dataclass_is_record_recursively():
     enc = to_itf(Clock(tick=2**60, deadline=3, session=Session(1, False, frozenset())))
     assert enc == {
-        "tick": {"#bigint": str(2**60)},
-        "deadline": 3,
-        "session": {"client": 1, "alive": False, "peers": {"#set": []}},
+        "tick": B(2**60),
+        "deadline": B(3),
+        "session": {"client": B(1), "alive": False, "peers": {"#set": []}},
     }
     assert list(enc) == ["tick", "deadline", "session"]
 
 
 def test_enum_encodes_its_value():
     assert to_itf(Phase.UP) == "up"
-    assert to_itf([Prio.LOW, True]) == [1, True]
-    assert type(to_itf(Prio.LOW)) is int
+    assert to_itf([Prio.LOW, True]) == [B(1), True]
+    assert to_itf(Prio.LOW) == B(1)
     assert to_itf({Phase.DOWN: Phase.UP}) == {"#map": [["down", "up"]]}
 
 
@@ -195,9 +200,9 @@ class Num(enum.Enum):
 
 def test_encode_rejects_colliding_map_keys():
     # Num.ONE != 1 in Python, yet both encode to 1: writing both would be lossy.
-    with pytest.raises(ValueError, match=r"at \$: two map keys both encode to 1"):
+    with pytest.raises(ValueError, match=r"at \$: two map keys both encode to \{\"#bigint\":\"1\"\}"):
         to_itf({Num.ONE: "a", 1: "b"})
-    assert to_itf(frozenset({Num.ONE, 1})) == {"#set": [1]}  # sets just merge
+    assert to_itf(frozenset({Num.ONE, 1})) == {"#set": [B(1)]}  # sets just merge
 
 
 @pytest.mark.parametrize(
@@ -299,9 +304,10 @@ def test_small_file_exact_text(tmp_path):
     trace.write(path)
     assert path.read_text() == (
         '{\n  "#meta": {\n    "tool": "stormcheck"\n  },\n  "params": [\n    "N"\n  ],\n'
-        '  "vars": [\n    "up"\n  ],\n  "states": [\n    {\n      "N": 2,\n      "up": {\n'
-        '        "#set": [\n          {\n            "#tup": [\n              1,\n'
-        '              true\n            ]\n          }\n        ]\n      }\n    },\n'
+        '  "vars": [\n    "up"\n  ],\n  "states": [\n    {\n      "N": {\n        "#bigint": "2"\n      },\n'
+        '      "up": {\n        "#set": [\n          {\n            "#tup": [\n              {\n'
+        '                "#bigint": "1"\n              },\n              true\n            ]\n'
+        '          }\n        ]\n      }\n    },\n'
         '    {\n      "#meta": {\n        "i": 1\n      },\n      "up": {\n        "#set": []\n'
         '      }\n    }\n  ],\n  "loop": 1\n}\n'
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,6 +44,10 @@ def deep_toml(path: Path) -> None:
     path.write_text(GOOD + "[protocol]\nx = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n")
 
 
+def deep_headers(path: Path) -> None:
+    path.write_text(GOOD + "".join("[" + ".".join(["a"] * i) + "]\n" for i in range(1, 3001)))
+
+
 def long_name(path: Path) -> None:
     path.write_text(GOOD.replace('"tiny"', '"' + "n" * 200 + '"'))
 
@@ -68,6 +73,7 @@ BAD = {
                                 ["[rollout]"], 30),
     "trace-nested-100000-deep": (deep_trace, ["replay", "in"], ["in:", "nested"], 15),
     "toml-nested-5000-deep": (deep_toml, ["check", "in", "--out", "o"], ["in:", "nested"], 15),
+    "toml-3000-nested-headers": (deep_headers, ["check", "in", "--out", "o"], ["in:", "line 26", "nested 21 deep"], 5),
     "hypothesis-steps-100000": (None, ["check", "--engine", "hypothesis", "--steps", "100000", "--out", "o"],
                                 ["--steps 100000", "at most"], 15),
     "storm-horizon-1e9": (None, ["storm", "--horizon", "1000000000", "--out", "o"], ["--horizon", "[storm] horizon"], 15),
@@ -153,3 +159,49 @@ def test_exhaustive_time_budget_holds_inside_one_huge_expansion(tmp_path):
     doc = json.loads(out)
     assert doc["stats"]["seconds"] < 3 + 1.5, f"searched {doc['stats']['seconds']} s on a 3 s budget"
     assert not doc["stats"]["complete"]
+
+
+def test_check_help_states_the_symbolic_steps_default_the_code_uses(tmp_path):
+    from stormcheck.checkers import SYMBOLIC_STEPS
+
+    rc, out, err, _ = run(tmp_path, "check", "--help")
+    assert rc == 0, err
+    text = " ".join(out.split())  # argparse wraps the help to the terminal's width
+    shown = re.search(r"symbolic: the BMC bound \(default: [^)]*?else (\d+)\)", text)
+    assert shown, text
+    assert int(shown.group(1)) == SYMBOLIC_STEPS
+
+
+def test_an_unknown_scenario_lists_stacks_and_rollouts_and_suggests_the_close_one(tmp_path):
+    rc, out, err, _ = run(tmp_path, "check", "rollouts/phoenix", "--out", "o")
+    assert rc == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    for name in ("gitter-2015", "stacks/phoenix", "stacks/mqtt", "rollouts/phoenix-heartbeat-90",
+                 "rollouts/faye-timeout-101", "proxies/nginx-websockets"):
+        assert name in err, (name, err)
+    assert err.rstrip().endswith("Did you mean rollouts/phoenix-heartbeat-90?"), err
+    assert files_in(tmp_path) == set()
+
+
+def test_nesting_is_measured_outside_strings_and_comments():
+    import doctest
+
+    from stormcheck.model import toml_depth
+
+    assert doctest.testmod(toml_depth).failed == 0
+    deep_inline = "x = " + "{a = " * 30 + "1" + "}" * 30
+    assert toml_depth.too_deep(deep_inline) == (1, 21)
+    assert toml_depth.too_deep('x = "' + "[" * 100 + '"\ny = \'\'\'\n' + "{" * 100 + "\n'''\n") is None
+    for name in ("gitter-2015", "stacks/socketio-4", "rollouts/phoenix-heartbeat-90", "proxies/nginx-websockets"):
+        from stormcheck.model.scenario import _read
+        assert toml_depth.too_deep(_read(name)[0], limit=3) is None, name
+
+
+def test_report_leaves_no_hypothesis_folder_in_the_current_directory(tmp_path):
+    env_free = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_STORAGE_DIRECTORY"}
+    proc = subprocess.run([sys.executable, "-m", "stormcheck", "report", "gitter-2015", "--engine", "hypothesis",
+                           "--skip", "synthesis", "--skip", "storms", "--examples", "5", "--quiet", "--out", "rep"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env_free)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert (tmp_path / "rep" / "report.html").exists()
+    assert files_in(tmp_path) - {p for p in files_in(tmp_path) if p.startswith("rep")} == set()

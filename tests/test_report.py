@@ -27,7 +27,7 @@ from stormcheck.msc import sequence_diagram
 from stormcheck.properties.protocol import PROPERTIES
 from stormcheck.report_core import Section
 from stormcheck.traces.export import replay_trace
-from stormcheck.traces.itf import Trace
+from stormcheck.traces.itf import Trace, plain_integers
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "counterexamples" / "manifest.json").read_text())
@@ -293,7 +293,7 @@ def test_a_trace_that_does_not_replay_fails_the_build(tmp_path, capsys, monkeypa
 
     def tampered(self, path):
         original(self, path)
-        doc = json.loads(Path(path).read_text())
+        doc = plain_integers(json.loads(Path(path).read_text()))
         doc["states"][-1]["now"] += 1
         Path(path).write_text(json.dumps(doc))
 

@@ -19,7 +19,7 @@ from stormcheck.model.params import DESIGNS, Faults, Level, Params, adjuster_adv
 from stormcheck.model.scenario import load_scenario
 from stormcheck.model.state import State
 from stormcheck.traces.export import replay_trace, run_to_trace, trace_params, trace_to_run_inputs
-from stormcheck.traces.itf import Trace
+from stormcheck.traces.itf import Trace, plain_integers
 from stormcheck.traces.run import ReplayError, Run
 from stormcheck.traces.timeline import WIDTH, render_timeline
 
@@ -92,7 +92,7 @@ def written(tmp_path, run, params):
 
 def _tampered(path, edit) -> Trace:
     """The trace at `path` with `edit` applied to its JSON states (a copy; `path` is kept)."""
-    obj = json.loads(path.read_text())
+    obj = plain_integers(json.loads(path.read_text()))  # plain numbers, as traces before ADR-015's revision
     edit(obj["states"])
     out = path.with_name("tampered.itf.json")
     out.write_text(json.dumps(obj))
@@ -133,7 +133,10 @@ def test_round_trip_write_read_replay(run, params, written):
 
 
 def test_trace_layout(run, params, written):
-    obj = json.loads(written.read_text())
+    raw = json.loads(written.read_text())
+    assert raw["states"][0]["SERVERS"] == {"#bigint": "3"}  # ADR-015 (2023-09-14): every integer a #bigint
+    assert list(raw["states"][-1]["now"]) == ["#bigint"]
+    obj = plain_integers(raw)
     meta = obj["#meta"]
     assert meta["format"] == "ITF" and meta["description"]
     assert {k: meta[k] for k in META} == META

@@ -4,6 +4,11 @@ Model-agnostic: :func:`to_itf` / :func:`from_itf` map plain Python values to
 ITF expressions and back, and :class:`Trace` reads and writes ``.itf.json``
 files.  Output is canonical (sets and maps sorted), so equal traces give
 byte-identical files.
+
+Integers are written as ``{"#bigint": "..."}``, every one of them: ADR-015
+as revised on 2023-09-14 no longer allows JSON numbers for integers (one
+form makes custom readers simpler). Traces written before that, with plain
+numbers, are still read.
 """
 
 from __future__ import annotations
@@ -20,11 +25,8 @@ from typing import Any
 
 from stormcheck import signals
 
-__all__ = ["Trace", "Unserializable", "from_itf", "to_itf"]
+__all__ = ["Trace", "Unserializable", "from_itf", "plain_integers", "to_itf"]
 
-# RFC 7159 only promises integers in this range survive JSON parsers (an IEEE
-# double has 53 bits of mantissa), so anything outside goes into "#bigint".
-_SAFE = 2**53 - 1
 _BIGINT = re.compile(r"-?[0-9]+")  # ADR-015 form; int() alone would allow "1_0", " 7"
 _TAGS = ("#bigint", "#tup", "#set", "#map", "#unserializable")
 
@@ -45,8 +47,8 @@ def _canon(obj: Any) -> str:
 def to_itf(value: Any) -> Any:
     """Encode a Python value as a JSON-able ITF expression.
 
-    ``bool``/``str`` stay as they are; ``int`` is a JSON number inside
-    ``[-(2**53)+1, 2**53-1]``, else ``{"#bigint": "..."}``; ``list`` is a
+    ``bool``/``str`` stay as they are; ``int`` is ``{"#bigint": "..."}``
+    (ADR-015 since its 2023-09-14 revision: no JSON numbers); ``list`` is a
     sequence; ``tuple`` is ``#tup``; a NamedTuple or dataclass instance is a
     record (fields in order); ``set``/``frozenset`` is ``#set``; ``dict`` is
     ``#map``; an ``Enum`` is its value; :class:`Unserializable` is
@@ -80,7 +82,7 @@ def _enc(v: Any, path: str) -> Any:
     if isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
-        return int(v) if -_SAFE <= v <= _SAFE else {"#bigint": str(int(v))}
+        return {"#bigint": str(int(v))}
     if isinstance(v, Unserializable):
         return {"#unserializable": v.text}
     if isinstance(v, tuple) and hasattr(v, "_fields"):
@@ -131,6 +133,27 @@ def from_itf(obj: Any) -> Any:
         keys, lists or records as set elements or map keys), naming the path.
     """
     return _dec(obj, "$")
+
+
+def plain_integers(obj: Any) -> Any:
+    """`obj` (parsed ITF JSON) with every ``{"#bigint": "..."}`` replaced by the integer.
+
+    For readers that walk a trace's JSON themselves and want numbers where
+    older traces had them; every other form is left as it is.
+
+    Examples
+    --------
+    >>> plain_integers({"clients": [{"server": {"#bigint": "2"}}], "up": {"#set": [{"#bigint": "-1"}]}})
+    {'clients': [{'server': 2}], 'up': {'#set': [-1]}}
+    """
+    if isinstance(obj, list):
+        return [plain_integers(x) for x in obj]
+    if isinstance(obj, dict):
+        body = obj.get("#bigint")
+        if len(obj) == 1 and isinstance(body, str) and _BIGINT.fullmatch(body):
+            return int(body)
+        return {k: plain_integers(x) for k, x in obj.items()}
+    return obj
 
 
 def _key(x: Any, path: str) -> Any:
