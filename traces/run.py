@@ -14,7 +14,7 @@ from stormcheck.model.fleet import ProtocolError, canonical, step
 from stormcheck.model.params import Params
 from stormcheck.model.state import Action, State, Step
 
-__all__ = ["Run", "ReplayError", "replay", "concretize"]
+__all__ = ["Run", "ReplayError", "replay", "concretize", "session_ages"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,39 @@ class Run:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+def session_ages(run: Run, cap: int) -> list[tuple[int | None, ...]]:
+    """Each client's true session age at each state of `run` (None: no session).
+
+    The model folds every age past `cap` (`Params.age_cap`) into the cap, which
+    changes no verdict but is not the age a reader should see: a session
+    refreshed at t=0 and reaped at t=12 is 12 s old, whatever the cap. Ages
+    grow only on ``tick`` steps and a refresh resets them to 0, so a
+    saturated age is the previous true age plus the tick. A run whose initial
+    state already holds a saturated age (no trace written by the engines does)
+    gives that age as the cap, a lower bound: a negative value marks it,
+    ``-age`` meaning "at least age".
+    """
+    def first(session) -> int | None:
+        if not session:
+            return None
+        return -session.age if session.age >= cap else session.age
+
+    ages = [tuple(first(cl.session) for cl in run.initial.clients)]
+    for (action, st) in run.steps:
+        prev, now = ages[-1], []
+        for c, cl in enumerate(st.state.clients):
+            if not cl.session:
+                now.append(None)
+            elif cl.session.age < cap or prev[c] is None:
+                now.append(first(cl.session))
+            elif action.kind == "tick":
+                now.append(prev[c] + action.value if prev[c] >= 0 else prev[c] - action.value)
+            else:
+                now.append(prev[c])
+        ages.append(tuple(now))
+    return ages
 
 
 class ReplayError(ValueError):
