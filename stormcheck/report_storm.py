@@ -18,7 +18,7 @@ from stormcheck.model.params import DESIGNS
 from stormcheck.model.storm import storm_params
 
 from .report_core import ReportContext, Section
-from .report_html import esc, figure_image, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
+from .report_html import esc, figure_image, prose, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
 from .storm_plot import design_figure
 
 __all__ = ["storm_section"]
@@ -35,7 +35,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
         named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
         covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
         designs = list(covered)
-        skipped_h = "".join(f"<p>{esc(d)}: not simulated: {esc(why)}.</p>" for d, why in refused.items())
+        skipped_h = "".join(f"<p>{esc(d)}: not simulated: {prose(why)}.</p>" for d, why in refused.items())
         skipped_md = "".join(f"{d}: not simulated: {why}.\n\n" for d, why in refused.items())
         if not designs:
             if refused:
@@ -60,7 +60,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
             table_rows_h.append([esc(c) if c is not None else verdict_html(rec.verdict, rec.basis) for c in cells])
             table_rows_md.append([md_cell(c) if c is not None else md_cell(f"{rec.verdict}: {rec.basis}")
                                   for c in cells])
-        html.append(f"<h3>{esc(scenario.name)}</h3><p>{esc(intro)}</p>"
+        html.append(f"<h3>{esc(scenario.name)}</h3><p>{prose(intro)}</p>"
                     + table_html(HEADERS, table_rows_h, cls="storm") + skipped_h)
         md.append(f"### {scenario.name}\n\n{intro}\n\n" + table_markdown(HEADERS, table_rows_md) + "\n" + skipped_md)
         for design in designs:

@@ -30,7 +30,7 @@ from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
 
 from .report_core import ReportContext, Section  # noqa: E402
-from .report_html import esc, figure_image, img_html, img_markdown  # noqa: E402
+from .report_html import esc, figure_image, img_html, img_markdown, prose  # noqa: E402
 
 __all__ = ["synth_section"]
 
@@ -109,7 +109,7 @@ def synth_section(ctx: ReportContext) -> Section | None:
                 outcome["text"] = region.constraint or "no region proved"
         except (SynthesisError, ScenarioError, Inconclusive) as err:  # Inconclusive: not encoded, unknown
             region = None
-            parts_h.append(f"<p>Safe region: not computed ({esc(err)}).</p>")
+            parts_h.append(f"<p>Safe region: not computed ({prose(err)}).</p>")
             parts_md.append(f"Safe region: not computed ({err}).\n")
         if region is not None:
             image = figure_image(_region_figure(scenario, region), f"{scenario.name}.region.png",
@@ -127,7 +127,7 @@ def synth_section(ctx: ReportContext) -> Section | None:
                     outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
             except (SynthesisError, Inconclusive) as err:
                 html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)
-                            + f"<p>Adjuster thresholds: inconclusive ({esc(err)}).</p>")
+                            + f"<p>Adjuster thresholds: inconclusive ({prose(err)}).</p>")
                 md.append(f"### {scenario.name}\n\n" + "\n".join(parts_md)
                           + f"\nAdjuster thresholds: inconclusive ({err}).\n")
                 continue

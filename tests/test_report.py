@@ -66,34 +66,30 @@ def _cell_verdict(td: ET.Element) -> str:
     return span.get("data-verdict") if span is not None else _text(td)
 
 
-def _engines(root: ET.Element) -> list[str]:
-    table = root.find(f".//{XHTML}table[@id='verdict-matrix']")
-    return [_text(th) for th in table.iter(f"{XHTML}th")][3:]
-
-
 def html_matrix(root: ET.Element) -> dict[tuple, str]:
     """(scenario, design, property, engine) -> verdict, from the page's per-property matrix."""
-    out = {}
-    for tds in _html_table(root, "verdict-matrix"):
-        scenario, design, prop = (_text(td) for td in tds[:3])
-        for engine, td in zip(_engines(root), tds[3:]):
-            out[scenario, design, prop.split(" ")[0], engine] = _cell_verdict(td)
-    return out
+    table = root.find(f".//{XHTML}table[@id='verdict-matrix']")
+    assert table is not None, "no table #verdict-matrix"
+    return {(s.get("data-scenario"), s.get("data-design"), s.get("data-property"), s.get("data-engine")):
+            s.get("data-verdict") for s in table.iter(f"{XHTML}span") if s.get("data-engine")}
 
 
 def md_matrix(text: str) -> dict[tuple, str]:
-    """The same mapping from the Markdown twin's per-property table."""
+    """The same mapping from the Markdown twin's per-property tables, one per scenario and design."""
     part = text.split("### Per property", 1)[1].split("\n## ", 1)[0]
-    out, engines = {}, []
+    out, engines, group = {}, [], None
     for line in part.splitlines():
+        if line.startswith("#### "):
+            group = line[5:].split(" / ")
+            continue
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         if not line.startswith("| "):
             continue
-        if line.startswith("| scenario"):
-            engines = cells[3:]
+        if line.startswith("| property"):
+            engines = cells[1:]
             continue
-        for engine, cell in zip(engines, cells[3:]):
-            out[cells[0], cells[1], cells[2].split(" ")[0], engine] = re.match(r"\*\*(\w+)\*\*", cell).group(1)
+        for engine, cell in zip(engines, cells[1:]):
+            out[group[0], group[1], cells[0].split(" ")[0], engine] = re.match(r"\*\*([\w ]+)\*\*", cell).group(1)
     return out
 
 
@@ -122,7 +118,8 @@ def test_markdown_twin_has_the_same_verdict_matrix(gitter):
     for design in DESIGNS:
         for prop in PROPERTIES:
             for engine in ENGINES:
-                assert html["gitter-2015", design, prop.name, engine] in ("holds", "violated", "inconclusive")
+                assert html["gitter-2015", design, prop.name, engine] in ("holds", "violated", "inconclusive",
+                                                                          "not checked")
 
 
 @pytest.mark.slow  # shares the module report (about a minute to build)
@@ -140,7 +137,7 @@ def test_gitter_2015_all_designs_each_engine_and_the_engines_agree(gitter):
             assert shown in ("holds", "violated", "inconclusive")
             if engine == "hypothesis":  # a random search never proves: it finds, or it is inconclusive
                 assert shown in (verdicts["no_valid_reap"], "inconclusive") and shown != "holds"
-    per_design = {(_text(t[0]), _text(t[1])): [_cell_verdict(td) for td in t[2:5]] + [_text(t[5])]
+    per_design = {(_text(t[0]), _text(t[1])): [_cell_verdict(td) for td in t[2:6]] + [_text(t[6])]
                   for t in _html_table(root, "design-verdicts")}
     assert set(per_design) == {("gitter-2015", d) for d in DESIGNS}
     heads = root.findall(f".//{XHTML}h3[@data-agreement]")
@@ -148,7 +145,8 @@ def test_gitter_2015_all_designs_each_engine_and_the_engines_agree(gitter):
     for h in heads:
         design = h.get("data-design")
         assert h.get("data-agreement") == "agree", _text(h)
-        assert per_design["gitter-2015", design][3] == "agree"
+        assert per_design["gitter-2015", design][4] == "agree"
+        assert per_design["gitter-2015", design][3] == expected[design]["no_valid_reap"]  # the combined verdict
         assert f"no_valid_reap {expected[design]['no_valid_reap']}" in _text(h), _text(h)
     # The 2015 design: both engines that can prove find the violation (the
     # Hypothesis budget here is too small to count on; see the next test).
@@ -383,3 +381,49 @@ def test_synthesis_and_storm_sections(gitter):
     assert storm["per-server", "as configured"].startswith("violated")
     assert storm["off", "as configured"].startswith("holds")
     assert storm["per-server", "admission"].startswith("holds")
+
+
+# ---------------------------------------------------------------- reading the page
+
+
+def test_matrix_tells_not_checked_from_inconclusive(tmp_path, capsys):
+    # The symbolic engine does not check storm_subsides (a liveness property):
+    # its cell says so, and it has no say in the engine's verdict on the
+    # design, which it proved safe. The combined verdict names who decided.
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "off", "--engine", "exhaustive", "--engine", "symbolic",
+               "--skip", "storms", "--skip", "synthesis", "--out", str(out), "--quiet"])
+    assert rc == 0
+    root = _xml(out)
+    matrix = html_matrix(root)
+    assert matrix["gitter-2015", "off", "storm_subsides", "symbolic"] == "not checked"
+    assert matrix["gitter-2015", "off", "storm_subsides", "exhaustive"] == "holds"
+    assert matrix["gitter-2015", "off", "no_valid_reap", "symbolic"] == "holds"
+    (row,) = _html_table(root, "design-verdicts")
+    assert [_cell_verdict(td) for td in row[2:5]] == ["holds", "holds", "holds"]
+    assert "not checked by this engine" in _text(_html_table(root, "verdict-matrix")[-1][2])
+    combined = _text(row[4])
+    assert "decided by exhaustive (5 of 5 properties), symbolic (4 of 5 properties)" in combined, combined
+    assert md_matrix((out / "report.md").read_text()) == matrix
+
+
+def test_no_markdown_backticks_on_the_page(tmp_path, capsys):
+    # Engine texts quote commands Markdown-style (`stormcheck storm`): the page
+    # sets them as <code>, the Markdown twin keeps them.
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "off", "--engine", "exhaustive", "--engine", "hypothesis",
+               "--examples", "5", "--skip", "storms", "--out", str(out), "--quiet"])
+    assert rc == 0
+    root = _xml(out)
+    def prose(el):  # the text of `el` outside <pre> and <code>
+        if el.tag not in (f"{XHTML}pre", f"{XHTML}code"):
+            yield el.text or ""
+            for child in el:
+                yield from prose(child)
+                yield child.tail or ""
+
+    stray = [t for t in prose(root) if "`" in t]
+    assert not stray, stray[:3]
+    codes = [_text(c) for c in root.iter(f"{XHTML}code")]
+    assert "stormcheck storm" in codes
+    assert "`stormcheck storm`" in (out / "report.md").read_text()
