@@ -14,7 +14,7 @@ from importlib import metadata
 
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
-from stormcheck.properties.core import Verdict
+from stormcheck.properties.core import ALWAYS, Verdict
 from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
 from stormcheck.traces.timeline import render_timeline
 
@@ -256,6 +256,19 @@ def replay_section(ctx: ReportContext) -> Section | None:
 # ---------------------------------------------------------------- what was searched
 
 
+# What a proof attempt of the symbolic engine (checkers/z3_proof.py) ended with, in words.
+_PROOF = {"proved": "proved by an inductive invariant",
+          "cti": "no proof: the invariant admits a bad step",
+          "unknown": "no proof: the solver gave up"}
+SEARCH_NOTES = (
+    "How to read the searched column. Exhaustive: states and transitions visited, and whether the search was "
+    "complete. Hypothesis: random runs and the steps they took. Symbolic (Z3): per property, first an attempt to "
+    "prove it by an inductive invariant, which either closes (proved: any number of clients, unbounded time) or "
+    "admits a bad step (a counterexample to induction: not proved, and no evidence of a violation either); "
+    "then a bounded search for a run, one solver query per bound (runs up to 12 steps, then up to 16, ...; "
+    "witnesses from 4), with each query's seconds.")
+
+
 def _searched(cell: Cell) -> str:
     st = cell.result.stats
     if cell.engine == "exhaustive":
@@ -269,9 +282,15 @@ def _searched(cell: Cell) -> str:
         parts = []
         for name, info in (st.get("properties") or {}).items():
             proof = info.get("proof", {})
-            what = f"proof {proof['status']} ({proof.get('seconds', 0):g} s)" if proof else ""
-            if info.get("per_depth"):
-                what += (", " if what else "") + "BMC s per depth " + " ".join(f"{t:g}" for t in info["per_depth"])
+            what = f"{_PROOF.get(proof['status'], proof['status'])} ({proof.get('seconds', 0):g} s)" if proof else ""
+            queries = info.get("per_depth")
+            if queries:
+                from stormcheck.checkers.z3_bmc import depth_schedule  # imports z3: only for symbolic cells
+
+                first = 12 if by_name(name).modality == ALWAYS else 4
+                bounds = depth_schedule(st.get("depth_bound") or first, first)[:len(queries)]
+                what += ((", then " if what else "") + "bounded search up to "
+                         + ", ".join(map(str, bounds)) + " steps: " + " + ".join(f"{t:g}" for t in queries) + " s")
             parts.append(f"{name}: {what or 'not searched'}")
         head = f"z3, bound {st.get('depth_bound')} steps, timeout {st.get('timeout_ms')} ms per check"
         return head + ("; " + "; ".join(parts) if parts else "")
@@ -313,10 +332,10 @@ def searched_section(ctx: ReportContext) -> Section:
                   f"{c.seconds:.2f}"] for c in ctx.cells]
     html = (table_html(["what", "value"], [[esc(k), prose(v)] for k, v in facts], id="facts")
             + "<h3>Scenarios</h3>" + table_html(scen_heads, [[prose(x) for x in r] for r in scen_rows])
-            + "<h3>Searches</h3>" + table_html(cell_heads, [[prose(x) for x in r] for r in cell_rows], id="searches"))
+            + f"<h3>Searches</h3><p>{prose(SEARCH_NOTES)}</p>" + table_html(cell_heads, [[prose(x) for x in r] for r in cell_rows], id="searches"))
     md = (table_markdown(["what", "value"], [[md_cell(k), md_cell(v)] for k, v in facts])
           + "\n### Scenarios\n\n" + table_markdown(scen_heads, [[md_cell(x) for x in r] for r in scen_rows])
-          + "\n### Searches\n\n" + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
+          + f"\n### Searches\n\n{SEARCH_NOTES}\n\n" + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
     return Section("searched", "What was searched", html, md)
 
 

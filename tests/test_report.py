@@ -427,3 +427,15 @@ def test_no_markdown_backticks_on_the_page(tmp_path, capsys):
     codes = [_text(c) for c in root.iter(f"{XHTML}code")]
     assert "stormcheck storm" in codes
     assert "`stormcheck storm`" in (out / "report.md").read_text()
+
+
+def test_searches_say_in_words_what_the_symbolic_engine_did(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "per-server", "--engine", "symbolic", "--skip", "storms",
+               "--skip", "synthesis", "--out", str(out), "--quiet", *SAFETY])
+    assert rc == 0
+    section = _text(_xml(out).find(f".//{XHTML}section[@id='searched']"))
+    assert "proof cti" not in section and "BMC" not in section and "per depth" not in section
+    assert "no_valid_reap: no proof: the invariant admits a bad step (" in section, section
+    assert re.search(r"then bounded search up to 12 steps: [\d.]+ s", section), section
+    assert "counterexample to induction" in section  # the note under the table says what that means
