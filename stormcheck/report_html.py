@@ -34,6 +34,7 @@ __all__ = [
     "table_markdown",
     "md_cell",
     "img_html",
+    "trace_link_html",
     "img_markdown",
     "figure_image",
     "render_html",
@@ -135,6 +136,20 @@ def img_html(image: Image) -> str:
     return f'<img src="data:{esc(image.mime)};base64,{data}" alt="{esc(image.alt)}"/>'
 
 
+def trace_link_html(ctx: ReportContext, path: str, text: str) -> str:
+    """A link that downloads the trace written at `path` (relative to the report folder), embedded in the page.
+
+    Traces are small (tens of kB) and a page is mailed or attached on its
+    own far more often than its folder: an embedded trace still downloads
+    then, where a relative link would be dead. ``data-path`` keeps the
+    trace's place in the folder, where the Markdown twin links it.
+    """
+    data = base64.b64encode((ctx.folder / path).read_bytes()).decode("ascii")
+    name = path.rsplit("/", 1)[-1]
+    return (f'<a class="trace" href="data:application/json;base64,{data}" download="{esc(name)}" '
+            f'data-path="{esc(path)}" title="{esc(name)}: embedded in this page">{esc(text)}</a>')
+
+
 def img_markdown(image: Image) -> str:
     """A Markdown link to `image` as written under ``img/``."""
     alt = image.alt.replace("[", "(").replace("]", ")")
@@ -174,7 +189,8 @@ def render_html(ctx: ReportContext, sections: Sequence[Section]) -> str:
         f"<title>{esc(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{esc(title)}</h1><nav><ol>{toc}</ol></nav>{body}"
         f"<footer>stormcheck {esc(ctx.version)}, built {esc(when)}. "
-        f"The same report in Markdown: <a href=\"report.md\">report.md</a>.</footer>"
+        f"The same report in Markdown: report.md, beside this page in the report folder (it links the files "
+        f"under img/ and traces/, so it needs the folder; this page needs nothing else).</footer>"
         "</body></html>\n"
     )
 

@@ -22,7 +22,8 @@ from .msc import sequence_diagram
 from .output import run_scenario
 from .report_agreement import NOT_CHECKED, combined_verdict, design_agreement, engine_verdict
 from .report_core import Cell, Image, ReportContext, Section
-from .report_html import esc, img_html, img_markdown, md_cell, prose, table_html, table_markdown, verdict_html
+from .report_html import (esc, img_html, img_markdown, md_cell, prose, table_html, table_markdown, trace_link_html,
+                          verdict_html)
 
 __all__ = ["matrix_section", "agreement_section", "violations_section", "replay_section", "searched_section",
            "DEFAULT_SECTIONS"]
@@ -203,11 +204,11 @@ def _one_violation(ctx: ReportContext, scenario: str, design: str, cells: list[C
                   f"message-sequence diagram of {scenario} / {design}, {name}")
     arith = _arithmetic(name, run, fleet)
     others = [f"{s.engine} ({s.steps} steps)" for s in shown[1:]]
-    links_h = " ".join(f'<a class="trace" href="{esc(s.itf)}">{esc(s.engine)} trace</a>' for s in shown)
+    links_h = " ".join(trace_link_html(ctx, s.itf, f"{s.engine} trace") for s in shown)
     links_md = " ".join(f"[{s.engine} trace]({s.itf})" for s in shown)
     also = f"Also found by {', '.join(others)}. " if others else ""
     html = (f"<h3>{esc(title)}</h3><p>The shortest trace is the {esc(best.engine)} engine's. {esc(also)}"
-            f"Traces (ITF, replayable with <code>stormcheck replay</code>): {links_h}</p>"
+            f"Traces (ITF, embedded in this page; replayable with <code>stormcheck replay</code>): {links_h}</p>"
             + "".join(f'<p class="fatal">{prose(a)}</p>' for a in arith)
             + f'<div class="msc">{img_html(image)}</div>' + _timeline_html(timeline, run.times()[-1]))
     md = (f"### {title}\n\nThe shortest trace is the {best.engine} engine's. {also}"
@@ -244,13 +245,17 @@ def replay_section(ctx: ReportContext) -> Section | None:
     if not ctx.shown:
         return None
     heads = ["trace", "engine", "steps", "replay"]
-    rows_h = [[f'<a class="trace" href="{esc(s.itf)}">{esc(s.name)}</a>', esc(s.engine), str(s.steps), prose(s.replay)]
+    rows_h = [[trace_link_html(ctx, s.itf, s.name), esc(s.engine), str(s.steps), prose(s.replay)]
               for s in ctx.shown]
     rows_md = [[f"[{md_cell(s.name)}]({s.itf})", s.engine, str(s.steps), md_cell(s.replay)] for s in ctx.shown]
     intro = ("Each trace above was written as ITF, read back and replayed through the current model, as "
-             "<code>stormcheck replay</code> does; a trace that did not replay would have stopped the build.")
-    return Section("replays", "Traces replayed", f"<p>{intro}</p>" + table_html(heads, rows_h, id="replays"),
-                   intro.replace("<code>", "`").replace("</code>", "`") + "\n\n" + table_markdown(heads, rows_md))
+             "`stormcheck replay` does; a trace that did not replay would have stopped the build.")
+    where_h = ("Every trace link downloads the trace from this page itself, where it is embedded: the page works "
+               "mailed on its own. The same files are under traces/ in the report folder.")
+    where_md = "The links point into traces/ beside this file: keep the report folder together."
+    return Section("replays", "Traces replayed",
+                   f"<p>{prose(intro)}</p><p>{prose(where_h)}</p>" + table_html(heads, rows_h, id="replays"),
+                   f"{intro} {where_md}\n\n" + table_markdown(heads, rows_md))
 
 
 # ---------------------------------------------------------------- what was searched

@@ -9,6 +9,7 @@ exhaustive-only reports, which take well under a second.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -48,7 +49,11 @@ def gitter(tmp_path_factory) -> Path:
 
 
 def _xml(folder: Path) -> ET.Element:
-    return ET.parse(folder / "report.html").getroot()
+    return _xml_file(folder / "report.html")
+
+
+def _xml_file(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()
 
 
 def _text(el: ET.Element) -> str:
@@ -166,7 +171,7 @@ def test_default_hypothesis_budget_finds_the_2015_violation(tmp_path, capsys):
 @pytest.mark.slow  # shares the module report (about a minute to build)
 def test_every_trace_shown_replays(gitter, capsys):
     root = _xml(gitter)
-    html_links = {a.get("href") for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"}
+    html_links = {a.get("data-path") for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"}
     md_links = set(re.findall(r"\]\((traces/[^)]+\.itf\.json)\)", (gitter / "report.md").read_text()))
     assert html_links and html_links == md_links
     violated = {(d, p) for (_, d, p, _), v in html_matrix(root).items() if v == "violated"}
@@ -439,3 +444,23 @@ def test_searches_say_in_words_what_the_symbolic_engine_did(tmp_path, capsys):
     assert "no_valid_reap: no proof: the invariant admits a bad step (" in section, section
     assert re.search(r"then bounded search up to 12 steps: [\d.]+ s", section), section
     assert "counterexample to induction" in section  # the note under the table says what that means
+
+
+def test_trace_links_work_from_the_page_alone(tmp_path, capsys):
+    # A page mailed without its folder: every trace link carries the trace
+    # itself (a data: URI to download), byte for byte the file in traces/.
+    rc, out = _quick(tmp_path, "--quiet", "--design", "per-server")
+    assert rc == 0
+    root = _xml(out)
+    links = [a for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"]
+    assert links
+    for a in links:
+        head, _, data = a.get("href").partition(",")
+        assert head == "data:application/json;base64", head
+        assert base64.b64decode(data) == (out / a.get("data-path")).read_bytes()
+        assert a.get("download") == Path(a.get("data-path")).name
+    assert "embedded" in _text(root.find(f".//{XHTML}section[@id='replays']"))
+    mailed = tmp_path / "mailed.html"
+    shutil.copy(out / "report.html", mailed)
+    hrefs = [el.get("href") for el in _xml_file(mailed).iter() if el.get("href")]
+    assert all(h.startswith(("#", "data:")) for h in hrefs), [h[:40] for h in hrefs if not h.startswith("data:")]
