@@ -70,7 +70,7 @@ def matrix_section(ctx: ReportContext) -> Section:
         word, agreed = design_agreement(cells, _names(cells))
         verdict, decided = combined_verdict(cells, agreed)
         overall = [verdict_html(engine_verdict(c)) for c in cells]
-        summary_h.append([esc(scenario), (esc(design), "design"), *overall, verdict_html(verdict, decided),
+        summary_h.append([(esc(scenario), "design"), (esc(design), "design"), *overall, verdict_html(verdict, decided),
                           (esc(word), word.replace(" ", "-"))])
         summary_md.append([md_cell(scenario), md_cell(design), *[_md_verdict(engine_verdict(c)) for c in cells],
                            _md_verdict(verdict, decided), word])
@@ -337,10 +337,12 @@ def searched_section(ctx: ReportContext) -> Section:
                   f"{c.seconds:.2f}"] for c in ctx.cells]
     html = (table_html(["what", "value"], [[esc(k), prose(v)] for k, v in facts], id="facts")
             + "<h3>Scenarios</h3>" + table_html(scen_heads, [[prose(x) for x in r] for r in scen_rows])
-            + f"<h3>Searches</h3><p>{prose(SEARCH_NOTES)}</p>" + table_html(cell_heads, [[prose(x) for x in r] for r in cell_rows], id="searches"))
+            + f"<h3>Searches</h3><p>{prose(SEARCH_NOTES)}</p>"
+            + table_html(cell_heads, [[prose(x) for x in r] for r in cell_rows], id="searches"))
     md = (table_markdown(["what", "value"], [[md_cell(k), md_cell(v)] for k, v in facts])
           + "\n### Scenarios\n\n" + table_markdown(scen_heads, [[md_cell(x) for x in r] for r in scen_rows])
-          + f"\n### Searches\n\n{SEARCH_NOTES}\n\n" + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
+          + f"\n### Searches\n\n{SEARCH_NOTES}\n\n"
+          + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
     return Section("searched", "What was searched", html, md)
 
 

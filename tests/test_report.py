@@ -349,24 +349,94 @@ def _ink(png: Path) -> float:
     return float((_pixels(png).min(axis=2) < 0.9).mean())
 
 
-@pytest.mark.slow  # shares the module report (about a minute to build)
-def test_renders_in_headless_chromium(gitter, tmp_path):
+_PROBE = """<script>window.addEventListener("load", function () {
+  var out = {height: document.documentElement.scrollHeight, figures: []};
+  for (var i = 0; i < document.images.length; i++) {
+    var im = document.images[i], r = im.getBoundingClientRect();
+    out.figures.push({alt: im.alt, natural: [im.naturalWidth, im.naturalHeight],
+                      box: [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]});
+  }
+  var p = document.createElement("pre"); p.id = "probe"; p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+});</script>"""
+
+
+def _browser(tmp_path) -> str:
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed (apt-get install chromium); CI runs this check")
-    shot = tmp_path / "page.png"
+    return browser
+
+
+def _headless(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2400",
-           (gitter / "report.html").as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+           f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def _figures_as_laid_out(browser: str, page: Path, tmp_path: Path) -> dict:
+    """Every <img> of `page` as the browser lays it out at 1280 px wide: natural size and box on the page."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    proc = _headless(browser, tmp_path, "--window-size=1280,2400", "--virtual-time-budget=10000", "--dump-dom",
+                     probe.as_uri())
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_renders_in_headless_chromium(gitter, tmp_path):
+    browser = _browser(tmp_path)
+    shot = tmp_path / "page.png"
+    proc = _headless(browser, tmp_path, f"--screenshot={shot}", "--window-size=1280,2400",
+                     (gitter / "report.html").as_uri())
     assert shot.exists(), proc.stderr[-2000:]
     # A page with one line of text (an error) shows about 85 colours, all
     # anti-aliasing, and under 0.1 % ink; the report's first screen has
     # tables of coloured verdicts: over a thousand colours, several % ink.
     assert _distinct_colours(shot) > 400
     assert _ink(shot) > 0.02
+
+
+# The plots are drawn with text of at least 9 pt at 110 dpi (about 14 px);
+# shown at 3/4 of their natural size or more, that text stays >= 10 px.
+SMALLEST_SCALE = 0.75
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_every_figure_is_shown_at_a_readable_size(gitter, tmp_path):
+    import numpy as np
+
+    browser = _browser(tmp_path)
+    laid_out = _figures_as_laid_out(browser, gitter / "report.html", tmp_path)
+    figures = {f["alt"]: f for f in laid_out["figures"]}
+    images = sorted(p.name for p in (gitter / "img").iterdir())
+    assert len(laid_out["figures"]) == len(images) == len(figures)  # every figure is on the page, once
+    plots = [f for f in figures.values() if "message-sequence" not in f["alt"]]
+    assert len(plots) == 2 + len([d for d in DESIGNS if d != "fleet-wide-staged"])  # region, thresholds, storms
+    for f in figures.values():
+        (nw, nh), (x, y, w, h) = f["natural"], f["box"]
+        assert w >= min(nw, 600) and h > 100, f  # not squeezed into a thumbnail
+        assert w / nw >= SMALLEST_SCALE and abs(w / nw - h / nh) < 0.02, f  # scaled, if at all, evenly
+        assert x >= 0 and x + w <= 1280, f  # no figure runs off the page
+    # The whole page, screenshotted at its full height: each figure's box
+    # on it is painted (drawn, not blank), as a reviewer would see it.
+    shot = tmp_path / "full.png"
+    height = min(int(laid_out["height"]) + 10, 60000)
+    proc = _headless(browser, tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}",
+                     (gitter / "report.html").as_uri())
+    assert shot.exists(), proc.stderr[-2000:]
+    pixels = _pixels(shot)
+    for f in plots:
+        x, y, w, h = (int(round(v)) for v in f["box"])
+        crop = pixels[y:y + h, x:x + w]
+        assert crop.shape[0] == h and crop.shape[1] == w, (f["alt"], crop.shape)
+        assert float((crop.min(axis=2) < 0.9).mean()) > 0.03, f["alt"]  # ink: lines, text, shaded regions
+        flat = (crop * 255).astype("uint8").reshape(-1, 3)
+        assert len(np.unique(flat, axis=0)) > 200, f["alt"]
 
 
 def test_synthesis_and_storm_sections(gitter):
@@ -380,6 +450,13 @@ def test_synthesis_and_storm_sections(gitter):
     assert {"gitter-2015.region.png", "gitter-2015.thresholds.png"} <= images
     simulated = [d for d in DESIGNS if d != "fleet-wide-staged"]
     assert {f"gitter-2015.{d}.storm.png" for d in simulated} <= images
+    # The storm verdict is about recovery; the page says what it does not cover.
+    storms = _text(_xml(gitter).find(f".//{XHTML}section[@id='storms']"))
+    assert "valid sessions reaped (whole run)" in storms
+    assert "The verdict is about recovery only" in storms and "that harm is what no_valid_reap" in storms
+    # The safe region's ranges are explained beside the plot.
+    synthesis = _text(_xml(gitter).find(f".//{XHTML}section[@id='synthesis']"))
+    assert re.search(r"over timeout T0 from \d+ to \d+ s and interval I0 from \d+ to \d+ s", synthesis), synthesis
     root = _xml(gitter)
     rows = [[_text(td) for td in tr.findall(f"{XHTML}td")] for tr in root.iter(f"{XHTML}tr")]
     storm = {(r[0], r[2]): r[3] for r in rows if len(r) == 8 and r[2] in ("as configured", "admission")}
