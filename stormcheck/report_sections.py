@@ -16,6 +16,7 @@ from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
 from stormcheck.properties.core import ALWAYS, Verdict
 from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
+from stormcheck.traces.run import session_ages, true_age
 from stormcheck.traces.timeline import render_timeline
 
 from .msc import sequence_diagram
@@ -142,10 +143,12 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
     if not run.steps:
         return [f"The initial state already violates {prop_name}: {by_name(prop_name).description}"]
     pre, (action, st) = run.states[-2], run.steps[-1]
+    ages = session_ages(run, params.age_cap)[-2]  # true ages, not the ones the model saturates
     lines = []
     for ev in st.events:
         if not (isinstance(ev, Reaped) and is_valid(pre, ev.client)):
             continue
+        saturated, ev = ev.age, true_age(pre, ages, ev)[0]
         mult = params.gc_mult if ev.path == "gc" else params.publish_mult
         product = cutoff_text(mult * ev.timeout)
         m = cutoff_text(mult)
@@ -156,6 +159,7 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
                      f"cutoff = {formula} s; the age it saw was {ev.age} s >= {ev.cutoff} s, so it reaped.")
         due = next_refresh_age(params, pre, ev.client)
         if due is not None:
+            due += ev.age - saturated
             late = due - float(ev.cutoff)
             where = f"{late:g} s past" if late > 0 else ("right at" if late == 0 else f"{-late:g} s before")
             lines.append(f"c{ev.client} was valid: its next refresh would land at session age <= {due} s, "

@@ -345,3 +345,16 @@ def test_timeline_prints_the_true_age_past_the_cap():
     assert "s0 GC reaps c0 (crashed): age 180s >= 2 x 45 = 90 (past it since t=90)" in text, text
     assert "age 91s" not in text
     assert replay_trace(run_to_trace(run, params, {}), params) == run
+
+
+def test_sequence_diagram_shows_the_true_age_too():
+    from stormcheck.msc import sequence_diagram
+
+    params = Params(servers=2, clients=1, design=DESIGNS["off"], faults=Faults(client_crash=1))
+    state, steps = fleet.initial_states(params)[0], []
+    for kind in ("crash", "tick", "tick", "tick", "tick", "gc"):
+        action, st = next((a, st) for a, st in fleet.successors(params, state) if a.kind == kind)
+        steps.append((action, st))
+        state = st.state
+    svg = sequence_diagram(Run(fleet.initial_states(params)[0], tuple(steps)), params)
+    assert "age 180s &gt;= 90" in svg and "age 91s" not in svg

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stormcheck.model.events import QueueDropped, Reaped, Refreshed
 from stormcheck.model.fleet import ProtocolError, canonical, step
 from stormcheck.model.params import Params
 from stormcheck.model.state import Action, State, Step
 
-__all__ = ["Run", "ReplayError", "replay", "concretize", "session_ages"]
+__all__ = ["Run", "ReplayError", "replay", "concretize", "session_ages", "true_age"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,22 @@ def session_ages(run: Run, cap: int) -> list[tuple[int | None, ...]]:
                 now.append(prev[c])
         ages.append(tuple(now))
     return ages
+
+
+def true_age(pre: State, ages: tuple, ev):
+    """`ev` with the session's true age in place of the saturated one, and whether that age is exact.
+
+    `pre` is the state before the step that made `ev`, `ages` the clients'
+    true ages in it (`session_ages`). An event's age is the saturated age as
+    its server sees it (offsets included), so the saturation is added back.
+    Events without an age are returned as they are.
+    """
+    if not isinstance(ev, (Reaped, QueueDropped, Refreshed)):
+        return ev, True
+    cl, real = pre.clients[ev.client], ages[ev.client]
+    if not cl.session or real is None:
+        return ev, True
+    return ev._replace(age=ev.age + abs(real) - cl.session.age), real >= 0
 
 
 class ReplayError(ValueError):

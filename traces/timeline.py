@@ -48,7 +48,7 @@ from stormcheck.model.rollout import CONFIG_NAMES, describe_phases
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, Action, State
 
-from .run import Run, session_ages
+from .run import Run, session_ages, true_age
 
 __all__ = ["render_timeline", "WIDTH"]
 
@@ -367,20 +367,6 @@ def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int, exact: b
     return text + "; the session survives, the message is lost"
 
 
-def _true_age(pre: State, ages: tuple, ev: Any) -> tuple[Any, bool]:
-    """`ev` with the session's true age in place of the model's saturated one, and whether it is exact.
-
-    `ages` are the clients' true ages in `pre` (`session_ages`): the event's
-    age is the saturated one seen by its server, so the difference is added.
-    """
-    if not isinstance(ev, (Reaped, QueueDropped, Refreshed)):
-        return ev, True
-    cl, real = pre.clients[ev.client], ages[ev.client]
-    if not cl.session or real is None:
-        return ev, True
-    return ev._replace(age=ev.age + abs(real) - cl.session.age), real >= 0
-
-
 def _lost(pre: State, ev: Any) -> bool:
     """A step event that `no_message_loss` or `no_valid_reap` counts against a valid client."""
     if isinstance(ev, QueueDropped):
@@ -537,7 +523,7 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
         if run.loop is not None and i - 1 == run.loop:
             out.say(times[i - 1], f"-- the cycle starts here (state {run.loop}) --")
         for ev in st.events:
-            ev, exact = _true_age(pre, ages[i - 1], ev)
+            ev, exact = true_age(pre, ages[i - 1], ev)
             if _lost(pre, ev):
                 _violation(out, params, pre, ev, i, now, hist, exact)
             elif isinstance(ev, Reaped):
