@@ -90,6 +90,7 @@ def run_engine(name: str, scenario, properties, *, seed: int | None = None, prog
     result = engine(scenario, decided, seed=seed, progress=progress, **options)
     found = {p.name: p for p in result.properties}
     why = "liveness needs a lasso through the whole state graph: use --engine exhaustive (or `stormcheck storm`)"
-    merged = tuple(found[p.name] if p.name in found else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why)
+    merged = tuple(found[p.name] if p.name in found
+                   else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why, checked=False)
                    for p in properties)
     return dataclasses.replace(result, properties=merged)

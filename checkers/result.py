@@ -27,6 +27,12 @@ class PropertyResult:
     values substituted, what a trace must store to replay) and `drawn` to
     the values it drew. `repro` is the source of a runnable test reproducing
     the run, when the engine writes one.
+
+    `checked` is False when the engine does not check this property at all
+    (the symbolic engine and liveness, a fleet its encoding does not cover):
+    the verdict is then inconclusive, as for any undecided property, and
+    `basis` says why; a report shows such a cell as "not checked by this
+    engine", apart from a search that ran and could not decide.
     """
 
     name: str
@@ -37,6 +43,7 @@ class PropertyResult:
     config: dict | None = field(default=None, compare=False, repr=False)
     drawn: dict | None = None
     repro: str | None = field(default=None, compare=False, repr=False)
+    checked: bool = True
 
 
 @dataclass(frozen=True)

@@ -308,14 +308,15 @@ def check_symbolic(
         enc, not_encoded = None, err.feature
     make = lambda c: make_solver(seed, timeout_ms, rlimit, ctx=c)  # noqa: E731
     for prop in properties:
-        def verdict(v, basis, run=None):
-            results.append(PropertyResult(prop.name, prop.modality, v, basis, run))
+        def verdict(v, basis, run=None, checked=True):
+            results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked))
 
         if enc is None:
-            verdict(Verdict.INCONCLUSIVE, f"not encoded: {not_encoded}")
+            verdict(Verdict.INCONCLUSIVE, f"not encoded: {not_encoded}", checked=False)
             continue
         if prop.name not in CHECKED:
-            verdict(Verdict.INCONCLUSIVE, f"not checked by the symbolic engine (it checks {', '.join(CHECKED)})")
+            verdict(Verdict.INCONCLUSIVE, f"not checked by the symbolic engine (it checks {', '.join(CHECKED)})",
+                    checked=False)
             continue
         info: dict = stats["properties"].setdefault(prop.name, {})
         proof = None

@@ -42,7 +42,7 @@ from stormcheck.model.events import (
 )
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.params import Params
-from stormcheck.traces.run import Run
+from stormcheck.traces.run import Run, session_ages, true_age
 
 __all__ = ["sequence_diagram", "lanes"]
 
@@ -99,11 +99,15 @@ class _Canvas:
         self.text(self.x[lane], y, label, color=color)
 
 
-def _rows(run: Run) -> list[tuple[int, int, Any, Any]]:
-    """(step index, clock, event, state before the step) for every event, in order."""
+def _rows(run: Run, cap: int) -> list[tuple[int, int, Any, Any]]:
+    """(step index, clock, event, state before the step) for every event, in order.
+
+    Events carry the sessions' true ages, not the ages the model saturates at `cap`.
+    """
     times, states, rows = run.times(), run.states, []
+    ages = session_ages(run, cap)
     for i, (_, st) in enumerate(run.steps, start=1):
-        rows.extend((i, times[i], ev, states[i - 1]) for ev in st.events)
+        rows.extend((i, times[i], true_age(states[i - 1], ages[i - 1], ev)[0], states[i - 1]) for ev in st.events)
     return rows
 
 
@@ -181,7 +185,7 @@ def sequence_diagram(run: Run, params: Params, *, fatal: int | None = None, titl
     fatal = len(run) if fatal is None else fatal
     names = lanes(params)
     cv = _Canvas(names, uid)
-    rows = _rows(run)
+    rows = _rows(run, params.age_cap)
     height = TOP + ROW * (len(rows) + 1)
     band = [k for k, (i, *_rest) in enumerate(rows) if i == fatal]
     if band:

@@ -9,7 +9,10 @@ definite *and* their evidence overlaps:
   steps. With K < n there is no contradiction: the bounded search could not
   see the run (the symbolic engine's 12-step bound against a 13-step
   counterexample), and the report says so;
-* an inconclusive verdict contradicts nothing: that engine did not decide.
+* an inconclusive verdict contradicts nothing: that engine did not decide;
+  nor does a property the engine does not check at all (its result has
+  ``checked`` False), which the report shows as "not checked", not as a
+  search that ran out.
 
 So "the engines agree" means: no contradiction, and every engine that
 decided decided the same way, up to its stated bound.
@@ -24,7 +27,13 @@ from stormcheck.properties.protocol import by_name
 
 from .report_core import Cell
 
-__all__ = ["Agreement", "agreement", "design_agreement", "search_bound"]
+__all__ = ["Agreement", "agreement", "design_agreement", "search_bound", "engine_verdict", "combined_verdict",
+           "NOT_CHECKED"]
+
+# What a report shows where an engine does not check a property (or any
+# property of a design): not a verdict, the absence of one.
+NOT_CHECKED = "not checked"
+_ORDER = (Verdict.VIOLATED, Verdict.INCONCLUSIVE, Verdict.HOLDS)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,8 @@ def _evidence(cell: Cell, name: str) -> tuple[str, int | None, str]:
     """
     p = cell.result.get(name)
     prop = by_name(name)
+    if not p.checked:
+        return "undecided", None, f"{cell.engine}: not checked ({p.basis})"
     if p.verdict == Verdict.INCONCLUSIVE:
         return "undecided", None, f"{cell.engine}: undecided ({p.basis})"
     if p.verdict == _found(prop) and p.run is not None:
@@ -135,3 +146,49 @@ def design_agreement(cells: list[Cell], names: list[str]) -> tuple[str, dict[str
     if statuses & {"agree", "consistent"}:
         return "agree", agreed
     return ("one engine" if "single" in statuses else "undecided"), agreed
+
+
+def _worst(verdicts) -> Verdict:
+    return next((v for v in _ORDER if v in set(verdicts)), Verdict.HOLDS)
+
+
+def engine_verdict(cell: Cell) -> Verdict | str:
+    """One engine's verdict on a design, over the properties it checks (worst first).
+
+    `NOT_CHECKED` when it checks none of them: an engine that does not
+    check a property has no say in its design's verdict.
+    """
+    checked = [p.verdict for p in cell.result.properties if p.checked]
+    return _worst(checked) if checked else NOT_CHECKED
+
+
+def combined_verdict(cells: list[Cell], agreed: dict[str, Agreement]) -> tuple[Verdict, str]:
+    """The design's verdict over every property and engine, and which engines decided it, in words.
+
+    Per property, the verdict the evidence supports (`agreement`); the design's
+    is the worst of those. Violated names the violated properties and the
+    engines that showed each; holds names the engines that decided, with how
+    many of the properties each decided; inconclusive names what no engine
+    decided (or on what the engines disagree).
+    """
+    verdict = _worst(a.verdict for a in agreed.values())
+    if verdict == Verdict.VIOLATED:
+        parts = []
+        for name, a in agreed.items():
+            if a.verdict == Verdict.VIOLATED:
+                by = [c.engine for c in cells if c.result.get(name).checked
+                      and c.result.get(name).verdict == Verdict.VIOLATED]
+                parts.append(f"{name} by {', '.join(by)}")
+        return verdict, "decided: " + "; ".join(parts)
+    if verdict == Verdict.INCONCLUSIVE:
+        bad = [n for n, a in agreed.items() if a.contradicts]
+        if bad:
+            return verdict, f"the engines disagree on {', '.join(bad)}"
+        open_ = [n for n, a in agreed.items() if a.verdict == Verdict.INCONCLUSIVE]
+        return verdict, f"no engine decided {', '.join(open_)}"
+    decided = []
+    for c in cells:
+        k = sum(_evidence(c, name)[0] != "undecided" for name in agreed)
+        if k:
+            decided.append(f"{c.engine} ({k} of {len(agreed)} properties)")
+    return verdict, "decided by " + ", ".join(decided)

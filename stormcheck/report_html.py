@@ -7,7 +7,11 @@ It is self-contained: the CSS is inline and every image is embedded as a
 twin carries the same sections and tables and links the images written
 under ``img/``.
 
-Section builders use the small helpers here (`esc`, `table_html`,
+Text from the engines is plain text in which a command or a name may be
+quoted Markdown-style, in backticks; `prose` renders those as ``<code>`` (the
+Markdown twin keeps them as they are), so no backtick shows on the page.
+
+Section builders use the small helpers here (`esc`, `prose`, `table_html`,
 `table_markdown`, `img_html`, `img_markdown`, `verdict_html`,
 `figure_image`) so every section looks alike and stays well-formed.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from html import escape
 from typing import Iterable, Sequence
 
@@ -23,11 +28,13 @@ from .report_core import Image, ReportContext, Section
 
 __all__ = [
     "esc",
+    "prose",
     "verdict_html",
     "table_html",
     "table_markdown",
     "md_cell",
     "img_html",
+    "trace_link_html",
     "img_markdown",
     "figure_image",
     "render_html",
@@ -47,11 +54,17 @@ th { background: #eceff1; }
 .holds { color: #1b5e20; background: #e8f5e9; }
 .violated { color: #b71c1c; background: #ffebee; }
 .inconclusive { color: #8d6e00; background: #fff8e1; }
+.not-checked { color: #607d8b; background: #f5f5f5; font-weight: normal; font-style: italic; }
+tr.group th { background: #cfd8dc; text-align: left; }
+td.design, td.property { white-space: nowrap; }
+code { font-size: .95em; background: #f1f3f4; padding: 0 .2em; }
+img { max-width: 100%; height: auto; }
 .basis { display: block; font-weight: normal; color: #546e7a; font-size: .85em; white-space: normal; }
 .agree { color: #1b5e20; } .disagree { color: #b71c1c; font-weight: bold; }
 pre { background: #fafafa; border: 1px solid #e0e0e0; padding: .6em; overflow-x: auto; font-size: .85em; }
 .fatal { background: #ffebee; border-left: 4px solid #c62828; padding: .4em .8em; }
 .msc { overflow-x: auto; border: 1px solid #e0e0e0; margin: .6em 0; }
+.msc img { max-width: none; }
 nav ol { columns: 2; }
 footer { margin-top: 3em; color: #78909c; font-size: .85em; }
 """
@@ -62,22 +75,39 @@ def esc(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def verdict_html(verdict: object, basis: str = "") -> str:
-    """A verdict as a coloured cell body, with the basis under it."""
+def prose(text: object) -> str:
+    """`text` as XHTML character data, with each `backticked` span set as ``<code>``."""
+    parts = re.split(r"`([^`\n]+)`", str(text))
+    return "".join(f"<code>{esc(p)}</code>" if i % 2 else esc(p) for i, p in enumerate(parts))
+
+
+def verdict_html(verdict: object, basis: str = "", attrs: str = "") -> str:
+    """A verdict as a coloured cell body, with the basis under it.
+
+    `verdict` is a `Verdict` or ``"not checked"`` (the engine does not check
+    the property); `attrs` are extra attributes for the verdict's span.
+    """
     v = str(verdict)
-    below = f'<span class="basis">{esc(basis)}</span>' if basis else ""
-    return f'<span class="verdict {esc(v)}" data-verdict="{esc(v)}">{esc(v)}</span>{below}'
+    cls = v.replace(" ", "-")
+    shown = "not checked by this engine" if v == "not checked" else v
+    below = f'<span class="basis">{prose(basis)}</span>' if basis else ""
+    return f'<span class="verdict {esc(cls)}" data-verdict="{esc(v)}"{attrs}>{esc(shown)}</span>{below}'
 
 
 def table_html(headers: Sequence[str], rows: Iterable[Sequence[str]], *, id: str = "", cls: str = "") -> str:
     """A table; `headers` are text, each row's cells are XHTML fragments.
 
     A cell given as ``(fragment, css_class)`` gets that class on its ``td``.
+    A row given as a plain string is a group heading: one ``th`` across
+    the table.
     """
     attrs = (f' id="{esc(id)}"' if id else "") + (f' class="{esc(cls)}"' if cls else "")
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for row in rows:
+        if isinstance(row, str):
+            body.append(f'<tr class="group"><th colspan="{len(headers)}">{row}</th></tr>')
+            continue
         cells = []
         for cell in row:
             if isinstance(cell, tuple):
@@ -104,6 +134,20 @@ def img_html(image: Image) -> str:
     """`image` embedded in the page as a ``data:`` URI."""
     data = base64.b64encode(image.data).decode("ascii")
     return f'<img src="data:{esc(image.mime)};base64,{data}" alt="{esc(image.alt)}"/>'
+
+
+def trace_link_html(ctx: ReportContext, path: str, text: str) -> str:
+    """A link that downloads the trace written at `path` (relative to the report folder), embedded in the page.
+
+    Traces are small (tens of kB) and a page is mailed or attached on its
+    own far more often than its folder: an embedded trace still downloads
+    then, where a relative link would be dead. ``data-path`` keeps the
+    trace's place in the folder, where the Markdown twin links it.
+    """
+    data = base64.b64encode((ctx.folder / path).read_bytes()).decode("ascii")
+    name = path.rsplit("/", 1)[-1]
+    return (f'<a class="trace" href="data:application/json;base64,{data}" download="{esc(name)}" '
+            f'data-path="{esc(path)}" title="{esc(name)}: embedded in this page">{esc(text)}</a>')
 
 
 def img_markdown(image: Image) -> str:
@@ -145,7 +189,8 @@ def render_html(ctx: ReportContext, sections: Sequence[Section]) -> str:
         f"<title>{esc(title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{esc(title)}</h1><nav><ol>{toc}</ol></nav>{body}"
         f"<footer>stormcheck {esc(ctx.version)}, built {esc(when)}. "
-        f"The same report in Markdown: <a href=\"report.md\">report.md</a>.</footer>"
+        f"The same report in Markdown: report.md, beside this page in the report folder (it links the files "
+        f"under img/ and traces/, so it needs the folder; this page needs nothing else).</footer>"
         "</body></html>\n"
     )
 

@@ -14,15 +14,17 @@ from importlib import metadata
 
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
-from stormcheck.properties.core import Verdict
+from stormcheck.properties.core import ALWAYS, Verdict
 from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
+from stormcheck.traces.run import session_ages, true_age
 from stormcheck.traces.timeline import render_timeline
 
 from .msc import sequence_diagram
 from .output import run_scenario
-from .report_agreement import design_agreement
+from .report_agreement import NOT_CHECKED, combined_verdict, design_agreement, engine_verdict
 from .report_core import Cell, Image, ReportContext, Section
-from .report_html import esc, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
+from .report_html import (esc, img_html, img_markdown, md_cell, prose, table_html, table_markdown, trace_link_html,
+                          verdict_html)
 
 __all__ = ["matrix_section", "agreement_section", "violations_section", "replay_section", "searched_section",
            "DEFAULT_SECTIONS"]
@@ -48,32 +50,51 @@ def _md_verdict(verdict: object, basis: str = "") -> str:
 # ---------------------------------------------------------------- verdict matrix
 
 
+def _verdict_md(r) -> str:
+    """A property result as a Markdown cell: like the page's, "not checked" apart from inconclusive."""
+    return _md_verdict(NOT_CHECKED if not r.checked else r.verdict, r.basis)
+
+
+def _prop_cell(scenario: str, design: str, engine: str, r) -> str:
+    attrs = (f' data-scenario="{esc(scenario)}" data-design="{esc(design)}" data-property="{esc(r.name)}"'
+             f' data-engine="{esc(engine)}"')
+    return verdict_html(NOT_CHECKED if not r.checked else r.verdict, r.basis, attrs)
+
+
 def matrix_section(ctx: ReportContext) -> Section:
     """Scenario x design x property x engine: the verdict and the bound or proof behind it."""
-    heads = ["scenario", "design", *ctx.engines, "engines"]
+    heads = ["scenario", "design", *ctx.engines, "combined verdict", "engines"]
     summary_h, summary_md = [], []
-    rows_h, rows_md = [], []
+    rows_h, parts_md = [], []
+    prop_heads = ["property", *ctx.engines]
     for scenario, design, cells in _designs(ctx):
-        word, _ = design_agreement(cells, _names(cells))
-        overall = [verdict_html(c.result.verdict) for c in cells]
-        summary_h.append([esc(scenario), esc(design), *overall, (esc(word), word.replace(" ", "-"))])
-        summary_md.append([md_cell(scenario), md_cell(design), *[_md_verdict(c.result.verdict) for c in cells], word])
+        word, agreed = design_agreement(cells, _names(cells))
+        verdict, decided = combined_verdict(cells, agreed)
+        overall = [verdict_html(engine_verdict(c)) for c in cells]
+        summary_h.append([(esc(scenario), "design"), (esc(design), "design"), *overall, verdict_html(verdict, decided),
+                          (esc(word), word.replace(" ", "-"))])
+        summary_md.append([md_cell(scenario), md_cell(design), *[_md_verdict(engine_verdict(c)) for c in cells],
+                           _md_verdict(verdict, decided), word])
+        rows_h.append(f"{esc(scenario)} / {esc(design)}")
+        rows_md = []
         for name in _names(cells):
             p = by_name(name)
             res = [c.result.get(name) for c in cells]
-            rows_h.append([esc(scenario), esc(design), esc(f"{p.name} ({p.modality})"),
-                           *[verdict_html(r.verdict, r.basis) for r in res]])
-            rows_md.append([md_cell(scenario), md_cell(design), md_cell(f"{p.name} ({p.modality})"),
-                            *[_md_verdict(r.verdict, r.basis) for r in res]])
-    intro = ("Each engine's verdict per design (the worst over the properties: violated, else inconclusive, "
-             "else holds), then per property with what the verdict rests on. <em>holds</em> is claimed only "
-             "for a complete search, a proof, or within a stated bound; a search that ran out of budget, or a random "
-             "search that found nothing, is <em>inconclusive</em>.")
+            rows_h.append([(esc(f"{p.name} ({p.modality})"), "property"),
+                           *[_prop_cell(scenario, design, c.engine, r) for c, r in zip(cells, res)]])
+            rows_md.append([md_cell(f"{p.name} ({p.modality})"), *[_verdict_md(r) for r in res]])
+        parts_md.append(f"#### {scenario} / {design}\n\n" + table_markdown(prop_heads, rows_md))
+    intro = ("Each engine's verdict per design is the worst over the properties it checks (violated, else "
+             "inconclusive, else holds); the combined verdict is the worst over the properties of what the "
+             "evidence of all engines supports, and names the engines that decided it. <em>holds</em> is claimed "
+             "only for a complete search, a proof, or within a stated bound; a search that ran out of budget, or a "
+             "random search that found nothing, is <em>inconclusive</em>. <em>not checked by this engine</em>: the "
+             "engine does not check that property at all (the symbolic and Hypothesis engines and liveness, a "
+             "fleet the symbolic encoding does not cover); it has no say in the verdict.")
     html = (f"<p>{intro}</p><h3>Per design</h3>" + table_html(heads, summary_h, id="design-verdicts")
-            + "<h3>Per property</h3>"
-            + table_html(["scenario", "design", "property", *ctx.engines], rows_h, id="verdict-matrix"))
+            + "<h3>Per property</h3>" + table_html(prop_heads, rows_h, id="verdict-matrix"))
     md = (re.sub(r"</?em>", "*", intro) + "\n\n### Per design\n\n" + table_markdown(heads, summary_md)
-          + "\n### Per property\n\n" + table_markdown(["scenario", "design", "property", *ctx.engines], rows_md))
+          + "\n### Per property\n\n" + "\n".join(parts_md))
     return Section("verdicts", "Verdict matrix", html, md)
 
 
@@ -86,7 +107,8 @@ def agreement_section(ctx: ReportContext) -> Section:
     for scenario, design, cells in _designs(ctx):
         word, agreed = design_agreement(cells, _names(cells))
         main = agreed["no_valid_reap"].verdict
-        said = {c.engine: c.result.get("no_valid_reap").verdict for c in cells}
+        said = {c.engine: c.result.get("no_valid_reap").verdict for c in cells if c.result.get("no_valid_reap").checked}
+        unchecked = [c.engine for c in cells if not c.result.get("no_valid_reap").checked]
         if word == "disagree":
             bad = [n for n, a in agreed.items() if a.contradicts]
             head = f"{scenario} / {design}: the engines DISAGREE on {', '.join(bad)}"
@@ -100,15 +122,16 @@ def agreement_section(ctx: ReportContext) -> Section:
             head = f"{scenario} / {design}: {lead}; no_valid_reap {main} ({', '.join(by) or 'no engine'})"
             head += "".join(f"; {b}" for b in bounded)
             head += f"; undecided: {', '.join(undecided)}" if undecided else ""
+            head += f"; not checked by {', '.join(unchecked)}" if unchecked else ""
         cls = word.replace(" ", "-")
-        items = "".join(f"<li><strong>{esc(n)}</strong>: {esc(a.text)}</li>" for n, a in agreed.items())
+        items = "".join(f"<li><strong>{esc(n)}</strong>: {prose(a.text)}</li>" for n, a in agreed.items())
         html.append(f'<h3 class="{cls}" data-scenario="{esc(scenario)}" data-design="{esc(design)}" '
-                    f'data-agreement="{cls}">{esc(head)}</h3><ul>{items}</ul>')
+                    f'data-agreement="{cls}">{prose(head)}</h3><ul>{items}</ul>')
         md.append(f"### {head}\n\n" + "".join(f"- **{n}**: {a.text}\n" for n, a in agreed.items()))
     intro = ("Two verdicts contradict each other only when their evidence overlaps: a run of n steps against "
              "a search that was complete, or bounded at n steps or more. A bounded search that stopped "
              "short of the shortest run is consistent with it; an inconclusive verdict contradicts nothing.")
-    return Section("agreement", "Engine agreement", f"<p>{esc(intro)}</p>" + "".join(html),
+    return Section("agreement", "Engine agreement", f"<p>{prose(intro)}</p>" + "".join(html),
                    intro + "\n\n" + "\n".join(md))
 
 
@@ -120,10 +143,12 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
     if not run.steps:
         return [f"The initial state already violates {prop_name}: {by_name(prop_name).description}"]
     pre, (action, st) = run.states[-2], run.steps[-1]
+    ages = session_ages(run, params.age_cap)[-2]  # true ages, not the ones the model saturates
     lines = []
     for ev in st.events:
         if not (isinstance(ev, Reaped) and is_valid(pre, ev.client)):
             continue
+        saturated, ev = ev.age, true_age(pre, ages, ev)[0]
         mult = params.gc_mult if ev.path == "gc" else params.publish_mult
         product = cutoff_text(mult * ev.timeout)
         m = cutoff_text(mult)
@@ -134,6 +159,7 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
                      f"cutoff = {formula} s; the age it saw was {ev.age} s >= {ev.cutoff} s, so it reaped.")
         due = next_refresh_age(params, pre, ev.client)
         if due is not None:
+            due += ev.age - saturated
             late = due - float(ev.cutoff)
             where = f"{late:g} s past" if late > 0 else ("right at" if late == 0 else f"{-late:g} s before")
             lines.append(f"c{ev.client} was valid: its next refresh would land at session age <= {due} s, "
@@ -182,12 +208,12 @@ def _one_violation(ctx: ReportContext, scenario: str, design: str, cells: list[C
                   f"message-sequence diagram of {scenario} / {design}, {name}")
     arith = _arithmetic(name, run, fleet)
     others = [f"{s.engine} ({s.steps} steps)" for s in shown[1:]]
-    links_h = " ".join(f'<a class="trace" href="{esc(s.itf)}">{esc(s.engine)} trace</a>' for s in shown)
+    links_h = " ".join(trace_link_html(ctx, s.itf, f"{s.engine} trace") for s in shown)
     links_md = " ".join(f"[{s.engine} trace]({s.itf})" for s in shown)
     also = f"Also found by {', '.join(others)}. " if others else ""
     html = (f"<h3>{esc(title)}</h3><p>The shortest trace is the {esc(best.engine)} engine's. {esc(also)}"
-            f"Traces (ITF, replayable with <code>stormcheck replay</code>): {links_h}</p>"
-            + "".join(f'<p class="fatal">{esc(a)}</p>' for a in arith)
+            f"Traces (ITF, embedded in this page; replayable with <code>stormcheck replay</code>): {links_h}</p>"
+            + "".join(f'<p class="fatal">{prose(a)}</p>' for a in arith)
             + f'<div class="msc">{img_html(image)}</div>' + _timeline_html(timeline, run.times()[-1]))
     md = (f"### {title}\n\nThe shortest trace is the {best.engine} engine's. {also}"
           f"Traces (ITF, replayable with `stormcheck replay`): {links_md}\n\n"
@@ -211,7 +237,7 @@ def violations_section(ctx: ReportContext) -> Section | None:
     intro = ("For each violation, the shortest trace any engine found: the fatal step's arithmetic, the run "
              "as a message-sequence diagram (clients, servers and the shared session store; the fatal step on "
              "a red band, a reap of a valid client in bold red) and as a timeline.")
-    return Section("violations", "Violations", f"<p>{esc(intro)}</p>" + "".join(html),
+    return Section("violations", "Violations", f"<p>{prose(intro)}</p>" + "".join(html),
                    intro + "\n\n" + "\n".join(md), tuple(images))
 
 
@@ -223,16 +249,33 @@ def replay_section(ctx: ReportContext) -> Section | None:
     if not ctx.shown:
         return None
     heads = ["trace", "engine", "steps", "replay"]
-    rows_h = [[f'<a class="trace" href="{esc(s.itf)}">{esc(s.name)}</a>', esc(s.engine), str(s.steps), esc(s.replay)]
+    rows_h = [[trace_link_html(ctx, s.itf, s.name), esc(s.engine), str(s.steps), prose(s.replay)]
               for s in ctx.shown]
     rows_md = [[f"[{md_cell(s.name)}]({s.itf})", s.engine, str(s.steps), md_cell(s.replay)] for s in ctx.shown]
     intro = ("Each trace above was written as ITF, read back and replayed through the current model, as "
-             "<code>stormcheck replay</code> does; a trace that did not replay would have stopped the build.")
-    return Section("replays", "Traces replayed", f"<p>{intro}</p>" + table_html(heads, rows_h, id="replays"),
-                   intro.replace("<code>", "`").replace("</code>", "`") + "\n\n" + table_markdown(heads, rows_md))
+             "`stormcheck replay` does; a trace that did not replay would have stopped the build.")
+    where_h = ("Every trace link downloads the trace from this page itself, where it is embedded: the page works "
+               "mailed on its own. The same files are under traces/ in the report folder.")
+    where_md = "The links point into traces/ beside this file: keep the report folder together."
+    return Section("replays", "Traces replayed",
+                   f"<p>{prose(intro)}</p><p>{prose(where_h)}</p>" + table_html(heads, rows_h, id="replays"),
+                   f"{intro} {where_md}\n\n" + table_markdown(heads, rows_md))
 
 
 # ---------------------------------------------------------------- what was searched
+
+
+# What a proof attempt of the symbolic engine (checkers/z3_proof.py) ended with, in words.
+_PROOF = {"proved": "proved by an inductive invariant",
+          "cti": "no proof: the invariant admits a bad step",
+          "unknown": "no proof: the solver gave up"}
+SEARCH_NOTES = (
+    "How to read the searched column. Exhaustive: states and transitions visited, and whether the search was "
+    "complete. Hypothesis: random runs and the steps they took. Symbolic (Z3): per property, first an attempt to "
+    "prove it by an inductive invariant, which either closes (proved: any number of clients, unbounded time) or "
+    "admits a bad step (a counterexample to induction: not proved, and no evidence of a violation either); "
+    "then a bounded search for a run, one solver query per bound (runs up to 12 steps, then up to 16, ...; "
+    "witnesses from 4), with each query's seconds.")
 
 
 def _searched(cell: Cell) -> str:
@@ -248,9 +291,15 @@ def _searched(cell: Cell) -> str:
         parts = []
         for name, info in (st.get("properties") or {}).items():
             proof = info.get("proof", {})
-            what = f"proof {proof['status']} ({proof.get('seconds', 0):g} s)" if proof else ""
-            if info.get("per_depth"):
-                what += (", " if what else "") + "BMC s per depth " + " ".join(f"{t:g}" for t in info["per_depth"])
+            what = f"{_PROOF.get(proof['status'], proof['status'])} ({proof.get('seconds', 0):g} s)" if proof else ""
+            queries = info.get("per_depth")
+            if queries:
+                from stormcheck.checkers.z3_bmc import depth_schedule  # imports z3: only for symbolic cells
+
+                first = 12 if by_name(name).modality == ALWAYS else 4
+                bounds = depth_schedule(st.get("depth_bound") or first, first)[:len(queries)]
+                what += ((", then " if what else "") + "bounded search up to "
+                         + ", ".join(map(str, bounds)) + " steps: " + " + ".join(f"{t:g}" for t in queries) + " s")
             parts.append(f"{name}: {what or 'not searched'}")
         head = f"z3, bound {st.get('depth_bound')} steps, timeout {st.get('timeout_ms')} ms per check"
         return head + ("; " + "; ".join(parts) if parts else "")
@@ -290,12 +339,14 @@ def searched_section(ctx: ReportContext) -> Section:
     cell_heads = ["scenario", "design", "engine", "searched", "seed", "seconds"]
     cell_rows = [[c.scenario.name, c.design, c.engine, _searched(c), str(c.result.stats.get("seed", "-")),
                   f"{c.seconds:.2f}"] for c in ctx.cells]
-    html = (table_html(["what", "value"], [[esc(k), esc(v)] for k, v in facts], id="facts")
-            + "<h3>Scenarios</h3>" + table_html(scen_heads, [[esc(x) for x in r] for r in scen_rows])
-            + "<h3>Searches</h3>" + table_html(cell_heads, [[esc(x) for x in r] for r in cell_rows], id="searches"))
+    html = (table_html(["what", "value"], [[esc(k), prose(v)] for k, v in facts], id="facts")
+            + "<h3>Scenarios</h3>" + table_html(scen_heads, [[prose(x) for x in r] for r in scen_rows])
+            + f"<h3>Searches</h3><p>{prose(SEARCH_NOTES)}</p>"
+            + table_html(cell_heads, [[prose(x) for x in r] for r in cell_rows], id="searches"))
     md = (table_markdown(["what", "value"], [[md_cell(k), md_cell(v)] for k, v in facts])
           + "\n### Scenarios\n\n" + table_markdown(scen_heads, [[md_cell(x) for x in r] for r in scen_rows])
-          + "\n### Searches\n\n" + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
+          + f"\n### Searches\n\n{SEARCH_NOTES}\n\n"
+          + table_markdown(cell_heads, [[md_cell(x) for x in r] for r in cell_rows]))
     return Section("searched", "What was searched", html, md)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")  # a report is built without a display
 
@@ -30,7 +31,7 @@ from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
 
 from .report_core import ReportContext, Section  # noqa: E402
-from .report_html import esc, figure_image, img_html, img_markdown  # noqa: E402
+from .report_html import esc, figure_image, img_html, img_markdown, prose  # noqa: E402
 
 __all__ = ["synth_section"]
 
@@ -49,24 +50,60 @@ def _region_scenario(scenario):
     return scenario_from_dict(cfg, scenario.source)
 
 
+MIN_FONT = 9  # points; the figures are shown at about their natural size
+
+
 def _region_figure(scenario, region):
     (tlo, thi), (ilo, ihi) = region.ranges["timeout"], region.ranges["interval"]
     ts, is_ = np.arange(tlo, thi + 1), np.arange(ilo, ihi + 1)
     grid = np.array([[region.contains({"timeout": int(t), "interval": int(i)}) for t in ts] for i in is_])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    # A margin around the searched range, so nothing sits on the axes' edge;
+    # the margin is grey: not searched.
+    px, py = max(2.0, (thi - tlo) * 0.05), max(1.5, (ihi - ilo) * 0.07)
+    ax.set_facecolor("#e0e0e0")
     ax.imshow(grid, origin="lower", aspect="auto", extent=(tlo - 0.5, thi + 0.5, ilo - 0.5, ihi + 0.5),
               cmap=matplotlib.colors.ListedColormap(["#f4c7c3", "#c8e6c9"]), vmin=0, vmax=1)
-    ax.plot([scenario.params.t0], [scenario.params.i0], marker="*", markersize=16, color="#1a237e",
+    ax.set_xlim(tlo - 0.5 - px, thi + 0.5 + px)
+    ax.set_ylim(ilo - 0.5 - py, ihi + 0.5 + py)
+    patches = [matplotlib.patches.Patch(color="#c8e6c9", label="proved safe"),
+               matplotlib.patches.Patch(color="#f4c7c3", label="outside the proved region"),
+               matplotlib.patches.Patch(color="#e0e0e0", label="not searched")]
+    ax.plot([scenario.params.t0], [scenario.params.i0], marker="*", markersize=16, color="#1a237e", linestyle="none",
             label=f"{scenario.name}: T0={scenario.params.t0}, I0={scenario.params.i0}")
     if region.outside is not None and "timeout" in region.outside:
-        ax.plot([region.outside["timeout"]], [region.outside["interval"]], marker="x", markersize=10,
-                color="#b71c1c", label="checked just outside: certified reap")
-    ax.set_xlabel("timeout T0 (s)")
-    ax.set_ylabel("interval I0 (s)")
-    ax.set_title(f"static fleet, RTT <= {max(scenario.params.rtt)} s: proved safe (green), outside the proved "
-                 "region (red)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+        ax.plot([region.outside["timeout"]], [region.outside["interval"]], marker="X", markersize=11,
+                color="#b71c1c", markeredgecolor="white", linestyle="none",
+                label=f"just outside (T0={region.outside['timeout']}, I0={region.outside['interval']}): "
+                      "a certified run reaps a valid session")
+    ax.set_xlabel("timeout T0 (s)", fontsize=MIN_FONT + 1)
+    ax.set_ylabel("interval I0 (s)", fontsize=MIN_FONT + 1)
+    ax.tick_params(labelsize=MIN_FONT)
+    ax.set_title(f"static fleet, RTT <= {max(scenario.params.rtt)} s: where T0 and I0 are proved safe",
+                 fontsize=MIN_FONT + 2)
+    handles = patches + ax.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2,
+              frameon=False)
     return fig
+
+
+def _region_note(scenario, region) -> str:
+    """What the plotted ranges are and where they come from, for the page."""
+    (tlo, thi), (ilo, ihi) = region.ranges["timeout"], region.ranges["interval"]
+    own = scenario.config.get("ranges", {})
+    whence = ("the scenario's own [ranges]" if "timeout" in own and "interval" in own else
+              f"around the scenario's point (T0 from a quarter of its {scenario.params.t0} s to three times it, "
+              f"I0 from 0 to three times its {scenario.params.i0} s; each upper end at least 30 s)")
+    return (f"The region is searched for a static fleet (design off, no adjuster: the timeout and interval stay as "
+            f"set) over timeout T0 from {tlo} to {thi} s and interval I0 from {ilo} to {ihi} s, {whence}; the RTT "
+            f"up to {max(scenario.params.rtt)} s and everything else as the scenario states. Green: proved safe "
+            f"for every value in it, any number of clients; red: outside the proved region (the cross is a point "
+            f"there where Z3 found a run, replayed through the model, that reaps a valid session); grey: not "
+            f"searched.")
+
+
+def _s(ms: int) -> str:
+    return f"{ms / 1000:g} s"
 
 
 def _threshold_figure(scenario, thresholds):
@@ -76,25 +113,29 @@ def _threshold_figure(scenario, thresholds):
     xs = np.linspace(0, top, 400)
     rtt = max(p.rtt)
     ages = [sum(adjuster_advice(int(x), p.t0, p.i0, threshold_ms)) + rtt for x in xs]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(xs / 1000, ages, color="#1565c0", label="next refresh age: T + I + RTT advised at this load")
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    ax.plot(xs / 1000, ages, color="#1565c0", lw=2, label="next refresh age: T + I + RTT advised at this latency")
     for path, mult, colour in (("publish/existence", p.publish_mult, "#e65100"), ("gc", p.gc_mult, "#6a1b9a")):
         ax.axhline(float(mult) * p.t0, color=colour, linestyle="--",
-                   label=f"{path} cutoff of a server at base: {float(mult):g} x {p.t0}")
+                   label=f"{path} cutoff of a server at base: {float(mult):g} x {p.t0} s")
     at: dict[int, list[str]] = {}
     for t in thresholds:
         if t.load_ms is not None:
             at.setdefault(t.load_ms, []).append(t.path)
-    for load_ms, paths in at.items():
-        ax.axvline(load_ms / 1000, color="#b71c1c", linewidth=0.8)
-        ax.annotate(f"{' + '.join(paths)}: {load_ms} ms", (load_ms / 1000, ax.get_ylim()[0]), rotation=90,
-                    fontsize=7, va="bottom", ha="right")
-    for level in p.levels:
-        ax.plot([level.avg_ms / 1000], [level.timeout + level.interval + rtt], marker="o", color="#1a237e")
-    ax.set_xlabel("average subscribe latency the adjuster sees (s)")
-    ax.set_ylabel("seconds")
-    ax.set_title(f"{scenario.name}: where each reaper path starts reaping valid sessions")
-    ax.legend(fontsize=7, loc="upper left")
+    for n, (load_ms, paths) in enumerate(sorted(at.items())):
+        ax.axvline(load_ms / 1000, color="#b71c1c", linewidth=1,
+                   label="latency at which a path starts reaping valid sessions" if n == 0 else None)
+        ax.annotate(f"{' + '.join(paths)}: {_s(load_ms)}", (load_ms / 1000, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -4), textcoords="offset points", rotation=90, fontsize=MIN_FONT, va="top", ha="left",
+                    color="#b71c1c")
+    ax.plot([lv.avg_ms / 1000 for lv in p.levels], [lv.timeout + lv.interval + rtt for lv in p.levels],
+            marker="o", markersize=8, color="#1a237e", linestyle="none",
+            label="the scenario's load levels (" + ", ".join(_s(lv.avg_ms) for lv in p.levels) + ")")
+    ax.set_xlabel("average subscribe latency the adjuster sees (s)", fontsize=MIN_FONT + 1)
+    ax.set_ylabel("session age (s)", fontsize=MIN_FONT + 1)
+    ax.tick_params(labelsize=MIN_FONT)
+    ax.set_title(f"{scenario.name}: where each reaper path starts reaping valid sessions", fontsize=MIN_FONT + 2)
+    ax.legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     return fig
 
 
@@ -109,14 +150,15 @@ def synth_section(ctx: ReportContext) -> Section | None:
                 outcome["text"] = region.constraint or "no region proved"
         except (SynthesisError, ScenarioError, Inconclusive) as err:  # Inconclusive: not encoded, unknown
             region = None
-            parts_h.append(f"<p>Safe region: not computed ({esc(err)}).</p>")
+            parts_h.append(f"<p>Safe region: not computed ({prose(err)}).</p>")
             parts_md.append(f"Safe region: not computed ({err}).\n")
         if region is not None:
             image = figure_image(_region_figure(scenario, region), f"{scenario.name}.region.png",
                                  f"{scenario.name}: proved-safe region over timeout and interval")
             images.append(image)
-            parts_h.append(f"<pre>{esc(region.text())}</pre><p>{img_html(image)}</p>")
-            parts_md.append(f"```\n{region.text()}\n```\n\n{img_markdown(image)}\n")
+            note = _region_note(scenario, region)
+            parts_h.append(f"<pre>{esc(region.text())}</pre><p>{prose(note)}</p><p>{img_html(image)}</p>")
+            parts_md.append(f"```\n{region.text()}\n```\n\n{note}\n\n{img_markdown(image)}\n")
         adjusting = [d for d in ctx.designs[scenario.name]
                      if d in DESIGNS and DESIGNS[d].judge == "server" and DESIGNS[d].tuner in ("per-server", "fleet")]
         if adjusting and len(scenario.params.levels) > 1:
@@ -127,7 +169,7 @@ def synth_section(ctx: ReportContext) -> Section | None:
                     outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
             except (SynthesisError, Inconclusive) as err:
                 html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)
-                            + f"<p>Adjuster thresholds: inconclusive ({esc(err)}).</p>")
+                            + f"<p>Adjuster thresholds: inconclusive ({prose(err)}).</p>")
                 md.append(f"### {scenario.name}\n\n" + "\n".join(parts_md)
                           + f"\nAdjuster thresholds: inconclusive ({err}).\n")
                 continue

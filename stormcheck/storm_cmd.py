@@ -137,7 +137,7 @@ def run(args) -> int:
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
           f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
 
-    files = _write_series(scenario.name, rows, out, plot=not args.no_plot)
+    files = _write_series(scenario.name, rows, out, plot=not args.no_plot, within=storm.subside_within)
     report["files"] = files
     print(f"Wrote {len(files)} files to {out}/ (time series CSV{'' if args.no_plot else ', plots'}).", file=text)
     if args.json:
@@ -149,7 +149,7 @@ def run(args) -> int:
     return 1 if still or lasso else 0
 
 
-def _write_series(name: str, rows: list[dict], out: Path, plot: bool) -> list[str]:
+def _write_series(name: str, rows: list[dict], out: Path, plot: bool, within: int | None = None) -> list[str]:
     """The table as CSV; each design's configured run and its best mitigation as CSV (+ one PNG per design)."""
     written = []
     table = io.StringIO()
@@ -176,7 +176,7 @@ def _write_series(name: str, rows: list[dict], out: Path, plot: bool) -> list[st
             from .storm_plot import plot_design
 
             path = out / f"{name}.{design}.storm.png"
-            plot_design(path, name, design, mine)
+            plot_design(path, name, design, mine, within)
             written.append(str(path))
     return written
 

@@ -9,6 +9,7 @@ exhaustive-only reports, which take well under a second.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -48,7 +49,11 @@ def gitter(tmp_path_factory) -> Path:
 
 
 def _xml(folder: Path) -> ET.Element:
-    return ET.parse(folder / "report.html").getroot()
+    return _xml_file(folder / "report.html")
+
+
+def _xml_file(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()
 
 
 def _text(el: ET.Element) -> str:
@@ -66,34 +71,30 @@ def _cell_verdict(td: ET.Element) -> str:
     return span.get("data-verdict") if span is not None else _text(td)
 
 
-def _engines(root: ET.Element) -> list[str]:
-    table = root.find(f".//{XHTML}table[@id='verdict-matrix']")
-    return [_text(th) for th in table.iter(f"{XHTML}th")][3:]
-
-
 def html_matrix(root: ET.Element) -> dict[tuple, str]:
     """(scenario, design, property, engine) -> verdict, from the page's per-property matrix."""
-    out = {}
-    for tds in _html_table(root, "verdict-matrix"):
-        scenario, design, prop = (_text(td) for td in tds[:3])
-        for engine, td in zip(_engines(root), tds[3:]):
-            out[scenario, design, prop.split(" ")[0], engine] = _cell_verdict(td)
-    return out
+    table = root.find(f".//{XHTML}table[@id='verdict-matrix']")
+    assert table is not None, "no table #verdict-matrix"
+    return {(s.get("data-scenario"), s.get("data-design"), s.get("data-property"), s.get("data-engine")):
+            s.get("data-verdict") for s in table.iter(f"{XHTML}span") if s.get("data-engine")}
 
 
 def md_matrix(text: str) -> dict[tuple, str]:
-    """The same mapping from the Markdown twin's per-property table."""
+    """The same mapping from the Markdown twin's per-property tables, one per scenario and design."""
     part = text.split("### Per property", 1)[1].split("\n## ", 1)[0]
-    out, engines = {}, []
+    out, engines, group = {}, [], None
     for line in part.splitlines():
+        if line.startswith("#### "):
+            group = line[5:].split(" / ")
+            continue
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         if not line.startswith("| "):
             continue
-        if line.startswith("| scenario"):
-            engines = cells[3:]
+        if line.startswith("| property"):
+            engines = cells[1:]
             continue
-        for engine, cell in zip(engines, cells[3:]):
-            out[cells[0], cells[1], cells[2].split(" ")[0], engine] = re.match(r"\*\*(\w+)\*\*", cell).group(1)
+        for engine, cell in zip(engines, cells[1:]):
+            out[group[0], group[1], cells[0].split(" ")[0], engine] = re.match(r"\*\*([\w ]+)\*\*", cell).group(1)
     return out
 
 
@@ -122,7 +123,8 @@ def test_markdown_twin_has_the_same_verdict_matrix(gitter):
     for design in DESIGNS:
         for prop in PROPERTIES:
             for engine in ENGINES:
-                assert html["gitter-2015", design, prop.name, engine] in ("holds", "violated", "inconclusive")
+                assert html["gitter-2015", design, prop.name, engine] in ("holds", "violated", "inconclusive",
+                                                                          "not checked")
 
 
 @pytest.mark.slow  # shares the module report (about a minute to build)
@@ -140,7 +142,7 @@ def test_gitter_2015_all_designs_each_engine_and_the_engines_agree(gitter):
             assert shown in ("holds", "violated", "inconclusive")
             if engine == "hypothesis":  # a random search never proves: it finds, or it is inconclusive
                 assert shown in (verdicts["no_valid_reap"], "inconclusive") and shown != "holds"
-    per_design = {(_text(t[0]), _text(t[1])): [_cell_verdict(td) for td in t[2:5]] + [_text(t[5])]
+    per_design = {(_text(t[0]), _text(t[1])): [_cell_verdict(td) for td in t[2:6]] + [_text(t[6])]
                   for t in _html_table(root, "design-verdicts")}
     assert set(per_design) == {("gitter-2015", d) for d in DESIGNS}
     heads = root.findall(f".//{XHTML}h3[@data-agreement]")
@@ -148,7 +150,8 @@ def test_gitter_2015_all_designs_each_engine_and_the_engines_agree(gitter):
     for h in heads:
         design = h.get("data-design")
         assert h.get("data-agreement") == "agree", _text(h)
-        assert per_design["gitter-2015", design][3] == "agree"
+        assert per_design["gitter-2015", design][4] == "agree"
+        assert per_design["gitter-2015", design][3] == expected[design]["no_valid_reap"]  # the combined verdict
         assert f"no_valid_reap {expected[design]['no_valid_reap']}" in _text(h), _text(h)
     # The 2015 design: both engines that can prove find the violation (the
     # Hypothesis budget here is too small to count on; see the next test).
@@ -168,7 +171,7 @@ def test_default_hypothesis_budget_finds_the_2015_violation(tmp_path, capsys):
 @pytest.mark.slow  # shares the module report (about a minute to build)
 def test_every_trace_shown_replays(gitter, capsys):
     root = _xml(gitter)
-    html_links = {a.get("href") for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"}
+    html_links = {a.get("data-path") for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"}
     md_links = set(re.findall(r"\]\((traces/[^)]+\.itf\.json)\)", (gitter / "report.md").read_text()))
     assert html_links and html_links == md_links
     violated = {(d, p) for (_, d, p, _), v in html_matrix(root).items() if v == "violated"}
@@ -346,24 +349,94 @@ def _ink(png: Path) -> float:
     return float((_pixels(png).min(axis=2) < 0.9).mean())
 
 
-@pytest.mark.slow  # shares the module report (about a minute to build)
-def test_renders_in_headless_chromium(gitter, tmp_path):
+_PROBE = """<script>window.addEventListener("load", function () {
+  var out = {height: document.documentElement.scrollHeight, figures: []};
+  for (var i = 0; i < document.images.length; i++) {
+    var im = document.images[i], r = im.getBoundingClientRect();
+    out.figures.push({alt: im.alt, natural: [im.naturalWidth, im.naturalHeight],
+                      box: [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]});
+  }
+  var p = document.createElement("pre"); p.id = "probe"; p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+});</script>"""
+
+
+def _browser(tmp_path) -> str:
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed (apt-get install chromium); CI runs this check")
-    shot = tmp_path / "page.png"
+    return browser
+
+
+def _headless(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2400",
-           (gitter / "report.html").as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+           f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def _figures_as_laid_out(browser: str, page: Path, tmp_path: Path) -> dict:
+    """Every <img> of `page` as the browser lays it out at 1280 px wide: natural size and box on the page."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    proc = _headless(browser, tmp_path, "--window-size=1280,2400", "--virtual-time-budget=10000", "--dump-dom",
+                     probe.as_uri())
+    found = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_renders_in_headless_chromium(gitter, tmp_path):
+    browser = _browser(tmp_path)
+    shot = tmp_path / "page.png"
+    proc = _headless(browser, tmp_path, f"--screenshot={shot}", "--window-size=1280,2400",
+                     (gitter / "report.html").as_uri())
     assert shot.exists(), proc.stderr[-2000:]
     # A page with one line of text (an error) shows about 85 colours, all
     # anti-aliasing, and under 0.1 % ink; the report's first screen has
     # tables of coloured verdicts: over a thousand colours, several % ink.
     assert _distinct_colours(shot) > 400
     assert _ink(shot) > 0.02
+
+
+# The plots are drawn with text of at least 9 pt at 110 dpi (about 14 px);
+# shown at 3/4 of their natural size or more, that text stays >= 10 px.
+SMALLEST_SCALE = 0.75
+
+
+@pytest.mark.slow  # shares the module report (about a minute to build)
+def test_every_figure_is_shown_at_a_readable_size(gitter, tmp_path):
+    import numpy as np
+
+    browser = _browser(tmp_path)
+    laid_out = _figures_as_laid_out(browser, gitter / "report.html", tmp_path)
+    figures = {f["alt"]: f for f in laid_out["figures"]}
+    images = sorted(p.name for p in (gitter / "img").iterdir())
+    assert len(laid_out["figures"]) == len(images) == len(figures)  # every figure is on the page, once
+    plots = [f for f in figures.values() if "message-sequence" not in f["alt"]]
+    assert len(plots) == 2 + len([d for d in DESIGNS if d != "fleet-wide-staged"])  # region, thresholds, storms
+    for f in figures.values():
+        (nw, nh), (x, y, w, h) = f["natural"], f["box"]
+        assert w >= min(nw, 600) and h > 100, f  # not squeezed into a thumbnail
+        assert w / nw >= SMALLEST_SCALE and abs(w / nw - h / nh) < 0.02, f  # scaled, if at all, evenly
+        assert x >= 0 and x + w <= 1280, f  # no figure runs off the page
+    # The whole page, screenshotted at its full height: each figure's box
+    # on it is painted (drawn, not blank), as a reviewer would see it.
+    shot = tmp_path / "full.png"
+    height = min(int(laid_out["height"]) + 10, 60000)
+    proc = _headless(browser, tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}",
+                     (gitter / "report.html").as_uri())
+    assert shot.exists(), proc.stderr[-2000:]
+    pixels = _pixels(shot)
+    for f in plots:
+        x, y, w, h = (int(round(v)) for v in f["box"])
+        crop = pixels[y:y + h, x:x + w]
+        assert crop.shape[0] == h and crop.shape[1] == w, (f["alt"], crop.shape)
+        assert float((crop.min(axis=2) < 0.9).mean()) > 0.03, f["alt"]  # ink: lines, text, shaded regions
+        flat = (crop * 255).astype("uint8").reshape(-1, 3)
+        assert len(np.unique(flat, axis=0)) > 200, f["alt"]
 
 
 def test_synthesis_and_storm_sections(gitter):
@@ -377,9 +450,94 @@ def test_synthesis_and_storm_sections(gitter):
     assert {"gitter-2015.region.png", "gitter-2015.thresholds.png"} <= images
     simulated = [d for d in DESIGNS if d != "fleet-wide-staged"]
     assert {f"gitter-2015.{d}.storm.png" for d in simulated} <= images
+    # The storm verdict is about recovery; the page says what it does not cover.
+    storms = _text(_xml(gitter).find(f".//{XHTML}section[@id='storms']"))
+    assert "valid sessions reaped (whole run)" in storms
+    assert "The verdict is about recovery only" in storms and "that harm is what no_valid_reap" in storms
+    # The safe region's ranges are explained beside the plot.
+    synthesis = _text(_xml(gitter).find(f".//{XHTML}section[@id='synthesis']"))
+    assert re.search(r"over timeout T0 from \d+ to \d+ s and interval I0 from \d+ to \d+ s", synthesis), synthesis
     root = _xml(gitter)
     rows = [[_text(td) for td in tr.findall(f"{XHTML}td")] for tr in root.iter(f"{XHTML}tr")]
     storm = {(r[0], r[2]): r[3] for r in rows if len(r) == 8 and r[2] in ("as configured", "admission")}
     assert storm["per-server", "as configured"].startswith("violated")
     assert storm["off", "as configured"].startswith("holds")
     assert storm["per-server", "admission"].startswith("holds")
+
+
+# ---------------------------------------------------------------- reading the page
+
+
+def test_matrix_tells_not_checked_from_inconclusive(tmp_path, capsys):
+    # The symbolic engine does not check storm_subsides (a liveness property):
+    # its cell says so, and it has no say in the engine's verdict on the
+    # design, which it proved safe. The combined verdict names who decided.
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "off", "--engine", "exhaustive", "--engine", "symbolic",
+               "--skip", "storms", "--skip", "synthesis", "--out", str(out), "--quiet"])
+    assert rc == 0
+    root = _xml(out)
+    matrix = html_matrix(root)
+    assert matrix["gitter-2015", "off", "storm_subsides", "symbolic"] == "not checked"
+    assert matrix["gitter-2015", "off", "storm_subsides", "exhaustive"] == "holds"
+    assert matrix["gitter-2015", "off", "no_valid_reap", "symbolic"] == "holds"
+    (row,) = _html_table(root, "design-verdicts")
+    assert [_cell_verdict(td) for td in row[2:5]] == ["holds", "holds", "holds"]
+    assert "not checked by this engine" in _text(_html_table(root, "verdict-matrix")[-1][2])
+    combined = _text(row[4])
+    assert "decided by exhaustive (5 of 5 properties), symbolic (4 of 5 properties)" in combined, combined
+    assert md_matrix((out / "report.md").read_text()) == matrix
+
+
+def test_no_markdown_backticks_on_the_page(tmp_path, capsys):
+    # Engine texts quote commands Markdown-style (`stormcheck storm`): the page
+    # sets them as <code>, the Markdown twin keeps them.
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "off", "--engine", "exhaustive", "--engine", "hypothesis",
+               "--examples", "5", "--skip", "storms", "--out", str(out), "--quiet"])
+    assert rc == 0
+    root = _xml(out)
+    def prose(el):  # the text of `el` outside <pre> and <code>
+        if el.tag not in (f"{XHTML}pre", f"{XHTML}code"):
+            yield el.text or ""
+            for child in el:
+                yield from prose(child)
+                yield child.tail or ""
+
+    stray = [t for t in prose(root) if "`" in t]
+    assert not stray, stray[:3]
+    codes = [_text(c) for c in root.iter(f"{XHTML}code")]
+    assert "stormcheck storm" in codes
+    assert "`stormcheck storm`" in (out / "report.md").read_text()
+
+
+def test_searches_say_in_words_what_the_symbolic_engine_did(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--design", "per-server", "--engine", "symbolic", "--skip", "storms",
+               "--skip", "synthesis", "--out", str(out), "--quiet", *SAFETY])
+    assert rc == 0
+    section = _text(_xml(out).find(f".//{XHTML}section[@id='searched']"))
+    assert "proof cti" not in section and "BMC" not in section and "per depth" not in section
+    assert "no_valid_reap: no proof: the invariant admits a bad step (" in section, section
+    assert re.search(r"then bounded search up to 12 steps: [\d.]+ s", section), section
+    assert "counterexample to induction" in section  # the note under the table says what that means
+
+
+def test_trace_links_work_from_the_page_alone(tmp_path, capsys):
+    # A page mailed without its folder: every trace link carries the trace
+    # itself (a data: URI to download), byte for byte the file in traces/.
+    rc, out = _quick(tmp_path, "--quiet", "--design", "per-server")
+    assert rc == 0
+    root = _xml(out)
+    links = [a for a in root.iter(f"{XHTML}a") if a.get("class") == "trace"]
+    assert links
+    for a in links:
+        head, _, data = a.get("href").partition(",")
+        assert head == "data:application/json;base64", head
+        assert base64.b64decode(data) == (out / a.get("data-path")).read_bytes()
+        assert a.get("download") == Path(a.get("data-path")).name
+    assert "embedded" in _text(root.find(f".//{XHTML}section[@id='replays']"))
+    mailed = tmp_path / "mailed.html"
+    shutil.copy(out / "report.html", mailed)
+    hrefs = [el.get("href") for el in _xml_file(mailed).iter() if el.get("href")]
+    assert all(h.startswith(("#", "data:")) for h in hrefs), [h[:40] for h in hrefs if not h.startswith("data:")]

@@ -321,3 +321,43 @@ def test_reap_of_dead_client_is_not_a_violation():
     assert "VIOLATION" not in text
     assert "FAULT c0 crashes" in text and "reaps c0 (crashed)" in text
     assert replay_trace(run_to_trace(dead, params, {}), params) == dead
+
+
+def test_timeline_prints_the_true_age_past_the_cap():
+    # The model folds ages past `age_cap` (91 s here) into the cap. A crashed
+    # client's session left for 180 s is 180 s old in the timeline, not 91.
+    params = Params(servers=2, clients=1, design=DESIGNS["off"], faults=Faults(client_crash=1))
+    assert params.age_cap == 91
+    state, steps = fleet.initial_states(params)[0], []
+
+    def take(kind, server=-1):
+        nonlocal state
+        action, st = next((a, st) for a, st in fleet.successors(params, state)
+                          if a.kind == kind and (server < 0 or a.server == server))
+        steps.append((action, st))
+        state = st.state
+
+    take("crash")
+    for _ in range(4):
+        take("tick")
+    take("gc", server=0)
+    run = Run(fleet.initial_states(params)[0], tuple(steps))
+    assert run.times()[-1] == 180
+    assert run.states[-2].clients[0].session.age == params.age_cap  # saturated in the model
+    text = render_timeline(run, params)
+    assert "s0 GC reaps c0 (crashed): age 180s >= 2 x 45 = 90 (past it since t=90)" in text, text
+    assert "age 91s" not in text
+    assert replay_trace(run_to_trace(run, params, {}), params) == run
+
+
+def test_sequence_diagram_shows_the_true_age_too():
+    from stormcheck.msc import sequence_diagram
+
+    params = Params(servers=2, clients=1, design=DESIGNS["off"], faults=Faults(client_crash=1))
+    state, steps = fleet.initial_states(params)[0], []
+    for kind in ("crash", "tick", "tick", "tick", "tick", "gc"):
+        action, st = next((a, st) for a, st in fleet.successors(params, state) if a.kind == kind)
+        steps.append((action, st))
+        state = st.state
+    svg = sequence_diagram(Run(fleet.initial_states(params)[0], tuple(steps)), params)
+    assert "age 180s &gt;= 90" in svg and "age 91s" not in svg

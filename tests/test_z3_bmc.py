@@ -137,6 +137,7 @@ def test_a_parameter_the_encoding_does_not_know_is_refused(gitter, monkeypatch):
     changed = dataclasses.replace(gitter, gc_period=30)
     got = check_symbolic(changed, (no_valid_reap,), max_steps=2).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE and got.basis == "not encoded: Params.gc_period = 30"
+    assert not got.checked  # a report shows it as "not checked by this engine"
 
 
 def test_engine_knows_nothing_of_the_domain():
@@ -154,6 +155,21 @@ def test_a_stack_the_encoding_does_not_cover_is_inconclusive_with_a_reason():
     sc = load_scenario("stacks/socketio-4")
     got = check_symbolic(sc.params, (no_valid_reap,), max_steps=2).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE and "not encoded" in got.basis
+    assert not got.checked
+
+
+def test_liveness_and_unencoded_properties_are_marked_not_checked(gitter):
+    # The symbolic engine checks no liveness property: inconclusive for the
+    # exit code, and marked not checked, apart from a search that ran out.
+    from stormcheck.checkers import run_engine
+    from stormcheck.properties.protocol import LIVENESS
+
+    sc = load_scenario("gitter-2015", design="off")
+    result = run_engine("symbolic", sc, (no_valid_reap, *LIVENESS))
+    assert result.get("no_valid_reap").checked and result.get("no_valid_reap").verdict is Verdict.HOLDS
+    for prop in LIVENESS:
+        got = result.get(prop.name)
+        assert got.verdict is Verdict.INCONCLUSIVE and not got.checked
 
 
 def test_encoding_init_matches_the_exhaustive_roots(gitter):

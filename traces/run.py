@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stormcheck.model.events import QueueDropped, Reaped, Refreshed
 from stormcheck.model.fleet import ProtocolError, canonical, step
 from stormcheck.model.params import Params
 from stormcheck.model.state import Action, State, Step
 
-__all__ = ["Run", "ReplayError", "replay", "concretize"]
+__all__ = ["Run", "ReplayError", "replay", "concretize", "session_ages", "true_age"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,55 @@ class Run:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+def session_ages(run: Run, cap: int) -> list[tuple[int | None, ...]]:
+    """Each client's true session age at each state of `run` (None: no session).
+
+    The model folds every age past `cap` (`Params.age_cap`) into the cap, which
+    changes no verdict but is not the age a reader should see: a session
+    refreshed at t=0 and reaped at t=12 is 12 s old, whatever the cap. Ages
+    grow only on ``tick`` steps and a refresh resets them to 0, so a
+    saturated age is the previous true age plus the tick. A run whose initial
+    state already holds a saturated age (no trace written by the engines does)
+    gives that age as the cap, a lower bound: a negative value marks it,
+    ``-age`` meaning "at least age".
+    """
+    def first(session) -> int | None:
+        if not session:
+            return None
+        return -session.age if session.age >= cap else session.age
+
+    ages = [tuple(first(cl.session) for cl in run.initial.clients)]
+    for (action, st) in run.steps:
+        prev, now = ages[-1], []
+        for c, cl in enumerate(st.state.clients):
+            if not cl.session:
+                now.append(None)
+            elif cl.session.age < cap or prev[c] is None:
+                now.append(first(cl.session))
+            elif action.kind == "tick":
+                now.append(prev[c] + action.value if prev[c] >= 0 else prev[c] - action.value)
+            else:
+                now.append(prev[c])
+        ages.append(tuple(now))
+    return ages
+
+
+def true_age(pre: State, ages: tuple, ev):
+    """`ev` with the session's true age in place of the saturated one, and whether that age is exact.
+
+    `pre` is the state before the step that made `ev`, `ages` the clients'
+    true ages in it (`session_ages`). An event's age is the saturated age as
+    its server sees it (offsets included), so the saturation is added back.
+    Events without an age are returned as they are.
+    """
+    if not isinstance(ev, (Reaped, QueueDropped, Refreshed)):
+        return ev, True
+    cl, real = pre.clients[ev.client], ages[ev.client]
+    if not cl.session or real is None:
+        return ev, True
+    return ev._replace(age=ev.age + abs(real) - cl.session.age), real >= 0
 
 
 class ReplayError(ValueError):

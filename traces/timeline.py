@@ -48,7 +48,7 @@ from stormcheck.model.rollout import CONFIG_NAMES, describe_phases
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, Action, State
 
-from .run import Run
+from .run import Run, session_ages, true_age
 
 __all__ = ["render_timeline", "WIDTH"]
 
@@ -243,29 +243,29 @@ def _cutoff_expr(params: Params, ev: Reaped) -> str:
     return f"{cutoff_text(mult)} x {ev.timeout} + {cutoff_text(k)} x {cutoff_text(interval / k)} = {ev.cutoff}"
 
 
-def _reap_text(params: Params, pre: State, ev: Reaped, now: int) -> str:
+def _reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = True) -> str:
     path = {"gc": "GC", "publish": "publish path", "existence": "existence check"}.get(ev.path, ev.path)
     if not _faye(params):
         path = "liveness timer" if ev.judged_by != "client" else "client-side liveness check"
     cl = pre.clients[ev.client]
     crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
-    since = f" (past it since t={now - (ev.age - crossed)})" if (
-        cl.session and cl.session.age < params.age_cap and ev.age > crossed) else ""
+    since = f" (past it since t={now - (ev.age - crossed)})" if exact and ev.age > crossed else ""
+    age = f"{ev.age}s" if exact else f">= {ev.age}s (past the age cap when the run began)"
     if ev.path in ("client", "proxy"):
         who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
         judge = next(j for j in params.judges if j.side == ev.path)
         if ev.path == "client":
             return (f"{who} gives up on s{ev.server} (its own check, by its handshake's values): "
-                    f"silence {ev.age}s >= {_cutoff_expr(params, ev)}{since}")
+                    f"silence {age} >= {_cutoff_expr(params, ev)}{since}")
         return (f"proxy {judge.name} cuts {who}'s connection to s{ev.server}: "
-                f"idle {ev.age}s >= {_cutoff_expr(params, ev)}{since}")
+                f"idle {age} >= {_cutoff_expr(params, ev)}{since}")
     if is_valid(pre, ev.client):
         who = f"valid c{ev.client}"
     else:
         who = f"c{ev.client} ({ {CRASHED: 'crashed', CUT: 'network cut off'}.get(cl.phase, cl.phase)})"
-    text = f"s{ev.server} {path} reaps {who}: age {ev.age}s >= {_cutoff_expr(params, ev)}"
+    text = f"s{ev.server} {path} reaps {who}: age {age} >= {_cutoff_expr(params, ev)}"
     # The model reaps at the end of a tick (the worst case for the session);
-    # say since when the age was past the cutoff. A saturated age tells nothing.
+    # say since when the age was past the cutoff.
     return text + since
 
 
@@ -357,8 +357,8 @@ def _as_reap(ev: QueueDropped) -> Reaped:
     return Reaped(ev.client, ev.server, "publish", ev.age, ev.timeout, ev.cutoff, ev.judged_by)
 
 
-def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int) -> str:
-    text = _reap_text(params, pre, _as_reap(ev), now).replace(" reaps ", " drops the message queue of ", 1)
+def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int, exact: bool = True) -> str:
+    text = _reap_text(params, pre, _as_reap(ev), now, exact).replace(" reaps ", " drops the message queue of ", 1)
     if not ev.lost:
         return text + f"; s{ev.holder} had flushed the queue down c{ev.client}'s socket first: the message was delivered"
     if ev.holder >= 0:
@@ -374,12 +374,13 @@ def _lost(pre: State, ev: Any) -> bool:
     return isinstance(ev, Reaped) and is_valid(pre, ev.client)
 
 
-def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int, hist: _History) -> None:
+def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int, hist: _History,
+               exact: bool = True) -> None:
     if isinstance(ev, QueueDropped):
-        out.say(now, f"VIOLATION (step {i}): {_queue_text(params, pre, ev, now)}")
+        out.say(now, f"VIOLATION (step {i}): {_queue_text(params, pre, ev, now, exact)}")
         ev = _as_reap(ev)
     else:
-        out.say(now, f"VIOLATION (step {i}): {_reap_text(params, pre, ev, now)}")
+        out.say(now, f"VIOLATION (step {i}): {_reap_text(params, pre, ev, now, exact)}")
     out.say(None, f"c{ev.client} was valid: {_valid_because(params, pre, ev.client, now, hist)}", 9)
     out.say(None, f"the cutoff was wrong: {_wrong_because(params, pre, ev, hist)}", 9)
 
@@ -445,11 +446,17 @@ def _start(out: _Out, params: Params, state: State) -> None:
     out.say(0, _configs(params, state) if params.rollout is not None else _tuning(params, state))
 
 
-def _final(out: _Out, params: Params, state: State, now: int) -> None:
+def _age_text(age: int | None) -> str:
+    if age is None:
+        return "no session"
+    return f"session age {age}s" if age >= 0 else f"session age >= {-age}s"
+
+
+def _final(out: _Out, params: Params, state: State, now: int, ages: tuple) -> None:
     out.plain("")
     out.plain(f"final state at t={now}s:")
     if not params.heartbeat.faye:
-        _final_stack(out, params, state)
+        _final_stack(out, params, state, ages)
         return
     pub, gc = cutoff_text(params.publish_mult), cutoff_text(params.gc_mult)
     header = f"  {'server':<8}{'advised':<16}{'reaper T':<10}{'publish cutoff':<16}{'GC cutoff':<11}status"
@@ -464,11 +471,10 @@ def _final(out: _Out, params: Params, state: State, now: int) -> None:
     out.plain(f"  (publish/existence cutoff = {pub} x T, GC cutoff = {gc} x T)")
     for c, cl in enumerate(state.clients):
         where = f" on s{cl.server}" if cl.server >= 0 else ""
-        sess = f"session age {cl.session.age}s" if cl.session else "no session"
-        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {sess}")
+        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {_age_text(ages[c])}")
 
 
-def _final_stack(out: _Out, params: Params, state: State) -> None:
+def _final_stack(out: _Out, params: Params, state: State, ages: tuple) -> None:
     by_client = params.heartbeat.cutoff_from == "client"
     out.plain(f"  {'server':<8}{'advised':<16}{'judge T':<10}{'cutoff':<11}status")
     for s, srv in enumerate(state.servers):
@@ -478,7 +484,7 @@ def _final_stack(out: _Out, params: Params, state: State) -> None:
         out.plain(f"  {'s' + str(s):<8}{_ti(params, srv.adv):<16}{'-' if by_client else t:<10}{cutoff:<11}{status}")
     for c, cl in enumerate(state.clients):
         where = f" on s{cl.server}" if cl.server >= 0 else ""
-        sess = f"session age {cl.session.age}s" if cl.session else "no session"
+        sess = _age_text(ages[c])
         own = ""
         if params.heartbeat.client_owned and cl.session:
             own = f", runs {_ti(params, cl.session.hs_level)}"
@@ -511,17 +517,19 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
     _start(out, params, run.initial)
     hist = _History()
     pre = run.initial
+    ages = session_ages(run, params.age_cap)  # the ages a reader expects, not the saturated ones
     for i, (action, st) in enumerate(run.steps, start=1):
         now = times[i]
         if run.loop is not None and i - 1 == run.loop:
             out.say(times[i - 1], f"-- the cycle starts here (state {run.loop}) --")
         for ev in st.events:
+            ev, exact = true_age(pre, ages[i - 1], ev)
             if _lost(pre, ev):
-                _violation(out, params, pre, ev, i, now, hist)
+                _violation(out, params, pre, ev, i, now, hist, exact)
             elif isinstance(ev, Reaped):
-                out.say(now, _reap_text(params, pre, ev, now))
+                out.say(now, _reap_text(params, pre, ev, now, exact))
             elif isinstance(ev, QueueDropped):
-                out.say(now, _queue_text(params, pre, ev, now))
+                out.say(now, _queue_text(params, pre, ev, now, exact))
             else:
                 out.say(now, _event_text(params, action, ev))
             hist.note(now, ev)
@@ -533,5 +541,5 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
         pre = st.state
     if run.loop is not None:
         out.say(times[-1], f"-- the run returns to state {run.loop} (t={times[run.loop]}s) and repeats forever --")
-    _final(out, params, pre, times[-1])
+    _final(out, params, pre, times[-1], ages[-1])
     return "\n".join(line.rstrip() for line in out.lines) + "\n"
