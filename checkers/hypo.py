@@ -234,11 +234,10 @@ def _draw_ranges(data, ranges: dict, config: dict) -> dict:
 
 
 # The adversary's moves: instantaneous actions that may happen at any moment
-# (fleet.ACTIONS lists them between the due events and time). An example may
+# (the rules `fleet.RULES` marks ``adversary``). An example may
 # mute some of them; due events and ticks are never muted, so a run can
 # always go on.
-ADVERSARY = ("publish", "gc", "load", "adopt", "adopt_reaper", "adopt_advice", "lose", "crash", "cut")
-assert set(ADVERSARY) <= set(fleet.ACTIONS), "ADVERSARY names an action kind the model does not have"
+ADVERSARY = tuple(rule.kind for rule in fleet.RULES if rule.adversary)
 
 
 def _mute_keys(params) -> list[tuple[str, int]]:

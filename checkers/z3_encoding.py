@@ -80,7 +80,7 @@ from stormcheck.model.state import CRASHED, CUT, HELD, PHASES, RETRY, WAITING, A
 
 __all__ = [
     "Encoding", "SState", "SClient", "SServer", "SAction", "PHASE", "KIND", "ENV", "RANGED",
-    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable",
+    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable", "ENCODED", "REFUSED",
 ]
 
 PHASE = {p: i for i, p in enumerate(PHASES)}
@@ -105,6 +105,21 @@ _KNOWN = {
 
 
 _INSTEAD = "use the exhaustive or hypothesis engine for this fleet"
+
+# What this encoding covers, by the model's rule table (`fleet.RULES`): the
+# kinds it states (each has an encoder below, held to the Python rule by the
+# differential tests) and, for every other kind, the scenario feature that
+# enables it, which `check_encodable` refuses by name before a solver starts.
+# tests/test_rules.py fails when a kind is in neither.
+ENCODED = ("reply", "arrive", "reconnect", "restore", "deadline", "publish", "gc", "load", "adopt",
+           "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick")
+REFUSED = {
+    "launch": "a configuration rollout ([rollout])",
+    "restart": "a configuration rollout ([rollout])",
+    "upgrade": "a configuration rollout ([rollout])",
+    "reconfigure": "a configuration rollout ([rollout])",
+    "expire": "a client-side judge ([[judge]]) or a proxy idle timeout ([[proxy]])",
+}
 
 
 def check_encodable(params: Params) -> None:

@@ -3,12 +3,17 @@
 Design rules
 ------------
 1. Everything that decides a transition lives in this module and reads as the
-   protocol of ``docs/protocol.md``: one function per protocol step, its
-   guard first, then its updates.
+   protocol of ``docs/protocol.md``: one rule per action kind, its guard
+   (``_when_KIND``: the actions of that kind enabled in a state) beside its
+   effect (``_KIND``), and `RULES`, the table of them all (who acts, whether
+   it is urgent, guard, effect). `ACTIONS`, the dispatch, the listing order
+   and the engines' lists of kinds derive from the table.
 2. `actions(params, state)` lists every enabled action in a fixed order, and
    `step(params, state, action)` is pure and deterministic. Every engine
    (exhaustive, Hypothesis, symbolic) consumes these two functions; none of
-   them re-implements the protocol.
+   them re-implements the protocol, and those that state rules again (the
+   Z3 encoding, the storm simulation) name, kind by kind, what they cover
+   and what they refuse.
 3. An action that is not enabled raises `ProtocolError` naming the action, the
    client or server and its phase, and changes nothing.
 
@@ -92,7 +97,7 @@ Two simplifications, each safe for the properties checked:
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from .events import (
     Adjusted,
@@ -130,6 +135,8 @@ from .state import (
 
 __all__ = [
     "ACTIONS",
+    "RULES",
+    "Rule",
     "ProtocolError",
     "FLUSH_FIRST",
     "DELETE_FIRST",
@@ -153,25 +160,6 @@ __all__ = [
     "interval_level",
     "expired_judges",
 ]
-
-# Every action kind, in the order `actions` lists them.
-ACTIONS = (
-    # due events (urgent)
-    "reply", "arrive", "reconnect", "restore", "deadline",
-    # instantaneous, at any moment
-    "publish", "gc", "load", "adopt", "adopt_reaper", "adopt_advice",
-    "lose", "crash", "cut",
-    # time
-    "tick",
-    # a configuration rollout (model/rollout.py). Listed last so that the
-    # kinds above keep their indices; `actions` puts each where it belongs:
-    # the operator may launch it at any moment; a due batch or release is urgent.
-    "launch", "restart", "upgrade",
-    # judges beside the servers' (a client's own, a proxy's), and a live
-    # settings change: listed after the kinds above, which keep their indices.
-    "expire", "reconfigure",
-)
-
 
 # `Session.ref_level` of a session whose client follows advice it was not
 # refreshed under (staged designs only; see `_reply`).
@@ -409,207 +397,26 @@ def _canonical_servers(state: State) -> State:
     return State(clients, tuple(state.servers[i] for i in order), *state[2:])
 
 
-# ---------------------------------------------------------------- enabled actions
+# ---------------------------------------------------------------- the rules
+# Each rule is a guard, `_when_KIND(params, state)`: the actions of that kind
+# enabled in `state`, and beside it an effect, `_KIND(params, state, action)`:
+# the step it makes. They come in the order a reader meets the protocol: the
+# client's connect loop, the reapers, the tuner, faults, time, rollouts.
+# `RULES` at the end is the table; `ACTIONS`, `actions`, the dispatch and the
+# engines' lists of kinds are derived from it.
 
 
-def actions(params: Params, state: State) -> list[Action]:
-    """Every action enabled in `state`, in a fixed, documented order.
-
-    Due events come first; time may only advance (``tick``) when none is due.
-    """
-    acts: list[Action] = []
-    for c, cl in enumerate(state.clients):
-        if cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT, REJOIN):
-            acts.extend(_client_event(params, state, c))
-    acts.extend(Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1)
-    rollout_due, rollout_free = _rollout_actions(params, state) if params.rollout else ([], [])
-    if state.tuner_timer == -1 and not params.rollout:
-        acts.append(Action("deadline"))
-    acts.extend(rollout_due)
-    due = bool(acts)
-
-    if "publish" in params.heartbeat.paths:
-        for s in _reapers(params, state, "publish"):
-            acts.extend(_publish_actions(params, state, s))
-    if "gc" in params.heartbeat.paths:
-        acts.extend(Action("gc", server=s) for s in _reapers(params, state, "gc"))
-    if params.judges:
-        acts.extend(Action("expire", client=c, value=j) for c, j in expired_judges(params, state))
-    acts.extend(_tuner_actions(params, state))
-    acts.extend(rollout_free)
-    acts.extend(_fault_actions(params, state))
-    if not due:
-        acts.append(Action("tick", value=_next_deadline(params, state)))
-    return acts
+# -- the client's connect loop --------------------------------------------
 
 
-def _client_event(params: Params, state: State, c: int) -> list[Action]:
-    cl = state.clients[c]
-    if cl.phase == HELD:
-        return [Action("reply", client=c, value=rtt) for rtt in params.rtt]
-    if cl.phase == WAITING:
-        return [Action("arrive", client=c)]
-    ups = _up_servers(state)
-    if not ups:
-        # Nowhere to connect: the attempt fails and is retried later.
-        return [Action("reconnect", client=c)]
-    if _release_open(params, state) and (params.heartbeat.store == "local" or not cl.session):
-        # During a client release a client that reconnects may run either
-        # release: the model does not remember which one it ran before it
-        # lost its session (value = the level its new session declares).
-        return [Action("reconnect", client=c, server=s, value=v) for s in ups for v in (0, 1)]
-    return [Action("reconnect", client=c, server=s) for s in ups]
+def _due(state: State, phases: tuple) -> list[int]:
+    """The clients whose timer ran out in one of `phases`: their next event is due."""
+    return [c for c, cl in enumerate(state.clients) if cl.timer == 0 and cl.phase in phases]
 
 
-def _reapers(params: Params, state: State, path: str) -> list[int]:
-    """The up servers on which reaper `path` would destroy some session now.
-
-    Equivalent to asking `would_reap` for every (server, session) pair, but
-    linear: a session's margin ``age - stamp - threshold`` is compared once
-    with each server's clock offset. This runs for every state searched.
-    """
-    if not params.heartbeat.faye:
-        return _reapers_by_client(params, state, path)
-    sessions = [cl.session for cl in state.clients if cl.session]
-    if not sessions:
-        return []
-    ages = params.reap_ages[path]
-    if params.design.judges_by_session(path):
-        worst = max(x.age - x.stamp - ages[recorded_level(params, x)] for x in sessions)
-        return [s for s, srv in enumerate(state.servers) if srv.down == 0 and worst + params.offset(s) >= 0]
-    oldest = max(x.age - x.stamp for x in sessions)
-    return [
-        s for s, srv in enumerate(state.servers)
-        if srv.down == 0 and oldest + params.offset(s) >= ages[srv.reap]
-    ]
-
-
-def _reapers_by_client(params: Params, state: State, path: str) -> list[int]:
-    # The general case (local stores, client-set cutoffs): ask every judge.
-    found = set()
-    for c, cl in enumerate(state.clients):
-        if cl.session:
-            found.update(s for s in judges(params, state, c) if would_reap(params, state, s, cl.session, path, c))
-    return sorted(found)
-
-
-def expired_judges(params: Params, state: State) -> list[tuple[int, int]]:
-    """(client, judge index) for every extra judge whose cutoff a connection has reached.
-
-    The client judges while it runs (held or waiting for its next heartbeat);
-    a proxy judges every connection through it, a crashed or cut-off
-    client's half-open one too. The silence a judge sees is the session's
-    age: the time since the last heartbeat, which went through the proxy
-    (a proxy that does not count heartbeats is refused by the scenario
-    format). A judge may fire at any moment once its cutoff has passed.
-    """
-    out = []
-    for c, cl in enumerate(state.clients):
-        if not cl.session or cl.server < 0:
-            continue
-        for j, judge in enumerate(params.judges):
-            if judge.side == "client" and cl.phase not in (HELD, WAITING):
-                continue
-            if cl.session.age >= -((-params.judge_cutoff(judge, cl.session.hs_level)) // 1):
-                out.append((c, j))
-    return out
-
-
-def _next_deadline(params: Params, state: State) -> int:
-    timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
-    timers += [srv.down for srv in state.servers if srv.down > 0]
-    if state.tuner_timer > 0:
-        timers.append(state.tuner_timer)
-    # Nothing scheduled (every client crashed, every server up): time passes
-    # by the longest hold, enough for any lingering session to age.
-    return min(timers, default=max(level.timeout for level in params.levels))
-
-
-def _tuner_actions(params: Params, state: State) -> list[Action]:
-    design = params.design
-    if not params.load_moves:
-        return []
-    servers = state.servers
-    acts: list[Action] = []
-    if design.tuner == "per-server":
-        for s, srv in enumerate(servers):
-            if not params.can_load_move(s) or srv.down:
-                continue
-            for level in range(len(params.levels)):
-                if level != srv.target and _may_move(params, srv.target, level, srv.hot):
-                    acts.append(Action("load", server=s, value=level))
-        return acts
-    settled = all(srv.adv == srv.target and srv.reap == srv.target for srv in servers)
-    target = servers[0].target
-    if settled:
-        hot = any(srv.hot for srv in servers)
-        for level in range(len(params.levels)):
-            if level != target and _may_move(params, target, level, hot):
-                acts.append(Action("load", value=level))
-        return acts
-    if design.tuner == "fleet":
-        acts.extend(Action("adopt", server=s) for s, srv in enumerate(servers) if srv.adv != target)
-        return acts
-    # fleet-staged: raising moves every reaper before any advice; lowering
-    # moves every advice, then reapers once every session refreshed under it.
-    # A change starts only when the last one settled, so the level a server
-    # has not adopted yet is the previous one: it tells the direction.
-    pending = next(srv for srv in servers if srv.adv != target or srv.reap != target)
-    previous = pending.reap if pending.reap != target else pending.adv
-    if params.levels[target].avg_ms > params.levels[previous].avg_ms:
-        if any(srv.reap != target for srv in servers):
-            acts.extend(Action("adopt_reaper", server=s) for s, srv in enumerate(servers) if srv.reap != target)
-        else:
-            acts.extend(Action("adopt_advice", server=s) for s, srv in enumerate(servers) if srv.adv != target)
-    else:
-        if any(srv.adv != target for srv in servers):
-            acts.extend(Action("adopt_advice", server=s) for s, srv in enumerate(servers) if srv.adv != target)
-        elif all(not cl.session or cl.session.ref_level == target for cl in state.clients):
-            acts.extend(Action("adopt_reaper", server=s) for s, srv in enumerate(servers) if srv.reap != target)
-    return acts
-
-
-def _may_move(params: Params, current: int, level: int, hot: bool) -> bool:
-    rising = params.levels[level].avg_ms > params.levels[current].avg_ms
-    return not rising or params.load_trigger == "free" or hot
-
-
-def _fault_actions(params: Params, state: State) -> list[Action]:
-    acts: list[Action] = []
-    if state.losses_left:
-        ups = _up_servers(state)
-        # A fleet that loses every server at once is a different outage.
-        if len(ups) > 1:
-            acts.extend(Action("lose", server=s) for s in ups if params.can_lose(s))
-    for c, cl in enumerate(state.clients):
-        if cl.phase in (HELD, WAITING):
-            if state.crashes_left:
-                acts.append(Action("crash", client=c))
-            if state.cuts_left:
-                acts.append(Action("cut", client=c))
-    return acts
-
-
-# ---------------------------------------------------------------- transitions
-
-
-def step(params: Params, state: State, action: Action) -> Step:
-    """Apply `action` to `state`; raise `ProtocolError` if it is not enabled."""
-    if action not in actions(params, state):
-        raise ProtocolError(_why_not(params, state, action))
-    return _apply(params, state, action)
-
-
-def _why_not(params: Params, state: State, action: Action) -> str:
-    where = ""
-    if 0 <= action.client < len(state.clients):
-        cl = state.clients[action.client]
-        where = f" client {action.client} is {cl.phase} (timer {cl.timer});"
-    elif 0 <= action.server < len(state.servers):
-        srv = state.servers[action.server]
-        where = f" server {action.server} is {'down' if srv.down else 'up'} at level {srv.adv};"
-    enabled = ", ".join(str(a) for a in actions(params, state))
-    return f"action {action} is not enabled:{where} enabled here: {enabled}"
+def _when_reply(params: Params, state: State) -> list[Action]:
+    # A held connect is answered when its hold runs out, one action per RTT.
+    return [Action("reply", client=c, value=rtt) for c in _due(state, (HELD,)) for rtt in params.rtt]
 
 
 def _reply(params: Params, state: State, a: Action) -> Step:
@@ -631,9 +438,34 @@ def _reply(params: Params, state: State, a: Action) -> Step:
     return Step(nxt, picked + (Replied(a.client, cl.server, adv.timeout, adv.interval),))
 
 
+def _when_arrive(params: Params, state: State) -> list[Action]:
+    # The next connect reaches the server once the interval (and RTT) ran out.
+    return [Action("arrive", client=c) for c in _due(state, (WAITING,))]
+
+
 def _arrive(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     return _connect(params, state, a.client, cl.server, ())
+
+
+def _when_reconnect(params: Params, state: State) -> list[Action]:
+    # A client that lost its socket, was cut off, or was refused connects
+    # again when its wait runs out: through the load balancer, to any up server.
+    return [a for c in _due(state, (RETRY, CUT, REJOIN)) for a in _reconnects(params, state, c)]
+
+
+def _reconnects(params: Params, state: State, c: int) -> list[Action]:
+    cl = state.clients[c]
+    ups = _up_servers(state)
+    if not ups:
+        # Nowhere to connect: the attempt fails and is retried later.
+        return [Action("reconnect", client=c)]
+    if _release_open(params, state) and (params.heartbeat.store == "local" or not cl.session):
+        # During a client release a client that reconnects may run either
+        # release: the model does not remember which one it ran before it
+        # lost its session (value = the level its new session declares).
+        return [Action("reconnect", client=c, server=s, value=v) for s in ups for v in (0, 1)]
+    return [Action("reconnect", client=c, server=s) for s in ups]
 
 
 def _reconnect(params: Params, state: State, a: Action) -> Step:
@@ -712,16 +544,39 @@ def _handshake(params: Params, state: State, c: int, s: int, events: tuple, decl
     return Step(nxt, events + (Handshake(c, s, adv.timeout, adv.interval),))
 
 
-def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
-    """Remove reaped sessions; the server holding a victim's socket closes it."""
-    clients = list(state.clients)
-    for ev in victims:
-        cl = clients[ev.client]
-        if cl.phase in (HELD, WAITING):
-            clients[ev.client] = Client(RETRY, -1, params.retry_delay, ())
-        else:
-            clients[ev.client] = cl._replace(session=(), server=-1)
-    return state._replace(clients=tuple(clients))
+# -- the reapers --------------------------------------------------------
+
+
+def _reapers(params: Params, state: State, path: str) -> list[int]:
+    """The up servers on which reaper `path` would destroy some session now.
+
+    Equivalent to asking `would_reap` for every (server, session) pair, but
+    linear: a session's margin ``age - stamp - threshold`` is compared once
+    with each server's clock offset. This runs for every state searched.
+    """
+    if not params.heartbeat.faye:
+        return _reapers_by_client(params, state, path)
+    sessions = [cl.session for cl in state.clients if cl.session]
+    if not sessions:
+        return []
+    ages = params.reap_ages[path]
+    if params.design.judges_by_session(path):
+        worst = max(x.age - x.stamp - ages[recorded_level(params, x)] for x in sessions)
+        return [s for s, srv in enumerate(state.servers) if srv.down == 0 and worst + params.offset(s) >= 0]
+    oldest = max(x.age - x.stamp for x in sessions)
+    return [
+        s for s, srv in enumerate(state.servers)
+        if srv.down == 0 and oldest + params.offset(s) >= ages[srv.reap]
+    ]
+
+
+def _reapers_by_client(params: Params, state: State, path: str) -> list[int]:
+    # The general case (local stores, client-set cutoffs): ask every judge.
+    found = set()
+    for c, cl in enumerate(state.clients):
+        if cl.session:
+            found.update(s for s in judges(params, state, c) if would_reap(params, state, s, cl.session, path, c))
+    return sorted(found)
 
 
 def _sweep(params: Params, state: State, s: int, path: str) -> list[Reaped]:
@@ -733,6 +588,18 @@ def _sweep(params: Params, state: State, s: int, path: str) -> list[Reaped]:
             if ev is not None:
                 victims.append(ev)
     return victims
+
+
+def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
+    """Remove reaped sessions; the server holding a victim's socket closes it."""
+    clients = list(state.clients)
+    for ev in victims:
+        cl = clients[ev.client]
+        if cl.phase in (HELD, WAITING):
+            clients[ev.client] = Client(RETRY, -1, params.retry_delay, ())
+        else:
+            clients[ev.client] = cl._replace(session=(), server=-1)
+    return state._replace(clients=tuple(clients))
 
 
 def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
@@ -754,7 +621,15 @@ def _holder(state: State, c: int) -> int:
     return cl.server if cl.phase in (HELD, WAITING) else -1
 
 
-def _publish_actions(params: Params, state: State, s: int) -> list[Action]:
+def _when_publish(params: Params, state: State) -> list[Action]:
+    # A server publishes when traffic comes: at any moment. Only a publish
+    # that would reap (or drop a queue) is listed; any other changes nothing.
+    if "publish" not in params.heartbeat.paths:
+        return []
+    return [a for s in _reapers(params, state, "publish") for a in _publishes(params, state, s)]
+
+
+def _publishes(params: Params, state: State, s: int) -> list[Action]:
     # faye-redis 0.2.0 queues the message for every subscriber and tells each
     # subscriber's server at once, then checks the subscriber and deletes the
     # queue of one it calls expired. A server holding that subscriber's socket
@@ -779,6 +654,47 @@ def _publish(params: Params, state: State, a: Action) -> Step:
     return Step(_destroy(params, state, victims), tuple(victims) + _drops(params, victims, state))
 
 
+def _when_gc(params: Params, state: State) -> list[Action]:
+    # A GC sweep may come at any moment on any up server (module docstring);
+    # listed only where it would destroy something.
+    if "gc" not in params.heartbeat.paths:
+        return []
+    return [Action("gc", server=s) for s in _reapers(params, state, "gc")]
+
+
+def _gc(params: Params, state: State, a: Action) -> Step:
+    victims = _sweep(params, state, a.server, "gc")
+    level = state.servers[a.server].reap
+    swept = Swept(a.server, params.levels[level].timeout, cutoff_text(params.cutoff("gc", level)))
+    return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
+
+
+def expired_judges(params: Params, state: State) -> list[tuple[int, int]]:
+    """(client, judge index) for every extra judge whose cutoff a connection has reached.
+
+    The client judges while it runs (held or waiting for its next heartbeat);
+    a proxy judges every connection through it, a crashed or cut-off
+    client's half-open one too. The silence a judge sees is the session's
+    age: the time since the last heartbeat, which went through the proxy
+    (a proxy that does not count heartbeats is refused by the scenario
+    format). A judge may fire at any moment once its cutoff has passed.
+    """
+    out = []
+    for c, cl in enumerate(state.clients):
+        if not cl.session or cl.server < 0:
+            continue
+        for j, judge in enumerate(params.judges):
+            if judge.side == "client" and cl.phase not in (HELD, WAITING):
+                continue
+            if cl.session.age >= -((-params.judge_cutoff(judge, cl.session.hs_level)) // 1):
+                out.append((c, j))
+    return out
+
+
+def _when_expire(params: Params, state: State) -> list[Action]:
+    return [Action("expire", client=c, value=j) for c, j in expired_judges(params, state)] if params.judges else []
+
+
 def _expire(params: Params, state: State, a: Action) -> Step:
     """An extra judge closes `a.client`'s connection: its session goes with it.
 
@@ -796,16 +712,38 @@ def _expire(params: Params, state: State, a: Action) -> Step:
     return Step(nxt, (ev,) + _drops(params, [ev], state))
 
 
-def _gc(params: Params, state: State, a: Action) -> Step:
-    victims = _sweep(params, state, a.server, "gc")
-    level = state.servers[a.server].reap
-    swept = Swept(a.server, params.levels[level].timeout, cutoff_text(params.cutoff("gc", level)))
-    return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
+# -- the tuner -----------------------------------------------------------
 
 
-def _restore(params: Params, state: State, a: Action) -> Step:
-    srv = state.servers[a.server]
-    return Step(_replace_server(state, a.server, srv._replace(down=0)), (Recovered("server-loss", a.server),))
+def _settled(state: State) -> bool:
+    """Every server runs the fleet's target level, for its advice and its reaper."""
+    return all(srv.adv == srv.target and srv.reap == srv.target for srv in state.servers)
+
+
+def _when_load(params: Params, state: State) -> list[Action]:
+    # The load input moves, within `Params.levels`: one server's (the 2015
+    # adjuster) or, for a fleet-wide tuner, the fleet's once the last change
+    # settled.
+    if not params.load_moves:
+        return []
+    if params.design.tuner == "per-server":
+        return [
+            Action("load", server=s, value=level)
+            for s, srv in enumerate(state.servers)
+            if params.can_load_move(s) and not srv.down
+            for level in range(len(params.levels))
+            if level != srv.target and _may_move(params, srv.target, level, srv.hot)
+        ]
+    if not _settled(state):
+        return []
+    target, hot = state.servers[0].target, any(srv.hot for srv in state.servers)
+    return [Action("load", value=level) for level in range(len(params.levels))
+            if level != target and _may_move(params, target, level, hot)]
+
+
+def _may_move(params: Params, current: int, level: int, hot: bool) -> bool:
+    rising = params.levels[level].avg_ms > params.levels[current].avg_ms
+    return not rising or params.load_trigger == "free" or hot
 
 
 def _load(params: Params, state: State, a: Action) -> Step:
@@ -836,6 +774,48 @@ def _load(params: Params, state: State, a: Action) -> Step:
     return Step(nxt, events)
 
 
+def _when_adopt(params: Params, state: State) -> list[Action]:
+    # A fleet-wide change reaches each server in its own time (bounded by the
+    # propagation delay: see `deadline`), advice and reaper at once.
+    if not params.load_moves or params.design.tuner != "fleet" or _settled(state):
+        return []
+    target = state.servers[0].target
+    return [Action("adopt", server=s) for s, srv in enumerate(state.servers) if srv.adv != target]
+
+
+def _staged(params: Params, state: State) -> tuple[str, list[int]]:
+    """Which half a staged change moves next, and on which servers ("", [] when none)."""
+    if not params.load_moves or params.design.tuner != "fleet-staged" or _settled(state):
+        return "", []
+    servers = state.servers
+    target = servers[0].target
+    # Raising moves every reaper before any advice; lowering moves every
+    # advice, then reapers once every session refreshed under it. A change
+    # starts only when the last one settled, so the level a server has not
+    # adopted yet is the previous one: it tells the direction.
+    pending = next(srv for srv in servers if srv.adv != target or srv.reap != target)
+    previous = pending.reap if pending.reap != target else pending.adv
+    reapers = [s for s, srv in enumerate(servers) if srv.reap != target]
+    advice = [s for s, srv in enumerate(servers) if srv.adv != target]
+    if params.levels[target].avg_ms > params.levels[previous].avg_ms:
+        return ("adopt_reaper", reapers) if reapers else ("adopt_advice", advice)
+    if advice:
+        return "adopt_advice", advice
+    if all(not cl.session or cl.session.ref_level == target for cl in state.clients):
+        return "adopt_reaper", reapers
+    return "", []
+
+
+def _when_adopt_reaper(params: Params, state: State) -> list[Action]:
+    kind, servers = _staged(params, state)
+    return [Action(kind, server=s) for s in servers] if kind == "adopt_reaper" else []
+
+
+def _when_adopt_advice(params: Params, state: State) -> list[Action]:
+    kind, servers = _staged(params, state)
+    return [Action(kind, server=s) for s in servers] if kind == "adopt_advice" else []
+
+
 def _adopt(params: Params, state: State, a: Action) -> Step:
     what = {"adopt": "both", "adopt_reaper": "reaper", "adopt_advice": "advice"}[a.kind]
     srv = state.servers[a.server]
@@ -850,6 +830,11 @@ def _adopt(params: Params, state: State, a: Action) -> Step:
     return Step(nxt, (Adjusted(a.server, what, lvl.timeout, lvl.interval, lvl.avg_ms),))
 
 
+def _when_deadline(params: Params, state: State) -> list[Action]:
+    # A fleet change's propagation delay ran out: every server adopts it now.
+    return [Action("deadline")] if state.tuner_timer == -1 and not params.rollout else []
+
+
 def _deadline(params: Params, state: State, a: Action) -> Step:
     events = []
     for s, srv in enumerate(state.servers):
@@ -858,6 +843,17 @@ def _deadline(params: Params, state: State, a: Action) -> Step:
             events.append(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms))
     servers = tuple(srv._replace(adv=srv.target, reap=srv.target) for srv in state.servers)
     return Step(state._replace(servers=servers, tuner_timer=0), tuple(events))
+
+
+# -- faults ----------------------------------------------------------------
+
+
+def _when_lose(params: Params, state: State) -> list[Action]:
+    if not state.losses_left:
+        return []
+    ups = _up_servers(state)
+    # A fleet that loses every server at once is a different outage.
+    return [Action("lose", server=s) for s in ups if params.can_lose(s)] if len(ups) > 1 else []
 
 
 def _lose(params: Params, state: State, a: Action) -> Step:
@@ -893,6 +889,12 @@ def _drop_sockets(params: Params, state: State, server: int, reason: str) -> tup
     return state._replace(clients=tuple(clients)), tuple(events)
 
 
+def _when_crash(params: Params, state: State) -> list[Action]:
+    if not state.crashes_left:
+        return []
+    return [Action("crash", client=c) for c, cl in enumerate(state.clients) if cl.phase in (HELD, WAITING)]
+
+
 def _crash(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     # A socket's server keeps a crashed or cut-off client's half-open socket;
@@ -902,12 +904,47 @@ def _crash(params: Params, state: State, a: Action) -> Step:
     return Step(nxt._replace(crashes_left=state.crashes_left - 1), (Fault("client-crash", a.client, 0),))
 
 
+def _when_cut(params: Params, state: State) -> list[Action]:
+    if not state.cuts_left:
+        return []
+    return [Action("cut", client=c) for c, cl in enumerate(state.clients) if cl.phase in (HELD, WAITING)]
+
+
 def _cut(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     duration = params.faults.cut_duration
     server = cl.server if params.heartbeat.store == "local" else -1
     nxt = _replace_client(state, a.client, cl._replace(phase=CUT, server=server, timer=duration))
     return Step(nxt._replace(cuts_left=state.cuts_left - 1), (Fault("client-cut", a.client, duration),))
+
+
+def _when_restore(params: Params, state: State) -> list[Action]:
+    # A lost server's connectivity comes back when its loss runs out.
+    return [Action("restore", server=s) for s, srv in enumerate(state.servers) if srv.down == -1]
+
+
+def _restore(params: Params, state: State, a: Action) -> Step:
+    srv = state.servers[a.server]
+    return Step(_replace_server(state, a.server, srv._replace(down=0)), (Recovered("server-loss", a.server),))
+
+
+# -- time ------------------------------------------------------------------
+
+
+def _when_tick(params: Params, state: State) -> list[Action]:
+    # Time jumps to the next deadline. `actions` lists it only when nothing
+    # is due: the one guard that reads the other rules.
+    return [Action("tick", value=_next_deadline(params, state))]
+
+
+def _next_deadline(params: Params, state: State) -> int:
+    timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
+    timers += [srv.down for srv in state.servers if srv.down > 0]
+    if state.tuner_timer > 0:
+        timers.append(state.tuner_timer)
+    # Nothing scheduled (every client crashed, every server up): time passes
+    # by the longest hold, enough for any lingering session to age.
+    return min(timers, default=max(level.timeout for level in params.levels))
 
 
 def _tick(params: Params, state: State, a: Action) -> Step:
@@ -929,7 +966,12 @@ def _tick(params: Params, state: State, a: Action) -> Step:
     )
 
 
-# ---------------------------------------------------------------- rollouts
+def _count_down(timer: int, delta: int) -> int:
+    """A positive countdown after `delta` seconds; -1 once it is due."""
+    return timer - delta if timer > delta else -1
+
+
+# -- rollouts --------------------------------------------------------------
 # A change from configuration A (level 0) to B (level 1), phase by phase
 # (model/rollout.py says what the phases are and how the state records them).
 
@@ -965,7 +1007,7 @@ def client_level(params: Params, state: State) -> int:
 
     A client's own level lives in its session (`Session.hs_level`); one that
     has none starts its next session with this, except while a release's
-    window runs, when its reconnect chooses either level (`_client_event`).
+    window runs, when its reconnect chooses either level (`_reconnects`).
     """
     ro = params.rollout
     if ro is None:
@@ -1004,53 +1046,50 @@ def _start_timer(phase: Phase) -> int:
     return RUNNING
 
 
-def _rollout_actions(params: Params, state: State) -> tuple[list[Action], list[Action]]:
-    """(due, free) rollout actions: a due batch or release end is urgent; beginning is not."""
-    k = current_phase(params, state)
-    if k is None:
-        return [], []
-    timer = state.tuner_timer
-    if timer == NOT_BEGUN:
-        return [], [Action("launch")]
-    phase = params.rollout.phases[k]
-    if phase.side == "servers":
-        if timer in (DUE, RUNNING):
-            kind = "reconfigure" if phase.change == "live" else "restart"
-            return [
-                Action(kind, server=s)
-                for s, srv in enumerate(state.servers)
-                if srv.down == 0 and not _server_done(srv, phase)
-            ], []
-        return [], []
-    if phase.pickup != "release":
-        return [], []  # clients pick B up in their own steps (`_pick_up`)
-    pending = [
-        Action("upgrade", client=c)
-        for c, cl in enumerate(state.clients)
-        if cl.session and cl.session.hs_level < 1 and cl.phase != CRASHED
-    ]
-    return (pending, []) if timer == DUE else ([], pending)
+_PHASED: tuple = (None, None, None)  # the last (params, state, phase) `_rollout_phase` answered
 
 
-def _pick_up(params: Params, state: State, c: int) -> tuple[State, tuple]:
-    """A client running A picks B up from a reply, if the clients' phase under way says so.
+def _rollout_phase(params: Params, state: State) -> Phase | None:
+    """The phase under way, once the rollout was launched (None before, after, or with no rollout).
 
-    (At a handshake every rule gives a new session `client_level`.)
+    Four guards ask it of each state; the last answer is kept, by identity.
     """
+    global _PHASED
+    if params.rollout is None or state.tuner_timer == NOT_BEGUN:
+        return None
+    last = _PHASED
+    if last[0] is params and last[1] is state:
+        return last[2]
     k = current_phase(params, state)
-    if k is None or state.tuner_timer == NOT_BEGUN:
-        return state, ()
-    phase = params.rollout.phases[k]
-    cl = state.clients[c]
-    if phase.side != "clients" or phase.pickup != "advice" or cl.session.hs_level >= 1:
-        return state, ()
-    return _replace_client(state, c, cl._replace(session=cl.session._replace(hs_level=1))), (Upgraded(c, 1, "advice"),)
+    phase = None if k is None else params.rollout.phases[k]
+    _PHASED = (params, state, phase)
+    return phase
+
+
+def _when_launch(params: Params, state: State) -> list[Action]:
+    # The operator may begin the rollout (or its next phase) at any moment.
+    if params.rollout is None or state.tuner_timer != NOT_BEGUN or current_phase(params, state) is None:
+        return []
+    return [Action("launch")]
 
 
 def _launch(params: Params, state: State, a: Action) -> Step:
     k = current_phase(params, state)
     phase = params.rollout.phases[k]
     return Step(state._replace(tuner_timer=_start_timer(phase)), (Began(k + 1, phase.label()),))
+
+
+def _moving(params: Params, state: State, change: str) -> list[int]:
+    """The servers a servers phase of `change` moves now: due or running, up, not yet moved."""
+    phase = _rollout_phase(params, state)
+    if phase is None or phase.side != "servers" or (phase.change == "live") != (change == "live") \
+            or state.tuner_timer not in (DUE, RUNNING):
+        return []
+    return [s for s, srv in enumerate(state.servers) if srv.down == 0 and not _server_done(srv, phase)]
+
+
+def _when_restart(params: Params, state: State) -> list[Action]:
+    return [Action("restart", server=s) for s in _moving(params, state, "restart")]
 
 
 def _restart(params: Params, state: State, a: Action) -> Step:
@@ -1075,6 +1114,10 @@ def _next_batch(state: State, phase: Phase) -> State:
     return state
 
 
+def _when_reconfigure(params: Params, state: State) -> list[Action]:
+    return [Action("reconfigure", server=s) for s in _moving(params, state, "live")]
+
+
 def _reconfigure(params: Params, state: State, a: Action) -> Step:
     """A live server takes B's settings for the phase's part: nothing drops.
 
@@ -1091,6 +1134,16 @@ def _reconfigure(params: Params, state: State, a: Action) -> Step:
     return Step(nxt, (Reconfigured(a.server, phase.part, 1),))
 
 
+def _when_upgrade(params: Params, state: State) -> list[Action]:
+    # A client release reaches every client that runs A, during its window;
+    # those it has not reached when the window ends are due at once.
+    phase = _rollout_phase(params, state)
+    if phase is None or phase.side != "clients" or phase.pickup != "release":
+        return []
+    return [Action("upgrade", client=c) for c, cl in enumerate(state.clients)
+            if cl.session and cl.session.hs_level < 1 and cl.phase != CRASHED]
+
+
 def _upgrade(params: Params, state: State, a: Action) -> Step:
     cl = state.clients[a.client]
     if cl.phase in (HELD, WAITING):
@@ -1101,6 +1154,21 @@ def _upgrade(params: Params, state: State, a: Action) -> Step:
         return Step(nxt, (Upgraded(a.client, 1, "release"), Dropped(a.client, cl.server, "client reloaded", retry)))
     session = cl.session._replace(hs_level=1)
     return Step(_replace_client(state, a.client, cl._replace(session=session)), (Upgraded(a.client, 1, "release"),))
+
+
+def _pick_up(params: Params, state: State, c: int) -> tuple[State, tuple]:
+    """A client running A picks B up from a reply, if the clients' phase under way says so.
+
+    (At a handshake every rule gives a new session `client_level`.)
+    """
+    k = current_phase(params, state)
+    if k is None or state.tuner_timer == NOT_BEGUN:
+        return state, ()
+    phase = params.rollout.phases[k]
+    cl = state.clients[c]
+    if phase.side != "clients" or phase.pickup != "advice" or cl.session.hs_level >= 1:
+        return state, ()
+    return _replace_client(state, c, cl._replace(session=cl.session._replace(hs_level=1))), (Upgraded(c, 1, "advice"),)
 
 
 def _settle(params: Params, pre: State, st: Step) -> Step:
@@ -1121,33 +1189,167 @@ def _settle(params: Params, pre: State, st: Step) -> Step:
     return Step(st.state._replace(tuner_timer=timer), st.events + (Began(following + 1, phase.label()),))
 
 
-def _count_down(timer: int, delta: int) -> int:
-    """A positive countdown after `delta` seconds; -1 once it is due."""
-    return timer - delta if timer > delta else -1
+# ---------------------------------------------------------------- the table
 
 
-_APPLY = {
-    "reply": _reply,
-    "arrive": _arrive,
-    "reconnect": _reconnect,
-    "restore": _restore,
-    "gc": _gc,
-    "deadline": _deadline,
-    "publish": _publish,
-    "load": _load,
-    "adopt": _adopt,
-    "adopt_reaper": _adopt,
-    "adopt_advice": _adopt,
-    "lose": _lose,
-    "crash": _crash,
-    "cut": _cut,
-    "tick": _tick,
-    "launch": _launch,
-    "restart": _restart,
-    "upgrade": _upgrade,
-    "expire": _expire,
-    "reconfigure": _reconfigure,
-}
+class Rule(NamedTuple):
+    """One protocol step: who takes it, when it is enabled, what it does.
+
+    ``has`` says whether a fleet has the rule at all (one without a rollout
+    has no ``launch``): where it is false the guard never enables anything,
+    and `actions` does not ask it. ``due`` says whether an enabled action of this kind is urgent (time may
+    not advance past it) or may happen at any moment: a bool, or a function
+    of the parameters and state where that depends on the state (a release's
+    upgrades are urgent once its window ran out). ``adversary`` marks the
+    moves the environment makes at will (traffic, timers nobody controls,
+    load, faults); the Hypothesis engine may mute them in a run.
+    """
+
+    kind: str
+    actor: str
+    has: Callable[[Params], bool]
+    due: bool | Callable[[Params, State], bool]
+    enabled: Callable[[Params, State], list[Action]]
+    apply: Callable[[Params, State, Action], Step]
+    adversary: bool
+    text: str
+
+
+def _ALWAYS(params: Params) -> bool:
+    return True
+
+
+def _ROLLOUT(params: Params) -> bool:
+    return params.rollout is not None
+
+
+# The table, in the order of `ACTIONS` (the symbolic engine numbers the kinds
+# by it, so a new kind goes at the end).
+RULES: tuple[Rule, ...] = (
+    Rule("reply", "the server holding the connect", _ALWAYS, True, _when_reply, _reply, False,
+         "a held connect is answered with the server's advice; the client waits the interval + RTT"),
+    Rule("arrive", "client", _ALWAYS, True, _when_arrive, _arrive, False,
+         "the next connect reaches its server: existence check, refresh, hold"),
+    Rule("reconnect", "client", _ALWAYS, True, _when_reconnect, _reconnect, False,
+         "a client without a socket connects again through the load balancer (handshake or same-id connect)"),
+    Rule("restore", "environment", _ALWAYS, True, _when_restore, _restore, False,
+         "a lost server's connectivity comes back"),
+    Rule("deadline", "fleet tuner", lambda p: p.rollout is None and p.load_moves, True, _when_deadline, _deadline, False,
+         "a fleet-wide change's propagation delay ran out: every server adopts it"),
+    Rule("publish", "traffic", lambda p: "publish" in p.heartbeat.paths, False, _when_publish, _publish, True,
+         "a server publishes: its publish path judges every subscriber by its own cutoff"),
+    Rule("gc", "a server's GC timer", lambda p: "gc" in p.heartbeat.paths, False, _when_gc, _gc, True,
+         "a GC sweep on one server destroys every session past that server's GC cutoff"),
+    Rule("load", "environment", lambda p: p.load_moves, False, _when_load, _load, True,
+         "the load input moves: a server's (its adjuster) or the fleet's (a fleet-wide tuner)"),
+    Rule("adopt", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet", False, _when_adopt, _adopt, True,
+         "one server adopts a fleet-wide change, advice and reaper at once"),
+    Rule("adopt_reaper", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet-staged", False, _when_adopt_reaper, _adopt, True,
+         "one server's reaper adopts a staged change"),
+    Rule("adopt_advice", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet-staged", False, _when_adopt_advice, _adopt, True,
+         "one server's advice adopts a staged change"),
+    Rule("lose", "environment", lambda p: p.faults.server_loss > 0, False, _when_lose, _lose, True,
+         "a server loses connectivity for a while: every socket on it drops"),
+    Rule("crash", "environment", lambda p: p.faults.client_crash > 0, False, _when_crash, _crash, True,
+         "a client crashes: its session is left to the reapers"),
+    Rule("cut", "environment", lambda p: p.faults.client_cut > 0, False, _when_cut, _cut, True,
+         "a client's network is cut for a while; it reconnects when it returns"),
+    Rule("tick", "time", _ALWAYS, False, _when_tick, _tick, False,
+         "time jumps to the next deadline, ageing every session (only when nothing is due)"),
+    Rule("launch", "operator", _ROLLOUT, False, _when_launch, _launch, False,
+         "the operator begins the rollout's next phase"),
+    Rule("restart", "operator", _ROLLOUT, True, _when_restart, _restart, False,
+         "a server of the batch under way restarts with the phase's part at B: its sockets drop"),
+    Rule("upgrade", "operator", _ROLLOUT, lambda params, state: state.tuner_timer == DUE, _when_upgrade, _upgrade, False,
+         "a client release reaches a client: its page reloads (a new socket) or its session takes B"),
+    Rule("expire", "an extra judge", lambda p: bool(p.judges), False, _when_expire, _expire, False,
+         "a client's own judge or a proxy closes a connection silent past its cutoff"),
+    Rule("reconfigure", "operator", _ROLLOUT, True, _when_reconfigure, _reconfigure, False,
+         "a live server takes B's settings for the phase's part: nothing drops"),
+)
+
+ACTIONS = tuple(rule.kind for rule in RULES)
+RULE = {rule.kind: rule for rule in RULES}
+_APPLY = {rule.kind: rule.apply for rule in RULES}
+
+# The order `actions` lists enabled actions in, due ones first (a search's
+# order, hence its shortest counterexamples, follow it). Kinds grouped in one
+# tuple are listed client by client: a due client has one event enabled at a
+# time, and crash comes before cut for each client.
+_LISTING = (
+    ("reply", "arrive", "reconnect"), ("restore",), ("deadline",), ("restart",), ("reconfigure",),
+    ("publish",), ("gc",), ("expire",), ("load",), ("adopt",), ("adopt_reaper",), ("adopt_advice",),
+    ("launch",), ("upgrade",), ("lose",), ("crash", "cut"),
+)
+assert sorted(k for group in _LISTING for k in group) == sorted(set(ACTIONS) - {"tick"}), "_LISTING misses a kind"
+assert all(len(g) == 1 or {RULE[k].due for k in g} in ({True}, {False}) for g in _LISTING), "a group's urgency varies"
+
+
+def _client_of(action: Action) -> int:
+    return action.client
+
+
+_LISTED: tuple = (None, ())  # the fleet `_listing` was last asked for, and its answer
+
+
+def _listing(params: Params) -> tuple[tuple[Rule, ...], ...]:
+    """`_LISTING`'s groups as rules, without the rules `params`' fleet does not have.
+
+    Asked once per state searched, so the last answer is kept, by identity
+    (one tuple, replaced whole: threads searching other fleets at the same
+    time at worst recompute it).
+    """
+    global _LISTED
+    last = _LISTED
+    if last[0] is params:
+        return last[1]
+    groups = (tuple(RULE[k] for k in group if RULE[k].has(params)) for group in _LISTING)
+    listing = tuple(g for g in groups if g)
+    _LISTED = (params, listing)
+    return listing
+
+
+def actions(params: Params, state: State) -> list[Action]:
+    """Every action enabled in `state`, in a fixed, documented order (`_LISTING`).
+
+    Due events come first; time may only advance (``tick``) when none is due.
+    """
+    due: list[Action] = []
+    free: list[Action] = []
+    for group in _listing(params):
+        rule = group[0]
+        if len(group) == 1:
+            enabled = rule.enabled(params, state)
+            if enabled:
+                urgent = rule.due(params, state) if callable(rule.due) else rule.due
+                (due if urgent else free).extend(enabled)
+        else:
+            # Client by client, each client's in table order (a stable sort);
+            # a group's kinds share one fixed urgency.
+            enabled = sorted((a for r in group for a in r.enabled(params, state)), key=_client_of)
+            (due if rule.due else free).extend(enabled)
+    if not due:
+        free.extend(_when_tick(params, state))
+    return due + free
+
+
+def step(params: Params, state: State, action: Action) -> Step:
+    """Apply `action` to `state`; raise `ProtocolError` if it is not enabled."""
+    if action not in actions(params, state):
+        raise ProtocolError(_why_not(params, state, action))
+    return _apply(params, state, action)
+
+
+def _why_not(params: Params, state: State, action: Action) -> str:
+    where = ""
+    if 0 <= action.client < len(state.clients):
+        cl = state.clients[action.client]
+        where = f" client {action.client} is {cl.phase} (timer {cl.timer});"
+    elif 0 <= action.server < len(state.servers):
+        srv = state.servers[action.server]
+        where = f" server {action.server} is {'down' if srv.down else 'up'} at level {srv.adv};"
+    enabled = ", ".join(str(a) for a in actions(params, state))
+    return f"action {action} is not enabled:{where} enabled here: {enabled}"
 
 
 def _apply(params: Params, state: State, action: Action) -> Step:

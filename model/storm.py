@@ -53,7 +53,7 @@ from ..properties.core import NotEncoded
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
 from .params import Params, adjuster_advice
 
-__all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "MODES", "StormError"]
+__all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "MODES", "StormError", "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
 HELD, WAITING, RETRY, DEAD = 0, 1, 2, 3
@@ -91,6 +91,23 @@ class _Group:
 # connect, the three reaper paths of docs/protocol.md); what the model states
 # beyond them it would silently simulate as Faye, so it refuses them by name.
 _INSTEAD = "check it with the exhaustive engine (stormcheck check, or --property storm_subsides for the lasso)"
+
+# What the simulation covers, by the model's rule table (`fleet.RULES`): the
+# kinds whose effect it reproduces (in its own time steps, over counts of
+# clients) and, for every other kind, the scenario feature that enables it,
+# which `refuse_unsimulated` refuses by name. tests/test_rules.py fails when
+# a kind is in neither.
+SIMULATED = ("reply", "arrive", "reconnect", "restore", "deadline", "publish", "gc", "load", "adopt",
+             "lose", "crash", "cut", "tick")
+UNSIMULATED = {
+    "adopt_reaper": "design 'fleet-wide-staged' (a staged fleet change)",
+    "adopt_advice": "design 'fleet-wide-staged' (a staged fleet change)",
+    "launch": "a configuration rollout ([rollout])",
+    "restart": "a configuration rollout ([rollout])",
+    "upgrade": "a configuration rollout ([rollout])",
+    "reconfigure": "a configuration rollout ([rollout])",
+    "expire": "a client-side judge ([[judge]]) or a proxy idle timeout ([[proxy]])",
+}
 
 
 def refuse_unsimulated(params: Params) -> None:
