@@ -166,7 +166,8 @@ class _Status:
     """``label: done/total jobs, running NAME`` on stderr, once a run has taken a second.
 
     On a terminal one line is rewritten in place; otherwise a plain line
-    each time a job ends (and every ten seconds while none does).
+    each time a job ends or, in this process, starts (and every ten seconds
+    while none does).
     """
 
     def __init__(self, label: str, total: int, enabled: bool, stream=None) -> None:
@@ -177,14 +178,14 @@ class _Status:
         self.open = False
         self.done, self.running = 0, []
 
-    def show(self, running: Sequence[str] | None = None, ended: bool = False) -> None:
+    def show(self, running: Sequence[str] | None = None, ended: bool = False, starting: bool = False) -> None:
         if running is not None:
             self.running = list(running)
         running = self.running
         now = time.perf_counter()
         if not self.enabled or now - self.started < 1.0:
             return
-        if not (self.tty or ended or now - self.last >= 10.0):
+        if not (self.tty or ended or starting or now - self.last >= 10.0):
             return
         more = f" (+{len(running) - 1})" if len(running) > 1 else ""
         what = f", running {running[0]}{more}" if running else ""
@@ -224,7 +225,7 @@ def run(jobs: Sequence[Job], runner: Runner = Runner(), *, label: str = "jobs", 
 
     if runner.scheduler is None and runner.workers == 1:
         for i, job in enumerate(jobs):
-            status.show([job.name])
+            status.show([job.name], starting=True)  # this process is busy until the job ends
             finish(i, *_call(job.fn, job.args, {**job.kwargs, **job.local}))
     elif runner.scheduler is not None:
         _run_dask(jobs, runner.scheduler, status, finish)

@@ -158,6 +158,12 @@ class Progress:
     def __init__(self, enabled: bool, stream=None) -> None:
         self.enabled, self.stream = enabled, stream or sys.stderr
 
+    def line(self, text: str) -> None:
+        """One finished line, for work timed elsewhere (a job run in another process)."""
+        if self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     @contextmanager
     def stage(self, label: str) -> Iterator[dict]:
         """Time a stage; the caller sets ``outcome["text"]`` to what it found."""
