@@ -28,7 +28,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import conform_cmd, jobs, output, plan_cmd, report, signals, storm_cmd, swarm, synth_cmd
+from . import conform_cmd, jobs, output, plan_cmd, report, signals, storm_cmd, swarm, sweep_cmd, synth_cmd
 from .flags import with_flags
 from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
 
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     storm_cmd.add_parser(sub)
     synth_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     conform_cmd.add_parser(sub)
     return p
 
@@ -445,6 +446,8 @@ def _main(argv: list[str] | None) -> int:
             return plan_cmd.list_shipped(args.shipped)
         if command == "report":
             return report.run(args)
+        if command == "sweep":
+            return sweep_cmd.run(args)
         if command == "storm":
             return storm_cmd.run(args)
         if command == "conform":

@@ -166,8 +166,8 @@ class _Status:
     """``label: done/total jobs, running NAME`` on stderr, once a run has taken a second.
 
     On a terminal one line is rewritten in place; otherwise a plain line
-    each time a job ends or, in this process, starts (and every ten seconds
-    while none does).
+    when a job ends or, in this process, starts (at most one a second), and
+    every ten seconds while none does.
     """
 
     def __init__(self, label: str, total: int, enabled: bool, stream=None) -> None:
@@ -185,7 +185,9 @@ class _Status:
         now = time.perf_counter()
         if not self.enabled or now - self.started < 1.0:
             return
-        if not (self.tty or ended or starting or now - self.last >= 10.0):
+        # Off a terminal: when a job ends or starts here, at most once a second; else every ten seconds.
+        if not (self.tty or ((ended or starting) and now - self.last >= 1.0) or (ended and self.done == self.total)
+                or now - self.last >= 10.0):
             return
         more = f" (+{len(running) - 1})" if len(running) > 1 else ""
         what = f", running {running[0]}{more}" if running else ""
