@@ -231,7 +231,7 @@ def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path
         os.umask(umask)
         work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is meant to be shared
         ctx = ReportContext(list(scenarios), dict(designs), tuple(engines), budget, work,
-                            progress or Progress(False), tuple(argv), tuple(properties))
+                            progress or Progress(False), tuple(argv), tuple(properties), runner)
         run_cells(ctx, runner)
         left_out = {OPTIONAL_SECTIONS[name] for name in skip}
         if "symbolic" not in ctx.engines:

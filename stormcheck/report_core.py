@@ -217,6 +217,7 @@ class ReportContext:
     progress: Progress
     argv: tuple[str, ...] = ()
     properties: tuple[str, ...] = ()  # property names asked for; empty: the default set
+    runner: object = None  # where independent runs go (`stormcheck.jobs.Runner`); None: this process
     cells: list[Cell] = field(default_factory=list)
     shown: list[ShownTrace] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())

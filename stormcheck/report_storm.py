@@ -13,10 +13,11 @@ engine, with its trace among the violations.
 
 from __future__ import annotations
 
-from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, simulated_designs, storm_table
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.storm import storm_params
 
+from . import jobs
 from .report_core import ReportContext, Section
 from .report_html import esc, figure_image, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
 from .storm_plot import design_figure
@@ -44,7 +45,17 @@ def storm_section(ctx: ReportContext) -> Section | None:
             continue
         storm = storm_params(scenario)
         with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
-            rows = storm_table(covered, storm)
+            todo = [jobs.Job(f"{scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
+                    for d in designs for m in mitigations(storm)]
+            got = jobs.run(todo, ctx.runner or jobs.Runner(), label=f"{scenario.name}/storm",
+                           progress=ctx.progress.enabled)
+            failed = [g for g in got if isinstance(g, jobs.Failed)]
+            if failed:  # a ranking without some of its runs would mislead
+                outcome["text"] = "failed"
+                html.append(f"<h3>{esc(scenario.name)}</h3><p>Not simulated: {esc('; '.join(map(str, failed)))}.</p>")
+                md.append(f"### {scenario.name}\n\nNot simulated: {'; '.join(map(str, failed))}.\n")
+                continue
+            rows = rank_rows(got)
             stuck = sum(r["recovery"].verdict.value == "violated" for r in rows)
             outcome["text"] = f"{len(rows) - stuck} of {len(rows)} runs recover"
         intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "
