@@ -71,10 +71,17 @@ class Job:
 
 @dataclass(frozen=True)
 class Failed:
-    """A job that raised, or whose worker died: its name and what went wrong."""
+    """A job that raised, or whose worker died: its name and what went wrong.
+
+    `kind` is the exception's class name ("" for a worker that died);
+    `inconclusive` tells an engine that could not decide (`Inconclusive`:
+    not encoded, solver unknown) from a failure, as the command line does.
+    """
 
     name: str
     error: str
+    kind: str = ""
+    inconclusive: bool = False
 
     def __str__(self) -> str:
         return f"{self.name}: {self.error}"
@@ -144,7 +151,7 @@ def _connect(address: str):
 
 
 def _call(fn, args: tuple, kwargs: dict) -> tuple[bool, Any]:
-    """Run one job, in a worker or here: (True, value), or (False, the error in words).
+    """Run one job, in a worker or here: (True, value), or (False, (message, kind, inconclusive)).
 
     The error is turned into text where it happened: an exception that does
     not pickle must not take its job's name with it.
@@ -152,7 +159,14 @@ def _call(fn, args: tuple, kwargs: dict) -> tuple[bool, Any]:
     try:
         return True, fn(*args, **kwargs)
     except Exception as err:  # a signal (BaseException) stops the run instead
-        return False, f"{type(err).__name__}: {err}"
+        return False, _described(err)
+
+
+def _described(err: BaseException) -> tuple[str, str, bool]:
+    from stormcheck.properties.core import Inconclusive
+
+    kind = type(err).__name__
+    return f"{kind}: {err}" if str(err) else kind, kind, isinstance(err, Inconclusive)
 
 
 def _quiet_worker() -> None:
@@ -216,7 +230,9 @@ def run(jobs: Sequence[Job], runner: Runner = Runner(), *, label: str = "jobs", 
     results: list = [None] * len(jobs)
 
     def finish(i: int, ok: bool, value) -> None:
-        results[i] = value if ok else Failed(jobs[i].name, value)
+        if not ok:
+            value = Failed(jobs[i].name, *value) if isinstance(value, tuple) else Failed(jobs[i].name, value)
+        results[i] = value
         status.done += 1
         status.running = [n for n in status.running if n != jobs[i].name]
         if on_done is not None:  # the caller prints its own line per job
@@ -313,7 +329,7 @@ def _run_dask(jobs: list[Job], address: str, status: _Status, finish) -> None:
                     try:
                         ok, value = fut.result()
                     except Exception as err:  # KilledWorker, a lost connection, a job that did not unpickle
-                        ok, value = False, f"{type(err).__name__}: {err}"
+                        ok, value = False, _described(err)
                     finish(flight.pop(fut), ok, value)
                 status.show([jobs[i].name for i in sorted(flight.values())])
         finally:

@@ -34,6 +34,7 @@ from stormcheck.model.scenario import Scenario, ScenarioError, load_scenario, sc
 from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.timeline import render_timeline
 
+from . import jobs
 from .output import OutputError, check_out, version, write_text
 
 __all__ = ["add_parser", "run", "MAX_STEPS", "STEPS_WHY"]
@@ -59,6 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="adjuster thresholds: highest average subscribe latency searched (default 200000)")
     p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     p.add_argument("--out", type=Path, help="write every certified run as ITF trace and timeline here")
+    jobs.add_arguments(p)
     return p
 
 
@@ -84,7 +86,7 @@ def run(args) -> int:
             raise _BadInput("--high-ms: only for adjuster thresholds (a scenario without [ranges])")
         try:
             if not scenario.ranges and _thresholds_apply(scenario):
-                found = adjuster_thresholds(scenario, high_ms=args.high_ms, max_steps=args.steps, seed=args.seed)
+                found = _thresholds(scenario, args)
                 doc = _thresholds_doc(scenario, found)
                 ok = all(t.load_ms is None or t.certified is not None for t in found)
                 runs = [(f"synth-{t.path}", t.certified, t.config) for t in found if t.certified is not None]
@@ -122,6 +124,30 @@ def run(args) -> int:
             print(f"  {name}: {path}")
         print(f"synth: {doc['verdict']}")
     return 0 if ok else 3
+
+
+def _thresholds(scenario: Scenario, args) -> list:
+    """Each reaper path's threshold, one job per path (--jobs, --scheduler), in path order.
+
+    Each path is asked in a solver context of its own whatever the worker
+    count, so the answer and its certified run do not depend on it.
+    """
+    from stormcheck.checkers.z3_synth import PATHS, SynthesisError, adjuster_thresholds
+
+    options = {"high_ms": args.high_ms, "max_steps": args.steps, "seed": args.seed}
+    todo = [jobs.Job(f"{scenario.name}/{scenario.design.name}/{path} path", adjuster_thresholds, (scenario,),
+                     {**options, "paths": (path,)}) for path in PATHS]
+    found = []
+    for got in jobs.run(todo, getattr(args, "runner", jobs.Runner()), label="synth thresholds",
+                        progress=not args.json):
+        if isinstance(got, jobs.Failed):
+            if got.inconclusive:
+                raise Inconclusive(str(got))
+            if got.kind == "SynthesisError":
+                raise SynthesisError(got.error.removeprefix("SynthesisError: "))
+            raise RuntimeError(str(got))
+        found += got
+    return found
 
 
 def _thresholds_apply(scenario: Scenario) -> bool:
