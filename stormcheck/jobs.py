@@ -141,7 +141,7 @@ def _connect(address: str):
         raise JobsError(f"--scheduler {address!r}: give the scheduler's address, e.g. tcp://10.0.0.5:8786")
     try:
         return Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
-    except (OSError, TimeoutError, ValueError, TypeError) as err:
+    except Exception as err:  # refused, timed out, or not an address Dask can parse: all one answer
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise JobsError(f"--scheduler {address}: no Dask scheduler answered within {CONNECT_SECONDS} s ({why}); "
                         "check the address, or drop --scheduler to run here") from None
@@ -287,6 +287,7 @@ def _window(jobs: list[Job], order: list[int], workers: int, status: _Status, fi
     Returns the jobs in flight when a worker died and those not started
     then (both empty when the pool did not break).
     """
+    workers = min(workers, len(order))
     pool = _pool(workers)
     flight: dict = {}
     pending = list(order)
@@ -320,7 +321,7 @@ def _run_dask(jobs: list[Job], address: str, status: _Status, finish) -> None:
     """
     client = _connect(address)
     try:
-        executor = client.get_executor()
+        executor = client.get_executor(pure=False)  # every job runs, even two with equal arguments
         flight = {executor.submit(_call, job.fn, job.args, job.kwargs): i for i, job in enumerate(jobs)}
         try:
             while flight:
