@@ -198,13 +198,15 @@ def _run_report(name: str, case: dict) -> dict:
 
 def _run_jobs(name: str, case: dict) -> dict:
     """`case["argv"]` with --jobs 1, then --jobs 2: wall time of each and their ratio."""
+    import contextlib
+    import io
     import tempfile
     from pathlib import Path
 
     from stormcheck.cli import main as cli
 
     seconds, codes = {}, set()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):  # stdout carries the JSON
         for n in (1, 2):
             t0 = time.perf_counter()
             codes.add(cli([*case["argv"], "--jobs", str(n), "--out", str(Path(tmp) / f"{case['out']}-{n}")]))

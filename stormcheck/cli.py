@@ -47,7 +47,10 @@ class _Progress:
     def __call__(self, info: dict) -> None:
         if not self.enabled:
             return
-        if "examples" in info:  # a randomised engine counts examples, not states
+        if info.get("symbolic"):  # the solver: which property, proof or search to what depth
+            where = f"search to depth {info['depth']}" if info["phase"] == "search" else "proof"
+            line = f"{self.label}: {info['property']}: {where}, {info['seconds']:.0f} s"
+        elif "examples" in info:  # a randomised engine counts examples, not states
             rate = info["examples"] / info["seconds"] if info["seconds"] else 0
             line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")

@@ -47,8 +47,8 @@ def storm_section(ctx: ReportContext) -> Section | None:
         with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
             todo = [jobs.Job(f"{scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
                     for d in designs for m in mitigations(storm)]
-            got = jobs.run(todo, ctx.runner or jobs.Runner(), label=f"{scenario.name}/storm",
-                           progress=ctx.progress.enabled)
+            # progress=False: the stage's own line is open ("label ... ") until the outcome.
+            got = jobs.run(todo, ctx.runner or jobs.Runner(), label=f"{scenario.name}/storm", progress=False)
             failed = [g for g in got if isinstance(g, jobs.Failed)]
             if failed:  # a ranking without some of its runs would mislead
                 outcome["text"] = "failed"

@@ -25,11 +25,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from stormcheck.properties.core import Inconclusive  # noqa: E402
-from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region  # noqa: E402
+from stormcheck.checkers.z3_synth import SynthesisError, safe_region  # noqa: E402
 from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
 
+from . import jobs  # noqa: E402
 from .report_core import ReportContext, Section  # noqa: E402
+from .synth_cmd import thresholds_by_path  # noqa: E402
 from .report_html import esc, figure_image, img_html, img_markdown  # noqa: E402
 
 __all__ = ["synth_section"]
@@ -123,7 +125,9 @@ def synth_section(ctx: ReportContext) -> Section | None:
             design = adjusting[0]
             try:
                 with ctx.stage(f"{scenario.name}/{design}/synth: adjuster thresholds") as outcome:
-                    thresholds = adjuster_thresholds(scenario.with_design(design))
+                    # progress=False: the stage's own line is open ("label ... ") until the outcome.
+                    thresholds = thresholds_by_path(scenario.with_design(design), ctx.runner or jobs.Runner(),
+                                                    progress=False)
                     outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
             except (SynthesisError, Inconclusive) as err:
                 html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)

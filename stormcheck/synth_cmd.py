@@ -37,7 +37,7 @@ from stormcheck.traces.timeline import render_timeline
 from . import jobs
 from .output import OutputError, check_out, version, write_text
 
-__all__ = ["add_parser", "run", "MAX_STEPS", "STEPS_WHY"]
+__all__ = ["add_parser", "run", "thresholds_by_path", "MAX_STEPS", "STEPS_WHY"]
 
 DEFAULT_SCENARIO = "gitter-2015"
 # The longest bounded search asked of the solver: every step adds a copy of
@@ -70,7 +70,7 @@ class _BadInput(Exception):
 
 def run(args) -> int:
     """Run ``synth`` for parsed `args`; the exit code."""
-    from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region
+    from stormcheck.checkers.z3_synth import SynthesisError, safe_region
 
     try:
         if args.design is not None and args.design not in DESIGNS:
@@ -127,19 +127,24 @@ def run(args) -> int:
 
 
 def _thresholds(scenario: Scenario, args) -> list:
-    """Each reaper path's threshold, one job per path (--jobs, --scheduler), in path order.
+    return thresholds_by_path(scenario, getattr(args, "runner", jobs.Runner()), progress=not args.json,
+                              high_ms=args.high_ms, max_steps=args.steps, seed=args.seed)
+
+
+def thresholds_by_path(scenario: Scenario, runner: jobs.Runner, *, progress: bool = True, **options) -> list:
+    """`adjuster_thresholds`, one job per reaper path on `runner`, in path order.
 
     Each path is asked in a solver context of its own whatever the worker
-    count, so the answer and its certified run do not depend on it.
+    count, so the answer and its certified run do not depend on it. A path
+    whose job failed raises as `adjuster_thresholds` would have
+    (`SynthesisError`, `Inconclusive`), naming the path.
     """
     from stormcheck.checkers.z3_synth import PATHS, SynthesisError, adjuster_thresholds
 
-    options = {"high_ms": args.high_ms, "max_steps": args.steps, "seed": args.seed}
     todo = [jobs.Job(f"{scenario.name}/{scenario.design.name}/{path} path", adjuster_thresholds, (scenario,),
                      {**options, "paths": (path,)}) for path in PATHS]
     found = []
-    for got in jobs.run(todo, getattr(args, "runner", jobs.Runner()), label="synth thresholds",
-                        progress=not args.json):
+    for got in jobs.run(todo, runner, label="synth thresholds", progress=progress):
         if isinstance(got, jobs.Failed):
             if got.inconclusive:
                 raise Inconclusive(str(got))
