@@ -310,8 +310,14 @@ def _run_checks(args, fleets: dict, props, options: dict) -> list:
     out = []
     for n in range(len(fleets)):
         mine = done[n * k:(n + 1) * k]
+        kept = [(r, s) for r, s in zip(mine, seeds) if not isinstance(r, jobs.Failed)]
         failed = [r for r in mine if isinstance(r, jobs.Failed)]
-        out.append(failed[0] if failed else swarm.merge(mine, seeds))
+        if not kept:
+            out.append(failed[0])
+            continue
+        for f in failed:  # a swarm goes on with the runs that finished, and says which did not
+            print(f"stormcheck: {f}; the swarm's other runs are kept", file=sys.stderr)
+        out.append(swarm.merge([r for r, _ in kept], [s for _, s in kept]))
     return out
 
 

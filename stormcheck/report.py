@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from stormcheck.checkers import ENGINES, CheckResult, PropertyResult, run_engine
 from stormcheck.model.params import DESIGNS
@@ -55,8 +55,8 @@ from .report_core import (
 )
 from .report_html import render_html, render_markdown
 from .report_sections import DEFAULT_SECTIONS, searched_section
-from .report_storm import storm_section
-from .report_synth import synth_section
+from .report_storm import storm_jobs, storm_section
+from .report_synth import synth_jobs, synth_section
 
 __all__ = [
     "SECTION_BUILDERS",
@@ -116,14 +116,23 @@ def register_section(builder: SectionBuilder, *, before: SectionBuilder | None =
 register_section(synth_section)
 register_section(storm_section)
 OPTIONAL_SECTIONS: dict[str, SectionBuilder] = {"synthesis": synth_section, "storms": storm_section}
+# A section's independent runs, given ahead of time so that they share the
+# pool with the engine runs (a builder that runs after the cells would
+# otherwise leave workers idle); the builder then finds them done
+# (`ReportContext.run_jobs`).
+SECTION_JOBS: dict[SectionBuilder, Callable[[ReportContext], list]] = {synth_section: synth_jobs,
+                                                                       storm_section: storm_jobs}
 
 
-def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner()) -> None:
+def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner(), ahead: Sequence[jobs.Job] = ()) -> None:
     """Run every engine on every (scenario, design) of `ctx` on `runner`, one progress line each.
 
     The cells are jobs (`stormcheck.jobs`), kept in scenario, design, engine
     order whichever finishes first. A cell whose engine raised, or whose
     worker died, is reported inconclusive with the error; the others stand.
+    The sections' jobs `ahead` run first, in the same pool (the longest
+    usually, so none is left to run alone at the end); their results go to
+    ``ctx.prefetched``.
     """
     todo, where = [], []
     for base in ctx.scenarios:
@@ -136,12 +145,19 @@ def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner()) -> None:
                                       ctx.budget.options(engine, sc))))
                 where.append((sc, engine, props))
 
-    def done(i, job, got) -> None:
-        verdict = got.error if isinstance(got, jobs.Failed) else f"{got[0].verdict} ({got[1]:.1f} s)"
-        ctx.progress.line(f"{job.name} ... {verdict}")
+    ahead = list(ahead)
 
-    for (sc, engine, props), got in zip(where, jobs.run(todo, runner, label="report: engine runs",
-                                                        progress=ctx.progress.enabled, on_done=done)):
+    def done(i, job, got) -> None:
+        if isinstance(got, jobs.Failed):
+            ctx.progress.line(f"{job.name} ... {got.error}")
+        elif i >= len(ahead):
+            ctx.progress.line(f"{job.name} ... {got[0].verdict} ({got[1]:.1f} s)")
+        else:
+            ctx.progress.line(f"{job.name} ... done")
+
+    results = jobs.run(ahead + todo, runner, label="report", progress=ctx.progress.enabled, on_done=done)
+    ctx.prefetched.update((job.name, got) for job, got in zip(ahead, results))
+    for (sc, engine, props), got in zip(where, results[len(ahead):]):
         if isinstance(got, jobs.Failed):
             why = f"not checked: the engine failed: {got.error}"
             got = (CheckResult(engine, sc.name, sc.design.name,
@@ -232,11 +248,12 @@ def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path
         work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is meant to be shared
         ctx = ReportContext(list(scenarios), dict(designs), tuple(engines), budget, work,
                             progress or Progress(False), tuple(argv), tuple(properties), runner)
-        run_cells(ctx, runner)
         left_out = {OPTIONAL_SECTIONS[name] for name in skip}
         if "symbolic" not in ctx.engines:
             left_out.add(synth_section)
-        sections = build_sections(ctx, [b for b in SECTION_BUILDERS if b not in left_out])
+        builders = [b for b in SECTION_BUILDERS if b not in left_out]
+        run_cells(ctx, runner, [job for b in builders if b in SECTION_JOBS for job in SECTION_JOBS[b](ctx)])
+        sections = build_sections(ctx, builders)
         for section in sections:
             for image in section.images:
                 _write(work, f"img/{image.name}", image.data)

@@ -22,10 +22,27 @@ from .report_core import ReportContext, Section
 from .report_html import esc, figure_image, img_html, img_markdown, md_cell, table_html, table_markdown, verdict_html
 from .storm_plot import design_figure
 
-__all__ = ["storm_section"]
+__all__ = ["storm_section", "storm_jobs"]
 
 HEADERS = ("design", "rank", "mitigation", "verdict", "recovery", "peak reconnects/s", "valid sessions reaped",
            "max T (s)")
+
+
+def _runs(ctx: ReportContext, scenario) -> tuple[dict, dict, list[jobs.Job]]:
+    """The designs simulated for `scenario`, those refused (and why), and one job per design x mitigation."""
+    named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
+    covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
+    if not covered:
+        return covered, refused, []
+    storm = storm_params(scenario)
+    todo = [jobs.Job(f"storm {scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
+            for d in covered for m in mitigations(storm)]
+    return covered, refused, todo
+
+
+def storm_jobs(ctx: ReportContext) -> list[jobs.Job]:
+    """The section's independent runs (every simulation), to run ahead with the cells."""
+    return [job for scenario in ctx.scenarios if "storm" in scenario.config for job in _runs(ctx, scenario)[2]]
 
 
 def storm_section(ctx: ReportContext) -> Section | None:
@@ -33,8 +50,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
     for scenario in ctx.scenarios:
         if "storm" not in scenario.config:
             continue
-        named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
-        covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
+        covered, refused, todo = _runs(ctx, scenario)
         designs = list(covered)
         skipped_h = "".join(f"<p>{esc(d)}: not simulated: {esc(why)}.</p>" for d, why in refused.items())
         skipped_md = "".join(f"{d}: not simulated: {why}.\n\n" for d, why in refused.items())
@@ -45,10 +61,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
             continue
         storm = storm_params(scenario)
         with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
-            todo = [jobs.Job(f"{scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
-                    for d in designs for m in mitigations(storm)]
-            # progress=False: the stage's own line is open ("label ... ") until the outcome.
-            got = jobs.run(todo, ctx.runner or jobs.Runner(), label=f"{scenario.name}/storm", progress=False)
+            got = ctx.run_jobs(todo)
             failed = [g for g in got if isinstance(g, jobs.Failed)]
             if failed:  # a ranking without some of its runs would mislead
                 outcome["text"] = "failed"

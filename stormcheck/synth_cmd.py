@@ -37,7 +37,7 @@ from stormcheck.traces.timeline import render_timeline
 from . import jobs
 from .output import OutputError, check_out, version, write_text
 
-__all__ = ["add_parser", "run", "thresholds_by_path", "MAX_STEPS", "STEPS_WHY"]
+__all__ = ["add_parser", "run", "thresholds_by_path", "threshold_jobs", "thresholds_from", "MAX_STEPS", "STEPS_WHY"]
 
 DEFAULT_SCENARIO = "gitter-2015"
 # The longest bounded search asked of the solver: every step adds a copy of
@@ -135,16 +135,30 @@ def thresholds_by_path(scenario: Scenario, runner: jobs.Runner, *, progress: boo
     """`adjuster_thresholds`, one job per reaper path on `runner`, in path order.
 
     Each path is asked in a solver context of its own whatever the worker
-    count, so the answer and its certified run do not depend on it. A path
-    whose job failed raises as `adjuster_thresholds` would have
-    (`SynthesisError`, `Inconclusive`), naming the path.
+    count, so the answer and its certified run do not depend on it.
     """
-    from stormcheck.checkers.z3_synth import PATHS, SynthesisError, adjuster_thresholds
+    todo = threshold_jobs(scenario, **options)
+    return thresholds_from(jobs.run(todo, runner, label="synth thresholds", progress=progress))
 
-    todo = [jobs.Job(f"{scenario.name}/{scenario.design.name}/{path} path", adjuster_thresholds, (scenario,),
+
+def threshold_jobs(scenario: Scenario, **options) -> list[jobs.Job]:
+    """The jobs of `thresholds_by_path`: one `adjuster_thresholds` per reaper path."""
+    from stormcheck.checkers.z3_synth import PATHS, adjuster_thresholds
+
+    return [jobs.Job(f"synth {scenario.name}/{scenario.design.name}/{path} path", adjuster_thresholds, (scenario,),
                      {**options, "paths": (path,)}) for path in PATHS]
+
+
+def thresholds_from(results: list) -> list:
+    """The thresholds of `threshold_jobs`' results; a failed path raises as `adjuster_thresholds` would.
+
+    `SynthesisError` or `Inconclusive`, naming the path; anything else as a
+    `RuntimeError` with the job's error.
+    """
+    from stormcheck.checkers.z3_synth import SynthesisError
+
     found = []
-    for got in jobs.run(todo, runner, label="synth thresholds", progress=progress):
+    for got in results:
         if isinstance(got, jobs.Failed):
             if got.inconclusive:
                 raise Inconclusive(str(got))
