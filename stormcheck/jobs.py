@@ -260,7 +260,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _stop(pool: Executor) -> None:
-    """Cancel what has not started and end the workers now, without waiting for their jobs."""
+    """Cancel what has not started and end the workers now, without waiting for their jobs.
+
+    `shutdown` alone lets running jobs finish, which for a long search is
+    minutes after Ctrl-C. Python 3.14 has ``terminate_workers``; before it,
+    the pool's own ``_processes`` are the only handle on its workers.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
@@ -303,6 +308,8 @@ def _window(jobs: list[Job], order: list[int], workers: int, status: _Status, fi
                 except BrokenProcessPool:
                     _stop(pool)
                     return sorted(flight.values()), pending
+                except Exception as err:  # the job or its result did not pickle: that job's failure only
+                    ok, value = False, _described(err)
                 finish(flight.pop(fut), ok, value)
             status.show([jobs[i].name for i in sorted(flight.values())])
     except BaseException:
