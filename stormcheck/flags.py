@@ -5,7 +5,9 @@
 from a file or a flag, so a flag cannot pass what the file format refuses.
 ``sweep --grid timeout=20:60:5`` stands for a ``[ranges]`` key at each of
 its values: every point is built as a scenario, and refused by the same
-rules, before the first search (`grid_points`).
+rules, before the first search (`grid_points`). ``--jobs`` and
+``--scheduler`` are checked once for every command, by the command line,
+before it starts (`stormcheck.jobs.runner_from`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ The folder is built in a temporary sibling and renamed into place only when
 complete, so an interrupted or failed build leaves the previous report (or
 nothing) behind, never half a report.
 
+The engine runs, and the sections' own independent runs (`SECTION_JOBS`),
+are jobs (`stormcheck.jobs`): ``--jobs N`` or ``--scheduler`` spread them,
+and the report is the same, byte for byte but for the wall-clock times it
+states, whatever ran them.
+
 Adding a section
 ----------------
 A section builder is ``builder(ctx: ReportContext) -> Section | None``

@@ -112,16 +112,27 @@ def test_report_same_with_two_workers(tmp_path, capsys):
     assert "--jobs" not in a["report.md"].decode()
 
 
-def test_sweep_on_a_dask_local_cluster(tmp_path, capsys):
+def test_sweep_on_a_dask_local_cluster_and_its_killed_worker(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
+    import dask
+
     argv = ["sweep", "gitter-2015", "--design", "off", *SMALL_GRID, "--quiet", "--no-boundary"]
     main([*argv, "--out", str(tmp_path / "here")])
     capsys.readouterr()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    # Two retries (Dask's default is 3): a job whose worker dies three times is reported (KilledWorker);
+    # one that was only queued on a dying worker runs again elsewhere.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster:
         rc = main([*argv, "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address])
-    assert rc == 1, capsys.readouterr().err
-    assert _files(tmp_path / "dask") == _files(tmp_path / "here")
+        assert rc == 1, capsys.readouterr().err
+        assert _files(tmp_path / "dask") == _files(tmp_path / "here")
+        todo = [jobs.Job("first", math.sqrt, (4,)), jobs.Job("raises", math.sqrt, (-1,)),
+                jobs.Job("last", math.sqrt, (9,)), jobs.Job("killed", signal.raise_signal, (signal.SIGKILL,))]
+        got = jobs.run(todo, jobs.Runner(scheduler=cluster.scheduler_address), progress=False)
+    assert got[0] == 2.0 and got[2] == 3.0
+    assert got[1] == jobs.Failed("raises", "ValueError: math domain error", "ValueError")
+    assert got[3].name == "killed" and got[3].kind == "KilledWorker", got[3]
 
 
 def test_a_job_that_raises_and_a_killed_worker_are_reported_the_rest_kept():
