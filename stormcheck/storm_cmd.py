@@ -27,7 +27,7 @@ from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import load_scenario
 from stormcheck.model.storm import MODES, storm_params
-from stormcheck.properties.core import NotEncoded
+from stormcheck.properties.core import Inconclusive, NotEncoded
 from stormcheck.properties.protocol import storm_subsides
 
 from . import jobs
@@ -116,8 +116,8 @@ def run(args) -> int:
 
     results = jobs.run(todo, args.runner, label=f"storm {scenario.name}", progress=not args.quiet, on_done=progress)
     failed = [r for r in results if isinstance(r, jobs.Failed)]
-    if failed:  # a table ranked without some of its runs would mislead; say which failed, write nothing
-        raise StormError("; ".join(str(f) for f in failed) + ": the storm table needs every run; nothing written")
+    if failed:  # a table ranked without some of its runs would mislead; say which failed, write nothing (exit 3)
+        raise Inconclusive("; ".join(str(f) for f in failed) + ": the storm table needs every run; nothing written")
     seconds = time.perf_counter() - started
     if lassos:
         print(f"Can a storm outlive its fault? Exhaustive lasso search, {scenario.params.clients} client(s), "

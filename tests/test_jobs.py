@@ -13,7 +13,6 @@ the pool and leaves neither a half-written file nor a worker behind.
 from __future__ import annotations
 
 import math
-import os
 import re
 import signal
 import subprocess
