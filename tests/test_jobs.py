@@ -6,8 +6,8 @@ output compared: files byte for byte, printed text and report pages with
 wall-clock times (the one thing that may differ) masked. A real Dask
 ``LocalCluster`` (two worker processes on 127.0.0.1) runs a sweep through
 ``--scheduler``. A job that raises and a worker killed mid-job are reported
-by name with the others kept; bad flags stop before any work; SIGTERM stops
-the pool and leaves neither a half-written file nor a worker behind.
+by name with the others kept; bad flags stop before any work; SIGTERM, SIGINT
+or SIGHUP stops the pool and leaves neither a half-written file nor a worker behind.
 """
 
 from __future__ import annotations
@@ -187,7 +187,8 @@ def test_bad_flags_exit_2_with_one_line_before_any_work(tmp_path, capsys, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def test_sigterm_stops_the_pool_and_leaves_nothing_half_written(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_stops_the_pool_and_leaves_nothing_half_written(tmp_path, signum):
     psutil = pytest.importorskip("psutil")
     proc = subprocess.Popen([sys.executable, "-m", "stormcheck", "sweep", "gitter-2015", "--grid", "timeout=20:200",
                              "--grid", "interval=0:20", "--jobs", "2", "--no-boundary", "--out", "o"],
@@ -199,10 +200,10 @@ def test_sigterm_stops_the_pool_and_leaves_nothing_half_written(tmp_path):
         workers = psutil.Process(proc.pid).children(recursive=True)
     assert len(workers) >= 2, "the pool did not start"
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert f"interrupted by {signal.Signals(signum).name}" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers left running: {alive}"
