@@ -253,8 +253,10 @@ def _check(args) -> int:
     verdicts = {}
     for (design, sc), result in zip(fleets.items(), results):
         if isinstance(result, jobs.Failed):  # kept apart: the other designs' results stand
-            print(f"\n{sc.name}/{design}: not checked: {result.error}" if len(designs) > 1
-                  else f"stormcheck: {result}", file=sys.stderr if len(designs) == 1 else sys.stdout)
+            if len(designs) > 1:
+                print(f"\n{sc.name}/{design}: not checked: {result.error}")
+            else:
+                print(f"stormcheck: {result}", file=sys.stderr)
             worst = max(worst, 3, key=lambda c: (0, 3, 1).index(c))
             verdicts[design] = f"{Verdict.INCONCLUSIVE} (failed)"
             continue
