@@ -20,6 +20,10 @@ Cases:
 * ``report/...``: ``stormcheck report`` with its default budgets, every engine:
   the presets under their own designs, and the 2015 fleet under all six
   designs (target: a few minutes each).
+* ``jobs/...``: independent runs spread over worker processes (`stormcheck.jobs`):
+  ``report`` of every preset with ``--jobs 1`` and ``--jobs 2`` in one run and
+  their ratio (target: at least 1.6 on a 2-core machine), and a 200-point
+  ``sweep`` (gitter-2015, design off, timeout x interval) with both.
 * ``storm/...``: the storm simulation (`model.storm`) of 3 servers and 50,000
   clients for 2 simulated hours (target: under 10 s), with the adjuster on
   and off; the per-client (sampled) model beside the counting (fluid) one on
@@ -78,6 +82,11 @@ _case("hypothesis/3-clients/per-server", "gitter-2015", "per-server", {"topology
 _case("hypothesis/gitter-2015/per-session", "gitter-2015", "per-session", engine="hypothesis", examples=300)
 # The design-review report, built as `stormcheck report` builds it (scenario "" = every preset).
 _case("report/presets", "", "", engine="report")
+# The same work on one worker and on two, in one run: the ratio is what --jobs buys on this machine.
+CASES["jobs/report-presets"] = {"engine": "jobs", "argv": ["report", "--quiet"], "out": "report"}
+CASES["jobs/sweep-200"] = {"engine": "jobs", "argv": ["sweep", "gitter-2015", "--design", "off", "--grid",
+                                                      "timeout=11:50", "--grid", "interval=0:4", "--quiet"],
+                           "out": "sweep"}
 # Storm dynamics: the issue's scale target (3 servers, 50,000 clients, 2 simulated hours, target
 # under 10 s), the same fleet with the adjuster off, the per-client (sampled) model on 5,000
 # clients against the counting one for the ratio, and the exhaustive lasso search.
@@ -187,6 +196,29 @@ def _run_report(name: str, case: dict) -> dict:
             "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def _run_jobs(name: str, case: dict) -> dict:
+    """`case["argv"]` with --jobs 1, then --jobs 2: wall time of each and their ratio."""
+    import contextlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from stormcheck.cli import main as cli
+
+    seconds, codes = {}, set()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):  # stdout carries the JSON
+        for n in (1, 2):
+            t0 = time.perf_counter()
+            codes.add(cli([*case["argv"], "--jobs", str(n), "--out", str(Path(tmp) / f"{case['out']}-{n}")]))
+            seconds[n] = time.perf_counter() - t0
+    ratio = seconds[1] / seconds[2] if seconds[2] else None
+    return {"case": name, "clients": None, "verdict": f"exit {'/'.join(map(str, sorted(codes)))}", "steps": None,
+            "states": None, "transitions": None, "complete": "-", "seconds": round(seconds[2], 3),
+            "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "jobs_seconds": {str(k): round(v, 2) for k, v in seconds.items()},
+            "jobs_ratio": round(ratio, 2) if ratio else None}
+
+
 def _run_conform_stack(name: str, case: dict) -> dict:
     from stormcheck.conformance.stacks import STACKS
     from stormcheck.conformance.stacks.conform import conform
@@ -289,6 +321,8 @@ def run_case(name: str) -> dict:
 
     if CASES[name]["engine"] == "report":
         return _run_report(name, CASES[name])
+    if CASES[name]["engine"] == "jobs":
+        return _run_jobs(name, CASES[name])
     if CASES[name]["engine"] == "conform-stack":
         return _run_conform_stack(name, CASES[name])
     if CASES[name]["engine"].startswith("conform"):
@@ -346,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  complete{'examples':>10}{'ex/s':>8}{'1st viol s':>12}")
     print(head)
     print("-" * len(head))
-    for name in names:
+    notes = []
+    for i, name in enumerate(names, start=1):
+        # Progress on stderr, so that a long case is not mistaken for a hang; the table stays on stdout.
+        print(f"benchmark: case {i}/{len(names)}: {name} ...", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{name:<36}failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -355,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<36}{r['verdict']:<14}{_cell(r['steps']):>6}{_cell(r['states']):>11}"
               f"{_cell(r['states_per_s']):>10}{r['seconds']:>9.2f}{r['peak_mib']:>10.1f}  {str(r['complete']):<8}"
               f"{_cell(r.get('examples')):>10}{_cell(r.get('examples_per_s')):>8}{_first(r):>12}")
+        if r.get("jobs_seconds"):
+            s = r["jobs_seconds"]
+            notes.append(f"{name}: --jobs 1 {s['1']:.1f} s, --jobs 2 {s['2']:.1f} s, ratio {r['jobs_ratio']}")
+    for note in notes:
+        print(note)
     if any(CASES[n]["engine"] == "hypothesis" for n in names):
         print(f"\nhypothesis rows: one no_valid_reap search per seed {SEEDS.start}..{SEEDS.stop - 1} (runs of <= "
               f"{HYPOTHESIS_STEPS} steps); medians of steps (shrunk length), seconds (with shrinking), examples "

@@ -48,7 +48,8 @@ def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callab
     from .z3_bmc import check_symbolic
 
     bound = steps or scenario.bounds.max_depth or SYMBOLIC_STEPS
-    return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0)
+    return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0,
+                          progress=progress)
 
 
 ENGINES: dict[str, Callable[..., CheckResult]] = {

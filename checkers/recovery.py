@@ -34,7 +34,7 @@ from stormcheck.model.policies import Policy
 from stormcheck.model.storm import Series, StormParams, refuse_unsimulated, simulate
 from stormcheck.properties.core import NotEncoded, Verdict
 
-__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "simulated_designs", "CALM_FACTOR", "SETTLE"]
+__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
 SETTLE = 600
@@ -166,19 +166,37 @@ def storm_table(params_by_design: dict[str, Params], storm: StormParams, *, mode
     """
     rows = []
     for design, params in params_by_design.items():
-        group = []
         for m in mitigations(storm):
-            run_storm = m.apply(storm)
-            series = simulate(params, run_storm, mode, seed)
-            rec = recovery(series, params, run_storm)
-            group.append({"design": design, "mitigation": m.name, "description": m.description,
-                          "recovery": rec, "series": series})
+            row = storm_run(design, params, storm, m.name, mode=mode, seed=seed)
+            rows.append(row)
             if progress is not None:
-                progress(design, m.name, rec)
+                progress(design, m.name, row["recovery"])
+    return rank_rows(rows)
+
+
+def storm_run(design: str, params: Params, storm: StormParams, mitigation: str, *, mode: str = "fluid",
+              seed: int = 0) -> dict:
+    """One row of `storm_table`, unranked: `design` under the mitigation named `mitigation`.
+
+    A run of its own, so that the rows can be computed in any order or
+    process (`stormcheck.jobs`) and ranked together by `rank_rows`.
+    """
+    m = next(m for m in mitigations(storm) if m.name == mitigation)
+    run_storm = m.apply(storm)
+    series = simulate(params, run_storm, mode, seed)
+    rec = recovery(series, params, run_storm)
+    return {"design": design, "mitigation": m.name, "description": m.description, "recovery": rec, "series": series}
+
+
+def rank_rows(rows: list[dict]) -> list[dict]:
+    """`rows` grouped by design (first appearance), each group ranked best first, with ``rank`` set."""
+    out = []
+    for design in dict.fromkeys(r["design"] for r in rows):
+        group = [r for r in rows if r["design"] == design]
         group.sort(key=lambda r: (r["recovery"].verdict != Verdict.HOLDS,
                                   r["recovery"].seconds if r["recovery"].seconds is not None else float("inf"),
                                   r["recovery"].reaped_valid))
         for rank, row in enumerate(group, start=1):
             row["rank"] = rank
-        rows.extend(group)
-    return rows
+        out.extend(group)
+    return out

@@ -29,6 +29,7 @@ never as safe.
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -200,6 +201,7 @@ def search(
     max_steps: int,
     solver: z3.Solver,
     depths: list[int] | None = None,
+    on_depth: Callable[[int], None] | None = None,
 ) -> BmcOutcome:
     """Find a path from `init` some step of which is `bad`, up to `max_steps` steps.
 
@@ -209,6 +211,7 @@ def search(
     first bad step, so it is not longer than needed *for this model*, but it
     need not be a shortest one (`bmc` finds those, at the price of proving
     every shorter bound free). ``none_within`` is the last bound found free.
+    `on_depth(k)` is told each bound before its query (for progress).
     """
     start = time.perf_counter()
     per_depth: list[float] = []
@@ -223,6 +226,8 @@ def search(
         # fleet, push/pop made the 12-step query 20-40% slower.
         ask = z3.Bool(f"search-bound-{k}", solver.ctx)
         solver.add(z3.Implies(ask, z3.Or([bad(i) for i in range(free, k)])))
+        if on_depth is not None:
+            on_depth(k)
         answer = solve(solver, ask)
         per_depth.append(time.perf_counter() - t)
         if answer == z3.sat:
@@ -267,8 +272,9 @@ def _bad_for(enc, name: str) -> Callable[[int], z3.BoolRef]:
 
 
 def _proof_basis(outcome) -> str:
-    return (f"proved by an inductive invariant of {len(outcome.lemmas)} lemmas ({outcome.seconds:.2f} s): "
-            f"{outcome.covers}")
+    # No clock time in a basis: the same seed gives the same verdict text on
+    # any machine and in any worker (the seconds are in the stats).
+    return f"proved by an inductive invariant of {len(outcome.lemmas)} lemmas: {outcome.covers}"
 
 
 def _cti_text(outcome) -> str:
@@ -286,15 +292,18 @@ def check_symbolic(
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
     rlimit: int = 0,
     prove_first: bool = True,
+    progress: Callable[[dict], None] | None = None,
 ) -> CheckResult:
     """Check `properties` with Z3: proofs where the invariant closes, certified runs otherwise.
 
     See the module docstring for the verdict of each property. A fleet the
     encoding does not cover is inconclusive for every property, with the
     reason. `prove_first` False skips the proofs (bounded checking only).
+    `progress`, if given, is called about once a second, from a thread of
+    its own (a solver call is one long C call), with the property, the
+    phase (proof or search), the search depth and the seconds spent.
     """
     from .z3_encoding import Encoding  # the only module that knows the protocol
-    from .z3_proof import prove
 
     if max_steps < 1:
         raise ValueError(f"max_steps = {max_steps}: the bound of a symbolic search must be at least 1 step")
@@ -307,7 +316,47 @@ def check_symbolic(
     except NotEncoded as err:
         enc, not_encoded = None, err.feature
     make = lambda c: make_solver(seed, timeout_ms, rlimit, ctx=c)  # noqa: E731
+    ticker = _Ticker(progress, start)
+    try:
+        _check_each(params, properties, enc, not_encoded if enc is None else "", max_steps, make, ctx, prove_first,
+                    stats, results, ticker)
+    finally:
+        ticker.stop()
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    return CheckResult(ENGINE, scenario, params.design.name, tuple(results), stats)
+
+
+class _Ticker:
+    """Calls `progress` once a second from a daemon thread with what the solver is on; a no-op without one."""
+
+    def __init__(self, progress: Callable[[dict], None] | None, start: float) -> None:
+        self.progress, self.start = progress, start
+        self.now = {"property": "", "phase": "", "depth": 0}
+        self.done = threading.Event()
+        if progress is not None:
+            threading.Thread(target=self._run, name="stormcheck-symbolic-progress", daemon=True).start()
+
+    def at(self, **now) -> None:
+        self.now = {**self.now, **now}
+
+    def _run(self) -> None:
+        while not self.done.wait(1.0):
+            try:
+                self.progress({**self.now, "symbolic": True, "seconds": time.perf_counter() - self.start})
+            except Exception:  # a progress line must never end the check
+                pass
+
+    def stop(self) -> None:
+        self.done.set()
+
+
+def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make, ctx, prove_first: bool,
+                stats: dict, results: list, ticker: _Ticker) -> None:
+    from .z3_proof import prove
+
     for prop in properties:
+        ticker.at(property=prop.name, phase="proof", depth=0)
+
         def verdict(v, basis, run=None, checked=True):
             results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked))
 
@@ -334,12 +383,14 @@ def check_symbolic(
             lifted = _lifted(params, prop, max_steps, make)
             if lifted is not None:
                 run, seconds = lifted
+                info["lifted_seconds"] = round(seconds, 3)
                 what = "counterexample" if prop.modality == ALWAYS else "witness"
                 verdict(prop.verdict_when_found(),
-                        f"certified {what} of {len(run)} steps (z3 on one client in {seconds:.2f} s, every client "
+                        f"certified {what} of {len(run)} steps (z3 on one client, every client "
                         f"mirroring it, replayed)", run)
                 continue
-        outcome = _search_property(params, enc, prop, max_steps, make(ctx))
+        ticker.at(phase="search")
+        outcome = _search_property(params, enc, prop, max_steps, make(ctx), lambda k: ticker.at(depth=k))
         info.update(search_seconds=round(outcome.seconds, 3), per_depth=[round(t, 3) for t in outcome.per_depth])
         if outcome.status == "found":
             try:
@@ -350,19 +401,17 @@ def check_symbolic(
                 continue
             what = "counterexample" if prop.modality == ALWAYS else "witness"
             shorter = f", none of <= {outcome.none_within} steps" if outcome.none_within else ""
-            basis = f"certified {what} of {len(run)} steps (z3, replayed{shorter}) in {outcome.seconds:.2f} s"
+            basis = f"certified {what} of {len(run)} steps (z3, replayed{shorter})"
             verdict(prop.verdict_when_found(), basis, run)
         elif outcome.status == "none" and prop.modality == ALWAYS:
             why = "" if proof is None else f"; not proved ({proof.status}: see stats)"
             verdict(Verdict.HOLDS, f"bounded: no counterexample of <= {max_steps} steps "
-                                   f"(z3 BMC, {outcome.seconds:.2f} s){why}")
+                                   f"(z3 BMC){why}")
         elif outcome.status == "none":
-            verdict(Verdict.INCONCLUSIVE, f"no witness of <= {max_steps} steps (z3 BMC, {outcome.seconds:.2f} s)")
+            verdict(Verdict.INCONCLUSIVE, f"no witness of <= {max_steps} steps (z3 BMC)")
         else:
             verdict(Verdict.INCONCLUSIVE, f"solver returned unknown at depth {outcome.steps} ({outcome.reason}); "
                                           f"nothing of <= {outcome.none_within} steps")
-    stats["seconds"] = round(time.perf_counter() - start, 3)
-    return CheckResult(ENGINE, scenario, params.design.name, tuple(results), stats)
 
 
 _PER_CLIENT = ("reply", "arrive", "reconnect")
@@ -428,7 +477,8 @@ def _lifted(params: Params, prop: Property, max_steps: int, make) -> tuple[Run, 
     return None if lifted is None else (lifted, outcome.seconds)
 
 
-def _search_property(params: Params, enc, prop: Property, max_steps: int, solver: z3.Solver) -> BmcOutcome:
+def _search_property(params: Params, enc, prop: Property, max_steps: int, solver: z3.Solver,
+                     on_depth: Callable[[int], None] | None = None) -> BmcOutcome:
     if prop.over == STATE:
         # A state property can fail in an initial state: a run of 0 steps.
         solver.push()
@@ -439,4 +489,4 @@ def _search_property(params: Params, enc, prop: Property, max_steps: int, solver
         if answer == z3.sat:
             return BmcOutcome("found", 0, model, "", 0.0, ())
     depths = depth_schedule(max_steps, 12 if prop.modality == ALWAYS else 4)
-    return search(enc.init(), enc.trans, _bad_for(enc, prop.name), max_steps, solver, depths)
+    return search(enc.init(), enc.trans, _bad_for(enc, prop.name), max_steps, solver, depths, on_depth)

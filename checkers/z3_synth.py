@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import z3
 
@@ -131,8 +132,17 @@ def adjuster_thresholds(
     max_steps: int = 16,
     seed: int = 0,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    paths: Sequence[str] = PATHS,
 ) -> list[Threshold]:
-    """Per reaper path, the adjuster input at which a valid session is first reaped (module docstring)."""
+    """Per reaper path, the adjuster input at which a valid session is first reaped (module docstring).
+
+    `paths`: the reaper paths to answer for (default all), in `PATHS` order.
+    Each path's question is independent of the others', so a caller may ask
+    for one path per process (`stormcheck.jobs`).
+    """
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        raise SynthesisError(f"unknown reaper path(s) {', '.join(unknown)}; paths: {', '.join(PATHS)}")
     params = scenario.params
     if params.design.judge != "server" or not params.design.adjusts() or len(params.levels) < 2:
         raise SynthesisError(
@@ -145,7 +155,7 @@ def adjuster_thresholds(
         raise SynthesisError(f"--high-ms {high}: must be above the second-highest level ({low - 1} ms)")
     enc, solver, kept = _prepare(params, {"load_ms": (low, high)}, threshold_ms, seed, timeout_ms)
     out = []
-    for path in PATHS:
+    for path in (p for p in PATHS if p in paths):
         t = time.perf_counter()
         s = solver()
         s.add(*[LEMMAS[n](enc, enc.frame(0)) for n in kept], enc.trans(0), enc.bad(0, (path,)))

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import random
 import signal
 import sys
 from dataclasses import replace
@@ -27,7 +28,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import conform_cmd, output, plan_cmd, report, signals, storm_cmd, synth_cmd
+from . import conform_cmd, jobs, output, plan_cmd, report, signals, storm_cmd, swarm, sweep_cmd, synth_cmd
 from .flags import with_flags
 from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
 
@@ -46,7 +47,10 @@ class _Progress:
     def __call__(self, info: dict) -> None:
         if not self.enabled:
             return
-        if "examples" in info:  # a randomised engine counts examples, not states
+        if info.get("symbolic"):  # the solver: which property, proof or search to what depth
+            where = f"search to depth {info['depth']}" if info["phase"] == "search" else "proof"
+            line = f"{self.label}: {info['property']}: {where}, {info['seconds']:.0f} s"
+        elif "examples" in info:  # a randomised engine counts examples, not states
             rate = info["examples"] / info["seconds"] if info["seconds"] else 0
             line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
@@ -92,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-states", type=int, help="exhaustive: override the scenario's state budget")
     c.add_argument("--max-seconds", type=float, help="exhaustive: override the scenario's time budget")
     c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
+    c.add_argument("--runs", type=int, metavar="K",
+                   help="hypothesis: a swarm of K seeded runs (seed, seed + 1, ...), merged per property; "
+                        "spread over --jobs or --scheduler")
     c.add_argument("--quiet", action="store_true", help="no progress lines and no timeline")
+    jobs.add_arguments(c)
 
     r = sub.add_parser("replay", help="re-check a stored trace against the current model")
     r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
@@ -104,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     storm_cmd.add_parser(sub)
     synth_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     conform_cmd.add_parser(sub)
     return p
 
@@ -135,8 +144,17 @@ _STEPS_WHY = {
 }
 
 
+MAX_RUNS = 10_000  # a swarm larger than this is a budget to state with --examples
+
+
 def _engine_options(args) -> dict:
     """The engine options given (ENGINE_OPTIONS), checked against the chosen engine."""
+    if args.runs is not None:
+        if args.engine != "hypothesis":
+            raise _BadInput(f"--runs: only used by --engine hypothesis (the engine is {args.engine}, "
+                            "whose runs are deterministic)")
+        if not 1 <= args.runs <= MAX_RUNS:
+            raise _BadInput(f"--runs {args.runs}: must be a whole number from 1 to {MAX_RUNS}")
     takes = ENGINE_OPTIONS.get(args.engine, ())
     for key in ("examples", "steps"):
         if getattr(args, key) is not None and key not in takes:
@@ -184,8 +202,10 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
     if "examples" in st:
         rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
+        seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
+                 else f"seed {st['seed']}")
         print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
-              f"{st['seconds']} s{rate}, seed {st['seed']}{ranged}")
+              f"{st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
         print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
               f"{st.get('seconds', 0)} s, seed {st['seed']}")
@@ -228,15 +248,21 @@ def _check(args) -> int:
     if scenario.ranges and args.engine != "hypothesis" and not args.quiet:
         print(f"stormcheck: note: {scenario.source} has [ranges]; only --engine hypothesis draws from them, "
               f"--engine {args.engine} checks the point values", file=sys.stderr)
+    results = _run_checks(args, fleets, props, options)
     worst, outputs = 0, []
     verdicts = {}
-    for design, sc in fleets.items():
-        progress = _Progress(not args.quiet, f"{sc.name}/{design}")
-        result = run_engine(args.engine, sc, props, seed=args.seed, progress=progress, **options)
-        progress.done()
+    for (design, sc), result in zip(fleets.items(), results):
+        if isinstance(result, jobs.Failed):  # kept apart: the other designs' results stand
+            if len(designs) > 1:
+                print(f"\n{sc.name}/{design}: not checked: {result.error}")
+            else:
+                print(f"stormcheck: {result}", file=sys.stderr)
+            worst = max(worst, 3, key=lambda c: (0, 3, 1).index(c))
+            verdicts[design] = f"{Verdict.INCONCLUSIVE} (failed)"
+            continue
         # The seed a randomised engine actually used (drawn when none was given).
         seed = result.stats.get("seed", args.seed if args.seed is not None else 0)
-        files = write_findings(sc, result, args.out, seed=seed)
+        files = _write_findings(sc, result, args.out, seed)
         if args.json:
             outputs.append(summary(sc, result, files, seed))
         else:
@@ -246,6 +272,8 @@ def _check(args) -> int:
         code = EXIT_CODES[result.verdict]
         worst = max(worst, code, key=lambda c: (0, 3, 1).index(c))
         verdicts[design] = str(result.verdict)
+    if not outputs and args.json:
+        outputs.append({"scenario": scenario.name, "verdict": str(Verdict.INCONCLUSIVE)})
     overall = next(v for v, c in EXIT_CODES.items() if c == worst)
     if args.json:
         print(json.dumps(outputs[0] if len(outputs) == 1 else _all_designs(outputs, str(overall)), indent=2))
@@ -253,6 +281,55 @@ def _check(args) -> int:
         print(f"\nverdict over {len(designs)} designs: {overall} "
               f"({', '.join(f'{d} {v}' for d, v in verdicts.items())})")
     return worst
+
+
+def _run_checks(args, fleets: dict, props, options: dict) -> list:
+    """Each design's result (or `jobs.Failed`), in design order; a swarm's runs merged per design.
+
+    Every seed is drawn here, in the parent: a swarm of K runs is the same
+    whichever workers run it. Without --runs the engine is left to draw its
+    own seed, as it always has.
+    """
+    k = args.runs or 1
+    base = args.seed
+    if k > 1 and base is None:
+        base = random.SystemRandom().randrange(2**32)
+    seeds = [base + i for i in range(k)] if k > 1 else [args.seed]
+    todo, bars = [], []
+    for design, sc in fleets.items():
+        for seed in seeds:
+            # The engine's own progress lines: shown when it runs in this process.
+            bar = _Progress(not args.quiet, f"{sc.name}/{design}" + (f"/seed {seed}" if k > 1 else ""))
+            bars.append(bar)
+            todo.append(jobs.Job(bar.label, run_engine, (args.engine, sc, props), {"seed": seed, **options},
+                                 local={"progress": bar}))
+    if len(todo) == 1 and args.runner == jobs.Runner():  # one search here: its errors go up as always
+        done = [run_engine(args.engine, *todo[0].args[1:], **todo[0].kwargs, progress=bars[0])]
+        bars[0].done()
+    else:
+        done = jobs.run(todo, args.runner, label=f"check {args.engine}", progress=not args.quiet,
+                        on_done=lambda i, job, result: bars[i].done())
+    out = []
+    for n in range(len(fleets)):
+        mine = done[n * k:(n + 1) * k]
+        kept = [(r, s) for r, s in zip(mine, seeds) if not isinstance(r, jobs.Failed)]
+        failed = [r for r in mine if isinstance(r, jobs.Failed)]
+        if not kept:
+            out.append(failed[0])
+            continue
+        for f in failed:  # a swarm goes on with the runs that finished, and says which did not
+            print(f"stormcheck: {f}; the swarm's other runs are kept", file=sys.stderr)
+        out.append(swarm.merge([r for r, _ in kept], [s for _, s in kept]))
+    return out
+
+
+def _write_findings(sc: Scenario, result: CheckResult, out: Path, seed: int) -> dict:
+    """`write_findings`, each property's run under the seed that made it (a swarm merges several)."""
+    files = {}
+    for prop, seed in zip(result.properties, swarm.seeds(result, seed).values()):
+        if prop.run is not None:
+            files.update(write_findings(sc, replace(result, properties=(prop,)), out, seed=seed))
+    return files
 
 
 def _all_designs(outputs: list[dict], verdict: str) -> dict:
@@ -364,6 +441,8 @@ def _main(argv: list[str] | None) -> int:
     if args.command is None:
         args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
     try:
+        # --jobs / --scheduler: checked once, here, before any command starts work.
+        args.runner = jobs.runner_from(args)
         if command == "check":
             if args.design not in (None, "all") and args.design not in DESIGNS:
                 raise _BadInput(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)} or all")
@@ -378,6 +457,8 @@ def _main(argv: list[str] | None) -> int:
             return plan_cmd.list_shipped(args.shipped)
         if command == "report":
             return report.run(args)
+        if command == "sweep":
+            return sweep_cmd.run(args)
         if command == "storm":
             return storm_cmd.run(args)
         if command == "conform":

@@ -3,13 +3,24 @@
 ``storm --horizon`` is ``[storm] horizon``, ``check --max-seconds`` is
 ``[search] max_seconds``: a value is checked by one rule, whether it comes
 from a file or a flag, so a flag cannot pass what the file format refuses.
+``sweep --grid timeout=20:60:5`` stands for a ``[ranges]`` key at each of
+its values: every point is built as a scenario, and refused by the same
+rules, before the first search (`grid_points`). ``--jobs`` and
+``--scheduler`` are checked once for every command, by the command line,
+before it starts (`stormcheck.jobs.runner_from`).
 """
 
 from __future__ import annotations
 
-from stormcheck.model.scenario import Scenario, ScenarioError, scenario_from_dict
+import itertools
 
-__all__ = ["with_flags"]
+from stormcheck.model.scenario import RANGE_KEYS, Scenario, ScenarioError, concrete_config, scenario_from_dict
+
+__all__ = ["with_flags", "GRID_KEYS", "MAX_POINTS", "parse_grid", "grid_points"]
+
+# A grid point is one whole value per key; `skew` is a list (one per server).
+GRID_KEYS = tuple(k for k in RANGE_KEYS if k != "skew")
+MAX_POINTS = 10_000  # about 15 minutes of the small presets' searches on one core
 
 
 def with_flags(scenario: Scenario, section: str, values: dict) -> Scenario:
@@ -29,3 +40,58 @@ def with_flags(scenario: Scenario, section: str, values: dict) -> Scenario:
     except ScenarioError as err:
         raise ScenarioError(f"{flags}: {err}") from None
     return rebuilt
+
+
+def parse_grid(specs: list[str]) -> dict[str, list[int]]:
+    """``["timeout=20:60:5", ...]`` as ``{"timeout": [20, 25, ..., 60], ...}`` (HI included, STEP default 1).
+
+    Raises `ScenarioError` naming the flag and what to write instead.
+    """
+    if not specs:
+        raise ScenarioError(f"--grid: give at least one, as KEY=LO:HI[:STEP] with KEY one of {', '.join(GRID_KEYS)}")
+    grid: dict[str, list[int]] = {}
+    for spec in specs:
+        key, _, span = spec.partition("=")
+        key = key.strip()
+        if key not in GRID_KEYS:
+            raise ScenarioError(f"--grid {spec}: {key!r} is not a grid key; grid keys: {', '.join(GRID_KEYS)}")
+        if key in grid:
+            raise ScenarioError(f"--grid {spec}: {key} is already a grid axis; give each key once")
+        try:
+            parts = [int(x) for x in span.split(":")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (2, 3):
+            raise ScenarioError(f"--grid {spec}: write {key}=LO:HI or {key}=LO:HI:STEP, whole numbers "
+                                f"(e.g. {key}=10:60:5)")
+        lo, hi, step = (*parts, 1)[:3]
+        if hi < lo or step < 1:
+            raise ScenarioError(f"--grid {spec}: needs LO <= HI and STEP >= 1")
+        grid[key] = list(range(lo, hi + 1, step))
+    count = 1
+    for values in grid.values():
+        count *= len(values)
+    if count > MAX_POINTS:
+        raise ScenarioError(f"--grid: {count:,} points; at most {MAX_POINTS:,} (raise a STEP, or narrow a range)")
+    return grid
+
+
+def grid_points(scenario: Scenario, grid: dict[str, list[int]]) -> list[tuple[dict, Scenario]]:
+    """Every point of `grid` (first key slowest) with the scenario it stands for, each checked.
+
+    A point the scenario format refuses stops the sweep before any work,
+    naming the point and the rule it breaks.
+    """
+    if scenario.ranges:
+        raise ScenarioError(f"{scenario.source}: has [ranges]; a sweep sets those keys itself, from --grid: "
+                            "remove [ranges] or sweep another scenario")
+    points = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values))
+        try:
+            built = scenario_from_dict(concrete_config(scenario.config, point), scenario.source)
+        except ScenarioError as err:
+            at = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise ScenarioError(f"--grid: the point {at} is not a valid scenario: {err}") from None
+        points.append((point, built))
+    return points

@@ -13,6 +13,11 @@ The folder is built in a temporary sibling and renamed into place only when
 complete, so an interrupted or failed build leaves the previous report (or
 nothing) behind, never half a report.
 
+The engine runs, and the sections' own independent runs (`SECTION_JOBS`),
+are jobs (`stormcheck.jobs`): ``--jobs N`` or ``--scheduler`` spread them,
+and the report is the same, byte for byte but for the wall-clock times it
+states, whatever ran them.
+
 Adding a section
 ----------------
 A section builder is ``builder(ctx: ReportContext) -> Section | None``
@@ -32,15 +37,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from stormcheck.checkers import ENGINES, run_engine
+from stormcheck.checkers import ENGINES, CheckResult, PropertyResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import ScenarioError, load_scenario, preset_names
 from stormcheck.properties import protocol
+from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import PROPERTIES, by_name
 
-from . import signals
+from . import jobs, signals
 from .report_core import (
     Budget,
     Cell,
@@ -54,8 +60,8 @@ from .report_core import (
 )
 from .report_html import render_html, render_markdown
 from .report_sections import DEFAULT_SECTIONS, searched_section
-from .report_storm import storm_section
-from .report_synth import synth_section
+from .report_storm import storm_jobs, storm_section
+from .report_synth import synth_jobs, synth_section
 
 __all__ = [
     "SECTION_BUILDERS",
@@ -115,21 +121,61 @@ def register_section(builder: SectionBuilder, *, before: SectionBuilder | None =
 register_section(synth_section)
 register_section(storm_section)
 OPTIONAL_SECTIONS: dict[str, SectionBuilder] = {"synthesis": synth_section, "storms": storm_section}
+# A section's independent runs, given ahead of time so that they share the
+# pool with the engine runs (a builder that runs after the cells would
+# otherwise leave workers idle); the builder then finds them done
+# (`ReportContext.run_jobs`).
+SECTION_JOBS: dict[SectionBuilder, Callable[[ReportContext], list]] = {synth_section: synth_jobs,
+                                                                       storm_section: storm_jobs}
 
 
-def run_cells(ctx: ReportContext) -> None:
-    """Run every engine on every (scenario, design) of `ctx`, one progress line each."""
+def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner(), ahead: Sequence[jobs.Job] = ()) -> None:
+    """Run every engine on every (scenario, design) of `ctx` on `runner`, one progress line each.
+
+    The cells are jobs (`stormcheck.jobs`), kept in scenario, design, engine
+    order whichever finishes first. A cell whose engine raised, or whose
+    worker died, is reported inconclusive with the error; the others stand.
+    The sections' jobs `ahead` run first, in the same pool (the longest
+    usually, so none is left to run alone at the end); their results go to
+    ``ctx.prefetched``.
+    """
+    todo, where = [], []
     for base in ctx.scenarios:
         for design in ctx.designs[base.name]:
             sc = base if design == base.design.name else base.with_design(design)
             for engine in ctx.engines:
-                with ctx.stage(f"{sc.name}/{design}/{engine}") as outcome:
-                    t0 = time.perf_counter()
-                    props = report_properties(sc, ctx.properties)
-                    result = run_engine(engine, _budgeted(sc, engine, ctx.budget), props, seed=ctx.budget.seed,
-                                        **ctx.budget.options(engine, sc))
-                    ctx.cells.append(Cell(sc, engine, result, time.perf_counter() - t0))
-                    outcome["text"] = str(result.verdict)
+                props = report_properties(sc, ctx.properties)
+                todo.append(jobs.Job(f"{sc.name}/{design}/{engine}", _cell,
+                                     (engine, _budgeted(sc, engine, ctx.budget), props, ctx.budget.seed,
+                                      ctx.budget.options(engine, sc))))
+                where.append((sc, engine, props))
+
+    ahead = list(ahead)
+
+    def done(i, job, got) -> None:
+        if isinstance(got, jobs.Failed):
+            ctx.progress.line(f"{job.name} ... {got.error}")
+        elif i >= len(ahead):
+            ctx.progress.line(f"{job.name} ... {got[0].verdict} ({got[1]:.1f} s)")
+        else:
+            ctx.progress.line(f"{job.name} ... done")
+
+    results = jobs.run(ahead + todo, runner, label="report", progress=ctx.progress.enabled, on_done=done)
+    ctx.prefetched.update((job.name, got) for job, got in zip(ahead, results))
+    for (sc, engine, props), got in zip(where, results[len(ahead):]):
+        if isinstance(got, jobs.Failed):
+            why = f"not checked: the engine failed: {got.error}"
+            got = (CheckResult(engine, sc.name, sc.design.name,
+                               tuple(PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why) for p in props)),
+                   0.0)
+        ctx.cells.append(Cell(sc, engine, *got))
+
+
+def _cell(engine: str, scenario, props, seed: int, options: dict):
+    """One report cell, in whichever process runs it: the result and its wall time."""
+    t0 = time.perf_counter()
+    result = run_engine(engine, scenario, props, seed=seed, **options)
+    return result, time.perf_counter() - t0
 
 
 def _budgeted(scenario, engine: str, budget: Budget):
@@ -184,7 +230,8 @@ def _replace_dir(built: Path, out: Path) -> None:
 
 def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path, *,
                  engines: Sequence[str] = ENGINE_ORDER, budget: Budget = Budget(), progress: Progress | None = None,
-                 argv: Sequence[str] = (), properties: Sequence[str] = (), skip: Sequence[str] = ()) -> ReportContext:
+                 argv: Sequence[str] = (), properties: Sequence[str] = (), skip: Sequence[str] = (),
+                 runner: jobs.Runner = jobs.Runner()) -> ReportContext:
     """Run the engines, build every section and write the report folder atomically.
 
     Raises
@@ -205,12 +252,13 @@ def build_report(scenarios: list, designs: dict[str, tuple[str, ...]], out: Path
         os.umask(umask)
         work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the report is meant to be shared
         ctx = ReportContext(list(scenarios), dict(designs), tuple(engines), budget, work,
-                            progress or Progress(False), tuple(argv), tuple(properties))
-        run_cells(ctx)
+                            progress or Progress(False), tuple(argv), tuple(properties), runner)
         left_out = {OPTIONAL_SECTIONS[name] for name in skip}
         if "symbolic" not in ctx.engines:
             left_out.add(synth_section)
-        sections = build_sections(ctx, [b for b in SECTION_BUILDERS if b not in left_out])
+        builders = [b for b in SECTION_BUILDERS if b not in left_out]
+        run_cells(ctx, runner, [job for b in builders if b in SECTION_JOBS for job in SECTION_JOBS[b](ctx)])
+        sections = build_sections(ctx, builders)
         for section in sections:
             for image in section.images:
                 _write(work, f"img/{image.name}", image.data)
@@ -255,6 +303,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="leave out a section that computes more (repeatable): the Z3 safe regions, the storm "
                         "simulation")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    jobs.add_arguments(r)
     return r
 
 
@@ -277,7 +326,11 @@ def _budget(args) -> Budget:
 
 
 def _command(args) -> list[str]:
-    """The command line that rebuilds this report, for the "What was searched" section."""
+    """The command line that rebuilds this report, for the "What was searched" section.
+
+    Without --jobs or --scheduler: they change where the searches run, not
+    what they find, and the report is the same for any of them.
+    """
     words = [str(s) for s in args.scenarios] + ["--out", str(args.out)]
     words += [w for d in args.designs or () for w in ("--design", d)]
     words += [w for e in args.engines or () for w in ("--engine", e)]
@@ -321,7 +374,8 @@ def _run(args) -> int:
     progress = Progress(not args.quiet)
     t0 = time.perf_counter()
     ctx = build_report(scenarios, designs, args.out, engines=engines, budget=budget, progress=progress,
-                       argv=_command(args), properties=args.properties or (), skip=args.skip)
+                       argv=_command(args), properties=args.properties or (), skip=args.skip,
+                       runner=getattr(args, "runner", jobs.Runner()))
     if not args.quiet:
         print(f"stormcheck: report written to {ctx.folder / 'report.html'} and report.md "
               f"({len(ctx.cells)} engine runs, {len(ctx.shown)} traces replayed, "

@@ -158,6 +158,12 @@ class Progress:
     def __init__(self, enabled: bool, stream=None) -> None:
         self.enabled, self.stream = enabled, stream or sys.stderr
 
+    def line(self, text: str) -> None:
+        """One finished line, for work timed elsewhere (a job run in another process)."""
+        if self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     @contextmanager
     def stage(self, label: str) -> Iterator[dict]:
         """Time a stage; the caller sets ``outcome["text"]`` to what it found."""
@@ -211,6 +217,8 @@ class ReportContext:
     progress: Progress
     argv: tuple[str, ...] = ()
     properties: tuple[str, ...] = ()  # property names asked for; empty: the default set
+    runner: object = None  # where independent runs go (`stormcheck.jobs.Runner`); None: this process
+    prefetched: dict = field(default_factory=dict)  # job name -> result, run ahead with the cells
     cells: list[Cell] = field(default_factory=list)
     shown: list[ShownTrace] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now().astimezone())
@@ -225,6 +233,20 @@ class ReportContext:
     def stage(self, label: str):
         """A progress stage (see `Progress.stage`) for work a section does itself."""
         return self.progress.stage(label)
+
+    def run_jobs(self, todo: list) -> list:
+        """The results of `todo` (`stormcheck.jobs.Job`s), in order.
+
+        Those the report ran ahead, beside the engine runs (see
+        `stormcheck.report.SECTION_JOBS`), are taken from there; the rest
+        run now, on the report's runner. Called inside a stage, so no
+        progress line of its own.
+        """
+        from . import jobs
+
+        missing = [job for job in todo if job.name not in self.prefetched]
+        got = dict(zip((job.name for job in missing), jobs.run(missing, self.runner or jobs.Runner(), progress=False)))
+        return [self.prefetched[job.name] if job.name in self.prefetched else got[job.name] for job in todo]
 
     def show_trace(self, cell: Cell, prop: PropertyResult) -> ShownTrace:
         """Write `prop`'s run as ITF + timeline under ``traces/`` and replay it.

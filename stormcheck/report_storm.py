@@ -3,7 +3,7 @@
 For each scenario of the report that has a ``[storm]`` table (the fleet at
 full size is a scenario's choice, not something to guess), every reported
 design the simulation supports runs under the scenario's own reconnect
-policy and each mitigation (`checkers.recovery.storm_table`): the table
+policy and each mitigation (`checkers.recovery.storm_run`, ranked by `rank_rows`): the table
 ranks them by recovery time, and one plot per design shows reconnects/s per
 mitigation, each server's T, the adjuster's latency and the sessions reaped
 valid and dead. The lasso half of the question (can a storm sustain itself
@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import re
 
-from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, simulated_designs, storm_table
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.storm import storm_params
 
+from . import jobs
 from .report_core import ReportContext, Section
 from .report_html import (esc, figure_image, img_html, img_markdown, md_cell, prose, table_html, table_markdown,
                           verdict_html)
 from .storm_plot import design_figure
 
-__all__ = ["storm_section"]
+__all__ = ["storm_section", "storm_jobs"]
 
 HEADERS = ("design", "rank", "mitigation", "verdict", "recovery", "peak reconnects/s",
            "valid sessions reaped (whole run)", "max T (s)")
@@ -40,13 +41,29 @@ VERDICT_NOTE = (
     "line, the window W green, the recovery instant a dark green line), then the run as configured.")
 
 
+def _runs(ctx: ReportContext, scenario) -> tuple[dict, dict, list[jobs.Job]]:
+    """The designs simulated for `scenario`, those refused (and why), and one job per design x mitigation."""
+    named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
+    covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
+    if not covered:
+        return covered, refused, []
+    storm = storm_params(scenario)
+    todo = [jobs.Job(f"storm {scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
+            for d in covered for m in mitigations(storm)]
+    return covered, refused, todo
+
+
+def storm_jobs(ctx: ReportContext) -> list[jobs.Job]:
+    """The section's independent runs (every simulation), to run ahead with the cells."""
+    return [job for scenario in ctx.scenarios if "storm" in scenario.config for job in _runs(ctx, scenario)[2]]
+
+
 def storm_section(ctx: ReportContext) -> Section | None:
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
         if "storm" not in scenario.config:
             continue
-        named = [d for d in ctx.designs[scenario.name] if DESIGNS.get(d)]
-        covered, refused = simulated_designs({d: scenario.with_design(d).params for d in named})
+        covered, refused, todo = _runs(ctx, scenario)
         designs = list(covered)
         skipped_h = "".join(f"<p>{esc(d)}: not simulated: {prose(why)}.</p>" for d, why in refused.items())
         skipped_md = "".join(f"{d}: not simulated: {why}.\n\n" for d, why in refused.items())
@@ -57,7 +74,14 @@ def storm_section(ctx: ReportContext) -> Section | None:
             continue
         storm = storm_params(scenario)
         with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
-            rows = storm_table(covered, storm)
+            got = ctx.run_jobs(todo)
+            failed = [g for g in got if isinstance(g, jobs.Failed)]
+            if failed:  # a ranking without some of its runs would mislead
+                outcome["text"] = "failed"
+                html.append(f"<h3>{esc(scenario.name)}</h3><p>Not simulated: {esc('; '.join(map(str, failed)))}.</p>")
+                md.append(f"### {scenario.name}\n\nNot simulated: {'; '.join(map(str, failed))}.\n")
+                continue
+            rows = rank_rows(got)
             stuck = sum(r["recovery"].verdict.value == "violated" for r in rows)
             outcome["text"] = f"{len(rows) - stuck} of {len(rows)} runs recover"
         intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "

@@ -26,14 +26,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from stormcheck.properties.core import Inconclusive  # noqa: E402
-from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region  # noqa: E402
+from stormcheck.checkers.z3_synth import SynthesisError, safe_region  # noqa: E402
 from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
 
+from . import jobs  # noqa: E402
 from .report_core import ReportContext, Section  # noqa: E402
 from .report_html import esc, figure_image, img_html, img_markdown, prose  # noqa: E402
+from .synth_cmd import threshold_jobs, thresholds_from  # noqa: E402
 
-__all__ = ["synth_section"]
+__all__ = ["synth_section", "synth_jobs"]
 
 
 def _region_scenario(scenario):
@@ -139,6 +141,19 @@ def _threshold_figure(scenario, thresholds):
     return fig
 
 
+def _threshold_design(ctx: ReportContext, scenario) -> str | None:
+    """The design whose adjuster thresholds the section shows: the first reported one that adjusts."""
+    adjusting = [d for d in ctx.designs[scenario.name]
+                 if d in DESIGNS and DESIGNS[d].judge == "server" and DESIGNS[d].tuner in ("per-server", "fleet")]
+    return adjusting[0] if adjusting and len(scenario.params.levels) > 1 else None
+
+
+def synth_jobs(ctx: ReportContext) -> list[jobs.Job]:
+    """The section's independent runs (adjuster thresholds, one per reaper path), to run ahead with the cells."""
+    return [job for scenario in ctx.scenarios if (design := _threshold_design(ctx, scenario))
+            for job in threshold_jobs(scenario.with_design(design))]
+
+
 def synth_section(ctx: ReportContext) -> Section | None:
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
@@ -159,13 +174,11 @@ def synth_section(ctx: ReportContext) -> Section | None:
             note = _region_note(scenario, region)
             parts_h.append(f"<pre>{esc(region.text())}</pre><p>{prose(note)}</p><p>{img_html(image)}</p>")
             parts_md.append(f"```\n{region.text()}\n```\n\n{note}\n\n{img_markdown(image)}\n")
-        adjusting = [d for d in ctx.designs[scenario.name]
-                     if d in DESIGNS and DESIGNS[d].judge == "server" and DESIGNS[d].tuner in ("per-server", "fleet")]
-        if adjusting and len(scenario.params.levels) > 1:
-            design = adjusting[0]
+        design = _threshold_design(ctx, scenario)
+        if design is not None:
             try:
                 with ctx.stage(f"{scenario.name}/{design}/synth: adjuster thresholds") as outcome:
-                    thresholds = adjuster_thresholds(scenario.with_design(design))
+                    thresholds = thresholds_from(ctx.run_jobs(threshold_jobs(scenario.with_design(design))))
                     outcome["text"] = ", ".join(f"{t.path} {t.load_ms} ms" for t in thresholds)
             except (SynthesisError, Inconclusive) as err:
                 html.append(f"<h3>{esc(scenario.name)}</h3>" + "".join(parts_h)

@@ -22,14 +22,15 @@ import time
 from pathlib import Path
 
 from stormcheck.checkers.bfs import check_bfs
-from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, simulated_designs, storm_table
+from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import load_scenario
 from stormcheck.model.storm import MODES, storm_params
-from stormcheck.properties.core import NotEncoded
+from stormcheck.properties.core import Inconclusive, NotEncoded
 from stormcheck.properties.protocol import storm_subsides
 
+from . import jobs
 from .flags import with_flags
 from .output import check_out, summary, write_findings, write_text
 
@@ -56,6 +57,7 @@ def add_parser(sub) -> None:
     s.add_argument("--no-plot", action="store_true", help="write no PNG plots")
     s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    jobs.add_arguments(s)
 
 
 def _designs(scenario, choice: str | None) -> list[str]:
@@ -95,12 +97,33 @@ def run(args) -> int:
     for design, why in refused.items():
         print(f"{design}: not simulated: {why}", file=text)
 
-    if not args.no_lasso:
+    # Every lasso search and every simulation is a job of its own; all run
+    # at once (--jobs, --scheduler) and come back in this order.
+    lassos = [] if args.no_lasso else [scenario.with_design(d) for d in asked]  # every design, simulated or not
+    todo = [jobs.Job(f"{sc.name}/{sc.design.name}/lasso", check_bfs, (sc.params, (storm_subsides,)),
+                     {"scenario": sc.name, "budget": sc.bounds}) for sc in lassos]
+    runs = [(d, m.name) for d in designs for m in mitigations(storm)]
+    todo += [jobs.Job(f"{d}/{m}", storm_run, (d, covered[d], storm, m), {"mode": args.mode, "seed": args.seed})
+             for d, m in runs]
+    say(f"simulating {len(designs)} design(s) x 6 mitigations, {storm.clients:,} clients, {storm.horizon} s"
+        + (f"; lasso search of {len(lassos)} design(s)" if lassos else "") + " ...")
+    started = time.perf_counter()
+
+    def progress(i, job, got):
+        if i >= len(lassos):
+            what = got.error if isinstance(got, jobs.Failed) else got["recovery"].verdict
+            say(f"  {job.name}: {what} ({time.perf_counter() - started:.1f} s)")
+
+    results = jobs.run(todo, args.runner, label=f"storm {scenario.name}", progress=not args.quiet, on_done=progress)
+    failed = [r for r in results if isinstance(r, jobs.Failed)]
+    if failed:  # a table ranked without some of its runs would mislead; say which failed, write nothing (exit 3)
+        raise Inconclusive("; ".join(str(f) for f in failed) + ": the storm table needs every run; nothing written")
+    seconds = time.perf_counter() - started
+    if lassos:
         print(f"Can a storm outlive its fault? Exhaustive lasso search, {scenario.params.clients} client(s), "
               f"{scenario.params.servers} servers ({scenario.source}):", file=text)
-        for design in asked:  # the lasso search covers every design, simulated or not
-            sc = scenario.with_design(design)
-            result = check_bfs(sc.params, (storm_subsides,), scenario=sc.name, budget=sc.bounds)
+        for sc, result in zip(lassos, results):
+            design = sc.design.name
             prop = result.properties[0]
             files = write_findings(sc, result, out) if prop.run is not None else {}
             report["lasso"][design] = summary(sc, result, files, 0)["properties"][storm_subsides.name]
@@ -109,14 +132,7 @@ def run(args) -> int:
                 print(f"  {'':<20}wrote {where}", file=text)
         print(file=text)
 
-    say(f"simulating {len(designs)} design(s) x 6 mitigations, {storm.clients:,} clients, {storm.horizon} s ...")
-    started = time.perf_counter()
-
-    def progress(design, mitigation, rec):
-        say(f"  {design}/{mitigation}: {rec.verdict} ({time.perf_counter() - started:.1f} s)")
-
-    rows = storm_table(covered, storm, mode=args.mode, seed=args.seed, progress=progress)
-    seconds = time.perf_counter() - started
+    rows = rank_rows(results[len(lassos):])
     print(f"Does it? {args.mode} simulation of {storm.clients:,} clients on {scenario.params.servers} servers, "
           f"{storm.horizon} s, server {rows[0]['series'].fault[2]} loses connectivity at t={storm.fault_at} s for "
           f"{rows[0]['series'].fault[1] - storm.fault_at} s; W = {storm.subside_within} s "

@@ -34,9 +34,10 @@ from stormcheck.model.scenario import Scenario, ScenarioError, load_scenario, sc
 from stormcheck.traces.export import run_to_trace
 from stormcheck.traces.timeline import render_timeline
 
+from . import jobs
 from .output import OutputError, check_out, version, write_text
 
-__all__ = ["add_parser", "run", "MAX_STEPS", "STEPS_WHY"]
+__all__ = ["add_parser", "run", "thresholds_by_path", "threshold_jobs", "thresholds_from", "MAX_STEPS", "STEPS_WHY"]
 
 DEFAULT_SCENARIO = "gitter-2015"
 # The longest bounded search asked of the solver: every step adds a copy of
@@ -59,6 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="adjuster thresholds: highest average subscribe latency searched (default 200000)")
     p.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     p.add_argument("--out", type=Path, help="write every certified run as ITF trace and timeline here")
+    jobs.add_arguments(p)
     return p
 
 
@@ -68,7 +70,7 @@ class _BadInput(Exception):
 
 def run(args) -> int:
     """Run ``synth`` for parsed `args`; the exit code."""
-    from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, safe_region
+    from stormcheck.checkers.z3_synth import SynthesisError, safe_region
 
     try:
         if args.design is not None and args.design not in DESIGNS:
@@ -84,7 +86,7 @@ def run(args) -> int:
             raise _BadInput("--high-ms: only for adjuster thresholds (a scenario without [ranges])")
         try:
             if not scenario.ranges and _thresholds_apply(scenario):
-                found = adjuster_thresholds(scenario, high_ms=args.high_ms, max_steps=args.steps, seed=args.seed)
+                found = _thresholds(scenario, args)
                 doc = _thresholds_doc(scenario, found)
                 ok = all(t.load_ms is None or t.certified is not None for t in found)
                 runs = [(f"synth-{t.path}", t.certified, t.config) for t in found if t.certified is not None]
@@ -122,6 +124,49 @@ def run(args) -> int:
             print(f"  {name}: {path}")
         print(f"synth: {doc['verdict']}")
     return 0 if ok else 3
+
+
+def _thresholds(scenario: Scenario, args) -> list:
+    return thresholds_by_path(scenario, getattr(args, "runner", jobs.Runner()), progress=not args.json,
+                              high_ms=args.high_ms, max_steps=args.steps, seed=args.seed)
+
+
+def thresholds_by_path(scenario: Scenario, runner: jobs.Runner, *, progress: bool = True, **options) -> list:
+    """`adjuster_thresholds`, one job per reaper path on `runner`, in path order.
+
+    Each path is asked in a solver context of its own whatever the worker
+    count, so the answer and its certified run do not depend on it.
+    """
+    todo = threshold_jobs(scenario, **options)
+    return thresholds_from(jobs.run(todo, runner, label="synth thresholds", progress=progress))
+
+
+def threshold_jobs(scenario: Scenario, **options) -> list[jobs.Job]:
+    """The jobs of `thresholds_by_path`: one `adjuster_thresholds` per reaper path."""
+    from stormcheck.checkers.z3_synth import PATHS, adjuster_thresholds
+
+    return [jobs.Job(f"synth {scenario.name}/{scenario.design.name}/{path} path", adjuster_thresholds, (scenario,),
+                     {**options, "paths": (path,)}) for path in PATHS]
+
+
+def thresholds_from(results: list) -> list:
+    """The thresholds of `threshold_jobs`' results; a failed path raises as `adjuster_thresholds` would.
+
+    `SynthesisError` or `Inconclusive`, naming the path; anything else as a
+    `RuntimeError` with the job's error.
+    """
+    from stormcheck.checkers.z3_synth import SynthesisError
+
+    found = []
+    for got in results:
+        if isinstance(got, jobs.Failed):
+            if got.inconclusive:
+                raise Inconclusive(str(got))
+            if got.kind == "SynthesisError":
+                raise SynthesisError(got.error.removeprefix("SynthesisError: "))
+            raise RuntimeError(str(got))
+        found += got
+    return found
 
 
 def _thresholds_apply(scenario: Scenario) -> bool:

@@ -1,0 +1,209 @@
+"""Independent jobs (`stormcheck.jobs`): the same results for one worker, two, or a Dask cluster.
+
+Each command that spreads its runs (`check --design all`, a Hypothesis
+swarm, `sweep`, `report`) is run with ``--jobs 1`` and ``--jobs 2`` and its
+output compared: files byte for byte, printed text and report pages with
+wall-clock times (the one thing that may differ) masked. A real Dask
+``LocalCluster`` (two worker processes on 127.0.0.1) runs a sweep through
+``--scheduler``. A job that raises and a worker killed mid-job are reported
+by name with the others kept; bad flags stop before any work; SIGTERM, SIGINT
+or SIGHUP stops the pool and leaves neither a half-written file nor a worker behind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stormcheck import jobs
+from stormcheck.cli import main
+from stormcheck.properties.protocol import PROPERTIES
+
+SAFETY = [w for p in PROPERTIES for w in ("--property", p.name)]
+SMALL_GRID = ["--grid", "timeout=20:40:10", "--grid", "interval=0:10:5"]  # 9 points, ~1 s of searches
+
+
+def _masked(text: str, folder: Path) -> str:
+    """`text` without what only the clock decides, and with `folder` as OUT."""
+    text = text.replace(str(folder), "OUT")
+    text = re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d \w+", "built WHEN", text)
+    text = re.sub(r"\d[\d,]*(\.\d+)? s\b", "N s", text)
+    text = re.sub(r"\d[\d,]*(\.\d+)? (states|examples)/s", r"N \2/s", text)
+    return re.sub(r"<td>\d+\.\d\d</td>|\| \d+\.\d\d \|", "SECONDS", text)  # the Searches table's seconds column
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _twice(tmp_path, capsys, argv: list[str], **flags) -> list[tuple[int, str, Path]]:
+    """Run `argv` once per entry of `flags` ({name: extra args}); (exit code, masked stdout, out folder) each."""
+    runs = []
+    for name, extra in flags.items():
+        out = tmp_path / name
+        rc = main([*argv, "--out", str(out), *extra])
+        runs.append((rc, _masked(capsys.readouterr().out, out), out))
+    return runs
+
+
+def test_check_all_designs_same_with_two_workers(tmp_path, capsys):
+    (rc1, out1, f1), (rc2, out2, f2) = _twice(tmp_path, capsys, ["check", "gitter-2015", "--design", "all", "--quiet"],
+                                              one=["--jobs", "1"], two=["--jobs", "2"])
+    assert rc1 == rc2 == 1
+    assert out1 == out2 and "verdict over 6 designs: violated" in out1
+    assert _files(f1) == _files(f2) and _files(f1)
+
+
+def test_hypothesis_swarm_seeds_come_from_the_parent(tmp_path, capsys):
+    argv = ["check", "gitter-2015", "--engine", "hypothesis", "--runs", "2", "--seed", "7", "--examples", "10",
+            "--steps", "12", "--property", "parameter_agreement", "--property", "rehandshake_reachable", "--quiet"]
+    (rc1, out1, f1), (rc2, out2, f2) = _twice(tmp_path, capsys, argv, one=[], two=["--jobs", "2"])
+    assert rc1 == rc2 and out1 == out2
+    assert "2 runs, seeds 7 to 8" in out1 and "(seed 7)" in out1
+    assert _files(f1) == _files(f2)
+
+
+def test_sweep_tables_and_plot_are_the_same_with_two_workers(tmp_path, capsys):
+    argv = ["sweep", "gitter-2015", "--design", "off", *SMALL_GRID, "--quiet"]
+    (rc1, out1, f1), (rc2, out2, f2) = _twice(tmp_path, capsys, argv, one=[], two=["--jobs", "2"])
+    assert rc1 == rc2 == 1 and out1 == out2
+    files = _files(f1)
+    assert sorted(files) == ["gitter-2015.sweep.csv", "gitter-2015.sweep.md", "gitter-2015.sweep.png"]
+    assert files == _files(f2)
+    rows = files["gitter-2015.sweep.csv"].decode().splitlines()
+    assert rows[0].startswith("timeout,interval,verdict,no_valid_reap")
+    assert [r.split(",")[:3] for r in rows[1:]] == [
+        ["20", "0", "holds"], ["20", "5", "holds"], ["20", "10", "violated"],
+        ["30", "0", "holds"], ["30", "5", "holds"], ["30", "10", "holds"],
+        ["40", "0", "holds"], ["40", "5", "holds"], ["40", "10", "holds"]]
+    # The symbolic engine's region agrees with the exhaustive verdicts; its boundary is drawn.
+    assert "proved free of valid-session reaps (symbolic engine) where T0 + I0 + rtt_max < ceil(1.6 x T0)" \
+        in files["gitter-2015.sweep.md"].decode()
+
+
+def test_sweep_says_why_no_boundary_is_drawn(tmp_path, capsys):
+    rc = main(["sweep", "gitter-2015", "--grid", "clients=1:1", "--grid", "interval=0:2:2", "--quiet",
+               "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1 and "proved boundary not drawn: synthesis is over protocol parameters, not clients" in out
+    assert "proved boundary not drawn" in (tmp_path / "gitter-2015.sweep.md").read_text()
+
+
+def test_report_same_with_two_workers(tmp_path, capsys):
+    argv = ["report", "gitter-2015", "--engine", "exhaustive", "--design", "per-server", "--design", "off",
+            "--skip", "storms", *SAFETY, "--quiet"]
+    (rc1, _, f1), (rc2, _, f2) = _twice(tmp_path, capsys, argv, one=["--jobs", "1"], two=["--jobs", "2"])
+    assert rc1 == rc2 == 0
+    a, b = _files(f1), _files(f2)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name in ("report.html", "report.md"):
+            assert _masked(a[name].decode(), f1) == _masked(b[name].decode(), f2), name
+        else:
+            assert a[name] == b[name], name  # traces, timelines, images: byte for byte
+    assert "--jobs" not in a["report.md"].decode()
+
+
+def test_sweep_on_a_dask_local_cluster_and_its_killed_worker(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    argv = ["sweep", "gitter-2015", "--design", "off", *SMALL_GRID, "--quiet", "--no-boundary"]
+    main([*argv, "--out", str(tmp_path / "here")])
+    capsys.readouterr()
+    # Two retries (Dask's default is 3): a job whose worker dies three times is reported (KilledWorker);
+    # one that was only queued on a dying worker runs again elsewhere.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster:
+        rc = main([*argv, "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address])
+        assert rc == 1, capsys.readouterr().err
+        assert _files(tmp_path / "dask") == _files(tmp_path / "here")
+        todo = [jobs.Job("first", math.sqrt, (4,)), jobs.Job("raises", math.sqrt, (-1,)),
+                jobs.Job("last", math.sqrt, (9,)), jobs.Job("killed", signal.raise_signal, (signal.SIGKILL,))]
+        got = jobs.run(todo, jobs.Runner(scheduler=cluster.scheduler_address), progress=False)
+    assert got[0] == 2.0 and got[2] == 3.0
+    assert got[1] == jobs.Failed("raises", "ValueError: math domain error", "ValueError")
+    assert got[3].name == "killed" and got[3].kind == "KilledWorker", got[3]
+
+
+def test_a_job_that_raises_and_a_killed_worker_are_reported_the_rest_kept():
+    todo = [jobs.Job("first", math.sqrt, (4,)), jobs.Job("raises", math.sqrt, (-1,)),
+            jobs.Job("killed", signal.raise_signal, (signal.SIGKILL,)),
+            jobs.Job("beside", time.sleep, (0.3,)), jobs.Job("last", math.sqrt, (9,))]
+    got = jobs.run(todo, jobs.Runner(workers=2), progress=False)
+    assert got[0] == 2.0 and got[3] is None and got[4] == 3.0
+    assert got[1] == jobs.Failed("raises", "ValueError: math domain error", "ValueError")
+    assert isinstance(got[2], jobs.Failed) and got[2].name == "killed" and "worker process died" in got[2].error
+    # In this process, a job that raises is reported the same way.
+    here = jobs.run([j for j in todo if j.name != "killed"], progress=False)
+    assert here == [got[0], got[1], got[3], got[4]]
+
+
+def test_a_failed_design_is_reported_and_the_others_kept(tmp_path, capsys, monkeypatch):
+    from stormcheck import cli
+
+    real = cli.run_engine
+
+    def engine(name, scenario, *a, **kw):
+        if scenario.design.name == "fleet-wide":
+            raise RuntimeError("out of disk")
+        return real(name, scenario, *a, **kw)
+
+    monkeypatch.setattr(cli, "run_engine", engine)
+    rc = main(["check", "gitter-2015", "--design", "all", "--quiet", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1  # per-server is still violated
+    assert "gitter-2015/fleet-wide: not checked: RuntimeError: out of disk" in out
+    assert "fleet-wide inconclusive (failed)" in out and "per-server violated" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "--jobs", "0"], "--jobs 0: must be a whole number from 1 to"),
+    (["sweep", "gitter-2015", "--grid", "timeout=1:2", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"],
+     "--jobs 2 and --scheduler tcp://127.0.0.1:1: give one"),
+    (["report", "--scheduler", "no such host"], "--scheduler 'no such host': give the scheduler's address"),
+    (["sweep", "gitter-2015", "--grid", "timeout=1:2", "--scheduler", "tcp://127.0.0.1:9"],
+     "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 1 s"),
+    (["sweep", "gitter-2015"], "--grid: give at least one, as KEY=LO:HI[:STEP]"),
+    (["sweep", "gitter-2015", "--grid", "speed=1:2"], "'speed' is not a grid key"),
+    (["sweep", "gitter-2015", "--grid", "timeout=0:3"], "the point timeout=0 is not a valid scenario"),
+    (["check", "--runs", "3"], "--runs: only used by --engine hypothesis"),
+])
+def test_bad_flags_exit_2_with_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(jobs, "CONNECT_SECONDS", 1)
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_stops_the_pool_and_leaves_nothing_half_written(tmp_path, signum):
+    psutil = pytest.importorskip("psutil")
+    proc = subprocess.Popen([sys.executable, "-m", "stormcheck", "sweep", "gitter-2015", "--grid", "timeout=20:200",
+                             "--grid", "interval=0:20", "--jobs", "2", "--no-boundary", "--out", "o"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    workers = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.3)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+    assert len(workers) >= 2, "the pool did not start"
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum, err
+    assert f"interrupted by {signal.Signals(signum).name}" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers left running: {alive}"
