@@ -1079,21 +1079,21 @@ def _launch(params: Params, state: State, a: Action) -> Step:
     return Step(state._replace(tuner_timer=_start_timer(phase)), (Began(k + 1, phase.label()),))
 
 
-def _moving(params: Params, state: State, change: str) -> list[int]:
-    """The servers a servers phase of `change` moves now: due or running, up, not yet moved."""
+def _moving(params: Params, state: State, live: bool) -> list[int]:
+    """The servers a servers phase (a `live` change, or restarts) moves now: due or running, up, not yet moved."""
     phase = _rollout_phase(params, state)
-    if phase is None or phase.side != "servers" or (phase.change == "live") != (change == "live") \
+    if phase is None or phase.side != "servers" or (phase.change == "live") != live \
             or state.tuner_timer not in (DUE, RUNNING):
         return []
     return [s for s, srv in enumerate(state.servers) if srv.down == 0 and not _server_done(srv, phase)]
 
 
 def _when_restart(params: Params, state: State) -> list[Action]:
-    return [Action("restart", server=s) for s in _moving(params, state, "restart")]
+    return [Action("restart", server=s) for s in _moving(params, state, live=False)]
 
 
 def _restart(params: Params, state: State, a: Action) -> Step:
-    phase = params.rollout.phases[current_phase(params, state)]
+    phase = _rollout_phase(params, state)  # the guard just asked it of this state
     srv = state.servers[a.server]
     down = params.rollout.restart
     new = srv._replace(
@@ -1115,7 +1115,7 @@ def _next_batch(state: State, phase: Phase) -> State:
 
 
 def _when_reconfigure(params: Params, state: State) -> list[Action]:
-    return [Action("reconfigure", server=s) for s in _moving(params, state, "live")]
+    return [Action("reconfigure", server=s) for s in _moving(params, state, live=True)]
 
 
 def _reconfigure(params: Params, state: State, a: Action) -> Step:
@@ -1124,7 +1124,7 @@ def _reconfigure(params: Params, state: State, a: Action) -> Step:
     Open sockets keep their sessions and what their handshakes told them;
     the server's own schedule and judge read the new values from now on.
     """
-    phase = params.rollout.phases[current_phase(params, state)]
+    phase = _rollout_phase(params, state)  # the guard just asked it of this state
     srv = state.servers[a.server]
     new = srv._replace(
         adv=1 if phase.part != "judge" else srv.adv,
@@ -1223,6 +1223,14 @@ def _ROLLOUT(params: Params) -> bool:
     return params.rollout is not None
 
 
+def _FLEET(params: Params) -> bool:
+    return params.load_moves and params.design.tuner == "fleet"
+
+
+def _STAGED(params: Params) -> bool:
+    return params.load_moves and params.design.tuner == "fleet-staged"
+
+
 # The table, in the order of `ACTIONS` (the symbolic engine numbers the kinds
 # by it, so a new kind goes at the end).
 RULES: tuple[Rule, ...] = (
@@ -1234,7 +1242,8 @@ RULES: tuple[Rule, ...] = (
          "a client without a socket connects again through the load balancer (handshake or same-id connect)"),
     Rule("restore", "environment", _ALWAYS, True, _when_restore, _restore, False,
          "a lost server's connectivity comes back"),
-    Rule("deadline", "fleet tuner", lambda p: p.rollout is None and p.load_moves, True, _when_deadline, _deadline, False,
+    Rule("deadline", "fleet tuner", lambda p: p.rollout is None and p.load_moves, True,
+         _when_deadline, _deadline, False,
          "a fleet-wide change's propagation delay ran out: every server adopts it"),
     Rule("publish", "traffic", lambda p: "publish" in p.heartbeat.paths, False, _when_publish, _publish, True,
          "a server publishes: its publish path judges every subscriber by its own cutoff"),
@@ -1242,11 +1251,11 @@ RULES: tuple[Rule, ...] = (
          "a GC sweep on one server destroys every session past that server's GC cutoff"),
     Rule("load", "environment", lambda p: p.load_moves, False, _when_load, _load, True,
          "the load input moves: a server's (its adjuster) or the fleet's (a fleet-wide tuner)"),
-    Rule("adopt", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet", False, _when_adopt, _adopt, True,
+    Rule("adopt", "fleet tuner", _FLEET, False, _when_adopt, _adopt, True,
          "one server adopts a fleet-wide change, advice and reaper at once"),
-    Rule("adopt_reaper", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet-staged", False, _when_adopt_reaper, _adopt, True,
+    Rule("adopt_reaper", "fleet tuner", _STAGED, False, _when_adopt_reaper, _adopt, True,
          "one server's reaper adopts a staged change"),
-    Rule("adopt_advice", "fleet tuner", lambda p: p.load_moves and p.design.tuner == "fleet-staged", False, _when_adopt_advice, _adopt, True,
+    Rule("adopt_advice", "fleet tuner", _STAGED, False, _when_adopt_advice, _adopt, True,
          "one server's advice adopts a staged change"),
     Rule("lose", "environment", lambda p: p.faults.server_loss > 0, False, _when_lose, _lose, True,
          "a server loses connectivity for a while: every socket on it drops"),
@@ -1260,7 +1269,8 @@ RULES: tuple[Rule, ...] = (
          "the operator begins the rollout's next phase"),
     Rule("restart", "operator", _ROLLOUT, True, _when_restart, _restart, False,
          "a server of the batch under way restarts with the phase's part at B: its sockets drop"),
-    Rule("upgrade", "operator", _ROLLOUT, lambda params, state: state.tuner_timer == DUE, _when_upgrade, _upgrade, False,
+    Rule("upgrade", "operator", _ROLLOUT, lambda params, state: state.tuner_timer == DUE,
+         _when_upgrade, _upgrade, False,
          "a client release reaches a client: its page reloads (a new socket) or its session takes B"),
     Rule("expire", "an extra judge", lambda p: bool(p.judges), False, _when_expire, _expire, False,
          "a client's own judge or a proxy closes a connection silent past its cutoff"),
