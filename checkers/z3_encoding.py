@@ -402,9 +402,10 @@ class Encoding:
         """`state` as a record of Z3 constants."""
         clients = []
         for cl in state.clients:
+            # A strike count exists only under a minimum spacing, which `check_encodable` refuses.
             ses = cl.session or Session(0, 0, 0, 0)
             clients.append(SClient(self.num(PHASE[cl.phase]), self.num(cl.server), self.num(cl.timer),
-                                   self.truth(bool(cl.session)), *(self.num(x) for x in ses)))
+                                   self.truth(bool(cl.session)), *(self.num(x) for x in ses[:4])))
         servers = [SServer(*(self.num(x) for x in srv[:4]), self.truth(srv.hot)) for srv in state.servers]
         return SState(tuple(clients), tuple(servers), *(self.num(x) for x in state[2:]))
 

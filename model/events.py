@@ -27,6 +27,8 @@ __all__ = [
     "Restarted",
     "Reconfigured",
     "Upgraded",
+    "Struck",
+    "Resumed",
 ]
 
 
@@ -86,6 +88,34 @@ class Handshake(NamedTuple):
     server: int
     timeout: int
     interval: int
+
+
+class Struck(NamedTuple):
+    """`client`'s heartbeat reached `server` only `spacing` s after the previous one.
+
+    Under `min_spacing` s, so it counts as a strike: the connection's
+    `strikes`-th. One more than `Heartbeat.strikes` closes the connection,
+    which is a `Reaped` event of path ``spacing`` (age: the spacing seen,
+    timeout and cutoff: the minimum).
+    """
+
+    client: int
+    server: int
+    spacing: int
+    min_spacing: int
+    strikes: int
+
+
+class Resumed(NamedTuple):
+    """`client` reconnected to `server` `age` s after its socket closed and resumed its session.
+
+    Within `Heartbeat.resume_window`: the session, its subscriptions and
+    what was queued for it, carry over to the new socket (no re-subscribe).
+    """
+
+    client: int
+    server: int
+    age: int
 
 
 class Refreshed(NamedTuple):

@@ -105,6 +105,8 @@ from .events import (
     Dropped,
     Reconfigured,
     Fault,
+    Struck,
+    Resumed,
     Handshake,
     QueueDropped,
     Reaped,
@@ -122,6 +124,7 @@ from .state import (
     CRASHED,
     CUT,
     HELD,
+    NO_PING,
     REJOIN,
     RETRY,
     WAITING,
@@ -340,8 +343,11 @@ def initial_states(params: Params) -> list[State]:
     hold = params.hold(0)
     states = []
     for placement in _placements(params.clients, params.servers):
+        # Each connection just opened: under a minimum spacing, its first
+        # heartbeat is still to come.
+        strikes = NO_PING if params.heartbeat.min_spacing else 0
         clients = tuple(
-            Client(HELD, s, hold, new_session(params, s, 0, 0)) for s in placement
+            Client(HELD, s, hold, new_session(params, s, 0, 0)._replace(strikes=strikes)) for s in placement
         )
         f = params.faults
         states.append(State(clients, servers, 0, f.server_loss, f.client_crash, f.client_cut))
@@ -478,10 +484,34 @@ def _reconnect(params: Params, state: State, a: Action) -> Step:
         return Step(nxt, (Dropped(a.client, -1, "no server reachable", retry),))
     events = (Recovered("client-cut", a.client),) if cl.phase == CUT else ()
     if params.heartbeat.store == "local" and cl.session:
-        # A session lives with its socket: a new socket is a new session.
+        # A session lives with its socket: a new socket is a new session,
+        # unless it resumes one that outlives its socket.
+        window = params.heartbeat.resume_window
+        if window and cl.session.age < window:
+            return _resume(params, state, a.client, a.server, events)
+        if window:
+            events += (Reaped(a.client, a.server, "resume", cl.session.age, window, str(window), "server"),)
         state = _replace_client(state, a.client, cl._replace(session=()))
         return _handshake(params, state, a.client, a.server, events, a.value)
     return _connect(params, state, a.client, a.server, events, a.value)
+
+
+def _resume(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+    """A reconnect within `Heartbeat.resume_window` of the close: the session carries over to the new socket."""
+    cl = state.clients[c]
+    srv = state.servers[s]
+    session = new_session(params, s, cl.session.hs_level, srv.adv)
+    if params.heartbeat.min_spacing:
+        session = session._replace(strikes=NO_PING)  # a new connection's count starts afresh
+    nxt = _replace_client(state, c, Client(HELD, s, params.hold(srv.adv), session))
+    return Step(nxt, events + (Resumed(c, s, cl.session.age),))
+
+
+def _detached(params: Params, cl: Client) -> Session | tuple:
+    """What is left of `cl`'s session once its socket closed: kept for the resume window, age counting from now."""
+    if not params.heartbeat.resume_window or not cl.session or cl.phase == CRASHED:
+        return ()
+    return cl.session._replace(age=0, strikes=0)
 
 
 def _connect(params: Params, state: State, c: int, s: int, events: tuple, declared: int = -1) -> Step:
@@ -503,9 +533,39 @@ def _connect(params: Params, state: State, c: int, s: int, events: tuple, declar
     srv = state.servers[s]
     level = srv.adv
     new = new_session(params, s, session.hs_level, level)
+    if params.heartbeat.min_spacing:
+        new, early = _spacing(params, c, s, session, new)
+        if early and early[-1].strikes > params.heartbeat.strikes:
+            return _too_early(params, state, c, s, events + early)
+        events += early
     hold = params.hold(level)
     nxt = _replace_client(state, c, Client(HELD, s, hold, new))
     return Step(nxt, events + (Refreshed(c, s, perceived_age(params, session, s), hold),))
+
+
+def _spacing(params: Params, c: int, s: int, session: Session, new: Session) -> tuple[Session, tuple]:
+    """A heartbeat under a minimum spacing: the refreshed session with its strike count, and a `Struck` if early.
+
+    The spacing is the time since the previous heartbeat, which is the
+    session's age on the server that stamped it (the socket's own, since the
+    rule needs a local store).
+    """
+    if session.strikes == NO_PING:
+        return new._replace(strikes=0), ()
+    spacing = perceived_age(params, session, s)
+    if spacing >= params.heartbeat.min_spacing:
+        return new._replace(strikes=session.strikes), ()
+    # Counts saturate one past the tolerance: the close comes then.
+    strikes = min(session.strikes + 1, params.heartbeat.strikes + 1)
+    return new._replace(strikes=strikes), (Struck(c, s, spacing, params.heartbeat.min_spacing, strikes),)
+
+
+def _too_early(params: Params, state: State, c: int, s: int, events: tuple) -> Step:
+    """One early heartbeat too many: the server closes the connection (gRPC's GOAWAY "too_many_pings")."""
+    struck = events[-1]
+    ev = Reaped(c, s, "spacing", struck.spacing, struck.min_spacing, str(struck.min_spacing), "server")
+    nxt = _destroy(params, state, [ev])
+    return Step(nxt, events + (ev, Dropped(c, s, "too many pings", params.retry_delay)))
 
 
 def _refused(params: Params, state: State, c: int, s: int, events: tuple, declared: int) -> Step:
@@ -534,6 +594,8 @@ def _handshake(params: Params, state: State, c: int, s: int, events: tuple, decl
     else:
         hs = srv.adv
     session = new_session(params, s, hs, srv.adv)
+    if params.heartbeat.min_spacing:
+        session = session._replace(strikes=NO_PING)
     adv = _level(params, srv.adv)
     nxt = _replace_client(state, c, Client(HELD, s, params.hold(srv.adv), session))
     # The server absorbed a reconnect: a handshake plus k subscribes, each
@@ -596,9 +658,9 @@ def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
     for ev in victims:
         cl = clients[ev.client]
         if cl.phase in (HELD, WAITING):
-            clients[ev.client] = Client(RETRY, -1, params.retry_delay, ())
+            clients[ev.client] = Client(RETRY, -1, params.retry_delay, _detached(params, cl))
         else:
-            clients[ev.client] = cl._replace(session=(), server=-1)
+            clients[ev.client] = cl._replace(session=_detached(params, cl), server=-1)
     return state._replace(clients=tuple(clients))
 
 
@@ -882,10 +944,10 @@ def _drop_sockets(params: Params, state: State, server: int, reason: str) -> tup
         if cl.server != server:
             continue
         if cl.phase in (HELD, WAITING):
-            clients[c] = Client(RETRY, -1, retry, cl.session if keep else ())
+            clients[c] = Client(RETRY, -1, retry, cl.session if keep else _detached(params, cl))
             events.append(Dropped(c, server, reason, retry))
         else:
-            clients[c] = cl._replace(server=-1, session=())
+            clients[c] = cl._replace(server=-1, session=_detached(params, cl))
     return state._replace(clients=tuple(clients)), tuple(events)
 
 
@@ -953,8 +1015,8 @@ def _tick(params: Params, state: State, a: Action) -> Step:
     clients = []
     for phase, server, timer, session in state.clients:
         if session:
-            age, stamp, hs, ref = session
-            session = Session(min(age + delta, cap), stamp, hs, ref)
+            age, stamp, hs, ref, strikes = session
+            session = Session(min(age + delta, cap), stamp, hs, ref, strikes)
         clients.append(Client(phase, server, timer - delta if phase != CRASHED else 0, session))
     # A countdown that reaches zero marks its event due: a server whose loss
     # ends is marked -1 until `restore` fires, a fleet change's deadline -1.

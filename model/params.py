@@ -122,6 +122,27 @@ class Heartbeat:
         (websockets' keepalive, python-engineio's ping task, engine.io 3's
         ``pingInterval + pingTimeout`` timer): raising its interval also
         lengthens how long it waits, whatever its timeout says.
+    min_spacing : int
+        A lower bound beside the cutoff: the server holding a connection
+        counts a heartbeat that arrives less than `min_spacing` seconds after
+        the previous one as a strike, and closes the connection on the strike
+        after `strikes` (gRPC's keepalive enforcement: ``min_time`` /
+        ``min_recv_ping_interval_without_data``, ``max_ping_strikes``, a
+        GOAWAY "too_many_pings"). 0: no lower bound. The first heartbeat of a
+        connection has no previous one and is never early; nothing resets the
+        count on an idle connection (the model has no other traffic).
+    strikes : int
+        Early heartbeats a connection may send before the next early one
+        closes it.
+    resume_window : int
+        With a local store: how long a session outlives its socket, in a
+        store every server reaches. A running client whose socket closes
+        keeps its session; its reconnect within the window, to any server,
+        resumes it (Socket.IO 4's connection state recovery,
+        ``maxDisconnectionDuration``; an MQTT 5 session expiry interval on a
+        clustered broker). Past it the session is gone and the reconnect
+        starts a new one: the client lost its session, though it did as
+        told. 0: a new socket is always a new session.
     """
 
     hold: str = "timeout"
@@ -131,6 +152,9 @@ class Heartbeat:
     paths: tuple[str, ...] = REAPER_PATHS
     interval_multiplier: Fraction = Fraction(0)
     interval_term: str = "judged"
+    min_spacing: int = 0
+    strikes: int = 2
+    resume_window: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in (("hold", HOLDS), ("interval_from", INTERVAL_FROM), ("cutoff_from", CUTOFF_FROM),
@@ -141,6 +165,14 @@ class Heartbeat:
             raise ValueError(f"Heartbeat.paths = {self.paths!r}: must be a non-empty subset of {', '.join(REAPER_PATHS)}")
         if self.interval_multiplier < 0:
             raise ValueError(f"Heartbeat.interval_multiplier = {self.interval_multiplier}: must be >= 0")
+        if self.min_spacing < 0 or self.strikes < 0:
+            raise ValueError(f"Heartbeat.min_spacing = {self.min_spacing}, strikes = {self.strikes}: must be >= 0")
+        if self.resume_window < 0 or (self.resume_window and self.store != "local"):
+            raise ValueError(f"Heartbeat.resume_window = {self.resume_window}: must be >= 0, and needs store = 'local'")
+        if self.min_spacing and (self.hold, self.store) != ("none", "local"):
+            # The count belongs to one connection, and spacing is only
+            # defined between pings a server answers at once.
+            raise ValueError(f"Heartbeat.min_spacing = {self.min_spacing}: needs hold = 'none' and store = 'local'")
 
     @property
     def client_owned(self) -> bool:
@@ -449,6 +481,10 @@ class Params:
         out = []
         if self.heartbeat.interval_term != "judged":
             out.append('the interval in use as the cutoff\'s I term ([heartbeat] interval_term = "in-use")')
+        if self.heartbeat.min_spacing:
+            out.append("a minimum heartbeat spacing with strikes ([heartbeat] min_spacing)")
+        if self.heartbeat.resume_window:
+            out.append("session resumption after a reconnect ([heartbeat] resume_window)")
         if self.rollout is not None and any(p.change == "live" for p in self.rollout.phases):
             out.append('a live settings change without a restart ([[rollout.phases]] change = "live")')
         for side, what in (("client", "a client-side judge ([[judge]])"), ("proxy", "a proxy idle timeout ([[proxy]])")):
@@ -561,4 +597,5 @@ class Params:
             biggest = max(biggest, *(self.cutoff(p, i, j) for p in self.heartbeat.paths for i in n for j in n))
         if self.judges:
             biggest = max(biggest, *(self.judge_cutoff(jd, i) for jd in self.judges for i in n))
+        biggest = max(biggest, self.heartbeat.min_spacing, self.heartbeat.resume_window)
         return int(biggest.__ceil__()) + self.max_skew_gap + 1

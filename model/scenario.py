@@ -418,6 +418,11 @@ _OPTIONAL: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "interval_multiplier": (float(_H.interval_multiplier), _number_at_least(0)),
         # Absent: "judged" (and absent from the normalised config, as before the key existed).
         "interval_term": (_H.interval_term, _choice(INTERVAL_TERMS)),
+        # Absent: no lower bound (and absent from the normalised config).
+        "min_spacing": (_H.min_spacing, _whole(0, unit="seconds")),
+        "strikes": (_H.strikes, _whole(0)),
+        # Absent: no resumption (and absent from the normalised config).
+        "resume_window": (_H.resume_window, _whole(0, unit="seconds")),
     },
 }
 # [rollout]: configuration B's timeout and interval (absent: A's, from
@@ -604,6 +609,22 @@ def _check_heartbeat(label: str, raw: dict, cfg: dict) -> dict:
             "judging server's own setting, the one it pings at or hands out; it needs interval_from = \"server\" "
             'or "handshake", cutoff_from = "server" and store = "local"'
         )
+    for key in ("min_spacing", "strikes", "resume_window"):
+        if key not in raw["heartbeat"]:
+            del hb[key]
+    if hb.get("resume_window") and hb["store"] != "local":
+        raise ScenarioError(
+            f"{label}: [heartbeat] resume_window = {hb['resume_window']} with store = {_fmt(hb['store'])}: a shared "
+            "store keeps every session until a reaper takes it; resumption is for sessions that live with their "
+            'socket (store = "local"); for a client that retries on its old id use [client] after_drop = "same-id"')
+    if "strikes" in hb and not hb.get("min_spacing"):
+        raise ScenarioError(f"{label}: [heartbeat] strikes = {hb['strikes']} without min_spacing: strikes count "
+                            "heartbeats that come sooner than min_spacing; give min_spacing too")
+    if hb.get("min_spacing") and (hb["hold"], hb["store"]) != ("none", "local"):
+        raise ScenarioError(
+            f"{label}: [heartbeat] min_spacing = {hb['min_spacing']} with hold = {_fmt(hb['hold'])}, store = "
+            f"{_fmt(hb['store'])}: the server holding a connection counts its early pings, so it needs "
+            'hold = "none" (pings answered at once) and store = "local"')
     if "multiplier" not in raw["heartbeat"]:
         del hb["multiplier"]
     else:
@@ -1005,7 +1026,8 @@ def _build(cfg: dict, source: str) -> Scenario:
     if "heartbeat" in cfg:
         hb = cfg["heartbeat"]
         heartbeat = Heartbeat(hb["hold"], hb["interval_from"], hb["cutoff_from"], hb["store"], tuple(hb["paths"]),
-                              Fraction(str(hb["interval_multiplier"])), hb.get("interval_term", "judged"))
+                              Fraction(str(hb["interval_multiplier"])), hb.get("interval_term", "judged"),
+                              hb.get("min_spacing", 0), hb.get("strikes", _H.strikes), hb.get("resume_window", 0))
         if "multiplier" in hb:
             publish_mult = gc_mult = Fraction(str(hb["multiplier"]))
     if "rollout" in cfg:
@@ -1080,7 +1102,9 @@ def _preset_dir():
 
 # Sub-folders of the presets shipped with stormcheck, loaded as FOLDER/NAME:
 # one scenario per stack of docs/protocol.md ("Other stacks"), and rollouts.
-SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies")  # proxies: a stack behind an intermediary that judges idleness
+# proxies: a stack behind an intermediary that judges idleness; variants: a stack with one setting
+# changed from its defaults, as incidents had it.
+SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies", "variants")
 
 
 def shipped_names(folder: str) -> list[str]:

@@ -29,6 +29,7 @@ __all__ = [
     "CRASHED",
     "REJOIN",
     "PHASES",
+    "NO_PING",
 ]
 
 # Client phases.
@@ -39,6 +40,7 @@ CUT = "cut"  # the client's own network is cut off for `timer` more seconds
 CRASHED = "crashed"  # gone for good; its session lingers until reaped
 REJOIN = "rejoin"  # refused with 401; it re-handshakes in `timer` (the stock client waits the interval)
 PHASES = (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN)  # appended in order: engines index this tuple
+NO_PING = -1  # `Session.strikes` of a connection whose first heartbeat has not arrived
 
 
 class Session(NamedTuple):
@@ -52,12 +54,16 @@ class Session(NamedTuple):
     Where the stack lets the client set its own heartbeat interval or cutoff
     (`Heartbeat.client_owned`), ``hs_level`` is the level of the client's own
     configuration, declared with its session.
+    ``strikes`` counts the early heartbeats of a connection judged by a
+    minimum spacing (`Heartbeat.min_spacing`); `NO_PING` before its first
+    heartbeat, which has nothing to be early against. Elsewhere always 0.
     """
 
     age: int
     stamp: int
     hs_level: int
     ref_level: int
+    strikes: int = 0
 
 
 class Client(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from stormcheck.model.events import Fault, Handshake, QueueDropped, Reaped
 from stormcheck.model.fleet import is_valid, judged_level, judges, perceived_age, reply_level
 from stormcheck.model.params import Params
-from stormcheck.model.state import CRASHED, CUT, HELD, WAITING, State
+from stormcheck.model.state import CRASHED, CUT, HELD, NO_PING, WAITING, State
 
 from .core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, STATE, STEP, Property
 
@@ -73,6 +73,11 @@ def reap_margin(params: Params, state: State) -> int | None:
     (`stormcheck.model.fleet.judges`), judged as the design says. The smallest ``cutoff -
     age at refresh``; zero or less means the refresh comes too late. ``None``
     when no valid client has a session.
+
+    Where the server holding a connection enforces a minimum spacing between
+    heartbeats (`Heartbeat.min_spacing`), the earliest the next one can come
+    counts too: ``earliest - minimum + 1``, so zero or less means it may come
+    too soon (a strike). The first heartbeat of a connection is never early.
     """
     best = None
     paths = [path for path in ("publish", "gc") if path in params.heartbeat.paths]
@@ -80,6 +85,10 @@ def reap_margin(params: Params, state: State) -> int | None:
         due = next_refresh_age(params, state, c)
         if due is None or not is_valid(state, c):
             continue
+        if params.heartbeat.min_spacing and cl.session.strikes != NO_PING:
+            earliest = due if cl.phase == WAITING else due - params.rtt_max + min(params.rtt)
+            margin = earliest - params.heartbeat.min_spacing + 1
+            best = margin if best is None or margin < best else best
         at_refresh = cl.session._replace(age=due)
         for r in judges(params, state, c):
             age = perceived_age(params, at_refresh, r)
@@ -122,7 +131,8 @@ parameter_agreement = Property(
     ALWAYS,
     STATE,
     _parameter_agreement,
-    "Every up server's publish and GC cutoffs lie beyond the next refresh of every valid client.",
+    "Every up server's publish and GC cutoffs lie beyond the next refresh of every valid client "
+    "(and no heartbeat comes sooner than a server's minimum spacing).",
 )
 dead_session_reaped = Property(
     "dead_session_reaped",

@@ -34,6 +34,8 @@ from stormcheck.model.events import (
     Handshake,
     QueueDropped,
     Reaped,
+    Struck,
+    Resumed,
     Recovered,
     Refreshed,
     Refused,
@@ -129,6 +131,19 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
             cv.note(f"c{ev.client}", y, f"no server up; retry in {ev.retry_in}s")
         else:
             cv.arrow(f"s{ev.server}", f"c{ev.client}", y, f"socket closed ({ev.reason})", dashed=True)
+    elif isinstance(ev, Resumed):
+        cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"reconnect, resumes its session ({ev.age}s after the close)")
+    elif isinstance(ev, Reaped) and ev.path == "resume":
+        valid = is_valid(pre, ev.client)
+        label = f"session of {'valid ' if valid else ''}c{ev.client} expired: closed {ev.age}s ago >= {ev.cutoff}s"
+        cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
+    elif isinstance(ev, Struck):
+        cv.note(f"s{ev.server}", y, f"early ping c{ev.client}: {ev.spacing}s < {ev.min_spacing}s (strike {ev.strikes})")
+    elif isinstance(ev, Reaped) and ev.path == "spacing":
+        valid = is_valid(pre, ev.client)
+        label = f"GOAWAY too_many_pings to {'valid ' if valid else ''}c{ev.client}: {ev.age}s < {ev.cutoff}s apart"
+        cv.arrow(f"s{ev.server}", f"c{ev.client}", y, label, color=FATAL if valid else "#9e9e9e",
+                 width=2.6 if valid else 1.2)
     elif isinstance(ev, Reaped):
         valid = is_valid(pre, ev.client)
         label = f"reap {'valid ' if valid else ''}c{ev.client} ({ev.path}): age {ev.age}s >= {ev.cutoff}"

@@ -44,7 +44,7 @@ def raw(name: str) -> dict:
 
 def test_one_preset_per_stack_of_the_reference():
     assert [n.split("/")[1] for n in STACKS] == [
-        "actioncable", "mqtt", "phoenix", "python-websockets", "signalr", "socketio-2", "socketio-4",
+        "actioncable", "grpc", "mqtt", "phoenix", "python-websockets", "signalr", "socketio-2", "socketio-4",
     ]
     # Stack presets live beside the Faye presets, not among them.
     assert not set(STACKS) & set(preset_names())

@@ -208,10 +208,14 @@ def _decode(value: Any, hint: Any, where: str = "") -> Any:
     if _is_record_type(hint):
         if not isinstance(value, dict):
             raise _Bad(where, f"expected a {hint.__name__} record, got {value!r}")
-        if set(value) != set(hint._fields):  # ITF records are unordered
+        # ITF records are unordered. A field added to the model later, with a
+        # default, may be missing from a trace written before it existed.
+        defaults = hint._field_defaults
+        if not set(hint._fields) - set(defaults) <= set(value) <= set(hint._fields):
             raise _Bad(where, f"a {hint.__name__} record has fields {list(hint._fields)}, not {sorted(value)}")
         hints = _hints(hint)
-        return hint(*(_decode(value[f], hints[f], f"{where}.{f}") for f in hint._fields))
+        return hint(*(_decode(value[f], hints[f], f"{where}.{f}") if f in value else defaults[f]
+                      for f in hint._fields))
     if hint is tuple:  # a bare `tuple` in the model is the empty tuple (no session)
         if value != []:
             raise _Bad(where, f"expected the empty sequence [], got {value!r}")

@@ -34,6 +34,8 @@ from stormcheck.model.events import (
     Handshake,
     QueueDropped,
     Reaped,
+    Struck,
+    Resumed,
     Recovered,
     Refreshed,
     Refused,
@@ -190,6 +192,12 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
         if ev.server < 0:
             return f"c{ev.client} finds no server reachable; retries in {ev.retry_in}s"
         return f"c{ev.client}'s socket on s{ev.server} closes ({ev.reason}); retries in {ev.retry_in}s"
+    if isinstance(ev, Resumed):
+        return (f"c{ev.client} reconnects to s{ev.server} {ev.age}s after its socket closed and resumes its "
+                f"session (within the {params.heartbeat.resume_window}s window)")
+    if isinstance(ev, Struck):
+        return (f"s{ev.server} counts c{ev.client}'s heartbeat as early: {ev.spacing}s after the previous one "
+                f"< the minimum {ev.min_spacing}s (strike {ev.strikes}; {params.heartbeat.strikes} tolerated)")
     if isinstance(ev, Swept):
         mult = cutoff_text(params.gc_mult)
         return f"GC round on s{ev.server} (lock winner): cutoff {mult} x {ev.timeout} = {ev.cutoff}"
@@ -251,6 +259,15 @@ def _reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = T
     crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
     since = f" (past it since t={now - (ev.age - crossed)})" if exact and ev.age > crossed else ""
     age = f"{ev.age}s" if exact else f">= {ev.age}s (past the age cap when the run began)"
+    if ev.path == "resume":
+        who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
+        return (f"s{ev.server} finds {who}'s session expired: its socket closed {ev.age}s ago >= the resume "
+                f"window {ev.cutoff}s; the session, its subscriptions and what was queued for it are gone")
+    if ev.path == "spacing":
+        who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
+        return (f"s{ev.server} closes {who}'s connection (GOAWAY too_many_pings): heartbeat {ev.age}s after the "
+                f"previous one < the minimum {ev.cutoff}s, strike {params.heartbeat.strikes + 1} > "
+                f"{params.heartbeat.strikes} tolerated")
     if ev.path in ("client", "proxy"):
         who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
         judge = next(j for j in params.judges if j.side == ev.path)
@@ -306,6 +323,13 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
 
 def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> str:
     cl = pre.clients[ev.client]
+    if ev.path == "resume":
+        return (f"the session outlives its socket by {ev.cutoff}s only, while c{ev.client}'s reconnect comes "
+                f"{params.retry}s + RTT {_choices(params.rtt)}s after the close")
+    if ev.path == "spacing":
+        own = params.levels[cl.session.hs_level].interval if cl.session else "?"
+        return (f"s{ev.server} wants heartbeats at least {ev.cutoff}s apart while c{ev.client} runs its own "
+                f"I={own} (+ RTT {_choices(params.rtt)}s): every one after the first is early")
     if ev.path in ("client", "proxy") and cl.server >= 0:
         every = params.levels[reply_level(params, pre, ev.client)].interval
         if ev.path == "client":
@@ -416,6 +440,12 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
         )
     if params.heartbeat.interval_term == "in-use":
         out.plain("the servers' cutoffs add the interval each server's own ping schedule uses now")
+    if params.heartbeat.resume_window:
+        out.plain(f"resumption: a session outlives its socket by {params.heartbeat.resume_window}s; a reconnect "
+                  "within that time, to any server, resumes it")
+    if params.heartbeat.min_spacing:
+        out.plain(f"lower bound: a server closes a connection whose heartbeats come sooner than "
+                  f"{params.heartbeat.min_spacing}s apart more than {params.heartbeat.strikes} times")
     for judge in params.judges:
         if judge.side == "proxy":
             out.plain(f"judge: proxy {judge.name}, idle timeout {judge.timeout}s (every heartbeat resets it)")
