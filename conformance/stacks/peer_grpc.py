@@ -40,11 +40,11 @@ Observation: C-core reports its pings, strikes, GOAWAYs and closes only in
 its trace log (``GRPC_TRACE=http_keepalive,http2_ping,http``, read when grpc
 is imported). Each peer routes its own stderr through a pipe (`CoreLog`),
 passes every line on unchanged, and turns the lines that matter into JSON
-events: ``listening``; ``open`` and ``close`` (server: per transport; client:
-the channel's connectivity state, with the reason its log gave); ``ping``
-(server: one per ping received, with ``early`` and the strikes after it;
-client: one per ping sent); ``goaway`` (client: code, debug text and the
-keepalive time C-core reports); ``refused``.
+events: ``listening``; ``open`` and ``close`` (server: per transport, numbered
+from 1 in the order they open; client: the channel's connectivity state, with
+the reason its log gave); ``ping`` (server: one per ping received, with
+``early`` and the strikes after it; client: one per ping sent); ``goaway``
+(client: code, debug text and the keepalive time C-core reports); ``refused``.
 """
 
 from __future__ import annotations
@@ -132,26 +132,29 @@ class ServerLog:
     """The server's transports as C-core logs them: open, each ping received, close (judged or not)."""
 
     def __init__(self) -> None:
+        # C-core reuses a closed transport's address for the next one: a connection is numbered at its open.
+        self.conns: dict[str, int] = {}  # transport -> connection number, while open
         self.peers: dict[str, str] = {}  # transport -> client address, while open
         self.judged: dict[str, str] = {}  # transport -> why its judge closed it
+        self.count = itertools.count(1)
 
     def __call__(self, line: str) -> None:
         if m := _OPENED.search(line):
-            self.peers[m[1]] = m[2]
-            emit("open", conn=m[1], peer=m[2])
-        elif m := _PING_IN.search(line):
+            self.conns[m[1]], self.peers[m[1]] = next(self.count), m[2]
+            emit("open", conn=self.conns[m[1]], peer=m[2])
+        elif (m := _PING_IN.search(line)) and m[1] in self.conns:
             now, allowed = int(m[2]), m[4]
             early = allowed != "-∞" and int(allowed) > now  # ReceivedOnePing: a strike unless allowed <= now
-            emit("ping", conn=m[1], at_ms=now, early=early, strikes=int(m[5]) + early, idle=m[3] == "1")
+            emit("ping", conn=self.conns[m[1]], at_ms=now, early=early, strikes=int(m[5]) + early, idle=m[3] == "1")
         elif m := _STRUCK_OUT.search(line):
             self.judged[m[1]] = TOO_MANY_PINGS
         elif m := _TIMED_OUT.search(line):
-            conn = next((c for c, a in self.peers.items() if a == m[1]), m[1])
-            self.judged[conn] = f"{m[2].lower()} timeout"
-        elif (m := _CLOSED.search(line)) and m[1] in self.peers:
+            transport = next((t for t, a in self.peers.items() if a == m[1]), m[1])
+            self.judged[transport] = f"{m[2].lower()} timeout"
+        elif (m := _CLOSED.search(line)) and m[1] in self.conns:
             self.peers.pop(m[1])
             why = self.judged.pop(m[1], None)
-            emit("close", conn=m[1], judged=why is not None, why=why or m[2])
+            emit("close", conn=self.conns.pop(m[1]), judged=why is not None, why=why or m[2])
 
 
 def run_server(args) -> None:

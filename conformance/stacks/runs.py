@@ -171,8 +171,7 @@ def spacing_run(stack, params: Params, client: Config, min_spacing: float, strik
         out = h.verdict(what)
         closed = next((e for e in h.judged() if e.proc == server.name), None)
         if closed is not None:
-            conn = [e for e in h.events(server) if e.ev == "ping" and e.fields.get("conn") == closed.fields.get("conn")
-                    and e.at <= closed.at]
+            conn = [e for e in h.events(server) if e.ev == "ping" and e.fields.get("conn") == closed.fields.get("conn")]
             early = sum(1 for e in conn if e.fields.get("early"))
             out.detail = (f"{what}: the server closed the healthy client's connection at its ping {len(conn)} "
                           f"({early} early; {closed.fields.get('why', '')})")
