@@ -5,8 +5,10 @@ The server closes a client that pings sooner than its minimum more than
 runs take the settings directly, in model seconds, as the two presets will
 state them: a client keepalive of 10 s against the server's default minimum
 of 300 s is closed at its 4th ping; a keepalive equal to the minimum is
-never struck (its control). A third run shows what the client does next:
-it doubles its keepalive time, and here that meets the minimum. Under CI
+never struck (its control), unless the server keeps C-core's default
+keepalive_permit_without_calls 0, which judges an idle connection by two
+hours. A last run shows what the client does after a close: it doubles its
+keepalive time, and here that meets the minimum. Under CI
 (CI=true) a missing grpcio fails; elsewhere the test skips naming what to
 install.
 """
@@ -75,6 +77,18 @@ def test_a_keepalive_equal_to_the_minimum_is_never_struck():
     assert out.seconds < 15
 
 
+def test_a_default_server_judges_an_idle_connection_by_two_hours():
+    """Keepalive 300 s = minimum 300 s, but the server without keepalive_permit_without_calls (its default)."""
+    _need()
+    stack = STACK.at_scale(GrpcStack.scale_for(300))
+    out = spacing_run(stack, PARAMS, Config(timeout=300, interval=300), min_spacing=300, strikes=2,
+                      permit_without_calls=False)
+    assert out.real == "violated", out.detail
+    assert "at its ping 4 (3 early; too_many_pings)" in out.detail
+    assert all(p["idle"] for p in _server(out, "ping"))
+    assert out.seconds < 15
+
+
 def test_after_too_many_pings_the_client_doubles_its_keepalive():
     """Keepalive 10 s against 20 s: closed at ping 4; the next connection pings every 20 s and holds."""
     _need()
@@ -95,3 +109,9 @@ def test_a_keepalive_under_the_clients_one_second_floor_is_refused():
     with pytest.raises(ValueError, match="at most once a second"):
         STACK.at_scale(1 / 300).keepalive_ms(Config(timeout=20, interval=10))
     assert STACK.at_scale(GrpcStack.scale_for(10)).keepalive_ms(Config(timeout=20, interval=10)) == 1000
+
+
+def test_strikes_zero_is_refused_with_a_minimum():
+    """C-core's max_ping_strikes 0 is "no limit", not "the first early ping closes"."""
+    with pytest.raises(ValueError, match="means no limit"):
+        STACK.start_server(None, "server0", 0, Config(timeout=20, interval=10), min_spacing=300, strikes=0)

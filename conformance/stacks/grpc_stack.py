@@ -91,10 +91,19 @@ class GrpcStack:
                              f"{self.scale_for(config.interval):g}")
         return ms
 
-    def start_server(self, h, name: str, port: int, config: Config, min_spacing: float = 0.0, strikes: int = 2):
-        """One grpcio server; `min_spacing` (model s, 0: none) and `strikes` are its ping abuse policy."""
+    def start_server(self, h, name: str, port: int, config: Config, min_spacing: float = 0.0, strikes: int = 2,
+                     permit_without_calls: bool = True):
+        """One grpcio server; `min_spacing` (model s, 0: none) and `strikes` are its ping abuse policy.
+
+        `permit_without_calls` False is C-core's default: a connection with no
+        call in flight is then judged by two hours instead of `min_spacing`.
+        """
+        if min_spacing > 0 and strikes < 1:
+            raise ValueError(f"strikes = {strikes}: grpc.http2.max_ping_strikes 0 means no limit in C-core "
+                             "(the server never closes); closing at the first early ping has no gRPC setting")
         argv = [sys.executable, "-m", PEER, "server", "--port", str(port),
-                "--min-spacing-ms", str(self.ms(min_spacing)), "--strikes", str(strikes)]
+                "--min-spacing-ms", str(self.ms(min_spacing)), "--strikes", str(strikes),
+                "--permit-without-calls", str(int(permit_without_calls))]
         return h.ps.start(name, argv, ready_line='"ev": "listening"', timeout=20)
 
     def start_client(self, h, name: str, ports: list[int], config: Config):

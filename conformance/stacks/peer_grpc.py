@@ -9,9 +9,10 @@ arrives sooner than ``grpc.http2.min_ping_interval_without_data_ms`` after the
 previous one is a strike, and the ping after ``grpc.http2.max_ping_strikes``
 strikes gets a GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and the transport is
 closed (C-core ``ping_abuse_policy.cc`` ``ReceivedOnePing``, called from
-``frame_ping.cc``). ``grpc.keepalive_permit_without_calls`` is 1 on the server
-too: without it a connection with no call in flight is judged by a fixed
-two-hour minimum, whatever the minimum is set to (``RecvPingIntervalWithoutData``).
+``frame_ping.cc``). ``--permit-without-calls`` (default 1) is the server's
+``grpc.keepalive_permit_without_calls``: at C-core's default, 0, a connection
+with no call in flight is judged by a fixed two-hour minimum, whatever the
+minimum is set to (``RecvPingIntervalWithoutData``).
 Note the channel argument's name: the C macro is
 ``GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS`` but its string is
 ``grpc.http2.min_ping_interval_without_data_ms``; grpcio ignores an argument
@@ -162,11 +163,13 @@ def run_server(args) -> None:
     import grpc
 
     stop = _stop_on_signals()
-    options = [(MIN_SPACING, args.min_spacing_ms), (STRIKES, args.strikes), (PERMIT_WITHOUT_CALLS, 1)]
+    options = [(MIN_SPACING, args.min_spacing_ms), (STRIKES, args.strikes),
+               (PERMIT_WITHOUT_CALLS, args.permit_without_calls)]
     server = grpc.server(ThreadPoolExecutor(max_workers=2), options=options)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
-    emit("listening", port=args.port, min_spacing_ms=args.min_spacing_ms, strikes=args.strikes)
+    emit("listening", port=args.port, min_spacing_ms=args.min_spacing_ms, strikes=args.strikes,
+         permit_without_calls=args.permit_without_calls)
     while not stop.wait(0.05):
         pass
     server.stop(0).wait(5)  # a GOAWAY to every client: a restart, not a judge
@@ -253,6 +256,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ports", default="")
     parser.add_argument("--min-spacing-ms", type=int, default=300_000)  # C-core's default: 5 min
     parser.add_argument("--strikes", type=int, default=2)  # C-core's default
+    parser.add_argument("--permit-without-calls", type=int, choices=(0, 1), default=1)
     parser.add_argument("--keepalive-ms", type=int, default=0)
     parser.add_argument("--timeout-ms", type=int, default=20_000)  # C-core's keepalive default: 20 s
     parser.add_argument("--max-pings-without-data", type=int, default=0)

@@ -151,17 +151,18 @@ def live_change(stack, params: Params, live: Config, before: float = 40.0, after
                          "without a restart")
 
 
-def spacing_run(stack, params: Params, client: Config, min_spacing: float, strikes: int, pings: int = 6) -> Outcome:
+def spacing_run(stack, params: Params, client: Config, min_spacing: float, strikes: int, pings: int = 6,
+                **server_settings) -> Outcome:
     """One server that closes a client pinging sooner than `min_spacing` model s more than `strikes` times.
 
     One healthy client pings every ``client.interval`` model s (its keepalive);
     the run lasts `pings` of those intervals after it connects (plus half of
     one). ``violated``: the server's judge closed it; the detail says at which
     of the connection's pings and how many were early (``ping`` events of the
-    server with ``early``).
+    server with ``early``). `server_settings`: further settings of the stack's server.
     """
     with Harness(stack, params) as h:
-        server = h.start_server(0, client, min_spacing=min_spacing, strikes=strikes)
+        server = h.start_server(0, client, min_spacing=min_spacing, strikes=strikes, **server_settings)
         first = h.start_client(client)
         if h.wait_event(first, "open", max(60.0, 4 * client.interval)) is None:
             raise RuntimeError(f"{stack.key}: the client never connected to the server")
