@@ -21,8 +21,10 @@ and measured on loopback with `peer_grpc`:
   last arrival (``grpc_chttp2_reset_ping_clock``): a stream sending a message every 2.5 s
   kept 1-s pings against a 5-s minimum at 2 strikes at most for 14 s; a call
   held open with nothing written was closed at the 5th ping.
-- A server without ``grpc.keepalive_permit_without_calls`` judges a
-  connection with no call in flight by two hours, whatever its minimum.
+- A server without ``grpc.keepalive_permit_without_calls`` (C-core's
+  default) judges a connection with no call in flight by two hours, whatever
+  its minimum: a keepalive equal to a 1000 ms minimum was closed at its 4th
+  ping.
 - The client never pings less than 1 s apart (``NextAllowedPingInterval``).
   With ``grpc.http2.max_pings_without_data`` at its default 2, a client with
   no data to send pings twice and then once a minute (1.76's
@@ -41,10 +43,17 @@ second. `scale_for` is the scale putting a keepalive exactly on the floor.
 The client's ``Config`` is (timeout: its ping timeout, interval: its
 keepalive time); the server has no keepalive of its own here (C-core's
 default: two hours).
+
+Run it with settings of your own (model seconds; the scale puts the client's
+keepalive on the one-second floor unless ``--scale`` is given)::
+
+    python -m stormcheck.conformance.stacks.grpc_stack --keepalive 10 --min-spacing 300 --strikes 2
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 
 from .harness import Config, parse_json_event
@@ -117,3 +126,39 @@ class GrpcStack:
 
 
 STACK = GrpcStack()
+
+
+def main(argv=None) -> int:
+    """One `spacing_run` with the settings given; prints its verdict (exit 1: the server closed the client)."""
+    from stormcheck.model.params import Params
+
+    from .runs import spacing_run
+
+    parser = argparse.ArgumentParser(prog="grpc_stack", description=main.__doc__)
+    parser.add_argument("--keepalive", type=float, required=True, help="client keepalive time, model s")
+    parser.add_argument("--timeout", type=float, default=None, help="client ping timeout, model s (default: keepalive)")
+    parser.add_argument("--min-spacing", type=float, required=True, help="server minimum, model s (0: none)")
+    parser.add_argument("--strikes", type=int, default=2)
+    parser.add_argument("--no-permit-without-calls", action="store_true", help="the server at C-core's default")
+    parser.add_argument("--pings", type=int, default=6, help="keepalive intervals the run lasts")
+    parser.add_argument("--scale", type=float, default=None, help="real s per model s")
+    parser.add_argument("--json", action="store_true", help="also print every event")
+    args = parser.parse_args(argv)
+    missing = STACK.missing()
+    if missing:
+        print(f"grpc_stack: install {missing}", file=sys.stderr)
+        return 3
+    stack = STACK.at_scale(args.scale or GrpcStack.scale_for(args.keepalive))
+    client = Config(timeout=args.timeout or args.keepalive, interval=args.keepalive)
+    out = spacing_run(stack, Params(retry=1), client, args.min_spacing, args.strikes, args.pings,
+                      permit_without_calls=not args.no_permit_without_calls)
+    print(f"{out.real}: {out.detail} ({out.seconds:.1f} s wall, scale {stack.scale:g})")
+    if args.json:
+        t0 = out.events[0].at if out.events else 0.0
+        for e in out.events:
+            print(json.dumps({"t": round(e.at - t0, 3), "proc": e.proc, **e.fields}))
+    return 1 if out.real == "violated" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
