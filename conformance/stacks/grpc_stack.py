@@ -44,6 +44,16 @@ The client's ``Config`` is (timeout: its ping timeout, interval: its
 keepalive time); the server has no keepalive of its own here (C-core's
 default: two hours).
 
+Holding presets to it, once the model reads ``[heartbeat] min_spacing`` and
+``strikes``: add `STACK` to `STACKS` with ``preset = "stacks/grpc"`` and the
+10-s variant named beside it; run a scenario's ``free-run`` as `spacing_run`
+with the scenario's own values (client `Config` of level A, ``min_spacing``,
+``strikes``, ``pings = strikes + 4``) at ``at_scale(scale_for(keepalive))``;
+leave ``frozen-client`` out (the server here judges no silence: its own
+keepalive is C-core's two hours); and record one manifest ``conformance``
+entry per preset (stack ``grpcio-1.76``, run ``free-run``, model and real
+verdicts).
+
 Run it with settings of your own (model seconds; the scale puts the client's
 keepalive on the one-second floor unless ``--scale`` is given)::
 
