@@ -7,7 +7,9 @@ the model what it says about the same run; ``conform`` puts the two side by
 side (``stormcheck conform`` for stack scenarios).
 
 Phoenix, SignalR and ActionCable have no real implementation that runs here
-(`UNVERIFIED`).
+(`UNVERIFIED`). ``grpc_stack`` (gRPC's keepalive enforcement, a lower bound
+on ping spacing) is not in `STACKS` yet: no preset states a lower bound, and
+``tests/test_conformance_grpc.py`` runs it with settings given directly.
 """
 
 from __future__ import annotations

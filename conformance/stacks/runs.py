@@ -16,7 +16,7 @@ from stormcheck.model.rollout import Phase
 from .claims import cutoff
 from .harness import Config, Harness, Outcome, freeze, levels, server_config, thaw
 
-__all__ = ["free_run", "frozen_client", "rollout", "live_change", "RefusedRun", "check_expressible"]
+__all__ = ["free_run", "frozen_client", "rollout", "live_change", "spacing_run", "RefusedRun", "check_expressible"]
 
 
 class RefusedRun(ValueError):
@@ -149,3 +149,31 @@ def live_change(stack, params: Params, live: Config, before: float = 40.0, after
         h.sleep(after)
         return h.verdict(f"live change T={a.timeout:g} I={a.interval:g} -> T={live.timeout:g} I={live.interval:g} "
                          "without a restart")
+
+
+def spacing_run(stack, params: Params, client: Config, min_spacing: float, strikes: int, pings: int = 6,
+                **server_settings) -> Outcome:
+    """One server that closes a client pinging sooner than `min_spacing` model s more than `strikes` times.
+
+    One healthy client pings every ``client.interval`` model s (its keepalive);
+    the run lasts `pings` of those intervals after it connects (plus half of
+    one). ``violated``: the server's judge closed it; the detail says at which
+    of the connection's pings and how many were early (``ping`` events of the
+    server with ``early``). `server_settings`: further settings of the stack's server.
+    """
+    with Harness(stack, params) as h:
+        server = h.start_server(0, client, min_spacing=min_spacing, strikes=strikes, **server_settings)
+        first = h.start_client(client)
+        if h.wait_event(first, "open", max(60.0, 4 * client.interval)) is None:
+            raise RuntimeError(f"{stack.key}: the client never connected to the server")
+        h.sleep((pings + 0.5) * client.interval)
+        what = (f"{pings} keepalive intervals, client keepalive {client.interval:g} s, server minimum "
+                f"{min_spacing:g} s, {strikes} strikes")
+        out = h.verdict(what)
+        closed = next((e for e in h.judged() if e.proc == server.name), None)
+        if closed is not None:
+            conn = [e for e in h.events(server) if e.ev == "ping" and e.fields.get("conn") == closed.fields.get("conn")]
+            early = sum(1 for e in conn if e.fields.get("early"))
+            out.detail = (f"{what}: the server closed the healthy client's connection at its ping {len(conn)} "
+                          f"({early} early; {closed.fields.get('why', '')})")
+        return out
