@@ -21,7 +21,7 @@ import pytest
 
 from stormcheck.cli import main as cli
 from stormcheck.conformance.stacks import STACKS
-from stormcheck.conformance.stacks.conform import conform, runs_for
+from stormcheck.conformance.stacks.conform import conform, held, runs_for
 from stormcheck.conformance.stacks.harness import Config
 from stormcheck.conformance.stacks.runs import frozen_client, live_change
 from stormcheck.model.scenario import load_scenario
@@ -50,9 +50,7 @@ def _need(stack) -> None:
 def test_every_stack_scenario_and_run_has_an_entry():
     have = {(e["stack"], e["scenario"], e["run"]) for e in _entries()}
     for stack in STACKS.values():
-        for name in (stack.preset, *stack.rollouts, *getattr(stack, "scenarios", ())):
-            if name is None:
-                continue
+        for name in held(stack):
             for run in runs_for(load_scenario(name)):
                 assert (stack.stack, name, run) in have, f"no conformance entry for {stack.stack} {name} {run}"
 

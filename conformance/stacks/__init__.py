@@ -7,9 +7,9 @@ the model what it says about the same run; ``conform`` puts the two side by
 side (``stormcheck conform`` for stack scenarios).
 
 Phoenix, SignalR and ActionCable have no real implementation that runs here
-(`UNVERIFIED`). ``grpc_stack`` (gRPC's keepalive enforcement, a lower bound
-on ping spacing) is not in `STACKS` yet: no preset states a lower bound, and
-``tests/test_conformance_grpc.py`` runs it with settings given directly.
+(`UNVERIFIED`). ``grpc_stack`` holds gRPC's keepalive enforcement, a lower
+bound on ping spacing (``stacks/grpc`` and ``variants/grpc-keepalive-10``);
+``tests/test_conformance_grpc.py`` also runs it with settings given directly.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ one_name(__name__, "stormcheck.conformance.stacks")
 
 __all__ = ["STACKS", "UNVERIFIED", "stack_named", "conformance_lines"]
 
+from .grpc_stack import STACK as _GRPC
 from .mqtt_stack import STACK as _MQTT
 from .nginx_stack import STACK as _NGINX
 from .socketio2_stack import STACK as _SIO2
 from .socketio4_stack import STACK as _SIO4
 from .websockets_stack import STACK as _WS
 
-STACKS = {s.key: s for s in (_WS, _SIO4, _SIO2, _MQTT, _NGINX)}
+STACKS = {s.key: s for s in (_WS, _SIO4, _SIO2, _MQTT, _NGINX, _GRPC)}
 
 # Stack presets with no real implementation to run on this machine, and why.
 UNVERIFIED = {

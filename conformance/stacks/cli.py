@@ -16,7 +16,7 @@ from stormcheck.model.scenario import ScenarioError, load_scenario
 
 from ..procs import StartError, WaitTimeout
 from . import UNVERIFIED
-from .conform import RUN_KINDS, NotAStack, conform, stack_of
+from .conform import RUN_KINDS, NotAStack, conform, scale_of, stack_of
 from .runs import RefusedRun
 
 __all__ = ["handles", "run", "unverified", "RUN_KINDS"]
@@ -67,7 +67,7 @@ def run(args) -> int:
             return 3
         if not (args.json or args.quiet):
             print(f"stormcheck conform: running {scenario.name} on {stack.library} "
-                  f"(1 model s = {stack.scale:g} wall s)", file=sys.stderr)
+                  f"(1 model s = {scale_of(stack, scenario):.4g} wall s)", file=sys.stderr)
         results = conform(scenario, runs)
     except (ScenarioError, NotAStack, RefusedRun, ValueError) as err:
         print(f"stormcheck conform: {err}", file=sys.stderr)

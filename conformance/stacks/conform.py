@@ -18,9 +18,9 @@ from stormcheck.model.scenario import Scenario
 from . import STACKS
 from .claims import Claim, free_run_claim, frozen_claim, planned_phases, rollout_claim
 from .harness import levels
-from .runs import RefusedRun, check_expressible, free_run, frozen_client, rollout
+from .runs import RefusedRun, check_expressible, free_run, frozen_client, rollout, spacing_run
 
-__all__ = ["Result", "RUN_KINDS", "stack_of", "runs_for", "conform", "NotAStack"]
+__all__ = ["Result", "RUN_KINDS", "held", "scale_of", "stack_of", "runs_for", "conform", "NotAStack"]
 
 RUN_KINDS = ("free-run", "frozen-client", "rollout-as-written", "rollout-planned", "proxy-idle")
 
@@ -61,15 +61,28 @@ def _key(scenario: Scenario) -> str:
         return src
 
 
+def held(stack) -> tuple[str, ...]:
+    """Every scenario `stack`'s real library is held to: its preset, rollouts, proxy scenarios and variants."""
+    names = (stack.preset, *stack.rollouts, *getattr(stack, "scenarios", ()), *getattr(stack, "variants", ()))
+    return tuple(n for n in names if n)
+
+
 def stack_of(scenario: Scenario):
     """The stack whose real library runs `scenario` (by its preset, rollout or scenario file)."""
     key = _key(scenario)
     for stack in STACKS.values():
-        if key in (stack.preset, *stack.rollouts, *getattr(stack, "scenarios", ())):
+        if key in held(stack):
             return stack
-    known = sorted(k for s in STACKS.values() for k in (s.preset, *s.rollouts, *getattr(s, "scenarios", ())) if k)
+    known = sorted(k for s in STACKS.values() for k in held(s))
     raise NotAStack(f"{scenario.source}: not a stack scenario with a real implementation here; "
                     f"these run on real libraries: {', '.join(known)}")
+
+
+def scale_of(stack, scenario: Scenario) -> float:
+    """Real seconds per model second for `scenario` on `stack`: its own, or one fitted to a lower bound's keepalive."""
+    if scenario.params.heartbeat.min_spacing and hasattr(stack, "scale_for"):
+        return stack.scale_for(levels(scenario.params)[0].interval)
+    return stack.scale
 
 
 def runs_for(scenario: Scenario) -> tuple[str, ...]:
@@ -79,11 +92,20 @@ def runs_for(scenario: Scenario) -> tuple[str, ...]:
         return ("proxy-idle",)
     if scenario.params.rollout is not None:
         return ("rollout-as-written", "rollout-planned")
-    return ("free-run", "frozen-client")
+    return getattr(stack, "preset_runs", ("free-run", "frozen-client"))
 
 
 def _one(stack, scenario: Scenario, run: str, seconds: float | None) -> Result:
     params = scenario.params
+    if run == "free-run" and params.heartbeat.min_spacing:
+        # A lower bound: one healthy client against the server's minimum spacing,
+        # its keepalive put on the stack's floor (a model second as a fraction of a real one).
+        claim = free_run_claim(scenario)
+        client = levels(params)[0]
+        hb = params.heartbeat
+        out = spacing_run(stack.at_scale(scale_of(stack, scenario)), params, client, hb.min_spacing,
+                          hb.strikes, pings=hb.strikes + 4)
+        return Result(stack.stack, _key(scenario), run, claim.verdict, out.real, out.detail, out.seconds)
     if run in ("free-run", "proxy-idle"):
         claim = free_run_claim(scenario)
         if run == "proxy-idle" and seconds is None:

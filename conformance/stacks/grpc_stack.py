@@ -44,15 +44,12 @@ The client's ``Config`` is (timeout: its ping timeout, interval: its
 keepalive time); the server has no keepalive of its own here (C-core's
 default: two hours).
 
-Holding presets to it, once the model reads ``[heartbeat] min_spacing`` and
-``strikes``: add `STACK` to `STACKS` with ``preset = "stacks/grpc"`` and the
-10-s variant named beside it; run a scenario's ``free-run`` as `spacing_run`
-with the scenario's own values (client `Config` of level A, ``min_spacing``,
-``strikes``, ``pings = strikes + 4``) at ``at_scale(scale_for(keepalive))``;
-leave ``frozen-client`` out (the server here judges no silence: its own
-keepalive is C-core's two hours); and record one manifest ``conformance``
-entry per preset (stack ``grpcio-1.76``, run ``free-run``, model and real
-verdicts).
+Held to it: ``stacks/grpc`` (a keepalive equal to the minimum: holds) and
+``variants/grpc-keepalive-10`` (10 s against 300 s: violated), each by its
+``free-run``, a `spacing_run` with the scenario's own values (client `Config`
+of level A, ``min_spacing``, ``strikes``, ``strikes + 4`` pings) at
+``scale_for(keepalive)``. No ``frozen-client``: the server here judges no
+silence (its own keepalive is C-core's two hours).
 
 Run it with settings of your own (model seconds; the scale puts the client's
 keepalive on the one-second floor unless ``--scale`` is given)::
@@ -77,8 +74,12 @@ class GrpcStack:
     key = "grpc"
     stack = "grpcio-1.76"
     library = "grpcio 1.76.0 (PyPI), C-core chttp2 server and client"
-    preset = None  # stacks/grpc, once the model reads [heartbeat] min_spacing and strikes
+    preset = "stacks/grpc"
     rollouts = ()
+    variants = ("variants/grpc-keepalive-10",)
+    # The server here judges no silence of its own (C-core's keepalive: two hours), so a
+    # frozen client shows nothing: only the free run, the lower bound's own test.
+    preset_runs = ("free-run",)
     FLOOR_MS = 1000  # C-core's client pings at most once a second
 
     def __init__(self, scale: float = 0.1) -> None:
