@@ -101,7 +101,7 @@ RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", 
 # feature must never be silently mis-modelled as the old behaviour.
 _KNOWN = {
     Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
-             "gc_period", "publish_mult", "gc_mult", "design", "faults"},
+             "publish_mult", "gc_mult", "design", "faults"},
     Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
     Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
 }

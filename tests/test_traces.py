@@ -391,6 +391,7 @@ def _without_rollout_var(trace: Trace, tmp_path) -> Trace:
 def test_a_rollout_trace_written_before_the_split_reads_and_replays(tmp_path):
     old = Trace.read(BEFORE_SPLIT)
     assert "rollout" not in old.vars
+    assert "GC_PERIOD" in old.params  # a parameter since removed: not a reason to refuse the trace
     assert [s["tuner_timer"] for s in old.states][:3] == [0, -2, 120]
     scenario = load_scenario("rollouts/faye-timeout-101")
     run = replay_trace(old, scenario.params)

@@ -336,7 +336,8 @@ def trace_to_run_inputs(trace: Trace) -> tuple[State, list[Action], list[State]]
 
 def _check_params(trace: Trace, params: Params) -> None:
     # Only names both sides know: a parameter added to the model since the
-    # trace was written does not make old traces unreadable.
+    # trace was written, or removed from it since (GC_PERIOD, which no rule
+    # read), does not make old traces unreadable.
     current = trace_params(params)
     for name in _OMIT_AT_DEFAULT:
         key = name.upper()
