@@ -10,7 +10,9 @@ Variables
 ---------
 Frame ``k`` holds every field of `State` as a Z3 term, in records shaped like
 the Python ones (`SState`, `SClient`, `SServer`), so each action below reads
-like its Python twin, ``_replace`` included:
+like its Python twin, ``_replace`` included; `STATE_FIELDS` pairs the scalar
+fields by name. `State.rollout` has no term: a fleet with a rollout is
+refused (`REFUSED`), so in every fleet encoded it stays `NOT_BEGUN`.
 
 * a client's phase is a small Int enum (index in `PHASES`), its server an Int
   (-1: none), its session a Bool flag ``has`` (False for ``()``) plus four
@@ -76,11 +78,12 @@ import z3
 from stormcheck.model.fleet import ACTIONS, canonical, initial_states
 from stormcheck.model.params import Design, Faults, Params
 from stormcheck.properties.core import NotEncoded
+from stormcheck.model.rollout import NOT_BEGUN
 from stormcheck.model.state import CRASHED, CUT, HELD, PHASES, RETRY, WAITING, Action, Client, Server, Session, State
 
 __all__ = [
     "Encoding", "SState", "SClient", "SServer", "SAction", "PHASE", "KIND", "ENV", "RANGED",
-    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable", "ENCODED", "REFUSED",
+    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable", "ENCODED", "REFUSED", "STATE_FIELDS",
 ]
 
 PHASE = {p: i for i, p in enumerate(PHASES)}
@@ -98,7 +101,7 @@ RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", 
 # feature must never be silently mis-modelled as the old behaviour.
 _KNOWN = {
     Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
-             "gc_period", "publish_mult", "gc_mult", "design", "faults"},
+             "publish_mult", "gc_mult", "design", "faults"},
     Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
     Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
 }
@@ -163,10 +166,17 @@ class SServer(NamedTuple):
 class SState(NamedTuple):
     clients: tuple
     servers: tuple
-    tuner: Any
-    losses: Any
-    crashes: Any
-    cuts: Any
+    tuner: Any  # State.tuner_timer
+    losses: Any  # State.losses_left
+    crashes: Any  # State.crashes_left
+    cuts: Any  # State.cuts_left
+
+
+# `SState`'s scalar fields and the `State` fields they hold, by name.
+STATE_FIELDS = {"tuner": "tuner_timer", "losses": "losses_left", "crashes": "crashes_left", "cuts": "cuts_left"}
+assert tuple(STATE_FIELDS) == SState._fields[2:]
+assert set(State._fields) - {"clients", "servers"} - set(STATE_FIELDS.values()) == {"rollout"}, \
+    "a State field the encoding neither holds nor refuses"
 
 
 class SAction(NamedTuple):
@@ -407,7 +417,11 @@ class Encoding:
             clients.append(SClient(self.num(PHASE[cl.phase]), self.num(cl.server), self.num(cl.timer),
                                    self.truth(bool(cl.session)), *(self.num(x) for x in ses[:4])))
         servers = [SServer(*(self.num(x) for x in srv[:4]), self.truth(srv.hot)) for srv in state.servers]
-        return SState(tuple(clients), tuple(servers), *(self.num(x) for x in state[2:]))
+        if state.rollout != NOT_BEGUN:
+            raise NotEncoded("symbolic engine", f"a state with a rollout under way (rollout = {state.rollout})",
+                             _INSTEAD)
+        scalars = (self.num(getattr(state, STATE_FIELDS[f])) for f in SState._fields[2:])
+        return SState(tuple(clients), tuple(servers), *scalars)
 
     def const_action(self, action: Action) -> SAction:
         kind = ENV if action.kind == "env" else KIND[action.kind]
@@ -426,7 +440,8 @@ class Encoding:
             for c in f.clients
         )
         servers = tuple(Server(*(val(x) for x in s[:4]), val(s.hot)) for s in f.servers)
-        return State(clients, servers, *(val(x) for x in f[2:]))
+        scalars = {STATE_FIELDS[name]: val(getattr(f, name)) for name in SState._fields[2:]}
+        return State(clients, servers, rollout=NOT_BEGUN, **scalars)
 
     def action_of(self, model: z3.ModelRef, k: int) -> Action:
         """Step `k` of a Z3 model as a Python `Action` (kind ``env`` for the environment's move)."""

@@ -20,7 +20,8 @@ Design rules
 Theory of operation: time
 -------------------------
 The clock is an integer number of seconds, but no state stores it. Each
-client, each faulted server, the GC and a propagating fleet change carry a
+client, each faulted server, a propagating fleet change (`State.tuner_timer`)
+and a rollout's batch or release window (`State.rollout`) carry a
 countdown; ``tick`` advances time by the smallest positive countdown in one
 step ("time advances to the next deadline"), ageing every session by the same
 amount. Events that fall due then fire one by one before time may move again
@@ -350,7 +351,8 @@ def initial_states(params: Params) -> list[State]:
             Client(HELD, s, hold, new_session(params, s, 0, 0)._replace(strikes=strikes)) for s in placement
         )
         f = params.faults
-        states.append(State(clients, servers, 0, f.server_loss, f.client_crash, f.client_cut))
+        states.append(State(clients, servers, tuner_timer=0, rollout=NOT_BEGUN, losses_left=f.server_loss,
+                            crashes_left=f.client_crash, cuts_left=f.client_cut))
     return states
 
 
@@ -831,7 +833,7 @@ def _load(params: Params, state: State, a: Action) -> Step:
         events = tuple(Adjusted(s, "both", lvl.timeout, lvl.interval, lvl.avg_ms) for s in range(len(servers)))
     else:
         # The fleet's target moved; servers adopt it by later steps. Server
-        # -1 stands for the fleet, so timelines show where a rollout began.
+        # -1 stands for the fleet, so timelines show where the change began.
         events = (Adjusted(-1, "target", lvl.timeout, lvl.interval, lvl.avg_ms),)
     return Step(nxt, events)
 
@@ -894,7 +896,7 @@ def _adopt(params: Params, state: State, a: Action) -> Step:
 
 def _when_deadline(params: Params, state: State) -> list[Action]:
     # A fleet change's propagation delay ran out: every server adopts it now.
-    return [Action("deadline")] if state.tuner_timer == -1 and not params.rollout else []
+    return [Action("deadline")] if state.tuner_timer == -1 else []
 
 
 def _deadline(params: Params, state: State, a: Action) -> Step:
@@ -1002,8 +1004,7 @@ def _when_tick(params: Params, state: State) -> list[Action]:
 def _next_deadline(params: Params, state: State) -> int:
     timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
     timers += [srv.down for srv in state.servers if srv.down > 0]
-    if state.tuner_timer > 0:
-        timers.append(state.tuner_timer)
+    timers += [t for t in (state.tuner_timer, state.rollout) if t > 0]
     # Nothing scheduled (every client crashed, every server up): time passes
     # by the longest hold, enough for any lingering session to age.
     return min(timers, default=max(level.timeout for level in params.levels))
@@ -1019,11 +1020,13 @@ def _tick(params: Params, state: State, a: Action) -> Step:
             session = Session(min(age + delta, cap), stamp, hs, ref, strikes)
         clients.append(Client(phase, server, timer - delta if phase != CRASHED else 0, session))
     # A countdown that reaches zero marks its event due: a server whose loss
-    # ends is marked -1 until `restore` fires, a fleet change's deadline -1.
+    # ends is marked -1 until `restore` fires, a fleet change's deadline -1,
+    # a rollout's batch or release window `DUE` (-1).
     servers = tuple(srv._replace(down=_count_down(srv.down, delta)) if srv.down > 0 else srv for srv in state.servers)
     tuner = _count_down(state.tuner_timer, delta) if state.tuner_timer > 0 else state.tuner_timer
+    rollout = _count_down(state.rollout, delta) if state.rollout > 0 else state.rollout
     return Step(
-        state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner),
+        state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner, rollout=rollout),
         (),
     )
 
@@ -1058,7 +1061,7 @@ def _phase_done(state: State, phase: Phase) -> bool:
 def _release_open(params: Params, state: State) -> bool:
     """True while a client release's window runs."""
     k = current_phase(params, state)
-    if k is None or state.tuner_timer <= 0:
+    if k is None or state.rollout <= 0:
         return False
     phase = params.rollout.phases[k]
     return phase.side == "clients" and phase.pickup == "release"
@@ -1079,7 +1082,7 @@ def client_level(params: Params, state: State) -> int:
         return 1 if any(p.side == "clients" for p in ro.phases) else 0
     if any(p.side == "clients" for p in ro.phases[:k]):
         return 1
-    return 1 if ro.phases[k].side == "clients" and state.tuner_timer != NOT_BEGUN else 0
+    return 1 if ro.phases[k].side == "clients" and state.rollout != NOT_BEGUN else 0
 
 
 def current_phase(params: Params, state: State) -> int | None:
@@ -1093,7 +1096,7 @@ def current_phase(params: Params, state: State) -> int | None:
     # runs, the next phase (servers, whose first batch is urgent, so none
     # has moved yet) waits.
     last = len(phases) if k is None else k
-    if last > 0 and state.tuner_timer > 0:
+    if last > 0 and state.rollout > 0:
         prev = phases[last - 1]
         if prev.side == "clients" and prev.pickup == "release" and (
             k is None or not any(_server_done(srv, phases[k]) for srv in state.servers)
@@ -1117,7 +1120,7 @@ def _rollout_phase(params: Params, state: State) -> Phase | None:
     Four guards ask it of each state; the last answer is kept, by identity.
     """
     global _PHASED
-    if params.rollout is None or state.tuner_timer == NOT_BEGUN:
+    if params.rollout is None or state.rollout == NOT_BEGUN:
         return None
     last = _PHASED
     if last[0] is params and last[1] is state:
@@ -1130,7 +1133,7 @@ def _rollout_phase(params: Params, state: State) -> Phase | None:
 
 def _when_launch(params: Params, state: State) -> list[Action]:
     # The operator may begin the rollout (or its next phase) at any moment.
-    if params.rollout is None or state.tuner_timer != NOT_BEGUN or current_phase(params, state) is None:
+    if params.rollout is None or state.rollout != NOT_BEGUN or current_phase(params, state) is None:
         return []
     return [Action("launch")]
 
@@ -1138,14 +1141,14 @@ def _when_launch(params: Params, state: State) -> list[Action]:
 def _launch(params: Params, state: State, a: Action) -> Step:
     k = current_phase(params, state)
     phase = params.rollout.phases[k]
-    return Step(state._replace(tuner_timer=_start_timer(phase)), (Began(k + 1, phase.label()),))
+    return Step(state._replace(rollout=_start_timer(phase)), (Began(k + 1, phase.label()),))
 
 
 def _moving(params: Params, state: State, live: bool) -> list[int]:
     """The servers a servers phase (a `live` change, or restarts) moves now: due or running, up, not yet moved."""
     phase = _rollout_phase(params, state)
     if phase is None or phase.side != "servers" or (phase.change == "live") != live \
-            or state.tuner_timer not in (DUE, RUNNING):
+            or state.rollout not in (DUE, RUNNING):
         return []
     return [s for s, srv in enumerate(state.servers) if srv.down == 0 and not _server_done(srv, phase)]
 
@@ -1172,7 +1175,7 @@ def _next_batch(state: State, phase: Phase) -> State:
     done = sum(_server_done(x, phase) for x in state.servers)
     if done < len(state.servers):
         timer = RUNNING if done % phase.batch or phase.pace == 0 else phase.pace
-        state = state._replace(tuner_timer=timer)
+        state = state._replace(rollout=timer)
     return state
 
 
@@ -1224,7 +1227,7 @@ def _pick_up(params: Params, state: State, c: int) -> tuple[State, tuple]:
     (At a handshake every rule gives a new session `client_level`.)
     """
     k = current_phase(params, state)
-    if k is None or state.tuner_timer == NOT_BEGUN:
+    if k is None or state.rollout == NOT_BEGUN:
         return state, ()
     phase = params.rollout.phases[k]
     cl = state.clients[c]
@@ -1235,7 +1238,7 @@ def _pick_up(params: Params, state: State, c: int) -> tuple[State, tuple]:
 
 def _settle(params: Params, pre: State, st: Step) -> Step:
     """After a step that completed a rollout phase, start the next one (or mark the rollout done)."""
-    if pre.tuner_timer == NOT_BEGUN:
+    if pre.rollout == NOT_BEGUN:
         return st
     before, after = current_phase(params, pre), current_phase(params, st.state)
     if after == before or before is None:
@@ -1245,10 +1248,10 @@ def _settle(params: Params, pre: State, st: Step) -> Step:
     # runs its window: clients that reconnect during it may run either side).
     following = before + 1
     if following == len(params.rollout.phases):
-        return Step(st.state._replace(tuner_timer=NOT_BEGUN), st.events)
+        return Step(st.state._replace(rollout=NOT_BEGUN), st.events)
     phase = params.rollout.phases[following]
     timer = _start_timer(phase)
-    return Step(st.state._replace(tuner_timer=timer), st.events + (Began(following + 1, phase.label()),))
+    return Step(st.state._replace(rollout=timer), st.events + (Began(following + 1, phase.label()),))
 
 
 # ---------------------------------------------------------------- the table
@@ -1304,8 +1307,7 @@ RULES: tuple[Rule, ...] = (
          "a client without a socket connects again through the load balancer (handshake or same-id connect)"),
     Rule("restore", "environment", _ALWAYS, True, _when_restore, _restore, False,
          "a lost server's connectivity comes back"),
-    Rule("deadline", "fleet tuner", lambda p: p.rollout is None and p.load_moves, True,
-         _when_deadline, _deadline, False,
+    Rule("deadline", "fleet tuner", _FLEET, True, _when_deadline, _deadline, False,
          "a fleet-wide change's propagation delay ran out: every server adopts it"),
     Rule("publish", "traffic", lambda p: "publish" in p.heartbeat.paths, False, _when_publish, _publish, True,
          "a server publishes: its publish path judges every subscriber by its own cutoff"),
@@ -1331,7 +1333,7 @@ RULES: tuple[Rule, ...] = (
          "the operator begins the rollout's next phase"),
     Rule("restart", "operator", _ROLLOUT, True, _when_restart, _restart, False,
          "a server of the batch under way restarts with the phase's part at B: its sockets drop"),
-    Rule("upgrade", "operator", _ROLLOUT, lambda params, state: state.tuner_timer == DUE,
+    Rule("upgrade", "operator", _ROLLOUT, lambda params, state: state.rollout == DUE,
          _when_upgrade, _upgrade, False,
          "a client release reaches a client: its page reloads (a new socket) or its session takes B"),
     Rule("expire", "an extra judge", lambda p: bool(p.judges), False, _when_expire, _expire, False,

@@ -400,8 +400,6 @@ class Params:
         Each server's clock offset (seconds) against the store's reference.
     retry : int
         Faye's fixed retry delay after a failed send.
-    gc_period : int
-        Seconds between GC rounds (one lock winner per round).
     publish_mult, gc_mult : Fraction
         Cutoff multipliers of the publish/existence paths and of GC.
     heartbeat : Heartbeat
@@ -437,7 +435,6 @@ class Params:
     rtt: tuple[int, ...] = (0, 2)
     skew: tuple[int, ...] = ()
     retry: int = 5
-    gc_period: int = 60
     publish_mult: Fraction = Fraction(8, 5)
     gc_mult: Fraction = Fraction(2)
     design: Design = DESIGNS["per-server"]

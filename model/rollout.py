@@ -18,12 +18,12 @@ their side of it at their own pace. A rollout here is data:
 Each side only moves forward (A to B), so where a rollout stands is a function
 of the state: a phase is complete once its whole side runs B (a release, once
 its window has also ended), and the current phase is the first incomplete one.
-The only rollout bookkeeping the state carries is one countdown,
-`State.tuner_timer` (unused by the static tuner a rollout runs under):
-`NOT_BEGUN` (0) before the rollout starts, which the operator may do at any
-moment (action ``launch``); a positive countdown to the next batch or to the
-end of a release window; `DUE` (-1) when it has run out; `RUNNING` (-2) while
-a phase goes on with nothing counting down. A client's own configuration
+The only rollout bookkeeping the state carries is one marker,
+`State.rollout`: `NOT_BEGUN` (0) before the rollout starts, which the
+operator may do at any moment (action ``launch``), and again once it has
+ended; a positive countdown to the next batch or to the end of a release
+window; `DUE` (-1) when it has run out; `RUNNING` (-2) while a phase goes on
+with nothing counting down. A client's own configuration
 lives in its session (`Session.hs_level`). The transitions live in
 `stormcheck.model.fleet`, with the rest of the protocol.
 """

@@ -95,14 +95,21 @@ class Server(NamedTuple):
 class State(NamedTuple):
     """The whole fleet at one instant.
 
-    ``tuner_timer`` counts down to the
-    deadline of a fleet-wide change still propagating (0: none pending);
-    the ``*_left`` fields are the faults the adversary may still inject.
+    ``tuner_timer`` counts down to the deadline of a fleet-wide change still
+    propagating (design ``fleet`` with a propagation delay): 0 when none is
+    pending, -1 when its deadline is due. ``rollout`` is where a
+    configuration rollout stands (`stormcheck.model.rollout`): `NOT_BEGUN`
+    (0) before it starts and after it ends, a positive countdown to its next
+    batch or to the end of a release window, `DUE` (-1) when that ran out,
+    `RUNNING` (-2) while a phase goes on with nothing counting down; always
+    0 in a fleet without a rollout. The ``*_left`` fields are the faults the
+    adversary may still inject.
     """
 
     clients: tuple[Client, ...]
     servers: tuple[Server, ...]
     tuner_timer: int
+    rollout: int
     losses_left: int
     crashes_left: int
     cuts_left: int

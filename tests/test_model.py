@@ -193,6 +193,7 @@ def _due(state: State) -> bool:
         any(cl.timer == 0 and cl.phase in (HELD, WAITING, RETRY, CUT) for cl in state.clients)
         or any(srv.down == -1 for srv in state.servers)
         or state.tuner_timer == -1
+        or state.rollout == -1
     )
 
 
@@ -203,7 +204,7 @@ def _due_clients(state: State) -> list[int]:
 def _smallest_countdown(params: Params, state: State) -> int:
     timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
     timers += [srv.down for srv in state.servers if srv.down > 0]
-    timers += [state.tuner_timer] if state.tuner_timer > 0 else []
+    timers += [t for t in (state.tuner_timer, state.rollout) if t > 0]
     return min(timers) if timers else max(lv.timeout for lv in params.levels)
 
 
@@ -234,6 +235,8 @@ def check_structure(params: Params, state: State) -> list[Action]:
     assert state.tuner_timer >= -1  # -1: a fleet change's deadline is due
     if design.tuner != "fleet" or design.propagation_delay == 0:
         assert state.tuner_timer == 0
+    if params.rollout is None:
+        assert state.rollout == 0  # NOT_BEGUN: only a rollout moves it
     stamps = {params.offset(s) for s in range(params.servers)}
     for cl in state.clients:
         assert cl.phase in (HELD, WAITING, RETRY, CUT, CRASHED)
@@ -372,6 +375,7 @@ def test_canonical_sorts_clients_and_servers_by_a_worked_example():
         ),
         servers=tuple(initial_states(params)[0].servers[i]._replace(down=d) for i, d in enumerate((0, 0, 30))),
         tuner_timer=0,
+        rollout=0,
         losses_left=0,
         crashes_left=1,
         cuts_left=0,

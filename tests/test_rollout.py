@@ -166,7 +166,8 @@ def test_rollout_steps_are_guarded_and_deterministic():
     restarted = step(p, launched.state, Action("restart", server=0)).state
     srv = restarted.servers[0]
     assert (srv.adv, srv.reap, srv.down) == (1, 1, 5)
-    assert restarted.tuner_timer == 120  # the next batch after the pace
+    assert restarted.rollout == 120  # the next batch after the pace
+    assert restarted.tuner_timer == 0  # a rollout's fleet has no tuner
 
 
 def test_a_static_fleet_is_unchanged_by_the_rollout_machinery():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -361,3 +363,51 @@ def test_sequence_diagram_shows_the_true_age_too():
         state = st.state
     svg = sequence_diagram(Run(fleet.initial_states(params)[0], tuple(steps)), params)
     assert "age 180s &gt;= 90" in svg and "age 91s" not in svg
+
+
+# ---------------------------------------------------------------- traces written before `State.rollout`
+# Until `State.rollout` had its own field, `tuner_timer` held both the fleet
+# tuner's propagation countdown and a rollout's marker. Such traces still load.
+
+DATA = Path(__file__).resolve().parent / "data"
+# Written by `stormcheck check rollouts/faye-timeout-101 --property no_valid_reap`
+# before the split: its tuner_timer goes 0, RUNNING (-2), then a 120 s countdown.
+BEFORE_SPLIT = DATA / "faye-timeout-101.off.no_valid_reap.before-rollout-var.itf.json"
+
+
+def _without_rollout_var(trace: Trace, tmp_path) -> Trace:
+    """`trace` as written before `State.rollout`: the rollout's marker in ``tuner_timer``."""
+    obj = json.loads(json.dumps(trace.to_json()))
+    obj["vars"].remove("rollout")
+    for state in obj["states"]:
+        marker = state.pop("rollout")
+        if marker != {"#bigint": "0"}:
+            state["tuner_timer"] = marker
+    out = tmp_path / "before.itf.json"
+    out.write_text(json.dumps(obj))
+    return Trace.read(out)
+
+
+def test_a_rollout_trace_written_before_the_split_reads_and_replays(tmp_path):
+    old = Trace.read(BEFORE_SPLIT)
+    assert "rollout" not in old.vars
+    assert "GC_PERIOD" in old.params  # a parameter since removed: not a reason to refuse the trace
+    assert [s["tuner_timer"] for s in old.states][:3] == [0, -2, 120]
+    scenario = load_scenario("rollouts/faye-timeout-101")
+    run = replay_trace(old, scenario.params)
+    assert [st.rollout for st in run.states][:3] == [0, -2, 120]
+    assert all(st.tuner_timer == 0 for st in run.states)
+    # The same run as the tool writes it today, and as the old writer would have.
+    fresh = run_to_trace(run, scenario.params, old.meta)
+    assert "rollout" in fresh.vars and "tuner_timer" in fresh.vars
+    assert trace_to_run_inputs(_without_rollout_var(fresh, tmp_path)) == trace_to_run_inputs(old)
+
+
+def test_a_tuner_trace_written_before_the_split_keeps_its_countdown(tmp_path):
+    params = _params("fleet-wide")
+    params = replace(params, design=replace(params.design, name="fleet-wide-delayed", propagation_delay=30))
+    run = _bfs(params, fleet.initial_states(params)[0], lambda pre, a, st: a.kind == "deadline")
+    assert any(st.tuner_timer > 0 for st in run.states)
+    old = _without_rollout_var(run_to_trace(run, params, META), tmp_path)
+    assert "rollout" not in old.vars
+    assert replay_trace(old, params) == run

@@ -132,11 +132,11 @@ def test_a_parameter_the_encoding_does_not_know_is_refused(gitter, monkeypatch):
     from stormcheck.checkers import z3_encoding
     from stormcheck.model.params import Params
 
-    monkeypatch.setitem(z3_encoding._KNOWN, Params, z3_encoding._KNOWN[Params] - {"gc_period"})
+    monkeypatch.setitem(z3_encoding._KNOWN, Params, z3_encoding._KNOWN[Params] - {"retry"})
     z3_encoding.check_encodable(gitter)  # at its default: fine
-    changed = dataclasses.replace(gitter, gc_period=30)
+    changed = dataclasses.replace(gitter, retry=30)
     got = check_symbolic(changed, (no_valid_reap,), max_steps=2).get("no_valid_reap")
-    assert got.verdict is Verdict.INCONCLUSIVE and got.basis == "not encoded: Params.gc_period = 30"
+    assert got.verdict is Verdict.INCONCLUSIVE and got.basis == "not encoded: Params.retry = 30"
     assert not got.checked  # a report shows it as "not checked by this engine"
 
 

@@ -20,7 +20,7 @@ import z3
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from stormcheck.checkers.z3_encoding import Encoding, equal
+from stormcheck.checkers.z3_encoding import STATE_FIELDS, Encoding, SState, equal
 from stormcheck.model.fleet import actions, initial_states, step
 from stormcheck.model.params import DESIGNS, Design, Faults, Level, Params
 from stormcheck.model.state import Action
@@ -140,6 +140,17 @@ def test_state_round_trips_through_z3():
     s.add(equal(enc.frame(0), enc.const_state(state)))
     assert s.check() == z3.sat
     assert enc.state_of(s.model(), 0) == state
+
+
+def test_the_rollout_marker_has_no_term_and_a_state_with_one_under_way_is_refused():
+    # Rollouts are refused by name, so `State.rollout` is NOT_BEGUN in every fleet encoded.
+    params = fleet("per-server", 1, "free", 1, ())
+    enc = Encoding(params)
+    state = initial_states(params)[0]
+    assert "rollout" not in SState._fields and set(STATE_FIELDS.values()) | {"clients", "servers", "rollout"} \
+        == set(state._fields)
+    with pytest.raises(NotEncoded, match=r"a state with a rollout under way \(rollout = -2\)"):
+        enc.const_state(state._replace(rollout=-2))
 
 
 def test_a_fleet_the_encoding_does_not_cover_is_refused():

@@ -21,6 +21,10 @@ are state variables already).
 Replaying a trace recomputes every state with the model's own `step` and
 compares it, and the stored ``now`` and ``events``, with what is stored: a
 trace that no longer replays is an error naming the first step that differs.
+
+A trace written before ``rollout`` had its own variable still reads: then
+``tuner_timer`` held both the fleet tuner's countdown and a rollout's marker
+(`_split_tuner_timer` says how they are told apart).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any, NamedTuple
 from stormcheck.model import events as model_events
 from stormcheck.model.fleet import cutoff_text
 from stormcheck.model.params import Design, Params
+from stormcheck.model.rollout import NOT_BEGUN
 from stormcheck.model.state import Action, State
 
 from .itf import Trace, from_itf, to_itf
@@ -266,16 +271,22 @@ class _Decoded:
     events: list[tuple]
 
 
+# State fields split off an older one: a trace written before the split
+# lacks the new variable, and `_split_tuner_timer` recovers it.
+_SPLIT_OFF = ("rollout",)
+
+
 def _decode_trace(trace: Trace) -> _Decoded:
     for name in (*_HEAD, *State._fields):
-        if name not in trace.vars:
+        if name not in trace.vars and name not in _SPLIT_OFF:
             raise ValueError(f"the trace lacks the var {name!r}: not a stormcheck trace, or from an older model")
     if not trace.states:
         raise ValueError("the trace has no states")
     hints = _hints(State)
-    states, actions, now, events = [], [], [], []
+    stored = [f for f in State._fields if f in trace.vars]
+    rows, actions, now, events = [], [], [], []
     for i in range(len(trace.states)):
-        states.append(State(*(_field(trace, i, f, hints[f]) for f in State._fields)))
+        rows.append({f: _field(trace, i, f, hints[f]) for f in stored})
         action = _field(trace, i, "action", Action)
         if (i == 0) != (action.kind == "init"):
             want = "'init'" if i == 0 else "an action kind, not 'init'"
@@ -287,7 +298,24 @@ def _decode_trace(trace: Trace) -> _Decoded:
         if not isinstance(raw, list):
             raise ValueError(f"state {i}: field 'events': expected a sequence, got {raw!r}")
         events.append(tuple(_decode_event(r, i, k) for k, r in enumerate(raw)))
+    if "rollout" not in trace.vars:
+        rows = _split_tuner_timer(rows, actions)
+    states = [State(**row) for row in rows]
     return _Decoded(states[0], actions, states, now, events)
+
+
+def _split_tuner_timer(rows: list[dict], actions: list[Action]) -> list[dict]:
+    """The states of a trace written when ``tuner_timer`` had two meanings.
+
+    It was the fleet tuner's propagation countdown, and in a fleet with a
+    rollout the rollout's marker (now `State.rollout`); no fleet had both, as
+    a rollout runs under a static tuner. The marker leaves `NOT_BEGUN` only
+    by a ``launch``: in a run with one, the old field was the marker and the
+    tuner's countdown was 0; in any other run the rollout never began.
+    """
+    if not any(a.kind == "launch" for a in actions):
+        return [{**row, "rollout": NOT_BEGUN} for row in rows]
+    return [{**row, "tuner_timer": 0, "rollout": row["tuner_timer"]} for row in rows]
 
 
 def trace_to_run_inputs(trace: Trace) -> tuple[State, list[Action], list[State]]:
@@ -312,7 +340,8 @@ def trace_to_run_inputs(trace: Trace) -> tuple[State, list[Action], list[State]]
 
 def _check_params(trace: Trace, params: Params) -> None:
     # Only names both sides know: a parameter added to the model since the
-    # trace was written does not make old traces unreadable.
+    # trace was written, or removed from it since (GC_PERIOD, which no rule
+    # read), does not make old traces unreadable.
     current = trace_params(params)
     for name in _OMIT_AT_DEFAULT:
         key = name.upper()
