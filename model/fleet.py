@@ -150,6 +150,12 @@ __all__ = [
     "is_valid",
     "canonical",
     "judged_level",
+    "judged_level_of",
+    "judge_source",
+    "judges_of",
+    "interval_level_of",
+    "reap_age",
+    "reply_level_of",
     "judged_timeout",
     "recorded_level",
     "would_reap",
@@ -194,11 +200,26 @@ def judged_level(
     level (at handshake or at the last refresh); GC keeps its server's own
     timeout when the design says ``all-but-gc``.
     """
+    return judged_level_of(params, path, session, state.servers[server].reap)
+
+
+def judge_source(params: Params, path: str) -> str:
+    """Whose level reaper `path` judges a session by: ``client``, ``session`` or ``server`` (see `judged_level`)."""
     if params.heartbeat.cutoff_from == "client":
-        return session.hs_level, "client"
+        return "client"
     if params.design.judges_by_session(path):
-        return recorded_level(params, session), "session"
-    return state.servers[server].reap, "server"
+        return "session"
+    return "server"
+
+
+def judged_level_of(params: Params, path: str, session: Session, reap: int) -> tuple[int, str]:
+    """`judged_level` for a judging server whose reaper runs level `reap`."""
+    source = judge_source(params, path)
+    if source == "client":
+        return session.hs_level, source
+    if source == "session":
+        return recorded_level(params, session), source
+    return reap, source
 
 
 def judges(params: Params, state: State, client: int) -> list[int]:
@@ -207,10 +228,14 @@ def judges(params: Params, state: State, client: int) -> list[int]:
     Every one with a shared store; with sessions local to their socket, only
     the server holding it.
     """
+    return judges_of(params, state.clients[client].server, _up_servers(state))
+
+
+def judges_of(params: Params, holder: int, ups: list[int]) -> list[int]:
+    """`judges` for a session whose socket is on `holder` (-1: none), `ups` being the up servers."""
     if params.heartbeat.store == "local":
-        s = state.clients[client].server
-        return [s] if s >= 0 and state.servers[s].down == 0 else []
-    return _up_servers(state)
+        return [holder] if holder in ups else []
+    return ups
 
 
 def recorded_level(params: Params, session: Session) -> int:
@@ -233,16 +258,26 @@ def interval_level(params: Params, state: State, server: int, level: int) -> int
     (`Heartbeat.interval_term` "in-use") waits for the interval it uses now,
     its advice level; otherwise the judged level's own I.
     """
-    return state.servers[server].adv if params.heartbeat.interval_term == "in-use" else level
+    return interval_level_of(params, level, state.servers[server].adv)
+
+
+def interval_level_of(params: Params, level: int, adv: int) -> int:
+    """`interval_level` on a server that advises level `adv`."""
+    return adv if params.heartbeat.interval_term == "in-use" else level
+
+
+def reap_age(params: Params, path: str, level: int, in_use: int) -> int:
+    """The smallest age reaper `path` reaps judging by `level`, its interval term read from level `in_use`."""
+    if params.heartbeat.interval_term == "in-use":
+        return params.reap_ages_in_use[path][level][in_use]
+    return params.reap_ages[path][level]
 
 
 def would_reap(params: Params, state: State, server: int, session: Session, path: str, client: int = -1) -> bool:
     """Would reaper `path` on `server` destroy `session` (of `client`) now?"""
-    level, _ = judged_level(params, state, server, session, path, client)
-    if params.heartbeat.interval_term == "in-use":
-        age = params.reap_ages_in_use[path][level][interval_level(params, state, server, level)]
-    else:
-        age = params.reap_ages[path][level]
+    srv = state.servers[server]
+    level, _ = judged_level_of(params, path, session, srv.reap)
+    age = reap_age(params, path, level, interval_level_of(params, level, srv.adv))
     return perceived_age(params, session, server) >= age
 
 
@@ -255,12 +290,17 @@ def reply_level(params: Params, state: State, client: int) -> int:
     client's own configuration (`Heartbeat.interval_from`).
     """
     cl = state.clients[client]
+    return reply_level_of(params, cl.session, state.servers[cl.server].adv)
+
+
+def reply_level_of(params: Params, session: Session, adv: int) -> int:
+    """`reply_level` for a session held by a server that advises level `adv`."""
     source = params.heartbeat.interval_from
     if source in ("client", "handshake"):
-        return cl.session.hs_level
+        return session.hs_level
     if params.design.reply_advice == "arrival":
-        return cl.session.ref_level
-    return state.servers[cl.server].adv
+        return session.ref_level
+    return adv
 
 
 def cutoff_text(value: Fraction) -> str:
@@ -750,7 +790,7 @@ def expired_judges(params: Params, state: State) -> list[tuple[int, int]]:
         for j, judge in enumerate(params.judges):
             if judge.side == "client" and cl.phase not in (HELD, WAITING):
                 continue
-            if cl.session.age >= -((-params.judge_cutoff(judge, cl.session.hs_level)) // 1):
+            if cl.session.age >= params.judge_age(judge, cl.session.hs_level):
                 out.append((c, j))
     return out
 

@@ -524,10 +524,14 @@ class Params:
         Ages are whole seconds, so ``age >= cutoff`` is ``age >= ceil(cutoff)``;
         the engines compare integers instead of fractions.
         """
-        return {
-            path: tuple(-((-self.cutoff(path, i)) // 1) for i in range(len(self.levels)))
-            for path in REAPER_PATHS
-        }
+        return {path: tuple(self.reap_age(path, i) for i in range(len(self.levels))) for path in REAPER_PATHS}
+
+    def reap_age(self, path: str, level: int, interval_level: int | None = None) -> int:
+        """The smallest whole age reaper `path` reaps judging by `level`: `cutoff`, rounded up.
+
+        `reap_ages` and `reap_ages_in_use` are this, tabulated for every level.
+        """
+        return -((-self.cutoff(path, level, interval_level)) // 1)
 
     def multiplier(self, path: str) -> Fraction:
         """The cutoff multiplier of a reaper path (publish, existence or gc)."""
@@ -547,10 +551,7 @@ class Params:
     def reap_ages_in_use(self) -> dict[str, tuple[tuple[int, ...], ...]]:
         """`reap_ages` by (judged level, interval level in use): for ``interval_term = "in-use"``."""
         n = range(len(self.levels))
-        return {
-            path: tuple(tuple(-((-self.cutoff(path, i, j)) // 1) for j in n) for i in n)
-            for path in REAPER_PATHS
-        }
+        return {path: tuple(tuple(self.reap_age(path, i, j) for j in n) for i in n) for path in REAPER_PATHS}
 
     def judge_cutoff(self, judge: Judge, level: int) -> Fraction:
         """The cutoff (seconds) of an extra judge, for a session told `level` at its handshake."""
@@ -558,6 +559,10 @@ class Params:
             return Fraction(judge.timeout)
         lvl = self.levels[level]
         return judge.multiplier * lvl.timeout + judge.interval_multiplier * lvl.interval
+
+    def judge_age(self, judge: Judge, level: int) -> int:
+        """The smallest whole silence (seconds) at which `judge` closes a connection told `level`."""
+        return -((-self.judge_cutoff(judge, level)) // 1)
 
     def hold(self, level: int) -> int:
         """How long a server holds a heartbeat when it advises `level` (0: answered at once)."""

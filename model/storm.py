@@ -6,57 +6,97 @@ once load, snapshot cost and the adjuster's feedback are in play: whether
 the reconnect storm a fault starts dies out or keeps itself going after the
 fault is gone (a metastable failure, the second half of the 2015 outage).
 
-Protocol rules come from the same places as the exhaustive model's: the
-reaper cutoffs (`Params.multiplier`, publish/existence 1.6 x T, GC 2 x T),
-who judges by what (`Design.judges_by_session`), the adjuster formula
-(`adjuster_advice`) and its sampling (`model.load`), the reconnect delays
-(`model.policies`). What is added is what a state-space search leaves out:
-how many clients, how much work each reconnect is, and when.
+The protocol is the model's, not a copy of it
+---------------------------------------------
+Every protocol decision is taken by `model.fleet`'s own rules, on the same
+records (`Client`, `Session`, `Server`):
+
+* a client's own steps (a held heartbeat answered, the next one arriving and
+  refreshing its session or refused by the existence check, a reconnect
+  through the load balancer) are the rule table's effects
+  (``fleet.RULE[kind].apply``) applied to a one-client state: how long a
+  server holds a heartbeat (`Params.hold`), whose interval spaces the next
+  one (`fleet.reply_level`), what a handshake records in the session
+  (`fleet.new_session`), every `[heartbeat]` stack's cycle;
+* the reapers' sweeps ask the model's decision functions: whose level a path
+  judges by (`fleet.judged_level_of`), which servers judge a session (shared
+  or local store, `fleet.judges_of`), the reap age of that level
+  (`fleet.reap_age`, from `Params.cutoff`), and the extra judges' cutoffs
+  (`Params.judge_age`), for the paths the stack has (`Heartbeat.paths`);
+* the tuner's moves (a server's adjuster, a fleet-wide change, its
+  propagation deadline, a staged change's reaper and advice halves) are the
+  rule table's guards and effects on the servers' records.
+
+The advice levels are not the scenario's: each (T, I) the adjuster computes
+from its samples (`model.load`) is added to a level table the run grows, and
+the model's functions read that table as `Params.levels`. Whether T/I may move
+at all is the model's `Params.load_moves` (a scenario with one load level has
+nothing to move between, in every engine).
+
+What the simulation adds is what a state-space search leaves out: how many
+clients, how much work each reconnect is, and when. Each choice the model
+leaves open it makes one way: the RTT is the scenario's largest (the slow
+case is the one that matters); a shared store's GC sweeps once a minute,
+servers in turn (Gitter's Redis lock), while a socket's own liveness timer
+(a local store) and an extra judge fire at the second their cutoff passes;
+every up server publishes every ``publish_every`` seconds; the adjuster
+acts every 10 s; a fleet-wide change reaches every server at its
+propagation deadline, a staged one as soon as its guard allows. Reconnects
+follow the run's policy (`model.policies`) instead of the model's one fixed
+delay, and arrive the policy's delay plus the RTT after the drop, as the
+model's retry does (`Params.retry_delay`). Page reloads (``churn_per_hour``)
+are not a protocol step: a reloading user abandons the session and
+handshakes anew.
 
 One simulator, two ways of counting
 -----------------------------------
-Clients that are interchangeable (same server, same session stamp, same
-phase, same next event, same retry state) form a *group*. Where the protocol
-makes a random choice (which server the load balancer picks, how long a
-jittered retry waits, whether a user reloads the page), a group is either
+Clients that are interchangeable (same server, same session, same phase,
+same next event, same retry state) form a *group*. Where the protocol makes
+a random choice (which server the load balancer picks, how long a jittered
+retry waits, whether a user reloads the page), a group is either
 
 * ``fluid``: split over every outcome in proportion to its probability
   (fractional client counts: the counting abstraction, deterministic, and
   its cost does not grow with the number of clients), or
-* ``sampled``: one client per group, each choice drawn from a seeded RNG
-  (the per-client model, for small fleets).
+* ``sampled``: each client draws its own outcome from a seeded RNG (the
+  per-client model, for small fleets).
 
 Everything else is the same code, so the two differ only by sampling noise
 (`tests/test_storm.py` measures how much).
 
 Time and events
 ---------------
-Whole seconds. Each second: a fault starts or ends; the groups due fire
-(a held connect is answered, a waiting client's next connect arrives and
-refreshes its session or is refused, a retrying client reconnects through
-the load balancer); every up server runs its publish path; one server per
-60 s runs GC; backlogs drain; adjusters act on their 10-second ticks.
-A reaped or refused client's socket is closed and it retries by its policy.
-Sessions abandoned by a dropped socket stay in the store until a reaper
-destroys them (a dead session: correct to reap). The client's round trip is
-the scenario's largest RTT: the slow case is the one that matters.
+Whole seconds. Each second: a fault starts or ends; the groups due fire;
+reconnects are admitted and handshake; the reapers sweep and the extra
+judges fire; backlogs drain; the tuner acts. A reaped or refused client's
+socket is closed and it reconnects. A session abandoned by a dropped
+socket stays in a shared store until a reaper destroys it (a dead session:
+correct to reap); a local one goes with its socket.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from ..properties.core import NotEncoded
+from . import fleet
+from .events import Handshake, Reaped
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
-from .params import Params, adjuster_advice
+from .params import REAPER_PATHS, Level, Params, adjuster_advice
+from .state import HELD, RETRY, WAITING, Action, Client, Server, Session, State
 
-__all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "MODES", "StormError", "SIMULATED", "UNSIMULATED"]
+__all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "unsimulated", "MODES", "StormError",
+           "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
-HELD, WAITING, RETRY, DEAD = 0, 1, 2, 3
+DEAD = "dead"  # an abandoned session still in a shared store (the model drops it: nothing reads it)
+GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn
 
 
 @dataclass
@@ -69,55 +109,159 @@ class Series:
     reaped_dead: np.ndarray  # sessions of gone clients destroyed
     latency_ms: np.ndarray  # [t, server] mean of the adjuster's sample window
     backlog_s: np.ndarray  # [t, server]
-    timeout: np.ndarray  # [t, server] T_s
-    interval: np.ndarray  # [t, server] I_s
+    timeout: np.ndarray  # [t, server] the T each server advises
+    interval: np.ndarray  # [t, server] the I each server advises
     fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
     meta: dict = field(default_factory=dict)
 
 
-class _Group:
-    __slots__ = ("n", "phase", "server", "stamp", "rec", "adv_i", "attempt", "prev", "wstart", "used", "alive")
+# ------------------------------------------------------------ what it covers
 
-    def __init__(self, n, phase, server=-1, stamp=0, rec=0, adv_i=0, attempt=0, prev=0, wstart=0, used=0):
-        self.n, self.phase, self.server, self.stamp, self.rec = n, phase, server, stamp, rec
-        self.adv_i, self.attempt, self.prev, self.wstart, self.used = adv_i, attempt, prev, wstart, used
-        self.alive = True
-
-    def key(self):
-        return (self.phase, self.server, self.stamp, self.rec, self.adv_i, self.attempt, self.prev, self.wstart, self.used)
-
-
-# The simulator states Faye's 2015 rules in its own terms (its phases, a held
-# connect, the three reaper paths of docs/protocol.md); what the model states
-# beyond them it would silently simulate as Faye, so it refuses them by name.
 _INSTEAD = "check it with the exhaustive engine (stormcheck check, or --property storm_subsides for the lasso)"
 
 # What the simulation covers, by the model's rule table (`fleet.RULES`): the
-# kinds whose effect it reproduces (in its own time steps, over counts of
+# kinds whose effect it applies (in its own time steps, over counts of
 # clients) and, for every other kind, the scenario feature that enables it,
 # which `refuse_unsimulated` refuses by name. tests/test_rules.py fails when
 # a kind is in neither.
 SIMULATED = ("reply", "arrive", "reconnect", "restore", "deadline", "publish", "gc", "load", "adopt",
-             "lose", "crash", "cut", "tick")
+             "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick", "expire")
 UNSIMULATED = {
-    "adopt_reaper": "design 'fleet-wide-staged' (a staged fleet change)",
-    "adopt_advice": "design 'fleet-wide-staged' (a staged fleet change)",
     "launch": "a configuration rollout ([rollout])",
     "restart": "a configuration rollout ([rollout])",
     "upgrade": "a configuration rollout ([rollout])",
     "reconfigure": "a configuration rollout ([rollout])",
-    "expire": "a client-side judge ([[judge]]) or a proxy idle timeout ([[proxy]])",
 }
 
 
+def unsimulated(params: Params) -> tuple[str, ...]:
+    """The rules of `params`' fleet the simulation does not apply, each as the scenario names it."""
+    out = []
+    if params.rollout is not None:
+        out.append("a configuration rollout ([rollout])")
+    if params.heartbeat.min_spacing:
+        out.append("a minimum heartbeat spacing with strikes ([heartbeat] min_spacing)")
+    if params.heartbeat.resume_window:
+        out.append("session resumption after a reconnect ([heartbeat] resume_window)")
+    for name, default, section in (("publish_expired", "destroy", "protocol"), ("after_drop", "rehandshake", "client"),
+                                   ("after_401", "at-once", "client")):
+        if getattr(params, name) != default:
+            out.append(f"[{section}] {name} = {getattr(params, name)!r} (the published Faye stack)")
+    return tuple(out)
+
+
 def refuse_unsimulated(params: Params) -> None:
-    """Raise `NotEncoded` for a fleet whose rules the simulator does not state, before it starts."""
-    features = list(params.extensions())
-    if params.design.tuner == "fleet-staged":
-        features.append(f"design {params.design.name!r} (a staged fleet change: its bookkeeping is per "
-                        "session refresh)")
+    """Raise `NotEncoded` for a fleet with rules the simulator does not apply, before it starts."""
+    features = unsimulated(params)
     if features:
         raise NotEncoded("storm simulation", "; ".join(features), _INSTEAD)
+
+
+# ------------------------------------------------------------ advice levels
+
+
+class _Lazy(dict):
+    """A table filled on first use: ``table[key]`` is ``make(key)``, computed once."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
+class _Table(Params):
+    """`Params` over the levels a run has met so far; reap ages computed per level on first use.
+
+    The model tabulates `reap_ages` for every level at once; a run meets its
+    levels one by one (hundreds of them in a long storm), so here each entry
+    is `Params.reap_age` of that level, when some rule first reads it.
+    """
+
+    @cached_property
+    def reap_ages(self):
+        return {path: _Lazy(lambda level, path=path: self.reap_age(path, level)) for path in REAPER_PATHS}
+
+    @cached_property
+    def reap_ages_in_use(self):
+        return {path: _Lazy(lambda level, path=path: _Lazy(lambda j, level=level: self.reap_age(path, level, j)))
+                for path in REAPER_PATHS}
+
+
+class _Levels:
+    """The advice levels a run has met: level 0 is the scenario's base; the adjuster adds the others."""
+
+    def __init__(self, params: Params, threshold_ms: int) -> None:
+        self.params, self.threshold = params, threshold_ms
+        base = params.levels[0]
+        self.levels = [base]
+        self.index = {(base.timeout, base.interval): 0}
+        self.table = self._build()
+
+    def _build(self) -> _Table:
+        values = {f.name: getattr(self.params, f.name) for f in dataclasses.fields(Params)}
+        # The simulation's load input is its own load model: the table lets
+        # it move freely (the scenario's trigger abstracts what is computed here).
+        return _Table(**{**values, "levels": tuple(self.levels), "load_trigger": "free"})
+
+    def of(self, avg_ms: float) -> int:
+        """The level Gitter's adjuster advises for a mean subscribe latency of `avg_ms`."""
+        p = self.params
+        advice = adjuster_advice(avg_ms, p.t0, p.i0, self.threshold)
+        found = self.index.get(advice)
+        if found is None:
+            # A whole number of ms with the same advice (`Level.avg_ms` orders
+            # levels: the model tells a rise from a fall by it). Boundaries of
+            # T and I are over 300 ms apart, so one of floor/ceil is it.
+            lo = math.floor(avg_ms)
+            ms = lo if adjuster_advice(lo, p.t0, p.i0, self.threshold) == advice else lo + 1
+            found = self.index[advice] = len(self.levels)
+            self.levels.append(Level(ms, *advice))
+            self.table = self._build()
+        return found
+
+
+# ------------------------------------------------------------ groups
+
+
+class _Group:
+    """Interchangeable clients: `n` of them, in one model phase, with one session (or none).
+
+    ``t_ref`` is when the session was last refreshed (reference clock),
+    ``stamp``, ``hs``, ``ref`` are the model's `Session` fields. ``attempt``,
+    ``prev``, ``wstart``, ``used`` are the reconnect policy's state.
+    """
+
+    __slots__ = ("n", "phase", "server", "t_ref", "stamp", "hs", "ref", "attempt", "prev", "wstart", "used", "alive",
+                 "hist")
+
+    def __init__(self, n, phase, server=-1, t_ref=0, stamp=0, hs=0, ref=0, attempt=0, prev=0, wstart=0, used=0,
+                 hist=None):
+        self.n, self.phase, self.server, self.t_ref, self.stamp = n, phase, server, t_ref, stamp
+        self.hs, self.ref, self.attempt, self.prev, self.wstart, self.used = hs, ref, attempt, prev, wstart, used
+        self.alive = True
+        self.hist = hist
+
+    def key(self):
+        return (self.phase, self.server, self.t_ref, self.stamp, self.hs, self.ref, self.attempt, self.prev,
+                self.wstart, self.used)
+
+    @property
+    def base(self) -> int:
+        """The refreshing server's clock at the refresh: a reaper on `s` sees the age ``t + offset(s) - base``."""
+        return self.t_ref + self.stamp
+
+    def session(self, t: int) -> Session | tuple:
+        if self.phase == RETRY:
+            return ()
+        return Session(t - self.t_ref, self.stamp, self.hs, self.ref)
+
+
+_RETRYING = Client(RETRY, -1, 0, ())  # a client about to reconnect: no socket, no session
 
 
 class _Sim:
@@ -128,29 +272,76 @@ class _Sim:
         self.p, self.s, self.mode, self.rng = params, storm, mode, np.random.default_rng(seed)
         self.fluid = mode == "fluid"
         self.n_srv = params.servers
-        self.rtt = max(params.rtt)
-        self.T = [params.t0] * self.n_srv
-        self.I = [params.i0] * self.n_srv
-        self.pending: list[tuple[int, int, int] | None] = [None] * self.n_srv  # fleet propagation
+        self.rtt = params.rtt_max
+        self.levels = _Levels(params, storm.threshold_ms)
+        self.moves = params.load_moves
+        self.servers = tuple(Server(0, 0, 0, 0, False) for _ in range(self.n_srv))
+        self.deadline_at = -1  # a fleet-wide change's propagation deadline (-1: none)
         self.windows = [SampleWindow() for _ in range(self.n_srv)]
         self.backlog = [0.0] * self.n_srv
         self.work = [0.0] * self.n_srv
         self.down_until = [0] * self.n_srv
         self.calendar: dict[int, dict[tuple, _Group]] = {}
-        # Reaper path kind -> heap of (key, seq, group). The key is the stamp
-        # where the path judges by its server's T (the reaper compares it with
-        # now - m * T_s), or the moment the session expires by its own recorded
-        # timeout (stamp + m * rec, compared with now). Stale entries (a group
+        hb = params.heartbeat
+        self.local = hb.store == "local"
+        self.lingers = not self.local  # an abandoned session stays in a shared store until reaped
+        self.paths = tuple(p for p in ("publish", "gc") if p in hb.paths)
+        self.source = {p: fleet.judge_source(params, p) for p in self.paths}
+        self.in_use = hb.interval_term == "in-use"
+        # Reaper path -> bucket -> heap of (key, seq, group). A bucket holds
+        # sessions whose cutoff on a given server is one number: those of one
+        # holder (a local store: only it judges them) and, where the level
+        # comes from the session and the interval term from the judging
+        # server, of one level. The key is the session's `base`, or, where
+        # the session alone fixes the cutoff, the base plus its reap age
+        # (then the heap is ordered by expiry). Stale entries (a group
         # refreshed, merged or reaped since) are skipped when they surface.
-        self.heaps: dict[str, list] = {"publish": [], "gc": []}
+        self.index: dict[str, dict[tuple, list]] = {p: {} for p in self.paths}
+        self.judge_heaps: list[list] = [[] for _ in params.judges]
         self.seq = 0
         self.gc_turn = 0
         f = params.faults
         self.loss_server = (f.loss_servers[0] if f.loss_servers else 0) if f.server_loss else -1
         self.fault = (storm.fault_at, storm.fault_at + f.loss_duration, self.loss_server)
         self.churn_s = storm.churn_per_hour / 3600.0
-        self.records = params.design.judges_by_session("publish") or params.design.judges_by_session("gc")
         self.admitted = [0.0] * self.n_srv
+        self.memo: dict = {}
+        self.memo_for: tuple = (None, None)
+
+    # ------------------------------------------------------------ the model's rules
+
+    @property
+    def table(self) -> Params:
+        return self.levels.table
+
+    def step(self, client: Client, action: Action):
+        """The model's effect of `action` on a fleet of this one client: (the client after it, its events).
+
+        The effect is a pure function of the client, the servers and the
+        level table, so it is kept until either of the last two changes:
+        interchangeable clients meet the same steps again and again.
+        """
+        if self.servers is not self.memo_for[0] or self.table is not self.memo_for[1]:
+            self.memo, self.memo_for = {}, (self.servers, self.table)
+        key = (client, action)
+        found = self.memo.get(key)
+        if found is None:
+            state = State((client,), self.servers, 0, 0, 0, 0, 0)
+            st = fleet.RULE[action.kind].apply(self.table, state, action)
+            found = self.memo[key] = (st.state.clients[0], st.events)
+        return found
+
+    def client(self, g: _Group, t: int) -> Client:
+        return Client(g.phase, g.server, 0, g.session(t))
+
+    def tune(self, action: Action, tuner_timer: int = 0) -> bool:
+        """Apply a tuner move to the servers if the model's guard allows it now; True if it did."""
+        rule = fleet.RULE[action.kind]
+        state = State((), self.servers, tuner_timer, 0, 0, 0, 0)
+        if action not in rule.enabled(self.table, state):
+            return False
+        self.servers = rule.apply(self.table, state, action).state.servers
+        return True
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -160,10 +351,10 @@ class _Sim:
     def schedule(self, due: int, g: _Group, stored: bool = False) -> None:
         """Put `g` in the calendar at `due`, merged with an identical group if one is there.
 
-        A group with a session enters the store too, unless it is there
-        already (`stored`: the same group moving on to its next event). A
-        group merged away is marked dead; its store entry, if any, is then
-        skipped, since the group it merged into stands for the same stamp.
+        A group with a session enters the reapers' index too, unless it is
+        there already (`stored`: the same group moving on to its next event).
+        A group merged away is marked dead; its index entries, if any, are
+        then skipped, since the group it merged into stands for the same session.
         """
         slot = self.calendar.setdefault(due, {})
         key = g.key()
@@ -178,25 +369,24 @@ class _Sim:
 
     def remember(self, g: _Group) -> None:
         self.seq += 1
-        for kind, heap in self.heaps.items():
-            heapq.heappush(heap, (self.key(kind, g), self.seq, g))
+        session = g.session(0)
+        for path in self.paths:
+            bucket, key = self.slot(path, g, session)
+            heapq.heappush(self.index[path].setdefault(bucket, []), (key, self.seq, g))
+        if g.phase != DEAD:
+            # An extra judge watches a running client's connection (the model's
+            # `expired_judges`); an abandoned session has none.
+            for j, judge in enumerate(self.p.judges):
+                heapq.heappush(self.judge_heaps[j], (g.t_ref + self.table.judge_age(judge, g.hs), self.seq, g))
 
-    def key(self, kind: str, g: _Group) -> float:
-        if self.p.design.judges_by_session(kind):
-            return g.stamp + float(self.p.multiplier(kind)) * g.rec
-        return g.stamp
-
-    def rec(self, s: int) -> int:
-        """The timeout a refresh on `s` records with the session (0 where nothing reads it)."""
-        return self.T[s] if self.records else 0
-
-    def adv(self, s: int) -> int:
-        """The interval fixed on arrival at `s` (0 where the reply's own advice is used)."""
-        return self.I[s] if self.p.design.reply_advice == "arrival" else 0
-
-    def cutoff(self, s: int, path: str, rec: int) -> float:
-        timeout = rec if (self.records and self.p.design.judges_by_session(path) and rec) else self.T[s]
-        return float(self.p.multiplier(path)) * timeout
+    def slot(self, path: str, g: _Group, session: Session) -> tuple[tuple, int]:
+        holder = g.server if self.local else -1
+        if self.source[path] == "server":
+            return (holder, -1), g.base
+        level, _ = fleet.judged_level_of(self.table, path, session, -1)
+        if self.in_use:
+            return (holder, level), g.base
+        return (holder, -1), g.base + fleet.reap_age(self.table, path, level, level)
 
     def choose(self, n: float, outcomes):
         """Split `n` clients over ``(probability, outcome)`` pairs: yields (count, outcome).
@@ -219,8 +409,17 @@ class _Sim:
     # ------------------------------------------------------------ the fleet
 
     def populate(self) -> None:
-        """Every client connected, spread evenly over servers and cycle phases."""
-        cycle = self.p.t0 + self.p.i0 + self.rtt
+        """Every client connected, spread evenly over servers and over its heartbeat cycle.
+
+        Each starts as the model's initial state has it (its heartbeat just
+        arrived on its server); k seconds into the cycle it is still held, or
+        answered and waiting to send the next one.
+        """
+        one = dataclasses.replace(self.table, clients=1)
+        start = {st.clients[0].server: st.clients[0] for st in fleet.initial_states(one)}
+        hold = start[0].timer
+        waited, _ = self.step(start[0], Action("reply", client=0, value=self.rtt))
+        cycle = max(1, hold + waited.timer)
         n = self.s.clients
         if self.fluid:
             share = n / (self.n_srv * cycle)
@@ -229,9 +428,9 @@ class _Sim:
             cells = [(1.0, int(s), int(k)) for s, k in zip(self.rng.integers(self.n_srv, size=n),
                                                              self.rng.integers(cycle, size=n))]
         for count, s, k in cells:
-            # k seconds into its cycle: if still held, the connect arrived k s ago.
-            phase, due = (HELD, self.p.t0 - k) if k < self.p.t0 else (WAITING, cycle - k)
-            self.schedule(due, _Group(count, phase, s, self.now(0, s) - k, self.rec(s), self.adv(s)))
+            session = start[s].session
+            phase, due = (HELD, hold - k) if k < hold else (WAITING, cycle - k)
+            self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level))
 
     def run(self, progress=None) -> Series:
         H, S = self.s.horizon, self.n_srv
@@ -239,13 +438,16 @@ class _Sim:
         self.out = out
         self.populate()
         start, end, lost = self.fault
+        shared_gc = "gc" in self.paths and not self.local
         for t in range(H):
             self.t = t
             if lost >= 0 and t == start:
-                self.lose(lost, end)
+                self.lose(lost, end, t)
+            if lost >= 0 and t == end:
+                self.servers = tuple(srv._replace(down=0) if s == lost else srv for s, srv in enumerate(self.servers))
             self.admitted = [0.0] * S
             self.work = [0.0] * S
-            handshakes = []
+            handshakes: list[tuple[_Group, int]] = []
             for g in list(self.calendar.pop(t, {}).values()):
                 if not g.alive:
                     continue
@@ -254,16 +456,20 @@ class _Sim:
                 elif g.phase == WAITING:
                     self.arrive(g, t, handshakes)
                 else:
-                    handshakes.append(g)
+                    handshakes.append((g, -1))
             self.handshake(handshakes, t)
-            for s in self.up(t):
-                if t % self.s.publish_every == 0:
-                    self.reap(s, "publish", t)
-            if t % 60 == 0:
-                ups = self.up(t)
-                if ups:
-                    self.reap(ups[self.gc_turn % len(ups)], "gc", t)
+            ups = self.up(t)
+            if "publish" in self.paths and t % self.s.publish_every == 0:
+                for s in ups:
+                    self.reap(s, "publish", t, ups)
+            if shared_gc:
+                if t % GC_EVERY == 0 and ups:
+                    self.reap(ups[self.gc_turn % len(ups)], "gc", t, ups)
                     self.gc_turn += 1
+            elif "gc" in self.paths:
+                for s in ups:  # each socket's own liveness timer
+                    self.reap(s, "gc", t, ups)
+            self.expire(t)
             self.drain_and_adjust(t)
             self.record(t)
             if progress is not None and t % 600 == 599:
@@ -273,20 +479,31 @@ class _Sim:
     def up(self, t: int) -> list[int]:
         return [s for s in range(self.n_srv) if self.down_until[s] <= t]
 
-    def lose(self, s: int, until: int) -> None:
-        """Server `s` loses connectivity: every socket on it drops at once."""
+    def lose(self, s: int, until: int, t: int) -> None:
+        """Server `s` loses connectivity: every socket on it drops at once (the model's ``lose``)."""
         self.down_until[s] = until
-        for due, slot in list(self.calendar.items()):
+        action = Action("lose", server=s)
+        for slot in list(self.calendar.values()):
             for g in list(slot.values()):
                 if g.alive and g.server == s and g.phase in (HELD, WAITING):
-                    self.abandon(g)
-                    self.retry(g.n, g, self.t)
+                    after, _ = self.step(self.client(g, t), action)
+                    self.drop(g, after, t)
+        self.servers = tuple(srv._replace(down=until - t) if i == s else srv for i, srv in enumerate(self.servers))
 
-    def abandon(self, g: _Group) -> None:
-        """The client re-handshakes; its old session lingers in the store, dead."""
-        dead = _Group(g.n, DEAD, g.server, g.stamp, g.rec)
-        self.remember(dead)
-        g.alive = False
+    def drop(self, g: _Group, after: Client, t: int) -> None:
+        """`g`'s socket closed and the model sent it to reconnect; an abandoned session may linger."""
+        if after.phase != RETRY or after.session:
+            raise StormError(f"the model left a dropped client {after.phase} with session {after.session}: "
+                             "not a reconnect the simulation covers")
+        self.abandon(g)
+        self.retry(g.n, g, t)
+
+    def abandon(self, g: _Group, n: float | None = None) -> None:
+        """`g`'s clients leave their sessions; in a shared store they linger, dead, until a reaper comes."""
+        if self.lingers:
+            self.remember(_Group(g.n if n is None else n, DEAD, g.server, g.t_ref, g.stamp, g.hs, g.ref))
+        if n is None:
+            g.alive = False
 
     def retry(self, n: float, g: _Group, t: int) -> None:
         """`n` clients of `g` lost their socket: they reconnect by their policy."""
@@ -296,39 +513,73 @@ class _Sim:
         for count, (delay, nxt_prev) in self.choose(
             n, ((p, (d, nx)) for d, p, nx in self.s.policy.delays(attempt, prev))
         ):
-            self.schedule(t + max(delay, 1), _Group(count, RETRY, attempt=attempt, prev=nxt_prev,
-                                                    wstart=g.wstart, used=g.used))
+            # The retry arrives the policy's delay plus a round trip after the
+            # drop (the model's `Params.retry_delay` for its fixed policy).
+            self.schedule(t + max(delay + self.rtt, 1), _Group(count, RETRY, attempt=attempt, prev=nxt_prev,
+                                                               wstart=g.wstart, used=g.used))
+
+    def place(self, g: _Group, after: Client, t: int, n: float | None = None) -> None:
+        """Schedule `n` of `g`'s clients (default: all) as the model left them (`after`): held or waiting.
+
+        Where their session is still `g`'s, `g` itself moves on (its index
+        entries stay valid); otherwise they form a new group.
+        """
+        session = after.session
+        t_ref = t - session.age
+        same = n is None and g.phase != RETRY and \
+            (t_ref, session.stamp, session.hs_level, session.ref_level) == (g.t_ref, g.stamp, g.hs, g.ref)
+        if same:
+            g.phase, g.server = after.phase, after.server
+        else:
+            if n is None:
+                g.alive = False
+            g = _Group(g.n if n is None else n, after.phase, after.server, t_ref, session.stamp, session.hs_level,
+                       session.ref_level, wstart=g.wstart, used=g.used, hist=g.hist)
+        if after.phase == HELD and after.timer == 0:
+            # Answered at once (a ping/pong stack): the reply is due now.
+            if not same:
+                self.remember(g)
+            self.reply(g, t)
+            return
+        # A next heartbeat due at once (no interval, no RTT) waits for the next second.
+        self.schedule(t + max(after.timer, 1), g, stored=same)
 
     def reply(self, g: _Group, t: int) -> None:
-        s = g.server
-        interval = g.adv_i if self.p.design.reply_advice == "arrival" else self.I[s]
-        g.phase = WAITING
-        self.schedule(t + interval + self.rtt, g, stored=True)
+        after, _ = self.step(self.client(g, t), Action("reply", client=0, value=self.rtt))
+        self.place(g, after, t)
 
     def arrive(self, g: _Group, t: int, handshakes: list) -> None:
-        s = g.server
-        age = self.now(t, s) - g.stamp
-        if age >= self.cutoff(s, "existence", g.rec):
-            self.out.reaped_valid[t] += g.n
-            g.alive = False
-            self.retry(g.n, g, t)
-            return
-        # A reload: the user opens the page anew; the old session is abandoned.
-        q = min(1.0, self.churn_s * (self.T[s] + self.I[s] + self.rtt))
+        # A reload: the user opens the page anew instead of sending the next
+        # heartbeat; the old session is abandoned.
+        q = min(1.0, self.churn_s * (t - g.t_ref))
         for n, reload in self.choose(g.n, ((q, True), (1 - q, False))):
             if reload:
-                self.remember(_Group(n, DEAD, s, g.stamp, g.rec))
-                handshakes.append(_Group(n, RETRY, attempt=0, wstart=g.wstart, used=g.used))
-            else:
-                rec = self.rec(s) if self.p.design.record == "refresh" else g.rec
-                self.schedule(t + self.T[s], _Group(n, HELD, s, self.now(t, s), rec, self.adv(s), 0, 0,
-                                                    g.wstart, g.used))
+                self.abandon(g, n)
+                handshakes.append((_Group(n, RETRY, attempt=0, wstart=g.wstart, used=g.used), -1))
+                continue
+            after, events = self.step(self.client(g, t), Action("arrive", client=0))
+            if any(isinstance(e, Reaped) for e in events):
+                # The existence check refused it (a valid client): the model's
+                # client handshakes again at once, on the same server.
+                self.out.reaped_valid[t] += n
+                handshakes.append((_Group(n, RETRY, attempt=1, wstart=g.wstart, used=g.used), g.server))
+                continue
+            self.place(g, after, t, n)
         g.alive = False
 
     def handshake(self, groups: list, t: int) -> None:
         ups = self.up(t)
         S, budget, window = self.s, self.s.budget, self.s.budget_window
-        for g in groups:
+        # Clients reconnecting in the same second with the same retry state
+        # are one batch (its mean latency is that of the parts, one after another).
+        pooled: dict[tuple, tuple[_Group, int]] = {}
+        for g, fixed in groups:
+            key = (g.attempt, g.prev, g.wstart, g.used, fixed, id(g.hist))
+            if key in pooled:
+                pooled[key][0].n += g.n
+            else:
+                pooled[key] = (g, fixed)
+        for g, fixed in pooled.values():
             wstart, used = g.wstart, g.used
             if budget and g.attempt > 0:
                 # Budgets count reconnects per fixed window [k W, (k+1) W):
@@ -341,7 +592,11 @@ class _Sim:
                                                           wstart=wstart, used=used))
                     continue
                 used += 1
-            for n, s in self.choose(g.n, ((1.0 / len(ups), s) for s in ups)):
+            targets = [fixed] if fixed in ups else ups
+            if not targets:  # nowhere to connect: the attempt fails and is retried later
+                self.retry(g.n, g, t)
+                continue
+            for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
                 room = S.admission - self.admitted[s] if S.admission else n
                 take = max(0.0, min(n, room))
                 if take < n:
@@ -355,60 +610,105 @@ class _Sim:
                                     take * lm.channels)
                 self.work[s] += take * lm.reconnect_work_s
                 self.out.reconnects[t] += take
-                # Handshake and first connect are one step (as in model.fleet).
-                self.schedule(t + self.T[s], _Group(take, HELD, s, self.now(t, s), self.rec(s), self.adv(s), 0, 0,
-                                                    wstart, used))
+                # The model's reconnect: a handshake and its first heartbeat, one step.
+                after, events = self.step(_RETRYING, Action("reconnect", client=0, server=s))
+                if not any(isinstance(e, Handshake) for e in events):
+                    raise StormError(f"a reconnect to s{s} did not handshake ({events}): not covered")
+                g.wstart, g.used = wstart, used
+                self.place(g, after, t, take)
 
-    def reap(self, s: int, path: str, t: int) -> None:
-        now, heap = self.now(t, s), self.heaps[path]
-        # Every key in one heap is of one kind (see __init__), so the top decides.
-        limit = now if self.p.design.judges_by_session(path) else now - self.cutoff(s, path, 0)
-        while heap and (not heap[0][2].alive or heap[0][0] <= limit):
-            _, _, g = heapq.heappop(heap)
-            if not g.alive:
-                continue  # refreshed, merged or reaped since it was stored
-            g.alive = False
-            if g.phase == DEAD:
-                self.out.reaped_dead[t] += g.n
+    def reap(self, s: int, path: str, t: int, ups: list[int]) -> None:
+        """Reaper `path` on `s` destroys every session it judges past its cutoff."""
+        now, srv = self.now(t, s), self.servers[s]
+        source, table = self.source[path], self.table
+        for (holder, level), heap in self.index[path].items():
+            if not heap or s not in fleet.judges_of(table, holder if self.local else -1, ups):
+                continue
+            if source == "server" or self.in_use:
+                if source == "server":
+                    level, _ = fleet.judged_level_of(table, path, (), srv.reap)
+                limit = now - fleet.reap_age(table, path, level, fleet.interval_level_of(table, level, srv.adv))
             else:
-                # A live client's session: its socket is closed, it retries.
-                self.out.reaped_valid[t] += g.n
-                self.retry(g.n, g, t)
+                limit = now  # keys are expiry instants
+            while heap and (not heap[0][2].alive or heap[0][0] <= limit):
+                _, _, g = heapq.heappop(heap)
+                if g.alive:
+                    self.destroy(g, t)
+
+    def destroy(self, g: _Group, t: int) -> None:
+        g.alive = False
+        if g.phase == DEAD:
+            self.out.reaped_dead[t] += g.n
+        else:
+            # A running client's session: its socket is closed, it reconnects.
+            self.out.reaped_valid[t] += g.n
+            self.retry(g.n, g, t)
+
+    def expire(self, t: int) -> None:
+        """Each extra judge closes the connections silent past its cutoff (the model's ``expire``)."""
+        for heap in self.judge_heaps:
+            while heap and (not heap[0][2].alive or heap[0][0] <= t):
+                _, _, g = heapq.heappop(heap)
+                if g.alive:
+                    self.destroy(g, t)
 
     def drain_and_adjust(self, t: int) -> None:
-        lm, design, p = self.s.load, self.p.design, self.p
-        threshold = self.s.threshold_ms
+        lm, design = self.s.load, self.p.design
         for s in range(self.n_srv):
             self.backlog[s] = max(0.0, self.backlog[s] + self.work[s] / lm.capacity - 1.0)
-        if not design.adjusts():
+        if not self.moves:
             return
         if design.tuner == "per-server":
             for s in self.up(t):
                 if t % ADJUST_EVERY == (3 * s) % ADJUST_EVERY:
                     avg = self.windows[s].mean()
                     if avg is not None:
-                        self.T[s], self.I[s] = adjuster_advice(avg, p.t0, p.i0, threshold)
+                        level = self.levels.of(avg)
+                        if level != self.servers[s].target:
+                            self.tune(Action("load", server=s, value=level))
             return
-        # fleet: one value from the most loaded server, everywhere (after the delay).
+        # A fleet-wide tuner: one value from the most loaded server, everywhere.
+        if t == self.deadline_at:
+            self.tune(Action("deadline"), tuner_timer=-1)
+            self.deadline_at = -1
         if t % ADJUST_EVERY == 0:
             means = [m for m in (w.mean() for w in self.windows) if m is not None]
             if means:
-                advice = adjuster_advice(max(means), p.t0, p.i0, threshold)
-                for s in range(self.n_srv):
-                    self.pending[s] = (t + design.propagation_delay, *advice)
-        for s in range(self.n_srv):
-            if self.pending[s] and self.pending[s][0] <= t:
-                _, self.T[s], self.I[s] = self.pending[s]
-                self.pending[s] = None
+                level = self.levels.of(max(means))
+                if level != self.servers[0].target and self.tune(Action("load", value=level)):
+                    if design.propagation_delay:
+                        self.deadline_at = t + design.propagation_delay
+        if design.tuner == "fleet-staged":
+            self.stage()
+
+    def stage(self) -> None:
+        """A staged change moves each half as soon as the model's guard lets it."""
+        if all(srv.adv == srv.target and srv.reap == srv.target for srv in self.servers):
+            return
+        clients = self.representatives()
+        for _ in range(2 * self.n_srv + 1):
+            state = State(clients, self.servers, 0, 0, 0, 0, 0)
+            moves = fleet.RULE["adopt_reaper"].enabled(self.table, state) or \
+                fleet.RULE["adopt_advice"].enabled(self.table, state)
+            if not moves:
+                return
+            self.servers = fleet.RULE[moves[0].kind].apply(self.table, state, moves[0]).state.servers
+
+    def representatives(self) -> tuple[Client, ...]:
+        """One client per distinct refresh level among the running clients' sessions (what a staged guard reads)."""
+        refs = {g.ref for slot in self.calendar.values() for g in slot.values() if g.alive and g.phase != RETRY}
+        return tuple(Client(HELD, 0, 0, Session(0, 0, 0, ref)) for ref in sorted(refs))
 
     def record(self, t: int) -> None:
         o = self.out
+        levels = self.levels.levels
         for s in range(self.n_srv):
             m = self.windows[s].mean()
             o.latency_ms[t, s] = m if m is not None else 0.0
             o.backlog_s[t, s] = self.backlog[s]
-            o.timeout[t, s] = self.T[s]
-            o.interval[t, s] = self.I[s]
+            advice = levels[self.servers[s].adv]
+            o.timeout[t, s] = advice.timeout
+            o.interval[t, s] = advice.interval
 
 
 def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int = 0, progress=None) -> Series:
@@ -428,7 +728,8 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     # at the end is a conservation check (tests compare it with `clients`).
     at_end = sum(g.n for slot in sim.calendar.values() for g in slot.values() if g.alive and g.phase != DEAD)
     series.meta = {"mode": mode, "seed": seed, "design": params.design.name, "policy": storm.policy.name,
-                   "clients": storm.clients, "servers": params.servers, "clients_at_end": at_end}
+                   "clients": storm.clients, "servers": params.servers, "clients_at_end": at_end,
+                   "levels": len(sim.levels.levels)}
     return series
 
 
