@@ -12,9 +12,11 @@ number of states.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import re
+import tempfile
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,101 @@ def test_the_hypothesis_engine_finds_the_millisecond_too(tmp_path):
     got = run_engine("hypothesis", sc, (no_valid_reap,), seed=1, examples=40, steps=12).get("no_valid_reap")
     assert str(got.verdict) == "violated"
     assert any(isinstance(e, Reaped) and e.age == 15001 for e in got.run.steps[-1][1].events)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+WHOLE_SECONDS = re.compile(r"\b\d+s\b")  # "82s": a time in seconds (server names are "s0", not "0s")
+
+
+def test_an_ms_counterexample_is_told_in_milliseconds(tmp_path, capsys):
+    path = keepalive(tmp_path, 14001)
+    out = tmp_path / "out"
+    assert main(["check", str(path), "--property", "no_valid_reap", "--out", str(out), "--quiet"]) == 1
+    capsys.readouterr()
+    stem = out / "keepalive-14001.off.no_valid_reap"
+    timeline = Path(f"{stem}.timeline.txt").read_text()
+    assert "every time above and below is in ms" in timeline
+    assert "RTT 0/1000ms; retry 1000ms" in timeline
+    assert "age 15001ms >= 1.5 x 10000 = 15000" in " ".join(timeline.split())  # as wrapped
+    clocks = re.findall(r"^t=\s*(\d+)ms  ", timeline, re.MULTILINE)
+    assert clocks and clocks[0] == "0" and "final state at t=" + clocks[-1] + "ms:" in timeline
+    assert not WHOLE_SECONDS.findall(timeline)
+    # The trace: its clock and durations in ms, and it says so.
+    doc = json.loads(Path(f"{stem}.itf.json").read_text())
+    assert doc["#meta"]["time_unit"] == "ms" and doc["#meta"]["scenario_config"]["scenario"]["time_unit"] == "ms"
+    assert doc["states"][0]["UNIT"] == "ms" and doc["states"][0]["T0"] == {"#bigint": "10000"}
+    now = [int(s["now"]["#bigint"]) for s in doc["states"]]
+    assert now[-1] == int(clocks[-1]) and now == sorted(now)
+    assert main(["replay", f"{stem}.itf.json"]) == 0
+    assert "replays" in capsys.readouterr().out
+
+
+def test_a_trace_in_one_unit_does_not_replay_in_the_other(tmp_path, capsys):
+    from stormcheck.traces.export import replay_trace, run_to_trace
+    from stormcheck.traces.run import ReplayError
+
+    ms = load_scenario(str(keepalive(tmp_path, 14001)))
+    run = run_engine("exhaustive", ms, (no_valid_reap,)).get("no_valid_reap").run
+    trace = run_to_trace(run, ms.params, {})
+    seconds = dataclasses.replace(ms.params, unit="s")
+    with pytest.raises(ReplayError, match="recorded with UNIT = 'ms', but is replayed with its default, 's'"):
+        replay_trace(trace, seconds)
+    # A trace in seconds says so too, and carries no UNIT parameter (as before the unit existed).
+    s = load_scenario("gitter-2015")
+    trace = run_to_trace(run_engine("exhaustive", s, (no_valid_reap,)).get("no_valid_reap").run, s.params, {})
+    assert trace.meta["time_unit"] == "s" and "UNIT" not in trace.params
+
+
+def test_a_diagram_and_the_report_say_ms():
+    from stormcheck.msc import sequence_diagram
+    from stormcheck.report_sections import _arithmetic, _timeline_html
+    from stormcheck.traces.timeline import render_timeline
+
+    sc = load_scenario(str(keepalive(Path(tempfile.mkdtemp()), 14001)))
+    prop = run_engine("exhaustive", sc, (no_valid_reap,)).get("no_valid_reap")
+    svg = sequence_diagram(prop.run, sc.params)
+    assert f"t={prop.run.times()[-1]}ms" in svg and "age 15001ms &gt;= 15000" in svg
+    text = " ".join(_arithmetic("no_valid_reap", prop.run, sc.params))
+    assert "the age it saw was 15001 ms >= 15000 ms" in text and " s " not in text
+    html = _timeline_html(render_timeline(prop.run, sc.params), prop.run.times()[-1], "ms")
+    assert '<strong class="fatal">' in html
+
+
+def test_a_rollout_in_ms_labels_its_paces_and_plans_in_ms(tmp_path):
+    from stormcheck.checkers.plan import plan
+    from stormcheck.traces.timeline import render_timeline
+
+    sc = scenario_from_dict(in_milliseconds(load_scenario("rollouts/python-websockets-ping-60").config), "ms")
+    prop = run_engine("exhaustive", sc, (by_name("parameter_agreement"),)).get("parameter_agreement")
+    timeline = render_timeline(prop.run, sc.params)
+    assert "servers to B (advice only), 1 at a time every 60000ms" in timeline
+    assert "unreachable for 5000ms" in timeline
+    assert not WHOLE_SECONDS.findall(timeline)
+    labels = [c.label() for c in plan(sc.params, scenario=sc.name).candidates]
+    assert labels and all("60000ms" in label for label in labels)
+
+
+def test_a_sweep_in_ms_labels_its_duration_columns(tmp_path, capsys):
+    path = keepalive(tmp_path, 14001)
+    out = tmp_path / "sweep"
+    rc = main(["sweep", str(path), "--grid", "interval=13999:14001:2", "--quiet", "--out", str(out)])
+    assert rc == 1
+    rows = (out / "keepalive-14001.sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("interval (ms),verdict,")
+    assert [r.split(",")[:2] for r in rows[1:]] == [["13999", "holds"], ["14001", "violated"]]
+    md = (out / "keepalive-14001.sweep.md").read_text()
+    assert "(times in ms)" in md and 'the symbolic engine counts whole seconds' in md
+
+
+def test_the_report_of_an_ms_scenario_says_ms(tmp_path, capsys):
+    path = keepalive(tmp_path, 14001)
+    rc = main(["report", str(path), "--engine", "exhaustive", "--out", str(tmp_path / "r"), "--skip", "storms",
+               "--skip", "synthesis", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "the age it saw was 15001 ms >= 15000 ms" in md
+    assert "its next refresh would land at session age <= 15001 ms, 1 ms past the cutoff 15000 ms" in md
+    assert "| 10000 / 14001 ms | 0/1000 ms |" in md
+    assert not WHOLE_SECONDS.findall(md)
