@@ -352,3 +352,52 @@ def test_the_report_of_an_ms_scenario_says_ms(tmp_path, capsys):
     assert "its next refresh would land at session age <= 15001 ms, 1 ms past the cutoff 15000 ms" in md
     assert "| 10000 / 14001 ms | 0/1000 ms |" in md
     assert not WHOLE_SECONDS.findall(md)
+
+
+# ------------------------------------------- what counts seconds refuses by name
+
+
+def gitter_in_ms(tmp_path: Path) -> Path:
+    """The 2015 incident restated in milliseconds, as a file."""
+    config = in_milliseconds(load_scenario("gitter-2015").config)
+    lines = []
+    for section, table in config.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+    return write(tmp_path, "gitter-ms.toml", "\n".join(lines) + "\n")
+
+
+REFUSAL = 'time_unit = "ms"'
+
+
+def test_the_symbolic_engine_refuses_milliseconds_by_name(tmp_path):
+    sc = load_scenario(str(gitter_in_ms(tmp_path)))
+    assert sc.params.unit == "ms" and sc.params.levels[1].timeout == 101000
+    got = run_engine("symbolic", sc, (no_valid_reap,), steps=4).get("no_valid_reap")
+    assert str(got.verdict) == "inconclusive"
+    assert got.basis == f'not encoded: time in milliseconds ([scenario] {REFUSAL})'
+
+
+def test_synth_and_storm_refuse_milliseconds_before_they_start(tmp_path, capsys):
+    path = gitter_in_ms(tmp_path)
+    assert main(["synth", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert "not encoded: time in milliseconds" in err and REFUSAL in err and "symbolic engine" in err
+    out = tmp_path / "storm"
+    assert main(["storm", str(path), "--out", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert REFUSAL in err and "storm simulation" in err and not out.exists()
+
+
+def test_conformance_refuses_milliseconds_before_anything_starts(tmp_path, capsys):
+    # A trace, a free run and a stack scenario: each refused as bad input (2), naming the key.
+    out = tmp_path / "out"
+    assert main(["check", str(keepalive(tmp_path, 14001)), "--property", "no_valid_reap", "--out", str(out),
+                 "--quiet"]) == 1
+    capsys.readouterr()
+    for argv in ([str(out / "keepalive-14001.off.no_valid_reap.itf.json")],
+                 [str(gitter_in_ms(tmp_path)), "--free-run"],
+                 [str(keepalive(tmp_path, 14001))]):
+        assert main(["conform", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert f"[scenario] {REFUSAL}: not run" in err and "seconds" in err, err
