@@ -38,6 +38,7 @@ from pathlib import Path
 
 from stormcheck.traces.itf import plain_integers
 
+from . import time_unit_refusal
 from .faye_fleet import Event, Fleet
 
 __all__ = ["LEAD", "Step", "TraceRun", "Unexpressible", "drive", "load_trace", "refusal", "tolerance"]
@@ -80,6 +81,8 @@ def load_trace(path: Path) -> dict:
 def refusal(doc: dict) -> str | None:
     """Why the real Faye stack cannot express this trace, or None when it can."""
     meta, config = doc["#meta"], doc["#meta"]["scenario_config"]
+    if (why := time_unit_refusal(config)) is not None:
+        return why
     design = meta.get("design")
     if design not in SUPPORTED_DESIGNS:
         return (f"design {design!r}: Faye has one timeout per process, read by advice, hold and every reaper; "

@@ -65,7 +65,7 @@ def next_refresh_age(params: Params, state: State, client: int) -> int | None:
 
 
 def reap_margin(params: Params, state: State) -> int | None:
-    """How close the fleet is to reaping a valid client, in seconds.
+    """How close the fleet is to reaping a valid client, in the fleet's time unit.
 
     For each valid client with a session: the age at which its next refresh
     lands (`next_refresh_age`), against the cutoff age of the publish and GC

@@ -22,6 +22,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from stormcheck.conformance import time_unit_refusal
 from stormcheck.conformance.faye_fleet import StackMissing, ensure_stack
 from stormcheck.conformance.procs import StartError, WaitTimeout
 from stormcheck.conformance.stacks import cli as stacks_cli
@@ -153,6 +154,8 @@ def _free(args) -> int:
 
     scenario = load_scenario(args.target, design=args.design)
     cfg = scenario.config
+    if (why := time_unit_refusal(cfg)) is not None:
+        raise _Bad(f"{args.target}: {why}")
     for table in ("heartbeat", "rollout"):
         if table in cfg:
             raise _Bad(f"{args.target}: [{table}] table: a free run drives the Faye stack only")
