@@ -154,3 +154,13 @@ def test_the_trace_replays_and_an_older_trace_without_strikes_still_loads(tmp_pa
     _, _, states = trace_to_run_inputs(Trace.read(old))
     assert [cl.session.strikes for st in states for cl in st.clients if cl.session] == \
         [0] * sum(1 for st in states for cl in st.clients if cl.session)
+
+
+def test_one_millisecond_decides_in_a_millisecond_fleet():
+    # 299,999 ms against 300,000: struck whenever the round trip is under 1 ms; the same fleet
+    # with the keepalive at the minimum (stacks/grpc's 300 s, here 300,000 ms) is never struck.
+    short = verdicts("variants/grpc-keepalive-299999ms")
+    assert short["no_valid_reap"] == short["parameter_agreement"] == "violated"
+    config = raw("variants/grpc-keepalive-299999ms")
+    config["protocol"]["interval"] = 300000
+    assert set(verdicts(config).values()) == {"holds"}

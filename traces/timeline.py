@@ -330,12 +330,12 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
 def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> str:
     cl = pre.clients[ev.client]
     if ev.path == "resume":
-        return (f"the session outlives its socket by {ev.cutoff}s only, while c{ev.client}'s reconnect comes "
-                f"{params.retry}s + RTT {_choices(params.rtt)}s after the close")
+        return (f"the session outlives its socket by {ev.cutoff}{params.unit} only, while c{ev.client}'s reconnect "
+                f"comes {params.retry}{params.unit} + RTT {_choices(params.rtt)}{params.unit} after the close")
     if ev.path == "spacing":
         own = params.levels[cl.session.hs_level].interval if cl.session else "?"
-        return (f"s{ev.server} wants heartbeats at least {ev.cutoff}s apart while c{ev.client} runs its own "
-                f"I={own} (+ RTT {_choices(params.rtt)}s): every one after the first is early")
+        return (f"s{ev.server} wants heartbeats at least {ev.cutoff}{params.unit} apart while c{ev.client} runs "
+                f"its own I={own} (+ RTT {_choices(params.rtt)}{params.unit}): every one that lands sooner is a strike")
     if ev.path in ("client", "proxy") and cl.server >= 0:
         every = params.levels[reply_level(params, pre, ev.client)].interval
         if ev.path == "client":
@@ -448,11 +448,11 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
     if params.heartbeat.interval_term == "in-use":
         out.plain("the servers' cutoffs add the interval each server's own ping schedule uses now")
     if params.heartbeat.resume_window:
-        out.plain(f"resumption: a session outlives its socket by {params.heartbeat.resume_window}s; a reconnect "
+        out.plain(f"resumption: a session outlives its socket by {params.heartbeat.resume_window}{params.unit}; a reconnect "
                   "within that time, to any server, resumes it")
     if params.heartbeat.min_spacing:
         out.plain(f"lower bound: a server closes a connection whose heartbeats come sooner than "
-                  f"{params.heartbeat.min_spacing}s apart more than {params.heartbeat.strikes} times")
+                  f"{params.heartbeat.min_spacing}{params.unit} apart more than {params.heartbeat.strikes} times")
     for judge in params.judges:
         if judge.side == "proxy":
             out.plain(f"judge: proxy {judge.name}, idle timeout {judge.timeout}{params.unit} "
