@@ -130,9 +130,10 @@ def test_cli_refuses_a_bad_key_with_exit_2(tmp_path, capsys):
     assert "min_spacing" in err and "Traceback" not in err
 
 
-def test_engines_that_do_not_encode_it_refuse_it_by_name(capsys):
-    assert main(["check", VARIANT, "--engine", "symbolic", "--quiet"]) == 3
-    assert "min_spacing" in capsys.readouterr().out
+def test_the_symbolic_engine_finds_the_goaway_and_the_storm_simulation_refuses_it_by_name(capsys, tmp_path):
+    assert main(["check", VARIANT, "--engine", "symbolic", "--property", "no_valid_reap", "--quiet",
+                 "--out", str(tmp_path)]) == 1
+    assert "certified counterexample" in capsys.readouterr().out
     assert main(["storm", "stacks/grpc"]) == 3
     assert "min_spacing" in capsys.readouterr().err
 
