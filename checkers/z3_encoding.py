@@ -666,12 +666,15 @@ class Encoding:
         publish or GC cutoff at or before the client's next refresh
         (`properties.protocol.next_refresh_age`), judged by the judged
         level's own I; or, under a minimum spacing, the next heartbeat may
-        come too soon.
+        come too soon; or, with a resume window, a client retrying with its
+        detached session reconnects at or past the window.
         """
         hb = self.params.heartbeat
         st = self.frame(k)
         cases = []
         for cl in st.clients:
+            if hb.resume_window:
+                cases.append(z3.And(cl.has, cl.phase == _R, cl.age + cl.timer >= hb.resume_window))
             live = z3.And(cl.has, _in(cl.phase, (_H, _W)))
             held = cl.timer + select(self.I, self.reply_level(st, cl)) + self.rtt_max
             due = cl.age + z3.If(cl.phase == _W, cl.timer, held)
