@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..properties.core import NotEncoded
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
 from .params import Params, adjuster_advice
+
+if TYPE_CHECKING:  # imported on use, by a simulation: the CLI loads this module for every command
+    import numpy as np
 
 __all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "MODES", "StormError", "SIMULATED", "UNSIMULATED"]
 
@@ -125,6 +127,8 @@ class _Sim:
         if mode not in MODES:
             raise StormError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
         refuse_unsimulated(params)
+        import numpy as np
+
         self.p, self.s, self.mode, self.rng = params, storm, mode, np.random.default_rng(seed)
         self.fluid = mode == "fluid"
         self.n_srv = params.servers
@@ -210,6 +214,8 @@ class _Sim:
             for weight, outcome in outcomes:
                 yield n * weight, outcome
             return
+        import numpy as np
+
         weights = np.array([w for w, _ in outcomes])
         counts = self.rng.multinomial(int(round(n)), weights / weights.sum())
         for count, (_, outcome) in zip(counts, outcomes):
@@ -234,6 +240,8 @@ class _Sim:
             self.schedule(due, _Group(count, phase, s, self.now(0, s) - k, self.rec(s), self.adv(s)))
 
     def run(self, progress=None) -> Series:
+        import numpy as np
+
         H, S = self.s.horizon, self.n_srv
         out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault)
         self.out = out

@@ -23,9 +23,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from stormcheck.conformance import time_unit_refusal
-from stormcheck.conformance.faye_fleet import StackMissing, ensure_stack
-from stormcheck.conformance.procs import StartError, WaitTimeout
-from stormcheck.conformance.stacks import cli as stacks_cli
 from stormcheck.conformance.stacks.conform import RUN_KINDS as STACK_RUNS
 from stormcheck.model.scenario import ScenarioError, load_scenario
 
@@ -70,6 +67,11 @@ def _check_args(args) -> None:
 
 
 def run(args) -> int:
+    # The real stacks' drivers (subprocesses, sockets, HTTP): loaded by this command only.
+    from stormcheck.conformance.faye_fleet import StackMissing
+    from stormcheck.conformance.procs import StartError, WaitTimeout
+    from stormcheck.conformance.stacks import cli as stacks_cli
+
     if not args.free_run and stacks_cli.handles(args.target):
         return stacks_cli.run(args)  # websockets, Socket.IO, MQTT, nginx: conformance/stacks
     try:
@@ -91,6 +93,7 @@ def _engine_for(config: dict, given: str | None) -> str:
 
 
 def _trace(args) -> int:
+    from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_trace import LEAD, drive, load_trace, refusal, tolerance
 
     try:
@@ -150,6 +153,7 @@ def _summary(result) -> dict:
 
 
 def _free(args) -> int:
+    from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_free import free_run
 
     scenario = load_scenario(args.target, design=args.design)

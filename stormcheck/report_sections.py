@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import platform
 import re
-from importlib import metadata
 
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
@@ -307,6 +306,8 @@ def _searched(cell: Cell) -> str:
 
 
 def _versions() -> str:
+    from importlib import metadata
+
     parts = [f"Python {platform.python_version()}"]
     for pkg in ("hypothesis", "z3-solver"):
         try:
