@@ -857,8 +857,20 @@ def _when_adopt(params: Params, state: State) -> list[Action]:
     return [Action("adopt", server=s) for s, srv in enumerate(state.servers) if srv.adv != target]
 
 
+_STAGED_MEMO: tuple = (None, None, ("", []))  # the last (params, state, answer): both halves' guards ask in turn
+
+
 def _staged(params: Params, state: State) -> tuple[str, list[int]]:
     """Which half a staged change moves next, and on which servers ("", [] when none)."""
+    global _STAGED_MEMO
+    if _STAGED_MEMO[0] is params and _STAGED_MEMO[1] is state:
+        return _STAGED_MEMO[2]
+    answer = _staged_now(params, state)
+    _STAGED_MEMO = (params, state, answer)
+    return answer
+
+
+def _staged_now(params: Params, state: State) -> tuple[str, list[int]]:
     if not params.load_moves or params.design.tuner != "fleet-staged" or _settled(state):
         return "", []
     servers = state.servers

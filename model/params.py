@@ -187,7 +187,7 @@ class Heartbeat:
         """True when the client sets its own interval or cutoff (then a session records its level)."""
         return self.interval_from == "client" or self.cutoff_from == "client"
 
-    @property
+    @cached_property  # read at every step's reap; a record is immutable
     def faye(self) -> bool:
         """True for Faye's own rules (every default): what the original model encodes."""
         return self == Heartbeat()
@@ -588,12 +588,12 @@ class Params:
         """How long a server holds a heartbeat when it advises `level` (0: answered at once)."""
         return self.levels[level].timeout if self.heartbeat.hold == "timeout" else 0
 
-    @property
+    @cached_property
     def load_moves(self) -> bool:
         """True when some server's T/I can change: an adjusting design and two levels."""
         return self.design.adjusts() and len(self.levels) > 1
 
-    @property
+    @cached_property  # read at every state's canonical form
     def servers_symmetric(self) -> bool:
         """True when no server is singled out, so servers may be permuted."""
         return (
@@ -602,7 +602,7 @@ class Params:
             and not self.faults.loss_servers
         )
 
-    @property
+    @cached_property  # read at every tick; computed over fractions once per fleet
     def age_cap(self) -> int:
         """Ages saturate here: past every cutoff, an older age changes nothing.
 
