@@ -18,9 +18,7 @@ import time
 import tracemalloc
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
-
-import networkx as nx
+from typing import TYPE_CHECKING, Callable
 
 from stormcheck.model.fleet import canonical, initial_states, successors
 from stormcheck.model.params import Bounds, Params
@@ -29,6 +27,9 @@ from stormcheck.traces.run import concretize
 
 from .lasso import LassoGraph, find_lasso
 from .result import CheckResult, PropertyResult
+
+if TYPE_CHECKING:  # imported on use (keep_graph): most searches keep no graph
+    import networkx as nx
 
 __all__ = ["check_bfs", "explore"]
 
@@ -70,8 +71,11 @@ def explore(
         c = canonical(params, s)
         if c not in roots:
             roots.append(c)
-    search = _Search(seen=dict.fromkeys(roots), graph=nx.DiGraph() if keep_graph else None)
-    if search.graph is not None:
+    search = _Search(seen=dict.fromkeys(roots), graph=None)
+    if keep_graph:
+        import networkx as nx
+
+        search.graph = nx.DiGraph()
         search.graph.add_nodes_from(roots)
     queue = deque((r, 0) for r in roots)
     start = time.perf_counter()

@@ -24,8 +24,6 @@ spent, no depth bound); otherwise the verdict is inconclusive.
 
 from __future__ import annotations
 
-import networkx as nx
-
 from stormcheck.model.params import Params
 from stormcheck.properties.core import Property, Verdict
 from stormcheck.traces.run import ReplayError, Run, concretize
@@ -47,6 +45,8 @@ class LassoGraph:
     """
 
     def __init__(self, params: Params, prop: Property) -> None:
+        import networkx as nx  # on use: a search without liveness properties need not load it
+
         self.params, self.prop = params, prop
         self.graph = nx.DiGraph()
 
@@ -68,6 +68,8 @@ def find_lasso(collected: LassoGraph, search, complete: bool, states: int) -> Pr
     entry, which bad step) is by breadth-first discovery order, never by
     set order, so the lasso is the same on every run.
     """
+    import networkx as nx
+
     params, prop, g = collected.params, collected.prop, collected.graph
     order = {state: i for i, state in enumerate(search.seen)}  # BFS order: by depth, then discovery
     best = None
@@ -96,6 +98,8 @@ def find_lasso(collected: LassoGraph, search, complete: bool, states: int) -> Pr
 
 
 def _lasso_run(params, prop, search, component, entry, bad_edge) -> Run:
+    import networkx as nx
+
     prefix = []
     root = entry
     while search.seen[root] is not None:

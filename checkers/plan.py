@@ -42,13 +42,14 @@ class Candidate:
     result: PropertyResult
     states: int
     written: bool = False  # the order the scenario file gives
+    unit: str = "s"  # of the phases' paces and spreads (`Params.unit`)
 
     @property
     def verdict(self) -> Verdict:
         return self.result.verdict
 
     def label(self) -> str:
-        return describe_phases(self.phases)
+        return describe_phases(self.phases, self.unit)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def plan(
         kwargs = {"budget": budget} if budget is not None else {}
         result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, **kwargs)
         prop = result.get(no_valid_reap.name)
-        checked.append(Candidate(phases, prop, result.stats["states"], written=phases is written))
+        checked.append(Candidate(phases, prop, result.stats["states"], written=phases is written, unit=params.unit))
         if progress is not None:
-            progress(describe_phases(phases), prop)
+            progress(describe_phases(phases, params.unit), prop)
     return PlanResult(scenario, moving_parts(params), tuple(checked))

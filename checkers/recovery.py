@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from stormcheck.model.params import Params
 from stormcheck.model.policies import Policy
 from stormcheck.model.storm import Series, StormParams, refuse_unsimulated, simulate
 from stormcheck.properties.core import NotEncoded, Verdict
+
+if TYPE_CHECKING:  # imported on use, by the functions that compute: the CLI loads this module for every command
+    import numpy as np
 
 __all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
@@ -57,6 +59,8 @@ class Recovery:
 
 
 def _minute_mean(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     c = np.cumsum(np.concatenate(([0.0], x)))
     idx = np.arange(1, len(x) + 1)
     lo = np.maximum(idx - MINUTE, 0)
@@ -65,6 +69,8 @@ def _minute_mean(x: np.ndarray) -> np.ndarray:
 
 def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
     """When (and whether) the run of `series` returned to its steady state."""
+    import numpy as np
+
     start, end, _ = series.fault
     horizon = len(series.reconnects)
     baseline = storm.clients * storm.churn_per_hour / 3600.0

@@ -16,7 +16,9 @@ refused (`REFUSED`), so in every fleet encoded it stays `NOT_BEGUN`.
 
 * a client's phase is a small Int enum (index in `PHASES`), its server an Int
   (-1: none), its session a Bool flag ``has`` (False for ``()``) plus four
-  Ints that are 0 whenever ``has`` is False;
+  Ints that are 0 whenever ``has`` is False, and a fifth, the strike count,
+  that is a variable only in a fleet with a minimum spacing (elsewhere the
+  constant 0: no variable, nothing for the solver to carry);
 * a server's ``hot`` is a Bool, everything else an Int.
 
 Step ``k`` (frame k -> k+1) has action variables ``kind`` (index in
@@ -59,12 +61,27 @@ Two modes
   any size, seen from one of its clients, is a run of this one-client system
   (tests/test_z3_encoding.py checks it step by step). Proofs use it.
 
+Stacks
+------
+Every rule of a ``[heartbeat]`` table is encoded as `fleet.py` states it:
+held or answered heartbeats (`Encoding.hold`), each ``interval_from``
+(`reply_level`) and ``cutoff_from`` (`judged_level`), shared or local
+stores (`_judges`: only the holder judges; a crashed or cut-off client's
+half-open socket stays with its server, `_half_open`; a new socket is a new
+session, `_reconnected`), path subsets, ``m x T + k x I`` cutoffs with the
+judged level's I or the one in use (`_reaps`), a minimum spacing with its
+strike count (`_connect_cases`) and resumption (`_detached`, `_resume`);
+the extra judges of ``[[judge]]`` and ``[[proxy]]`` (`_expire`); and the
+published Faye stack (a publish that drops a queue, a retry on the old id,
+a 401 followed after the interval in `REJOIN`).
+
 Left out
 --------
-Whatever the model has gained that the encoding does not know (other stacks'
-heartbeat rules, configuration rollouts, any later parameter away from its
-default): `check_encodable` refuses it with a "not encoded" message, and the
-engine reports inconclusive rather than mis-model it.
+Configuration rollouts, and whatever the model gains later that the encoding
+does not know (a feature `Params.extensions` names, any field of a parameter
+record away from its default): `check_encodable` refuses it with a "not
+encoded" message naming the scenario feature, and the engine reports
+inconclusive rather than mis-model it.
 """
 
 from __future__ import annotations
@@ -75,15 +92,17 @@ from typing import Any, NamedTuple
 
 import z3
 
-from stormcheck.model.fleet import ACTIONS, canonical, initial_states
-from stormcheck.model.params import Design, Faults, Params
+from stormcheck.model.fleet import ACTIONS, DELETE_FIRST, FLUSH_FIRST, canonical, initial_states
+from stormcheck.model.params import Design, Faults, Heartbeat, Judge, Params
 from stormcheck.properties.core import NotEncoded
 from stormcheck.model.rollout import NOT_BEGUN
-from stormcheck.model.state import CRASHED, CUT, HELD, PHASES, RETRY, WAITING, Action, Client, Server, Session, State
+from stormcheck.model.state import (CRASHED, CUT, HELD, NO_PING, PHASES, REJOIN, RETRY, WAITING, Action, Client, Server,
+                                    Session, State)
 
 __all__ = [
     "Encoding", "SState", "SClient", "SServer", "SAction", "PHASE", "KIND", "ENV", "RANGED",
-    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable", "ENCODED", "REFUSED", "STATE_FIELDS",
+    "equal", "ite", "leaves", "select", "ceil_times", "check_encodable", "not_encoded", "ENCODED", "REFUSED",
+    "STATE_FIELDS", "REAPS",
 ]
 
 PHASE = {p: i for i, p in enumerate(PHASES)}
@@ -91,7 +110,10 @@ KIND = {k: i for i, k in enumerate(ACTIONS)}
 # The environment's move in the one-client system (``env=True``): not a model
 # action, so it gets the next index.
 ENV = len(ACTIONS)
-_H, _W, _R, _CUT, _X = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED))
+_H, _W, _R, _CUT, _X, _J = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN))
+# Every path a `Reaped` event can name: the reaper paths, the extra judges'
+# sides, one early heartbeat too many, and a session gone past its resume window.
+REAPS = ("publish", "gc", "existence", "client", "proxy", "spacing", "resume")
 # The [ranges] keys the encoding can make symbolic. `servers` is a loop over
 # fleets, not a term; `clients` is covered by the one-client system.
 RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", "cut_duration")
@@ -101,9 +123,13 @@ RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", 
 # feature must never be silently mis-modelled as the old behaviour.
 _KNOWN = {
     Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
-             "publish_mult", "gc_mult", "design", "faults"},
+             "publish_mult", "gc_mult", "design", "faults", "heartbeat", "judges", "publish_expired", "after_drop",
+             "after_401"},
     Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
     Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
+    Heartbeat: {"hold", "interval_from", "cutoff_from", "store", "paths", "interval_multiplier", "interval_term",
+                "min_spacing", "strikes", "resume_window"},
+    Judge: {"name", "side", "source", "multiplier", "interval_multiplier", "timeout"},
 }
 
 
@@ -115,28 +141,43 @@ _INSTEAD = "use the exhaustive or hypothesis engine for this fleet"
 # enables it, which `check_encodable` refuses by name before a solver starts.
 # tests/test_rules.py fails when a kind is in neither.
 ENCODED = ("reply", "arrive", "reconnect", "restore", "deadline", "publish", "gc", "load", "adopt",
-           "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick")
+           "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick", "expire")
 REFUSED = {
     "launch": "a configuration rollout ([rollout])",
     "restart": "a configuration rollout ([rollout])",
     "upgrade": "a configuration rollout ([rollout])",
     "reconfigure": "a configuration rollout ([rollout])",
-    "expire": "a client-side judge ([[judge]]) or a proxy idle timeout ([[proxy]])",
 }
+
+# The generalisations of Faye's model (`Params.extensions`) this encoding
+# states, in the model's own words: every rule of a `[heartbeat]` table, the
+# extra judges (`[[judge]]`, `[[proxy]]`) and the published Faye stack. Any
+# other one the model names (a rollout, or one it gains later) is refused.
+_ENCODED_FEATURES = frozenset(Params(
+    heartbeat=Heartbeat(hold="none", store="local", interval_term="in-use", min_spacing=1, resume_window=1),
+    judges=(Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=1)),
+).extensions()) | frozenset(Params(publish_expired="drop-queue", after_drop="same-id", after_401="interval").extensions())
+
+
+def not_encoded(params: Params) -> tuple[str, ...]:
+    """The scenario features of `params` this encoding does not state (empty: it encodes the fleet)."""
+    return tuple(f for f in params.extensions() if f not in _ENCODED_FEATURES)
 
 
 def check_encodable(params: Params) -> None:
     """Raise `NotEncoded` for what the encoding does not cover, named as the scenario states it.
 
-    First the generalisations the model names itself (`Params.extensions`),
-    then any field of a parameter record this encoding does not read.
+    First the generalisations the model names itself (`Params.extensions`)
+    that the encoding does not state (`not_encoded`), then any field of a
+    parameter record this encoding does not read.
     """
-    if params.extensions():
-        raise NotEncoded("symbolic engine", "; ".join(params.extensions()), _INSTEAD)
-    for record, known in _KNOWN.items():
-        value = {Params: params, Design: params.design, Faults: params.faults}[record]
+    if not_encoded(params):
+        raise NotEncoded("symbolic engine", "; ".join(not_encoded(params)), _INSTEAD)
+    records = [(Params, params), (Design, params.design), (Faults, params.faults), (Heartbeat, params.heartbeat)]
+    records += [(Judge, j) for j in params.judges]
+    for record, value in records:
         for f in dataclasses.fields(record):
-            if f.name in known:
+            if f.name in _KNOWN[record]:
                 continue
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
@@ -153,6 +194,7 @@ class SClient(NamedTuple):
     stamp: Any
     hs: Any  # Session.hs_level
     ref: Any  # Session.ref_level
+    strikes: Any  # Session.strikes: a constant 0 unless the fleet has a minimum spacing
 
 
 class SServer(NamedTuple):
@@ -334,11 +376,47 @@ class Encoding:
         self.cut_duration = sym("cut_duration", "cut_duration", p.faults.cut_duration)
         self.retry_wait = p.retry + self.rtt_max  # what a dropped client waits before retrying
         self.t_max, self.t_min, self.i_max = _max(self.T), _min(self.T), _max(self.I)
+        self.i_min = _min(self.I)
+        # How long a server holds a heartbeat, per level (Params.hold): T, or 0 for a ping answered at once.
+        self.H = list(self.T) if p.heartbeat.hold == "timeout" else [self.num(0)] * len(self.T)
+        self.hold_max = _max(self.H)
+        # The smallest RTT choice (`rtt_choices`: one below rtt_max counts only while it is below it).
+        self.rtt_min = self.num(min(p.rtt)) if "rtt_max" not in r or len(p.rtt) == 1 else z3.If(
+            self.num(p.rtt[0]) < self.rtt_max, self.num(p.rtt[0]), self.rtt_max)
         self.gap = _max(self.off) - _min(self.off) if "skew" in r else self.num(p.max_skew_gap)
         if r:
-            self.age_cap = ceil_times(max(p.publish_mult, p.gc_mult), self.t_max) + self.gap + 1
+            self.age_cap = self._age_cap()
         else:
             self.age_cap = self.num(p.age_cap)
+
+    def _age_cap(self):  # Params.age_cap, over symbolic levels
+        p, n = self.params, range(len(self.T))
+        in_use = p.heartbeat.interval_term == "in-use"
+        cuts = [self.cutoff_age(path, self.T[i], self.I[j]) for path in p.heartbeat.paths for i in n
+                for j in (n if in_use else (i,))]
+        for judge in p.judges:
+            cuts += [self.judge_age(judge, self.num(i)) for i in n]
+        cuts += [self.num(p.heartbeat.min_spacing), self.num(p.heartbeat.resume_window)]
+        return _max(cuts) + self.gap + 1
+
+    def cutoff_age(self, path: str, timeout, interval):
+        """The smallest whole age reaper `path` reaps at: ``ceil(m x T + k x I)`` (Params.reap_ages)."""
+        m, k = self.params.multiplier(path), self.params.heartbeat.interval_multiplier
+        den = m.denominator * k.denominator
+        total = m.numerator * k.denominator * timeout + k.numerator * m.denominator * interval
+        return (total + den - 1) / den
+
+    def judge_age(self, judge, level):
+        """The smallest whole age an extra judge closes a connection at, for a session told `level`."""
+        if judge.source == "fixed":
+            return self.num(judge.timeout)
+        m, k = judge.multiplier, judge.interval_multiplier
+        den = m.denominator * k.denominator
+        total = m.numerator * k.denominator * select(self.T, level) + k.numerator * m.denominator * select(self.I, level)
+        return (total + den - 1) / den
+
+    def hold(self, level):  # Params.hold
+        return select(self.H, level)
 
     def rtt_choices(self, value) -> z3.BoolRef:
         """`value` is one of the RTT choices (`concrete_config`: the largest replaced by ``rtt_max``)."""
@@ -385,9 +463,15 @@ class Encoding:
     def frame(self, k: int) -> SState:
         """The state variables of frame `k`."""
         if k not in self._frames:
+            def field_(c, f):
+                if f == "has":
+                    return z3.Bool(f"c{c}.{f}@{k}", self.ctx)
+                if f == "strikes" and not self.params.heartbeat.min_spacing:
+                    return self.num(0)  # no minimum spacing: always 0, no variable
+                return self.var(f"c{c}.{f}@{k}")
+
             def cl(c):
-                return SClient(*(z3.Bool(f"c{c}.{f}@{k}", self.ctx) if f == "has" else self.var(f"c{c}.{f}@{k}")
-                                 for f in SClient._fields))
+                return SClient(*(field_(c, f) for f in SClient._fields))
 
             def sv(s):
                 return SServer(*(z3.Bool(f"s{s}.{f}@{k}", self.ctx) if f == "hot" else self.var(f"s{s}.{f}@{k}")
@@ -412,10 +496,9 @@ class Encoding:
         """`state` as a record of Z3 constants."""
         clients = []
         for cl in state.clients:
-            # A strike count exists only under a minimum spacing, which `check_encodable` refuses.
             ses = cl.session or Session(0, 0, 0, 0)
             clients.append(SClient(self.num(PHASE[cl.phase]), self.num(cl.server), self.num(cl.timer),
-                                   self.truth(bool(cl.session)), *(self.num(x) for x in ses[:4])))
+                                   self.truth(bool(cl.session)), *(self.num(x) for x in ses)))
         servers = [SServer(*(self.num(x) for x in srv[:4]), self.truth(srv.hot)) for srv in state.servers]
         if state.rollout != NOT_BEGUN:
             raise NotEncoded("symbolic engine", f"a state with a rollout under way (rollout = {state.rollout})",
@@ -436,7 +519,7 @@ class Encoding:
         f = self.frame(k)
         clients = tuple(
             Client(PHASES[val(c.phase)], val(c.server), val(c.timer),
-                   Session(val(c.age), val(c.stamp), val(c.hs), val(c.ref)) if val(c.has) else ())
+                   Session(val(c.age), val(c.stamp), val(c.hs), val(c.ref), val(c.strikes)) if val(c.has) else ())
             for c in f.clients
         )
         servers = tuple(Server(*(val(x) for x in s[:4]), val(s.hot)) for s in f.servers)
@@ -467,8 +550,9 @@ class Encoding:
             # (one per placement, up to client symmetry) with symbolic stamps.
             starts = []
             for st in initial_states(self.params):
-                cls = tuple(SClient(self.num(_H), self.num(cl.server), self.T[0], self.truth(True), self.num(0),
-                                    self.off[cl.server], self.num(0), self.num(0)) for cl in st.clients)
+                cls = tuple(SClient(self.num(_H), self.num(cl.server), self.H[0], self.truth(True), self.num(0),
+                                    self.off[cl.server], self.num(0), self.num(0), self.num(cl.session.strikes))
+                            for cl in st.clients)
                 starts.append(self._initial(cls))
             return z3.And(self.param_constraints(), z3.Or([equal(f0, st) for st in starts]))
         starts = []
@@ -499,12 +583,13 @@ class Encoding:
             return self._trans0
         old = leaves(self.frame(0)) + leaves(self.frame(1)) + leaves(self.action(0))
         new = leaves(self.frame(k)) + leaves(self.frame(k + 1)) + leaves(self.action(k))
-        return z3.substitute(self._trans0, *zip(old, new))
+        # Constant fields (a strike count the fleet does not keep) are the same in every frame.
+        return z3.substitute(self._trans0, *((o, n) for o, n in zip(old, new) if not z3.is_int_value(o)))
 
     def _trans_at(self, k: int) -> z3.BoolRef:
         pre, post, a = self.frame(k), self.frame(k + 1), self.action(k)
         encoders = [self._reply, self._arrive, self._reconnect, self._restore, self._deadline,
-                    self._publish, self._gc, self._tuner, self._lose, self._crash, self._cut, self._tick]
+                    self._publish, self._gc, self._expire, self._tuner, self._lose, self._crash, self._cut, self._tick]
         if self.env:
             encoders.append(self._environment)
         options = [option for encode in encoders for option in encode(pre, a)]
@@ -513,65 +598,94 @@ class Encoding:
         # slower on the 2015 fleet, and so were bit-vectors.)
         return z3.Or([z3.And(guard, equal(post, nxt)) for guard, nxt in options])
 
-    def bad(self, k: int, paths: tuple[str, ...] = ("publish", "gc", "existence")) -> z3.BoolRef:
+    def bad(self, k: int, paths: tuple[str, ...] = REAPS) -> z3.BoolRef:
         """Step k reaps a valid client's session (`properties.protocol.no_valid_reap` fails).
 
         Read together with `trans(k)`: this only says which enabled steps reap.
-        `paths` restricts the reaper paths counted (synthesis asks per path).
+        `paths` restricts the reaps counted to those `Reaped` events of these
+        paths (synthesis asks per reaper path); by default every way the
+        model reaps a session (`REAPS`).
         """
         return self._reap_step(k, paths, self.is_valid)
 
     def dead_reaped(self, k: int) -> z3.BoolRef:
         """Step k reaps a crashed client's session (a witness of ``dead_session_reaped``)."""
-        return self._reap_step(k, ("publish", "gc", "existence"), lambda cl: cl.phase == _X)
+        return self._reap_step(k, REAPS, lambda cl: cl.phase == _X)
 
     def _reap_step(self, k: int, paths, who) -> z3.BoolRef:
+        """Step k emits a `Reaped` event of one of `paths` for a client `who` holds of (before the step)."""
+        p, hb = self.params, self.params.heartbeat
         pre, a = self.frame(k), self.action(k)
         cases = []
-        for s in range(self.params.servers):
+        for s in range(p.servers):
             for path in ("publish", "gc"):
-                if path in paths:
-                    victims = [z3.And(who(cl), self._reaps(pre, s, cl, path)) for cl in pre.clients]
+                if path in paths and self._destroys(path):
+                    victims = [z3.And(who(cl), self._sweeps(pre, s, cl, path)) for cl in pre.clients]
                     cases.append(z3.And(a.kind == KIND[path], a.server == s, z3.Or(victims)))
-            if "existence" not in paths:
-                continue
-            for c, cl in enumerate(pre.clients):
-                # The existence check of a connect.
-                expired = z3.And(who(cl), self._reaps(pre, s, cl, "existence"))
-                cases.append(z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s, expired))
-                cases.append(z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, expired))
+        for c, cl in enumerate(pre.clients):
+            for s in range(p.servers):
+                # The existence check of a connect, or one early heartbeat too many.
+                reaped = z3.Or(self._connect_reaps(pre, c, s, paths))
+                arrive = z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s)
+                reconnect = z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s)
+                cases.append(z3.And(who(cl), arrive, reaped))
+                if hb.store != "local":
+                    cases.append(z3.And(who(cl), reconnect, reaped))
+                elif hb.resume_window and "resume" in paths:
+                    # A session gone past its resume window when its client comes back.
+                    cases.append(z3.And(who(cl), reconnect, cl.has, cl.age >= hb.resume_window))
+            for j, judge in enumerate(p.judges):
+                if judge.side in paths:
+                    cases.append(z3.And(who(cl), a.kind == KIND["expire"], a.client == c, a.value == j))
         return self.any(cases)
 
     def handshakes(self, k: int) -> z3.BoolRef:
         """Step k makes a client handshake (a witness of ``rehandshake_reachable``).
 
-        A connect (``arrive``, or ``reconnect`` to a server) of a client with
-        no session, or whose session the existence check destroys.
+        A connect (``arrive``, or ``reconnect`` to a server) that ends in a
+        handshake (`_connect_cases`); with sessions local to their socket, a
+        reconnect that does not resume its session.
         """
+        hb = self.params.heartbeat
         pre, a = self.frame(k), self.action(k)
         cases = []
         for c, cl in enumerate(pre.clients):
             for s in range(self.params.servers):
-                gone = z3.Or(z3.Not(cl.has), self._reaps(pre, s, cl, "existence"))
-                cases.append(z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s, gone))
-                cases.append(z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, gone))
+                handshake = next(cond for cond, _, what in self._connect_cases(pre, c, s) if what == "handshake")
+                cases.append(z3.And(a.kind == KIND["arrive"], a.client == c, cl.server == s, handshake))
+                if hb.store == "local":
+                    fresh = z3.Not(self._resumes(cl)) if hb.resume_window else self.truth(True)
+                    handshake = z3.If(cl.has, fresh, handshake)
+                cases.append(z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, handshake))
         return self.any(cases)
 
     def disagreement(self, k: int) -> z3.BoolRef:
-        """Frame k violates `properties.protocol.parameter_agreement`.
+        """Frame k violates `properties.protocol.parameter_agreement` (`properties.protocol.reap_margin`).
 
-        Some up server's publish or GC cutoff falls at or before the next
-        refresh of some valid client (`properties.protocol.next_refresh_age`).
+        Some up server that may judge a valid client (`_judges`) has a
+        publish or GC cutoff at or before the client's next refresh
+        (`properties.protocol.next_refresh_age`), judged by the judged
+        level's own I; or, under a minimum spacing, the next heartbeat may
+        come too soon; or, with a resume window, a client retrying with its
+        detached session reconnects at or past the window.
         """
+        hb = self.params.heartbeat
         st = self.frame(k)
         cases = []
         for cl in st.clients:
+            if hb.resume_window:
+                cases.append(z3.And(cl.has, cl.phase == _R, cl.age + cl.timer >= hb.resume_window))
+            live = z3.And(cl.has, _in(cl.phase, (_H, _W)))
             held = cl.timer + select(self.I, self.reply_level(st, cl)) + self.rtt_max
             due = cl.age + z3.If(cl.phase == _W, cl.timer, held)
+            if hb.min_spacing:
+                earliest = z3.If(cl.phase == _W, due, due - self.rtt_max + self.rtt_min)
+                cases.append(z3.And(live, cl.strikes != NO_PING, earliest - hb.min_spacing + 1 <= 0))
             at_refresh = cl._replace(age=due)
             for s, srv in enumerate(st.servers):
-                reaped = z3.Or(self._reaps(st, s, at_refresh, "publish"), self._reaps(st, s, at_refresh, "gc"))
-                cases.append(z3.And(_in(cl.phase, (_H, _W)), self.up(srv), reaped))
+                reaped = self.any([self._reaps(st, s, at_refresh, path, in_use=False)
+                                   for path in ("publish", "gc") if path in hb.paths])
+                cases.append(z3.And(live, self.up(srv), self._judges(cl, s), reaped))
         return self.any(cases)
 
     # ------------------------------------------------------------ helpers (fleet.py's)
@@ -581,42 +695,78 @@ class Encoding:
 
     def judged_level(self, st: SState, s: int, cl: SClient, path: str):  # fleet.judged_level
         design = self.params.design
+        if self.params.heartbeat.cutoff_from == "client":
+            return cl.hs
         if design.judges_by_session(path):
             return cl.hs if design.record == "handshake" else cl.ref
         return st.servers[s].reap
 
-    def _reaps(self, st: SState, s: int, cl: SClient, path: str) -> z3.BoolRef:
+    def _judges(self, cl: SClient, s: int) -> z3.BoolRef:  # fleet.judges (without the server's being up)
+        """Server `s`'s reapers may judge `cl`'s session: any server's with a shared store, else its socket's."""
+        return cl.server == s if self.params.heartbeat.store == "local" else self.truth(True)
+
+    def _reaps(self, st: SState, s: int, cl: SClient, path: str, in_use: bool = True) -> z3.BoolRef:
         """`cl` has a session that reaper `path` on `s` destroys (fleet.would_reap).
 
-        ``age >= mult * T`` as ``age * den >= num * T``: integers only.
+        ``age >= m x T + k x I`` as ``age x den >= ...``: integers only. The
+        I is the judged level's, or with ``interval_term = "in-use"`` (and
+        `in_use`) the interval the server uses now, its advice level
+        (`fleet.interval_level`); `properties.protocol.reap_margin` reads the
+        judged level's (``in_use=False``).
         """
-        mult = self.params.multiplier(path)
-        timeout = select(self.T, self.judged_level(st, s, cl, path))
-        return z3.And(cl.has, self.perceived_age(cl, s) * mult.denominator >= mult.numerator * timeout)
+        m, k = self.params.multiplier(path), self.params.heartbeat.interval_multiplier
+        level = self.judged_level(st, s, cl, path)
+        i_level = st.servers[s].adv if in_use and self.params.heartbeat.interval_term == "in-use" else level
+        cutoff = m.numerator * k.denominator * select(self.T, level)
+        if k:
+            cutoff = cutoff + k.numerator * m.denominator * select(self.I, i_level)
+        return z3.And(cl.has, self.perceived_age(cl, s) * (m.denominator * k.denominator) >= cutoff)
+
+    def _sweeps(self, st: SState, s: int, cl: SClient, path: str) -> z3.BoolRef:  # fleet._sweep, per session
+        return z3.And(self._judges(cl, s), self._reaps(st, s, cl, path))
+
+    def _destroys(self, path: str) -> bool:
+        """Reaper `path` exists and destroys what it calls expired (the published engine's publish drops a queue)."""
+        return path in self.params.heartbeat.paths and not (
+            path == "publish" and self.params.publish_expired == "drop-queue")
+
+    def _expired(self, cl: SClient, judge) -> z3.BoolRef:  # fleet.expired_judges, one judge
+        """An extra judge's cutoff has passed for `cl`'s connection (its session's age, no clock offset)."""
+        if judge.source == "fixed":
+            past = cl.age >= judge.timeout
+        else:
+            m, k = judge.multiplier, judge.interval_multiplier
+            cutoff = m.numerator * k.denominator * select(self.T, cl.hs) + \
+                k.numerator * m.denominator * select(self.I, cl.hs)
+            past = cl.age * (m.denominator * k.denominator) >= cutoff
+        running = _in(cl.phase, (_H, _W)) if judge.side == "client" else self.truth(True)
+        return z3.And(cl.has, cl.server >= 0, running, past)
 
     @staticmethod
     def is_valid(cl: SClient) -> z3.BoolRef:  # fleet.is_valid
-        return _in(cl.phase, (_H, _W, _R))
+        return _in(cl.phase, (_H, _W, _R, _J))
 
     @staticmethod
     def up(srv: SServer) -> z3.BoolRef:
         return srv.down == 0
 
     def new_session(self, s: int, hs, ref) -> dict:  # fleet.new_session
-        design = self.params.design
+        p, design = self.params, self.params.design
         by_session = design.judge == "session"
         keep_hs = by_session and design.record == "handshake"
+        keep_hs = keep_hs or p.heartbeat.interval_from == "handshake" or p.heartbeat.client_owned
+        keep_hs = keep_hs or any(j.source == "handshake" for j in p.judges)
         keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
             by_session and design.record == "refresh"
         )
         zero = self.num(0)
         return dict(has=self.truth(True), age=zero, stamp=self.off[s],
-                    hs=hs if keep_hs else zero, ref=ref if keep_ref else zero)
+                    hs=hs if keep_hs else zero, ref=ref if keep_ref else zero, strikes=zero)
 
     def due(self, st: SState) -> z3.BoolRef:
         """Some event is due, so time may not advance (fleet.actions' ``due``)."""
         return z3.Or(
-            [z3.And(cl.timer == 0, _in(cl.phase, (_H, _W, _R, _CUT))) for cl in st.clients]
+            [z3.And(cl.timer == 0, _in(cl.phase, (_H, _W, _R, _CUT, _J))) for cl in st.clients]
             + [srv.down == -1 for srv in st.servers]
             + [st.tuner == -1]
         )
@@ -627,15 +777,27 @@ class Encoding:
 
     def _no_session(self) -> dict:
         zero = self.num(0)
-        return dict(has=self.truth(False), age=zero, stamp=zero, hs=zero, ref=zero)
+        return dict(has=self.truth(False), age=zero, stamp=zero, hs=zero, ref=zero, strikes=zero)
 
-    def _dropped(self) -> dict:
-        """A client whose socket closed and whose session is gone: it retries."""
-        return dict(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait, **self._no_session())
+    def _detached(self, cl: SClient) -> dict:  # fleet._detached
+        """What is left of `cl`'s session once its socket closed: kept for the resume window (age from 0), else none."""
+        if not self.params.heartbeat.resume_window:
+            return self._no_session()
+        keep = z3.And(cl.has, cl.phase != _X)
+        zero = self.num(0)
+        return dict(has=keep, age=zero, stamp=z3.If(keep, cl.stamp, zero), hs=z3.If(keep, cl.hs, zero),
+                    ref=z3.If(keep, cl.ref, zero), strikes=zero)
+
+    def _closed(self, cl: SClient) -> SClient:  # fleet._destroy, one victim
+        """`cl` after its session was reaped and its socket closed: a running client retries."""
+        dropped = cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait, **self._detached(cl))
+        return ite(_in(cl.phase, (_H, _W)), dropped, cl._replace(server=self.num(-1), **self._detached(cl)))
 
     # ------------------------------------------------------------ due client events
 
     def reply_level(self, st: SState, cl: SClient):  # fleet.reply_level
+        if self.params.heartbeat.interval_from in ("client", "handshake"):
+            return cl.hs
         if self.params.design.reply_advice == "arrival":
             return cl.ref
         return select([srv.adv for srv in st.servers], cl.server)
@@ -658,26 +820,105 @@ class Encoding:
                 guard = z3.And(self._is(a, "arrive", client=c), cl.phase == _W, cl.timer == 0, cl.server == s)
                 yield guard, self._connect(st, c, s)
 
-    def _reconnect(self, st: SState, a: SAction):  # fleet._reconnect (+ fleet._client_event)
+    def _reconnect(self, st: SState, a: SAction):  # fleet._reconnect (+ fleet._reconnects)
         none_up = z3.Not(z3.Or([self.up(srv) for srv in st.servers]))
         for c, cl in enumerate(st.clients):
-            ready = z3.And(cl.timer == 0, _in(cl.phase, (_R, _CUT)))
+            ready = z3.And(cl.timer == 0, _in(cl.phase, (_R, _CUT, _J)))
             for s, srv in enumerate(st.servers):
-                yield z3.And(self._is(a, "reconnect", client=c, server=s), ready, self.up(srv)), self._connect(st, c, s)
-            failed = cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait)
+                yield z3.And(self._is(a, "reconnect", client=c, server=s), ready, self.up(srv)), \
+                    self._reconnected(st, c, s)
+            # Nowhere to connect: it tries again later (a client about to re-handshake keeps that plan).
+            failed = cl._replace(phase=z3.If(cl.phase == _J, self.num(_J), self.num(_R)), server=self.num(-1),
+                                 timer=self.retry_wait)
             yield z3.And(self._is(a, "reconnect", client=c), ready, none_up), _with_client(st, c, failed)
 
-    def _connect(self, st: SState, c: int, s: int) -> SState:  # fleet._connect
-        """A connect from `c` reaches `s`: existence check, then refresh, else handshake."""
+    def _reconnected(self, st: SState, c: int, s: int) -> SState:  # fleet._reconnect, to server s
+        cl = st.clients[c]
+        hb = self.params.heartbeat
+        if hb.store != "local":
+            return self._connect(st, c, s)
+        # A session lives with its socket: a new socket is a new session,
+        # unless it resumes one that outlives its socket.
+        fresh = self._handshake(st, c, s)
+        if hb.resume_window:
+            fresh = ite(self._resumes(cl), self._resume(st, c, s), fresh)
+        return ite(cl.has, fresh, self._connect(st, c, s))
+
+    def _resumes(self, cl: SClient) -> z3.BoolRef:
+        return z3.And(cl.has, cl.age < self.params.heartbeat.resume_window)
+
+    def _resume(self, st: SState, c: int, s: int) -> SState:  # fleet._resume
         cl, srv = st.clients[c], st.servers[s]
-        refreshed = SClient(self.num(_H), self.num(s), select(self.T, srv.adv),
-                            **self.new_session(s, cl.hs, srv.adv))
-        alive = z3.And(cl.has, z3.Not(self._reaps(st, s, cl, "existence")))
-        return ite(alive, _with_client(st, c, refreshed), self._handshake(st, c, s))
+        session = self.new_session(s, cl.hs, srv.adv)
+        if self.params.heartbeat.min_spacing:
+            session["strikes"] = self.num(NO_PING)  # a new connection's count starts afresh
+        return _with_client(st, c, SClient(self.num(_H), self.num(s), self.hold(srv.adv), **session))
+
+    def _connect_cases(self, st: SState, c: int, s: int) -> list:  # fleet._connect (+ fleet._refused, _spacing)
+        """A connect from `c` reaches `s`: (condition, next state, outcome) for each way it can go.
+
+        The conditions exclude one another and cover every state. Outcomes:
+        ``too-early`` (one early heartbeat too many: the server closes the
+        connection), ``refresh``, ``handshake`` (no session, or the existence
+        check destroyed it, and the 401 is followed at once), ``rejoin`` (a
+        401 followed after the advised interval).
+        """
+        p, hb = self.params, self.params.heartbeat
+        cl, srv = st.clients[c], st.servers[s]
+        # No session: a connect on an old id gets 401; a new socket handshakes.
+        refusing = _in(cl.phase, (_W, _CUT, _R) if p.after_drop == "same-id" else (_W, _CUT))
+        expired = self._reaps(st, s, cl, "existence") if "existence" in hb.paths else self.truth(False)
+        refused = z3.Or(z3.And(z3.Not(cl.has), refusing), expired)
+        wait = select(self.I, srv.adv) if p.after_401 == "interval" else self.num(0)
+        handshake = z3.Or(z3.And(z3.Not(cl.has), z3.Not(refusing)), z3.And(refused, wait == 0))
+        rejoin = SClient(self.num(_J), self.num(-1), wait, **self._no_session())
+        live = z3.And(cl.has, z3.Not(expired))
+        refreshed = SClient(self.num(_H), self.num(s), self.hold(srv.adv), **self.new_session(s, cl.hs, srv.adv))
+        cases = []
+        if hb.min_spacing:
+            first = cl.strikes == NO_PING
+            early = z3.And(z3.Not(first), self.perceived_age(cl, s) < hb.min_spacing)
+            # Counts saturate one past the tolerance: the close comes then.
+            count = z3.If(first, self.num(0), z3.If(early, z3.If(cl.strikes < hb.strikes, cl.strikes + 1,
+                                                                    self.num(hb.strikes + 1)), cl.strikes))
+            too_early = z3.And(live, early, cl.strikes >= hb.strikes)
+            cases.append((too_early, _with_client(st, c, self._closed(cl)), "too-early"))
+            live = z3.And(live, z3.Not(too_early))
+            refreshed = refreshed._replace(strikes=count)
+        cases += [(live, _with_client(st, c, refreshed), "refresh"),
+                  (handshake, self._handshake(st, c, s), "handshake"),
+                  (z3.And(refused, wait != 0), _with_client(st, c, rejoin), "rejoin")]
+        return cases
+
+    def _connect(self, st: SState, c: int, s: int) -> SState:  # fleet._connect
+        """A connect from `c` reaches `s`: existence check, then refresh, else handshake (`_connect_cases`)."""
+        cases = self._connect_cases(st, c, s)
+        out = cases[-1][1]
+        for cond, nxt, _ in reversed(cases[:-1]):
+            out = ite(cond, nxt, out)
+        return out
+
+    def _connect_reaps(self, st: SState, c: int, s: int, paths) -> list:
+        """The ways a connect from `c` to `s` emits a `Reaped` event of one of `paths`."""
+        hb, cl = self.params.heartbeat, st.clients[c]
+        out = []
+        expired = self._reaps(st, s, cl, "existence") if "existence" in hb.paths else self.truth(False)
+        if "existence" in paths and "existence" in hb.paths:
+            out.append(expired)
+        if "spacing" in paths and hb.min_spacing:
+            too_early = next(cond for cond, _, what in self._connect_cases(st, c, s) if what == "too-early")
+            out.append(too_early)
+        return out or [self.truth(False)]
 
     def _handshake(self, st: SState, c: int, s: int) -> SState:  # fleet._handshake
         srv = st.servers[s]
-        cl = SClient(self.num(_H), self.num(s), select(self.T, srv.adv), **self.new_session(s, srv.adv, srv.adv))
+        # A client that sets its own interval or cutoff declares its own level
+        # (0 without a rollout); otherwise the session records the advice.
+        hs = self.num(0) if self.params.heartbeat.client_owned else srv.adv
+        session = self.new_session(s, hs, srv.adv)
+        if self.params.heartbeat.min_spacing:
+            session["strikes"] = self.num(NO_PING)
+        cl = SClient(self.num(_H), self.num(s), self.hold(srv.adv), **session)
         nxt = _with_client(st, c, cl)
         if self.params.load_trigger == "reconnects" and self.params.load_moves:
             nxt = _with_server(nxt, s, srv._replace(hot=self.truth(True)))
@@ -700,16 +941,31 @@ class Encoding:
         yield from self._reaper(st, a, "gc")
 
     def _reaper(self, st: SState, a: SAction, path: str):  # fleet._sweep + fleet._destroy (+ fleet._reapers)
+        if path not in self.params.heartbeat.paths:
+            return
         for s, srv in enumerate(st.servers):
-            victims = [self._reaps(st, s, cl, path) for cl in st.clients]
-            clients = tuple(
-                ite(hit, ite(_in(cl.phase, (_H, _W)), cl._replace(**self._dropped()), cl._replace(**self._no_session())), cl)
-                for hit, cl in zip(victims, st.clients)
-            )
+            victims = [self._sweeps(st, s, cl, path) for cl in st.clients]
             # With other clients (env), some other session may be expired: a
             # sweep may run on any up server, destroying this one only if due.
             enabled = self.truth(True) if self.env else z3.Or(victims)
-            yield z3.And(self._is(a, path, server=s), self.up(srv), enabled), st._replace(clients=clients)
+            guard = z3.And(a.kind == KIND[path], a.client == -1, a.server == s, self.up(srv), enabled)
+            if not self._destroys(path):
+                # The published engine drops an expired subscriber's queue and
+                # nothing else changes; which of the holder's flush and the
+                # delete comes first is the action's value (fleet._publishes).
+                held = z3.Or([z3.And(v, _in(cl.phase, (_H, _W))) for v, cl in zip(victims, st.clients)])
+                order = z3.Or(a.value == FLUSH_FIRST, a.value == DELETE_FIRST)
+                value = z3.Or(a.value == -1, order) if self.env else z3.If(held, order, a.value == -1)
+                yield z3.And(guard, value), st
+                continue
+            clients = tuple(ite(hit, self._closed(cl), cl) for hit, cl in zip(victims, st.clients))
+            yield z3.And(guard, a.value == -1), st._replace(clients=clients)
+
+    def _expire(self, st: SState, a: SAction):  # fleet._expire
+        for c, cl in enumerate(st.clients):
+            for j, judge in enumerate(self.params.judges):
+                guard = z3.And(self._is(a, "expire", client=c, value=j), self._expired(cl, judge))
+                yield guard, _with_client(st, c, self._closed(cl))
 
     def _rising(self, level: int, current) -> z3.BoolRef:
         """Moving from level `current` to `level` raises the load (a concrete table)."""
@@ -788,7 +1044,7 @@ class Encoding:
 
     # ------------------------------------------------------------ faults
 
-    def _lose(self, st: SState, a: SAction):  # fleet._lose (+ fleet._fault_actions)
+    def _lose(self, st: SState, a: SAction):  # fleet._lose (+ fleet._drop_sockets)
         p = self.params
         for s, srv in enumerate(st.servers):
             if not p.can_lose(s):
@@ -796,8 +1052,17 @@ class Encoding:
             # A fleet that loses every server at once is a different outage.
             another_up = self.any([self.up(x) for j, x in enumerate(st.servers) if j != s])
             nxt = _with_server(st, s, srv._replace(down=self.loss_duration))
+            # Every socket on it drops: a running client retries (on its old id
+            # with `after_drop = "same-id"`, its session kept); a half-open one
+            # of a crashed or cut-off client closes.
+            keep = {} if p.after_drop == "same-id" else self._detached
             clients = tuple(
-                ite(z3.And(cl.server == s, _in(cl.phase, (_H, _W))), cl._replace(**self._dropped()), cl)
+                ite(cl.server == s,
+                    ite(_in(cl.phase, (_H, _W)),
+                        cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait,
+                                    **(keep(cl) if keep else {})),
+                        cl._replace(server=self.num(-1), **self._detached(cl))),
+                    cl)
                 for cl in st.clients
             )
             nxt = nxt._replace(clients=clients, losses=st.losses - 1)
@@ -805,15 +1070,19 @@ class Encoding:
 
     def _crash(self, st: SState, a: SAction):  # fleet._crash
         for c, cl in enumerate(st.clients):
-            new = cl._replace(phase=self.num(_X), server=self.num(-1), timer=self.num(0))
+            new = cl._replace(phase=self.num(_X), server=self._half_open(cl), timer=self.num(0))
             guard = z3.And(self._is(a, "crash", client=c), st.crashes > 0, _in(cl.phase, (_H, _W)))
             yield guard, _with_client(st, c, new)._replace(crashes=st.crashes - 1)
 
     def _cut(self, st: SState, a: SAction):  # fleet._cut
         for c, cl in enumerate(st.clients):
-            new = cl._replace(phase=self.num(_CUT), server=self.num(-1), timer=self.cut_duration)
+            new = cl._replace(phase=self.num(_CUT), server=self._half_open(cl), timer=self.cut_duration)
             guard = z3.And(self._is(a, "cut", client=c), st.cuts > 0, _in(cl.phase, (_H, _W)))
             yield guard, _with_client(st, c, new)._replace(cuts=st.cuts - 1)
+
+    def _half_open(self, cl: SClient):
+        """The server left holding a crashed or cut-off client's socket (it matters only with a local store)."""
+        return cl.server if self.params.heartbeat.store == "local" else self.num(-1)
 
     # ------------------------------------------------------------ time
 

@@ -39,14 +39,14 @@ from typing import Callable
 import z3
 
 from stormcheck.model.params import Params
-from stormcheck.model.state import CRASHED, CUT, HELD, RETRY, WAITING
+from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING
 
 from .z3_bmc import SolverUnknown, check_known
 from .z3_encoding import PHASE, Encoding, SState, select
 
 __all__ = ["LEMMAS", "ProofOutcome", "prove", "houdini", "covers_text"]
 
-_H, _W, _R, _CUT, _X = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED))
+_H, _W, _R, _CUT, _X, _J = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN))
 
 
 def _c(f: SState):
@@ -75,14 +75,19 @@ LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
     "fault budgets are within the scenario's": lambda e, f: z3.And(
         f.losses >= 0, f.losses <= e.params.faults.server_loss, f.crashes >= 0,
         f.crashes <= e.params.faults.client_crash, f.cuts >= 0, f.cuts <= e.params.faults.client_cut),
-    "the phase is a phase": lambda e, f: z3.And(_c(f).phase >= 0, _c(f).phase <= _X),
+    "the phase is a phase": lambda e, f: z3.And(_c(f).phase >= 0, _c(f).phase <= _J),
     "a held or waiting client has a session and a server": lambda e, f: z3.Implies(
         _phase(f, _H, _W), z3.And(_c(f).has, _c(f).server >= 0, _c(f).server < len(f.servers))),
     "a client not held nor waiting has no server": lambda e, f: z3.Implies(
         z3.Not(_phase(f, _H, _W)), _c(f).server == -1),
     "a retrying client has no session": lambda e, f: z3.Implies(_phase(f, _R), z3.Not(_c(f).has)),
+    # Stacks whose sessions live with their socket: a crashed or cut-off client's half-open socket stays.
+    "a retrying or rejoining client has no server": lambda e, f: z3.Implies(_phase(f, _R, _J), _c(f).server == -1),
+    "a client's server is a server or none": lambda e, f: z3.And(_c(f).server >= -1, _c(f).server < len(f.servers)),
+    "a rejoining client has no session": lambda e, f: z3.Implies(_phase(f, _J), z3.Not(_c(f).has)),
     "an absent session has zero fields": lambda e, f: z3.Implies(
-        z3.Not(_c(f).has), z3.And(_c(f).age == 0, _c(f).stamp == 0, _c(f).hs == 0, _c(f).ref == 0)),
+        z3.Not(_c(f).has), z3.And(_c(f).age == 0, _c(f).stamp == 0, _c(f).hs == 0, _c(f).ref == 0,
+                                  _c(f).strikes == 0)),
     "the handshake level is not recorded": lambda e, f: _c(f).hs == 0,
     "the refresh level is not recorded": lambda e, f: _c(f).ref == 0,
     "a session's age is within the cap": lambda e, f: z3.And(_c(f).age >= 0, _c(f).age <= e.age_cap),
@@ -93,18 +98,35 @@ LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
     "countdowns are not negative": lambda e, f: z3.And(
         z3.Implies(z3.Not(_phase(f, _X)), _c(f).timer >= 0), z3.Implies(_phase(f, _X), _c(f).timer == 0)),
     "a retry waits at most the retry delay": lambda e, f: z3.Implies(_phase(f, _R), _c(f).timer <= e.retry_wait),
+    "a 401 is followed within the largest interval": lambda e, f: z3.Implies(
+        _phase(f, _J), z3.And(_c(f).timer >= 0, _c(f).timer <= e.i_max)),
     "a cut lasts at most the cut duration": lambda e, f: z3.Implies(_phase(f, _CUT), _c(f).timer <= e.cut_duration),
     # The refresh bounds: how old a live client's session gets before its next connect.
-    "held: age + hold left <= the largest timeout": lambda e, f: z3.Implies(
-        _phase(f, _H), _c(f).age + _c(f).timer <= e.t_max),
-    "waiting: age + wait left <= largest T + largest I + RTT": lambda e, f: z3.Implies(
-        _phase(f, _W), _c(f).age + _c(f).timer <= e.t_max + e.i_max + e.rtt_max),
+    # (The hold is T for a held connect, 0 for a ping answered at once: `Heartbeat.hold`.)
+    "held: age + hold left <= the longest hold": lambda e, f: z3.Implies(
+        _phase(f, _H), _c(f).age + _c(f).timer <= e.hold_max),
+    "waiting: age + wait left <= longest hold + largest I + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer <= e.hold_max + e.i_max + e.rtt_max),
+    "waiting: age + wait left >= smallest I + smallest RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer >= e.i_min + e.rtt_min),
     "waiting: wait left <= largest I + RTT": lambda e, f: z3.Implies(
         _phase(f, _W), _c(f).timer <= e.i_max + e.rtt_max),
-    "held: age + hold left <= T of the recorded level": lambda e, f: z3.Implies(
-        _phase(f, _H), _c(f).age + _c(f).timer <= select(e.T, _c(f).ref)),
-    "waiting: age + wait left <= T + I of the recorded level + RTT": lambda e, f: z3.Implies(
-        _phase(f, _W), _c(f).age + _c(f).timer <= select(e.T, _c(f).ref) + select(e.I, _c(f).ref) + e.rtt_max),
+    "held: age + hold left <= the hold of the recorded level": lambda e, f: z3.Implies(
+        _phase(f, _H), _c(f).age + _c(f).timer <= select(e.H, _c(f).ref)),
+    "waiting: age + wait left <= hold + I of the recorded level + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer <= select(e.H, _c(f).ref) + select(e.I, _c(f).ref) + e.rtt_max),
+    "waiting: wait left <= I of the handshake level + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).timer <= select(e.I, _c(f).hs) + e.rtt_max),
+    # A session that outlives its socket (`after_drop = "same-id"`, a resume window) while its client retries.
+    "retrying: age + wait left <= the retry delay": lambda e, f: z3.Implies(
+        z3.And(_phase(f, _R), _c(f).has), _c(f).age + _c(f).timer <= e.retry_wait),
+    "retrying: age + wait left <= longest hold + largest I + RTT + the retry delay": lambda e, f: z3.Implies(
+        z3.And(_phase(f, _R), _c(f).has), _c(f).age + _c(f).timer <= e.hold_max + e.i_max + e.rtt_max + e.retry_wait),
+    "retrying: age + wait left <= hold + I of the recorded level + RTT + the retry delay": lambda e, f: z3.Implies(
+        z3.And(_phase(f, _R), _c(f).has),
+        _c(f).age + _c(f).timer <= select(e.H, _c(f).ref) + select(e.I, _c(f).ref) + e.rtt_max + e.retry_wait),
+    # A minimum spacing (`Heartbeat.min_spacing`): no heartbeat came early.
+    "no early heartbeat is on record": lambda e, f: _c(f).strikes <= 0,
     "waiting: wait left <= I of the recorded level + RTT": lambda e, f: z3.Implies(
         _phase(f, _W), _c(f).timer <= select(e.I, _c(f).ref) + e.rtt_max),
     # Staged rollouts: which timeout reapers judge by, against what clients were told.

@@ -38,12 +38,15 @@ from pathlib import Path
 
 from stormcheck.traces.itf import plain_integers
 
+from . import time_unit_refusal
 from .faye_fleet import Event, Fleet
 
 __all__ = ["LEAD", "Step", "TraceRun", "Unexpressible", "drive", "load_trace", "refusal", "tolerance"]
 
 LEAD = 1.5  # model seconds a driven step is applied early (see module docstring)
 POLL = 0.01  # wall seconds between looks at the logs
+SETTLE = 0.1  # wall seconds to let a logged connect's ping reach Redis before its age is judged
+STAMP = 0.001  # wall seconds: the resolution of the real processes' log stamps
 SETTLE = 0.05  # wall seconds a stalled holder stays frozen after the publisher's delete went out
 STALL_MAX = 2.0  # wall seconds a holder is frozen at the most
 DRIVEN = {"lose", "restore", "load", "publish", "gc", "crash", "cut"}
@@ -80,6 +83,8 @@ def load_trace(path: Path) -> dict:
 def refusal(doc: dict) -> str | None:
     """Why the real Faye stack cannot express this trace, or None when it can."""
     meta, config = doc["#meta"], doc["#meta"]["scenario_config"]
+    if (why := time_unit_refusal(config)) is not None:
+        return why
     design = meta.get("design")
     if design not in SUPPORTED_DESIGNS:
         return (f"design {design!r}: Faye has one timeout per process, read by advice, hold and every reaper; "
@@ -182,7 +187,9 @@ class _Driver:
         while True:
             for e in self.fleet.events():
                 key = (e.who, e.data.get("t"), e.ev, json.dumps(e.data, sort_keys=True))
-                if key in self.cursor or e.at < self.floor:
+                # Node stamps its lines in whole milliseconds (Date.now()), so a reply logged within
+                # a millisecond of the floor can carry a stamp just below it.
+                if key in self.cursor or e.at < self.floor - STAMP / self.fleet.scale:
                     continue
                 if match(e):
                     self.cursor[key] = True
@@ -191,6 +198,10 @@ class _Driver:
             if self.fleet.model_time() > deadline:
                 return None
             time.sleep(POLL)
+
+    def _recent(self, who: str, since: float) -> list[str]:
+        """Every logged event of `who` since model time `since`, matched or not (for a divergence's report)."""
+        return [f"{e}  (seen)" for e in self.fleet.events() if e.who == who and e.at >= since]
 
     def _client_events(self, client: str, ev: str, **fields):
         def match(e: Event) -> bool:
@@ -220,6 +231,11 @@ class _Driver:
 
     def _check_ages(self, i: int, step: Step) -> None:
         real = self.fleet.session_ages()
+        if self._age_gaps(i, real):
+            # The server logs a connect as it arrives, before its engine's ping reaches Redis: a
+            # step observed by that log line can be read back from Redis a moment too soon.
+            time.sleep(SETTLE)
+            real = self.fleet.session_ages()
         for c, client in enumerate(self.states[i - 1]["clients"]):
             model = client["session"]["age"] if client["session"] else None
             cid = self.ids.get(f"c{c}")
@@ -231,6 +247,14 @@ class _Driver:
                 step.real.append(f"Redis: c{c}'s session age {shown} at the step (model {model})")
             if model is not None and got is not None and abs(got + LEAD - model) > self.tol:
                 step.ok, step.why = False, f"c{c}'s session age in Redis is {got:.1f}, the model's {model}"
+
+    def _age_gaps(self, i: int, real: dict) -> bool:
+        """Whether some session's age in Redis is further than the tolerance from the model's."""
+        for c, client in enumerate(self.states[i - 1]["clients"]):
+            got = real.get(self.ids.get(f"c{c}"))
+            if client["session"] and got is not None and abs(got + LEAD - client["session"]["age"]) > self.tol:
+                return True
+        return False
 
     def _drive(self, kind: str, act: dict, s: dict, step: Step) -> None:
         f, server = self.fleet, f"s{act['server']}"
@@ -375,6 +399,7 @@ class _Driver:
                     hi + (self._max_interval() if reaped else 0), "drop")
                 if e is None:
                     step.ok, step.why = False, f"{client}'s socket did not drop"
+                    step.real.extend(self._recent(client, s["now"] - 2 + self.offset))
                 else:
                     step.real.append(str(e))
             elif me["event"] == "Refused":

@@ -192,7 +192,7 @@ class Began(NamedTuple):
 class Restarted(NamedTuple):
     """`server` restarted into configuration `level` for `what` (both, judge or advice).
 
-    It stays unreachable for `down` seconds; its sockets dropped.
+    It stays unreachable for `down`; its sockets dropped.
     """
 
     server: int

@@ -19,7 +19,8 @@ Design rules
 
 Theory of operation: time
 -------------------------
-The clock is an integer number of seconds, but no state stores it. Each
+The clock is an integer number of time units (`Params.unit`: seconds, or
+milliseconds where a scenario asks for them), but no state stores it. Each
 client, each faulted server, a propagating fleet change (`State.tuner_timer`)
 and a rollout's batch or release window (`State.rollout`) carry a
 countdown; ``tick`` advances time by the smallest positive countdown in one
@@ -33,6 +34,15 @@ Between two deadlines nothing changes but ages, and every reaper test is
 worst case for a session, and that instant is the state at the interval's
 end, where the instantaneous actions below are all enabled. So the
 abstraction loses no reap that the protocol allows.
+
+The resolution does not grow the state space. A state holds countdowns and
+ages, never the clock, and a tick jumps to the next deadline however far it
+is: every value a countdown or an age takes is a sum of the fleet's own
+durations. The same fleet stated in milliseconds (every duration a thousand
+times its value in seconds) reaches the same states, each value scaled, and
+no more (tests/test_time_unit.py pins the counts); one millisecond more or
+less in one duration changes which deadline comes first, not how many there
+are.
 
 Nondeterminism is kept where the real system has it and nowhere else:
 
@@ -887,8 +897,20 @@ def _when_adopt(params: Params, state: State) -> list[Action]:
     return [Action("adopt", server=s) for s, srv in enumerate(state.servers) if srv.adv != target]
 
 
+_STAGED_MEMO: tuple = (None, None, ("", []))  # the last (params, state, answer): both halves' guards ask in turn
+
+
 def _staged(params: Params, state: State) -> tuple[str, list[int]]:
     """Which half a staged change moves next, and on which servers ("", [] when none)."""
+    global _STAGED_MEMO
+    if _STAGED_MEMO[0] is params and _STAGED_MEMO[1] is state:
+        return _STAGED_MEMO[2]
+    answer = _staged_now(params, state)
+    _STAGED_MEMO = (params, state, answer)
+    return answer
+
+
+def _staged_now(params: Params, state: State) -> tuple[str, list[int]]:
     if not params.load_moves or params.design.tuner != "fleet-staged" or _settled(state):
         return "", []
     servers = state.servers
@@ -1181,7 +1203,7 @@ def _when_launch(params: Params, state: State) -> list[Action]:
 def _launch(params: Params, state: State, a: Action) -> Step:
     k = current_phase(params, state)
     phase = params.rollout.phases[k]
-    return Step(state._replace(rollout=_start_timer(phase)), (Began(k + 1, phase.label()),))
+    return Step(state._replace(rollout=_start_timer(phase)), (Began(k + 1, phase.label(params.unit)),))
 
 
 def _moving(params: Params, state: State, live: bool) -> list[int]:
@@ -1291,7 +1313,7 @@ def _settle(params: Params, pre: State, st: Step) -> Step:
         return Step(st.state._replace(rollout=NOT_BEGUN), st.events)
     phase = params.rollout.phases[following]
     timer = _start_timer(phase)
-    return Step(st.state._replace(rollout=timer), st.events + (Began(following + 1, phase.label()),))
+    return Step(st.state._replace(rollout=timer), st.events + (Began(following + 1, phase.label(params.unit)),))
 
 
 # ---------------------------------------------------------------- the table

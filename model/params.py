@@ -2,8 +2,12 @@
 
 Parameters are kept apart from state (`stormcheck.model.state`): a state says
 where every client and server *is*; parameters say what the protocol and the
-fleet *are*. Both are immutable. All durations are whole seconds: the model's
-clock is an integer (see the time abstraction in `stormcheck.model.fleet`).
+fleet *are*. Both are immutable. All durations are whole numbers of one time
+unit, `Params.unit`: seconds, or milliseconds where a scenario asks for them
+(`TIME_UNITS`). The model's clock is an integer in that unit and nothing in
+the model depends on which unit it is (see the time abstraction in
+`stormcheck.model.fleet`); only the adjuster, whose input is a latency in
+milliseconds, converts (`adjuster_advice`).
 
 The design space of ``docs/protocol.md`` ("Designs to compare") is the
 `Design` record: who changes T/I, what a reaper judges a session by, and which
@@ -36,6 +40,7 @@ __all__ = [
     "Faults",
     "Level",
     "Params",
+    "TIME_UNITS",
     "adjuster_advice",
     "TUNERS",
     "JUDGES",
@@ -47,6 +52,9 @@ __all__ = [
     "AFTER_DROP",
     "AFTER_401",
 ]
+
+# The time units a fleet may count in, and how many of each make a second.
+TIME_UNITS = {"s": 1, "ms": 1000}
 
 # Allowed values of each design axis, in the order the docs list them.
 TUNERS = ("static", "per-server", "fleet", "fleet-staged")
@@ -179,7 +187,7 @@ class Heartbeat:
         """True when the client sets its own interval or cutoff (then a session records its level)."""
         return self.interval_from == "client" or self.cutoff_from == "client"
 
-    @property
+    @cached_property  # read at every step's reap; a record is immutable
     def faye(self) -> bool:
         """True for Faye's own rules (every default): what the original model encodes."""
         return self == Heartbeat()
@@ -207,7 +215,7 @@ class Judge:
         ``handshake``: ``multiplier x T + interval_multiplier x I`` of the
         level the server told at the handshake (Engine.IO 4's pingTimeout and
         pingInterval, kept for the socket's life). ``fixed``: `timeout`
-        seconds, whatever the servers say (a proxy's idle timeout).
+        time units, whatever the servers say (a proxy's idle timeout).
     """
 
     name: str
@@ -236,11 +244,11 @@ class Design:
     tuner : str
         Who changes T/I. ``static``: nobody. ``per-server``: each process from
         its own load (2015). ``fleet``: the whole fleet from one load value,
-        every server adopting within `propagation_delay` seconds (0: at once).
+        every server adopting within `propagation_delay` (0: at once).
         ``fleet-staged``: the whole fleet, reapers first when raising and
         advice first when lowering.
     propagation_delay : int
-        Seconds within which every server adopts a fleet-wide change.
+        Time within which every server adopts a fleet-wide change.
     judge : str
         What a reaper judges a session by: ``server`` (its own server's
         current T) or ``session`` (a timeout recorded with the session).
@@ -313,11 +321,14 @@ def _round_half_up(x: Fraction) -> int:
     return int((x + Fraction(1, 2)).__floor__())
 
 
-def adjuster_advice(avg_ms: int, t0: int, i0: int, threshold_ms: int = 5000) -> tuple[int, int]:
+def adjuster_advice(avg_ms: int, t0: int, i0: int, threshold_ms: int = 5000, unit: str = "s") -> tuple[int, int]:
     """The (T, I) Gitter's advice adjuster chose for a mean subscribe latency.
 
     ``T = T0 + round(1.6 * max(0, avg - 5000) / 1000)`` and
     ``I = I0 + round(max(0, avg - 5000) / 2500)``, with JavaScript rounding.
+    The latency is in milliseconds whatever the fleet's time unit; the
+    adjuster moves T and I by whole seconds, so with ``unit = "ms"`` (T0, I0
+    and the result in milliseconds) each step is 1000.
 
     Examples
     --------
@@ -329,9 +340,12 @@ def adjuster_advice(avg_ms: int, t0: int, i0: int, threshold_ms: int = 5000) -> 
     (293, 63)
     >>> adjuster_advice(3_000, 45, 1)
     (45, 1)
+    >>> adjuster_advice(40_000, 45_000, 1_000, unit="ms")
+    (101000, 15000)
     """
+    per = TIME_UNITS[unit]
     over = Fraction(max(0, avg_ms - threshold_ms))
-    return t0 + _round_half_up(Fraction(8, 5) * over / 1000), i0 + _round_half_up(over / 2500)
+    return t0 + per * _round_half_up(Fraction(8, 5) * over / 1000), i0 + per * _round_half_up(over / 2500)
 
 
 @dataclass(frozen=True)
@@ -384,7 +398,7 @@ class Params:
     servers, clients : int
         Fleet size.
     t0, i0 : int
-        Base Bayeux timeout and interval (seconds).
+        Base Bayeux timeout and interval (in `unit`, as every duration here).
     levels : tuple of Level
         The load levels the adjuster input moves between; level 0 is the
         base level and must advise exactly (t0, i0).
@@ -397,7 +411,7 @@ class Params:
     rtt : tuple of int
         The round-trip times a message exchange may take (sorted choices).
     skew : tuple of int
-        Each server's clock offset (seconds) against the store's reference.
+        Each server's clock offset against the store's reference.
     retry : int
         Faye's fixed retry delay after a failed send.
     publish_mult, gc_mult : Fraction
@@ -423,6 +437,10 @@ class Params:
     judges : tuple of Judge
         Judges of every connection beside the servers' reapers (the
         client's own, proxies); empty: the servers alone judge.
+    unit : str
+        The unit of every duration above, and of the model's clock: ``s``
+        (seconds) or ``ms`` (milliseconds; `TIME_UNITS`). The model is the
+        same integer arithmetic in either; outputs label times with it.
     """
 
     servers: int = 3
@@ -445,10 +463,11 @@ class Params:
     after_drop: str = "rehandshake"
     after_401: str = "at-once"
     judges: tuple[Judge, ...] = ()
+    unit: str = "s"
 
     def __post_init__(self) -> None:
         for name, allowed in (("publish_expired", PUBLISH_EXPIRED), ("after_drop", AFTER_DROP),
-                              ("after_401", AFTER_401)):
+                              ("after_401", AFTER_401), ("unit", tuple(TIME_UNITS))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Params.{name} = {getattr(self, name)!r}: must be one of {', '.join(allowed)}")
 
@@ -467,6 +486,12 @@ class Params:
                                        ("after_drop", AFTER_DROP, "client"), ("after_401", AFTER_401, "client")):
             if getattr(self, name) != allowed[0]:
                 out.append(f"[{section}] {name} = {getattr(self, name)!r} (the published Faye stack)")
+        if self.unit != "s":
+            # Both engines that state the rules again count whole seconds: the
+            # storm simulation steps a second at a time, and the symbolic
+            # encoding is held to the model in seconds only (its adjuster over
+            # ranged parameters converts a latency to seconds).
+            out.append(f'time in milliseconds ([scenario] time_unit = "{self.unit}")')
         return tuple(out) + self.judge_rules()
 
     def judge_rules(self) -> tuple[str, ...]:
@@ -499,7 +524,7 @@ class Params:
 
     @property
     def retry_delay(self) -> int:
-        """Seconds from a dropped socket to the retry's arrival (worst-case RTT)."""
+        """Time from a dropped socket to the retry's arrival (worst-case RTT)."""
         return self.retry + self.rtt_max
 
     def offset(self, server: int) -> int:
@@ -521,7 +546,7 @@ class Params:
     def reap_ages(self) -> dict[str, tuple[int, ...]]:
         """Per reaper path, per level: the smallest whole age that is reaped.
 
-        Ages are whole seconds, so ``age >= cutoff`` is ``age >= ceil(cutoff)``;
+        Ages are whole time units, so ``age >= cutoff`` is ``age >= ceil(cutoff)``;
         the engines compare integers instead of fractions.
         """
         return {path: tuple(self.reap_age(path, i) for i in range(len(self.levels))) for path in REAPER_PATHS}
@@ -538,7 +563,7 @@ class Params:
         return self.gc_mult if path == "gc" else self.publish_mult
 
     def cutoff(self, path: str, level: int, interval_level: int | None = None) -> Fraction:
-        """The cutoff (seconds) of reaper `path` judging by `level`: ``m x T + k x I``.
+        """The cutoff (in `unit`) of reaper `path` judging by `level`: ``m x T + k x I``.
 
         I is `interval_level`'s when given (`Heartbeat.interval_term` "in-use"),
         else `level`'s.
@@ -554,7 +579,7 @@ class Params:
         return {path: tuple(tuple(self.reap_age(path, i, j) for j in n) for i in n) for path in REAPER_PATHS}
 
     def judge_cutoff(self, judge: Judge, level: int) -> Fraction:
-        """The cutoff (seconds) of an extra judge, for a session told `level` at its handshake."""
+        """The cutoff (in `unit`) of an extra judge, for a session told `level` at its handshake."""
         if judge.source == "fixed":
             return Fraction(judge.timeout)
         lvl = self.levels[level]
@@ -568,12 +593,12 @@ class Params:
         """How long a server holds a heartbeat when it advises `level` (0: answered at once)."""
         return self.levels[level].timeout if self.heartbeat.hold == "timeout" else 0
 
-    @property
+    @cached_property
     def load_moves(self) -> bool:
         """True when some server's T/I can change: an adjusting design and two levels."""
         return self.design.adjusts() and len(self.levels) > 1
 
-    @property
+    @cached_property  # read at every state's canonical form
     def servers_symmetric(self) -> bool:
         """True when no server is singled out, so servers may be permuted."""
         return (
@@ -582,7 +607,7 @@ class Params:
             and not self.faults.loss_servers
         )
 
-    @property
+    @cached_property  # read at every tick; computed over fractions once per fleet
     def age_cap(self) -> int:
         """Ages saturate here: past every cutoff, an older age changes nothing.
 

@@ -12,7 +12,7 @@ their side of it at their own pace. A rollout here is data:
   and advises, the beats it sends), or both. A *clients* phase moves the
   clients to B by one pick-up rule: at their next ``reconnect`` (a handshake),
   with the next ``advice`` (a reply), or by a client ``release`` that reaches
-  every client within `Phase.spread` seconds (each client reloads: its socket
+  every client within `Phase.spread` (each client reloads: its socket
   closes and it reconnects running B).
 
 Each side only moves forward (A to B), so where a rollout stands is a function
@@ -74,11 +74,11 @@ class Phase:
     batch : int
         Servers restarted together.
     pace : int
-        Seconds from one batch to the next (0: back to back).
+        Time from one batch to the next (0: back to back).
     pickup : str
         Clients: ``reconnect``, ``advice`` or ``release``.
     spread : int
-        Clients, ``release``: seconds within which every client has it.
+        Clients, ``release``: the time within which every client has it.
     change : str
         Servers: ``restart`` (the server is down for `Rollout.restart` s and
         its sockets drop) or ``live`` (its settings change in the running
@@ -102,15 +102,15 @@ class Phase:
         if self.batch < 1 or self.pace < 0 or self.spread < 0:
             raise ValueError(f"{self}: batch must be >= 1, pace and spread >= 0")
 
-    def label(self) -> str:
-        """The phase in a few words, as plans and timelines print it."""
+    def label(self, unit: str = "s") -> str:
+        """The phase in a few words, as plans and timelines print it (durations in `unit`)."""
         if self.side == "servers":
             what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}[self.part]
-            pace = f" every {self.pace}s" if self.pace else " back to back"
+            pace = f" every {self.pace}{unit}" if self.pace else " back to back"
             live = " live (no restart)" if self.change == "live" else ""
             return f"servers to B{what}{live}, {self.batch} at a time{pace}"
         if self.pickup == "release":
-            return f"clients to B by a release over {self.spread}s"
+            return f"clients to B by a release over {self.spread}{unit}"
         return f"clients to B on their next {self.pickup}"
 
 
@@ -118,7 +118,7 @@ class Phase:
 class Rollout:
     """A change from level 0 (A) to level 1 (B), phase by phase.
 
-    ``restart`` is how many seconds a restarted server stays unreachable.
+    ``restart`` is how long a restarted server stays unreachable.
     """
 
     phases: tuple[Phase, ...]
@@ -126,9 +126,9 @@ class Rollout:
 
     def __post_init__(self) -> None:
         if not self.phases or self.restart < 0:
-            raise ValueError(f"{self}: a rollout needs at least one phase and a restart of >= 0 seconds")
+            raise ValueError(f"{self}: a rollout needs at least one phase and a restart of >= 0")
 
 
-def describe_phases(phases: tuple[Phase, ...]) -> str:
-    """``1. servers to B ...; 2. clients to B ...``."""
-    return "; ".join(f"{i}. {p.label()}" for i, p in enumerate(phases, start=1))
+def describe_phases(phases: tuple[Phase, ...], unit: str = "s") -> str:
+    """``1. servers to B ...; 2. clients to B ...`` (durations in `unit`)."""
+    return "; ".join(f"{i}. {p.label(unit)}" for i, p in enumerate(phases, start=1))

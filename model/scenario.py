@@ -25,6 +25,12 @@ Design rules
    from each range per example and `concrete_config` substitutes them,
    giving the plain config a trace stores. Every range is checked like the
    key it stands for, and both its ends must make a valid fleet.
+5. ``[scenario] time_unit`` (``"s"``, the default, or ``"ms"``) is the unit
+   of every duration of the fleet: each such key's check is marked
+   (`_duration`), reads and phrases its value in that unit, and its default
+   is the `Params` default scaled to it. Latencies (``*_ms`` keys) stay in
+   milliseconds and ``[search] max_seconds`` (wall-clock time) in seconds.
+   ``[storm]``, whose simulation counts seconds, is refused in milliseconds.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from .params import (
     REAPER_PATHS,
     SESSION_PATHS,
     STORES,
+    TIME_UNITS,
     TUNERS,
     Bounds,
     Design,
@@ -189,6 +196,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Durations are in the scenario's time unit. Their checks say so with these
+# placeholders, which `_in_unit` fills in once the unit is known.
+_SECONDS, _SECOND = "{seconds}", "{second}"
+_UNIT_WORDS = {"s": ("second", "seconds"), "ms": ("millisecond", "milliseconds")}
+assert set(_UNIT_WORDS) == set(TIME_UNITS), "a time unit without its words"
+
+
+def _in_unit(text: Any, unit: str) -> str:
+    """`text` (a check's message) with its time placeholders in `unit`'s words."""
+    one, many = _UNIT_WORDS[unit]
+    return str(text).replace(_SECONDS, many).replace(_SECOND, one)
+
+
+def _duration(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark `check` as a duration's: its default is scaled to the scenario's unit."""
+    check.duration = True
+    return check
+
+
+def _scaled(default: Any, check: Callable[[Any], Any] | None, unit: str) -> Any:
+    """A key's default in `unit`: the `Params` defaults are in seconds."""
+    if not getattr(check, "duration", False):
+        return copy.copy(default)
+    per = TIME_UNITS[unit]
+    return [x * per for x in default] if isinstance(default, list) else default * per
+
+
 def _whole(lo: int, hi: int | None = None, unit: str = "", note: str = "", above: str = "") -> Callable[[Any], int]:
     # `note` follows any out-of-range value; `above` only one over `hi`.
     allowed = f"must be a whole number{f' of {unit}' if unit else ''} " + (
@@ -204,7 +238,7 @@ def _whole(lo: int, hi: int | None = None, unit: str = "", note: str = "", above
             raise _Invalid(allowed + note + above)
         return value
 
-    return check
+    return _duration(check) if unit == _SECONDS else check
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -263,7 +297,7 @@ def _whole_list(
             raise _Invalid(allowed)
         return sorted(value) if sort else list(value)
 
-    return check
+    return _duration(check) if _SECOND in what or _SECONDS in what else check
 
 
 def _choice(options: tuple[str, ...], extra: str = "") -> Callable[[Any], str]:
@@ -306,17 +340,19 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "name": (_REQUIRED, _file_name),
         "description": ("", _text(nonempty=False)),
         "design": (_P.design.name, _choice((*DESIGNS, "custom"), ' ("custom" with a [design] table)')),
+        "time_unit": (_P.unit, _choice(tuple(TIME_UNITS), " (the unit of every duration in the file: timeouts, "
+                                       "intervals, rtt, retry, fault durations, delays)")),
     },
     "topology": {
         "servers": (_P.servers, _whole(1, MAX_FLEET, above=_SIZE_WHY)),
         "clients": (_P.clients, _whole(1, MAX_FLEET, above=_SIZE_WHY)),
     },
     "protocol": {
-        "timeout": (_P.t0, _whole(1, unit="seconds")),
-        "interval": (_P.i0, _whole(0, unit="seconds")),
-        "rtt": (list(_P.rtt), _whole_list("whole numbers of seconds", nonempty=True, distinct=True, sort=True)),
-        "retry": (_P.retry, _whole(1, unit="seconds")),
-        "skew": (list(_P.skew), _whole_list("whole-second clock offsets, one per server (or empty)", None)),
+        "timeout": (_P.t0, _whole(1, unit=_SECONDS)),
+        "interval": (_P.i0, _whole(0, unit=_SECONDS)),
+        "rtt": (list(_P.rtt), _whole_list(f"whole numbers of {_SECONDS}", nonempty=True, distinct=True, sort=True)),
+        "retry": (_P.retry, _whole(1, unit=_SECONDS)),
+        "skew": (list(_P.skew), _whole_list(f"whole-{_SECOND} clock offsets, one per server (or empty)", None)),
         "publish_multiplier": (float(_P.publish_mult), _number_above(1)),
         "gc_multiplier": (float(_P.gc_mult), _number_above(1)),
         "publish_expired": (_P.publish_expired, _choice(PUBLISH_EXPIRED)),
@@ -332,15 +368,15 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
     },
     "faults": {
         "server_loss": (_F.server_loss, _whole(0)),
-        "loss_duration": (_F.loss_duration, _whole(1, unit="seconds")),
+        "loss_duration": (_F.loss_duration, _whole(1, unit=_SECONDS)),
         "loss_servers": (list(_F.loss_servers), _whole_list("server indices (empty: all)", distinct=True, sort=True)),
         "client_crash": (_F.client_crash, _whole(0)),
         "client_cut": (_F.client_cut, _whole(0)),
-        "cut_duration": (_F.cut_duration, _whole(1, unit="seconds")),
+        "cut_duration": (_F.cut_duration, _whole(1, unit=_SECONDS)),
     },
     "design": {
         "tuner": (_D.tuner, _choice(TUNERS)),
-        "propagation_delay": (_D.propagation_delay, _whole(0, unit="seconds")),
+        "propagation_delay": (_D.propagation_delay, _whole(0, unit=_SECONDS)),
         "judge": (_D.judge, _choice(JUDGES)),
         "record": (_D.record, _choice(RECORDS)),
         "reply_advice": (_D.reply_advice, _choice(REPLIES)),
@@ -357,13 +393,14 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
 
 # Keys added after files and traces were written: left out of the normalised
 # config when the file does not give them, so older configs stay as they were.
-_SPARSE = {("protocol", "publish_expired")}
+_SPARSE = {("protocol", "publish_expired"), ("scenario", "time_unit")}
 
 
+@_duration
 def _offset(value: Any) -> int:
-    # A clock offset may be negative: any whole number of seconds.
+    # A clock offset may be negative: any whole number of time units.
     if not _is_int(value):
-        raise _Invalid(f"must be a whole number of seconds (got {_kind(value)})")
+        raise _Invalid(f"must be a whole number of {_SECONDS} (got {_kind(value)})")
     return value
 
 
@@ -374,7 +411,7 @@ _RANGES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "clients": ("[topology] clients", _SPEC["topology"]["clients"][1]),
     "timeout": ("[protocol] timeout", _SPEC["protocol"]["timeout"][1]),
     "interval": ("[protocol] interval", _SPEC["protocol"]["interval"][1]),
-    "rtt_max": ("the largest of [protocol] rtt", _whole(0, unit="seconds")),  # others >= it dropped
+    "rtt_max": ("the largest of [protocol] rtt", _whole(0, unit=_SECONDS)),  # others >= it dropped
     "skew": ("each server's [protocol] skew", _offset),
     "load_ms": ("the highest of [load] levels_ms", _whole(0, unit="ms")),
     "loss_duration": ("[faults] loss_duration", _SPEC["faults"]["loss_duration"][1]),
@@ -419,19 +456,19 @@ _OPTIONAL: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         # Absent: "judged" (and absent from the normalised config, as before the key existed).
         "interval_term": (_H.interval_term, _choice(INTERVAL_TERMS)),
         # Absent: no lower bound (and absent from the normalised config).
-        "min_spacing": (_H.min_spacing, _whole(0, unit="seconds")),
+        "min_spacing": (_H.min_spacing, _whole(0, unit=_SECONDS)),
         "strikes": (_H.strikes, _whole(0)),
         # Absent: no resumption (and absent from the normalised config).
-        "resume_window": (_H.resume_window, _whole(0, unit="seconds")),
+        "resume_window": (_H.resume_window, _whole(0, unit=_SECONDS)),
     },
 }
 # [rollout]: configuration B's timeout and interval (absent: A's, from
 # [protocol]), how long a restarted server is away, and the phases.
 _FROM_A = object()
 _ROLLOUT_KEYS = {
-    "timeout": (_FROM_A, _whole(1, unit="seconds")),
-    "interval": (_FROM_A, _whole(0, unit="seconds")),
-    "restart": (0, _whole(0, unit="seconds")),
+    "timeout": (_FROM_A, _whole(1, unit=_SECONDS)),
+    "interval": (_FROM_A, _whole(0, unit=_SECONDS)),
+    "restart": (0, _whole(0, unit=_SECONDS)),
     "phases": (_REQUIRED, None),
 }
 _P0 = Phase("servers")
@@ -439,9 +476,9 @@ _PHASE_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "side": (_REQUIRED, _choice(SIDES)),
     "part": (_P0.part, _choice(PARTS)),
     "batch": (_P0.batch, _whole(1, MAX_FLEET)),
-    "pace": (_P0.pace, _whole(0, unit="seconds")),
+    "pace": (_P0.pace, _whole(0, unit=_SECONDS)),
     "pickup": (_P0.pickup, _choice(PICKUPS)),
-    "spread": (_P0.spread, _whole(0, unit="seconds")),
+    "spread": (_P0.spread, _whole(0, unit=_SECONDS)),
     "change": (_P0.change, _choice(CHANGES)),
 }
 _SERVER_ONLY, _CLIENT_ONLY = ("part", "batch", "pace", "change"), ("pickup", "spread")
@@ -492,8 +529,8 @@ def _check_table(label: str, name: str, table: Any, allowed: dict) -> None:
             )
 
 
-def _section(label: str, raw: dict, name: str) -> dict:
-    """Section `name` of `raw`, every key checked and every default filled in."""
+def _section(label: str, raw: dict, name: str, unit: str = "s") -> dict:
+    """Section `name` of `raw`, every key checked and every default filled in (durations in `unit`)."""
     table = raw.get(name, {})
     spec = _SPEC[name] if name in _SPEC else _OPTIONAL[name]
     _check_table(label, name, table, spec)
@@ -505,13 +542,18 @@ def _section(label: str, raw: dict, name: str) -> dict:
             if default is _REQUIRED:
                 # Only [scenario] name: results and traces are labelled by it.
                 raise ScenarioError(f"{label}: [{name}] {key}: missing; required, a non-empty string")
-            out[key] = copy.copy(default)
+            out[key] = _scaled(default, check, unit)
             continue
         try:
             out[key] = check(table[key])
         except _Invalid as exc:
-            raise ScenarioError(f"{label}: [{name}] {key} = {_fmt(table[key])}: {exc}") from None
+            raise ScenarioError(f"{label}: [{name}] {key} = {_fmt(table[key])}: {_in_unit(exc, unit)}") from None
     return out
+
+
+def _unit(cfg: dict) -> str:
+    """The time unit of a normalised config (absent: seconds)."""
+    return cfg["scenario"].get("time_unit", _P.unit)
 
 
 # ------------------------------------------------------ combinations of keys
@@ -544,7 +586,7 @@ def _check_fleet(label: str, cfg: dict) -> None:
         raise _both(label, "[load] levels_ms", levels, "[load] threshold_ms", threshold,
                     f"the first level is the base level and must be <= threshold_ms ({threshold}), "
                     "where the adjuster advises exactly (timeout, interval)")
-    advice = [adjuster_advice(ms, protocol["timeout"], protocol["interval"], threshold) for ms in levels]
+    advice = [adjuster_advice(ms, protocol["timeout"], protocol["interval"], threshold, _unit(cfg)) for ms in levels]
     for (ms0, a0), (ms1, a1) in zip(zip(levels, advice), zip(levels[1:], advice[1:])):
         if a0 == a1:
             raise _both(label, "[load] levels_ms", levels, "[load] threshold_ms", threshold,
@@ -567,7 +609,7 @@ def _check_design(label: str, raw: dict, cfg: dict) -> None:
             f"{label}: [scenario] design = \"custom\": needs a [design] table; "
             f"allowed keys in [design]: {', '.join(_SPEC['design'])}"
         )
-    d = cfg["design"] = _section(label, raw, "design")
+    d = cfg["design"] = _section(label, raw, "design", _unit(cfg))
     if d["propagation_delay"] > 0 and d["tuner"] != "fleet":
         raise _both(label, "[design] propagation_delay", d["propagation_delay"], "[design] tuner", d["tuner"],
                     'a propagation delay applies only to tuner = "fleet"; set propagation_delay = 0 or tuner = "fleet"')
@@ -648,12 +690,12 @@ def _check_rollout(label: str, table: Any, cfg: dict) -> dict:
         if key == "phases":
             continue
         if key not in table:
-            out[key] = proto[key] if default is _FROM_A else default
+            out[key] = proto[key] if default is _FROM_A else _scaled(default, check, _unit(cfg))
             continue
         try:
             out[key] = check(table[key])
         except _Invalid as exc:
-            raise ScenarioError(f"{label}: [rollout] {key} = {_fmt(table[key])}: {exc}") from None
+            raise ScenarioError(f"{label}: [rollout] {key} = {_fmt(table[key])}: {_in_unit(exc, _unit(cfg))}") from None
     if (out["timeout"], out["interval"]) == (proto["timeout"], proto["interval"]):
         raise ScenarioError(
             f"{label}: [rollout] timeout = {out['timeout']}, interval = {out['interval']}: configuration B "
@@ -692,12 +734,12 @@ def _check_phase(label: str, i: int, table: dict, cfg: dict) -> dict:
     out = {}
     for key, (default, check) in _PHASE_SPEC.items():
         if key not in table:
-            out[key] = default
+            out[key] = _scaled(default, check, _unit(cfg))
             continue
         try:
             out[key] = check(table[key])
         except _Invalid as exc:
-            raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {exc}") from None
+            raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {_in_unit(exc, _unit(cfg))}") from None
     wrong = _CLIENT_ONLY if out["side"] == "servers" else _SERVER_ONLY
     for key in wrong:
         if key in table:
@@ -757,14 +799,14 @@ _JUDGE_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 _PROXY_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "name": ("proxy", _file_name),
-    "idle_timeout": (_REQUIRED, _whole(1, unit="seconds")),
+    "idle_timeout": (_REQUIRED, _whole(1, unit=_SECONDS)),
     "resets": ("any-frame", _choice(("any-frame", "data-only"))),
     "counts_pings": (True, None),
 }
 
 
-def _check_tables(label: str, raw: dict, name: str, spec: dict) -> list[dict]:
-    """An array of tables ([[name]]), each checked against `spec`; defaults filled in."""
+def _check_tables(label: str, raw: dict, name: str, spec: dict, unit: str) -> list[dict]:
+    """An array of tables ([[name]]), each checked against `spec`; defaults filled in (durations in `unit`)."""
     tables = raw[name]
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ScenarioError(f"{label}: {name} = {_fmt(tables)}: must be a non-empty list of tables ([[{name}]] in TOML)")
@@ -786,7 +828,7 @@ def _check_tables(label: str, raw: dict, name: str, spec: dict) -> list[dict]:
             if key not in table:
                 if default is _REQUIRED:
                     raise ScenarioError(f"{where}: {key}: missing; required")
-                entry[key] = default
+                entry[key] = _scaled(default, check, unit)
                 continue
             if check is None:  # a boolean
                 if not isinstance(table[key], bool):
@@ -796,13 +838,13 @@ def _check_tables(label: str, raw: dict, name: str, spec: dict) -> list[dict]:
             try:
                 entry[key] = check(table[key])
             except _Invalid as exc:
-                raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {exc}") from None
+                raise ScenarioError(f"{where} {key} = {_fmt(table[key])}: {_in_unit(exc, unit)}") from None
         out.append(entry)
     return out
 
 
-def _check_proxies(label: str, raw: dict) -> list[dict]:
-    proxies = _check_tables(label, raw, "proxy", _PROXY_SPEC)
+def _check_proxies(label: str, raw: dict, unit: str) -> list[dict]:
+    proxies = _check_tables(label, raw, "proxy", _PROXY_SPEC, unit)
     for i, px in enumerate(proxies, start=1):
         if px["resets"] == "data-only" or not px["counts_pings"]:
             key, value = ("resets", "data-only") if px["resets"] == "data-only" else ("counts_pings", False)
@@ -817,8 +859,8 @@ def _check_proxies(label: str, raw: dict) -> list[dict]:
 # ---------------------------------------------------------------- [ranges]
 
 
-def _range_table(label: str, table: Any) -> dict[str, list]:
-    """Each entry of [ranges] checked on its own: a pair [low, high] of valid values."""
+def _range_table(label: str, table: Any, unit: str) -> dict[str, list]:
+    """Each entry of [ranges] checked on its own: a pair [low, high] of valid values (durations in `unit`)."""
     _check_table(label, "ranges", table, _RANGES)
     out = {}
     for key, (stands_for, check) in _RANGES.items():
@@ -833,7 +875,7 @@ def _range_table(label: str, table: Any) -> dict[str, list]:
             try:
                 check(v)
             except _Invalid as exc:
-                raise ScenarioError(f"{where}: the {end} end {_fmt(v)} {exc}") from None
+                raise ScenarioError(f"{where}: the {end} end {_fmt(v)} {_in_unit(exc, unit)}") from None
         if value[0] > value[1]:
             raise ScenarioError(f"{where}: must be [low, high] with low <= high")
         out[key] = list(value)
@@ -842,7 +884,7 @@ def _range_table(label: str, table: Any) -> dict[str, list]:
 
 def _check_ranges(label: str, table: Any, cfg: dict) -> dict[str, list]:
     """The normalised [ranges] table of `cfg`; a range must fit the fixed keys at both ends."""
-    ranges = _range_table(label, table)
+    ranges = _range_table(label, table, _unit(cfg))
     if "servers" in ranges:
         lo, hi = ranges["servers"]
         loss = cfg["faults"]["server_loss"]
@@ -947,7 +989,9 @@ def _normalise(label: str, raw: Any) -> dict:
         )
     if "scenario" not in raw:
         raise ScenarioError(f'{label}: [scenario]: missing; every scenario needs one, with at least name = "..."')
-    cfg = {name: _section(label, raw, name) for name in _SPEC if name != "design"}
+    cfg = {"scenario": _section(label, raw, "scenario")}
+    unit = _unit(cfg)
+    cfg |= {name: _section(label, raw, name, unit) for name in _SPEC if name not in ("scenario", "design")}
     _check_fleet(label, cfg)
     _check_design(label, raw, cfg)
     if "heartbeat" in raw:
@@ -955,9 +999,9 @@ def _normalise(label: str, raw: Any) -> dict:
     if "rollout" in raw:
         cfg["rollout"] = _check_rollout(label, raw["rollout"], cfg)
     if "judge" in raw:
-        cfg["judge"] = _check_tables(label, raw, "judge", _JUDGE_SPEC)
+        cfg["judge"] = _check_tables(label, raw, "judge", _JUDGE_SPEC, unit)
     if "proxy" in raw:
-        cfg["proxy"] = _check_proxies(label, raw)
+        cfg["proxy"] = _check_proxies(label, raw, unit)
     if "storm" in raw:
         cfg["storm"] = _check_storm(label, raw, cfg)
     if "client" in raw:
@@ -984,6 +1028,12 @@ def _check_faye_stack(label: str, cfg: dict) -> None:
 
 
 def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
+    if _unit(cfg) != "s":
+        raise ScenarioError(
+            f'{label}: [storm] with [scenario] time_unit = {_fmt(_unit(cfg))}: the storm simulation counts whole '
+            'seconds ([storm] keys are seconds, and it steps the fleet a second at a time); remove [storm], or '
+            'state the fleet in seconds (time_unit = "s") to simulate it'
+        )
     storm = _section(label, raw, "storm")
     if storm["cap"] < storm["base"]:
         raise _both(label, "[storm] cap", storm["cap"], "[storm] base", storm["base"],
@@ -1019,7 +1069,8 @@ def _build(cfg: dict, source: str) -> Scenario:
         design = Design(**cfg["design"])
     else:
         design = DESIGNS[cfg["scenario"]["design"]]
-    levels = tuple(Level(ms, *adjuster_advice(ms, t0, i0, load["threshold_ms"])) for ms in load["levels_ms"])
+    unit = _unit(cfg)
+    levels = tuple(Level(ms, *adjuster_advice(ms, t0, i0, load["threshold_ms"], unit)) for ms in load["levels_ms"])
     publish_mult = Fraction(str(proto["publish_multiplier"]))
     gc_mult = Fraction(str(proto["gc_multiplier"]))
     heartbeat, rollout = Heartbeat(), None
@@ -1056,6 +1107,7 @@ def _build(cfg: dict, source: str) -> Scenario:
         after_drop=cfg.get("client", {}).get("after_drop", _P.after_drop),
         after_401=cfg.get("client", {}).get("after_401", _P.after_401),
         judges=_judges(cfg),
+        unit=unit,
     )
     bounds = Bounds(search["max_states"], float(search["max_seconds"]), search["max_depth"])
     info = cfg["scenario"]

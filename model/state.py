@@ -36,7 +36,7 @@ __all__ = [
 HELD = "held"  # a server holds its /meta/connect; `timer` = hold left
 WAITING = "waiting"  # answered; its next connect arrives in `timer`
 RETRY = "retry"  # its socket dropped; it tries again in `timer`
-CUT = "cut"  # the client's own network is cut off for `timer` more seconds
+CUT = "cut"  # the client's own network is cut off for `timer` more time units
 CRASHED = "crashed"  # gone for good; its session lingers until reaped
 REJOIN = "rejoin"  # refused with 401; it re-handshakes in `timer` (the stock client waits the interval)
 PHASES = (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN)  # appended in order: engines index this tuple
@@ -46,7 +46,7 @@ NO_PING = -1  # `Session.strikes` of a connection whose first heartbeat has not 
 class Session(NamedTuple):
     """A client's session in the shared store.
 
-    ``age`` is seconds since the last refresh by the store's reference clock
+    ``age`` is the time since the last refresh by the store's reference clock
     *minus* ``stamp``, the clock offset of the server that stamped it: a reaper
     with offset ``o`` sees the age as ``age + o - stamp``. ``hs_level`` and
     ``ref_level`` index `Params.levels`: the advice level when the session was
@@ -78,7 +78,7 @@ class Client(NamedTuple):
 class Server(NamedTuple):
     """One app server process.
 
-    ``down`` is the seconds left of a connectivity loss (0: up). ``target``
+    ``down`` is the time left of a connectivity loss (0: up). ``target``
     is the load level the adjuster wants, ``adv`` the level whose (T, I) this
     server advises and holds connects for, ``reap`` the level whose T its
     reapers judge by; the three differ only while a change propagates.

@@ -81,15 +81,17 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..properties.core import NotEncoded
 from . import fleet
 from .events import Handshake, Reaped
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
-from .params import REAPER_PATHS, Level, Params, adjuster_advice
+from .params import REAPER_PATHS, Heartbeat, Judge, Level, Params, adjuster_advice
 from .state import HELD, RETRY, WAITING, Action, Client, Server, Session, State
+
+if TYPE_CHECKING:  # imported on use, by a simulation: the CLI loads this module for every command
+    import numpy as np
 
 __all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "unsimulated", "MODES", "StormError",
            "SIMULATED", "UNSIMULATED"]
@@ -134,20 +136,21 @@ UNSIMULATED = {
 }
 
 
+# The generalisations of Faye's model (`Params.extensions`) the simulation
+# applies, in the model's own words: every `[heartbeat]` stack's cycle and
+# judges, the interval in use as a cutoff's I term, client-side judges and
+# proxies. Any other one the model names (a rollout, spacing strikes,
+# resumption, the published Faye stack, milliseconds, or one it gains later)
+# is refused.
+_SIMULATED_FEATURES = frozenset(Params(
+    heartbeat=Heartbeat(hold="none", store="local", interval_term="in-use"),
+    judges=(Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=1)),
+).extensions())
+
+
 def unsimulated(params: Params) -> tuple[str, ...]:
     """The rules of `params`' fleet the simulation does not apply, each as the scenario names it."""
-    out = []
-    if params.rollout is not None:
-        out.append("a configuration rollout ([rollout])")
-    if params.heartbeat.min_spacing:
-        out.append("a minimum heartbeat spacing with strikes ([heartbeat] min_spacing)")
-    if params.heartbeat.resume_window:
-        out.append("session resumption after a reconnect ([heartbeat] resume_window)")
-    for name, default, section in (("publish_expired", "destroy", "protocol"), ("after_drop", "rehandshake", "client"),
-                                   ("after_401", "at-once", "client")):
-        if getattr(params, name) != default:
-            out.append(f"[{section}] {name} = {getattr(params, name)!r} (the published Faye stack)")
-    return tuple(out)
+    return tuple(f for f in params.extensions() if f not in _SIMULATED_FEATURES)
 
 
 def refuse_unsimulated(params: Params) -> None:
@@ -269,6 +272,8 @@ class _Sim:
         if mode not in MODES:
             raise StormError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
         refuse_unsimulated(params)
+        import numpy as np
+
         self.p, self.s, self.mode, self.rng = params, storm, mode, np.random.default_rng(seed)
         self.fluid = mode == "fluid"
         self.n_srv = params.servers
@@ -400,6 +405,8 @@ class _Sim:
             for weight, outcome in outcomes:
                 yield n * weight, outcome
             return
+        import numpy as np
+
         weights = np.array([w for w, _ in outcomes])
         counts = self.rng.multinomial(int(round(n)), weights / weights.sum())
         for count, (_, outcome) in zip(counts, outcomes):
@@ -433,6 +440,8 @@ class _Sim:
             self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level))
 
     def run(self, progress=None) -> Series:
+        import numpy as np
+
         H, S = self.s.horizon, self.n_srv
         out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault)
         self.out = out

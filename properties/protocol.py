@@ -10,7 +10,7 @@ from __future__ import annotations
 from stormcheck.model.events import Fault, Handshake, QueueDropped, Reaped
 from stormcheck.model.fleet import is_valid, judged_level, judges, perceived_age, reply_level
 from stormcheck.model.params import Params
-from stormcheck.model.state import CRASHED, CUT, HELD, NO_PING, WAITING, State
+from stormcheck.model.state import CRASHED, CUT, HELD, NO_PING, RETRY, WAITING, State
 
 from .core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, STATE, STEP, Property
 
@@ -65,7 +65,7 @@ def next_refresh_age(params: Params, state: State, client: int) -> int | None:
 
 
 def reap_margin(params: Params, state: State) -> int | None:
-    """How close the fleet is to reaping a valid client, in seconds.
+    """How close the fleet is to reaping a valid client, in the fleet's time unit.
 
     For each valid client with a session: the age at which its next refresh
     lands (`next_refresh_age`), against the cutoff age of the publish and GC
@@ -78,10 +78,19 @@ def reap_margin(params: Params, state: State) -> int | None:
     heartbeats (`Heartbeat.min_spacing`), the earliest the next one can come
     counts too: ``earliest - minimum + 1``, so zero or less means it may come
     too soon (a strike). The first heartbeat of a connection is never early.
+    Where a session outlives its socket (`Heartbeat.resume_window`), a client
+    retrying with its detached session counts ``window - age at the reconnect``.
     """
     best = None
     paths = [path for path in ("publish", "gc") if path in params.heartbeat.paths]
+    window = params.heartbeat.resume_window
     for c, cl in enumerate(state.clients):
+        if window and cl.phase == RETRY and cl.session:
+            # A detached session (its age counts from the close): the reconnect
+            # lands when the retry timer runs out, and must come inside the window.
+            margin = window - (cl.session.age + cl.timer)
+            best = margin if best is None or margin < best else best
+            continue
         due = next_refresh_age(params, state, c)
         if due is None or not is_valid(state, c):
             continue

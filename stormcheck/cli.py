@@ -69,12 +69,28 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: argparse's own, but the version is looked up only when asked for.
+
+    Looking it up loads ``importlib.metadata``, which takes longer than
+    ``stormcheck list`` takes to run.
+    """
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"stormcheck {version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="stormcheck",
         description="Model-check heartbeat, reconnect and session-cleanup protocols of long-lived connections.",
     )
-    p.add_argument("--version", action="version", version=f"stormcheck {version()}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("check", help="check a scenario's properties and write counterexamples")

@@ -22,9 +22,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from stormcheck.conformance.faye_fleet import StackMissing, ensure_stack
-from stormcheck.conformance.procs import StartError, WaitTimeout
-from stormcheck.conformance.stacks import cli as stacks_cli
+from stormcheck.conformance import time_unit_refusal
 from stormcheck.conformance.stacks.conform import RUN_KINDS as STACK_RUNS
 from stormcheck.model.scenario import ScenarioError, load_scenario
 
@@ -69,6 +67,11 @@ def _check_args(args) -> None:
 
 
 def run(args) -> int:
+    # The real stacks' drivers (subprocesses, sockets, HTTP): loaded by this command only.
+    from stormcheck.conformance.faye_fleet import StackMissing
+    from stormcheck.conformance.procs import StartError, WaitTimeout
+    from stormcheck.conformance.stacks import cli as stacks_cli
+
     if not args.free_run and stacks_cli.handles(args.target):
         return stacks_cli.run(args)  # websockets, Socket.IO, MQTT, nginx: conformance/stacks
     try:
@@ -90,6 +93,7 @@ def _engine_for(config: dict, given: str | None) -> str:
 
 
 def _trace(args) -> int:
+    from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_trace import LEAD, drive, load_trace, refusal, tolerance
 
     try:
@@ -149,10 +153,13 @@ def _summary(result) -> dict:
 
 
 def _free(args) -> int:
+    from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_free import free_run
 
     scenario = load_scenario(args.target, design=args.design)
     cfg = scenario.config
+    if (why := time_unit_refusal(cfg)) is not None:
+        raise _Bad(f"{args.target}: {why}")
     for table in ("heartbeat", "rollout"):
         if table in cfg:
             raise _Bad(f"{args.target}: [{table}] table: a free run drives the Faye stack only")

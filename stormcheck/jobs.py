@@ -33,14 +33,16 @@ Design rules
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+# multiprocessing and concurrent.futures are imported where a pool is made or
+# awaited: every command starts by reading --jobs, most run in this process.
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, ProcessPoolExecutor
 
 __all__ = ["Job", "Failed", "Runner", "JobsError", "add_arguments", "runner_from", "run", "MAX_JOBS"]
 
@@ -126,6 +128,8 @@ def runner_from(args) -> Runner:
     if jobs is None:
         return Runner()
     if not 1 <= jobs <= MAX_JOBS:
+        import multiprocessing
+
         raise JobsError(f"--jobs {jobs}: must be a whole number from 1 to {MAX_JOBS} "
                         f"(this machine has {multiprocessing.cpu_count()} cores)")
     return Runner(workers=jobs)
@@ -254,6 +258,9 @@ def run(jobs: Sequence[Job], runner: Runner = Runner(), *, label: str = "jobs", 
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # Fresh interpreters: a forked worker would inherit this process's signal
     # handlers, its wake-up pipe and whatever threads held locks at the fork.
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
@@ -292,6 +299,9 @@ def _window(jobs: list[Job], order: list[int], workers: int, status: _Status, fi
     Returns the jobs in flight when a worker died and those not started
     then (both empty when the pool did not break).
     """
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     workers = min(workers, len(order))
     pool = _pool(workers)
     flight: dict = {}
@@ -326,6 +336,8 @@ def _run_dask(jobs: list[Job], address: str, status: _Status, finish) -> None:
     after ``distributed.scheduler.allowed-failures`` deaths raises
     ``KilledWorker``, which names the job here like any other error.
     """
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     client = _connect(address)
     try:
         executor = client.get_executor(pure=False)  # every job runs, even two with equal arguments

@@ -113,22 +113,22 @@ def _rows(run: Run, cap: int) -> list[tuple[int, int, Any, Any]]:
     return rows
 
 
-def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
+def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any, unit: str = "s") -> None:
     # A handshake or a refreshing connect also writes the session to the
     # store: drawn on the same row, since it is the same instant.
     if isinstance(ev, Handshake):
         cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"handshake: T={ev.timeout} I={ev.interval}")
         cv.arrow(f"s{ev.server}", "store", y, f"new session c{ev.client}")
     elif isinstance(ev, Refreshed):
-        cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"connect, held {ev.hold}s")
-        cv.arrow(f"s{ev.server}", "store", y, f"refresh c{ev.client} (age {ev.age}s)")
+        cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"connect, held {ev.hold}{unit}")
+        cv.arrow(f"s{ev.server}", "store", y, f"refresh c{ev.client} (age {ev.age}{unit})")
     elif isinstance(ev, Replied):
         cv.arrow(f"s{ev.server}", f"c{ev.client}", y, f"reply: T={ev.timeout} I={ev.interval}")
     elif isinstance(ev, Refused):
         cv.arrow(f"s{ev.server}", f"c{ev.client}", y, "401 unknown client")
     elif isinstance(ev, Dropped):
         if ev.server < 0:
-            cv.note(f"c{ev.client}", y, f"no server up; retry in {ev.retry_in}s")
+            cv.note(f"c{ev.client}", y, f"no server up; retry in {ev.retry_in}{unit}")
         else:
             cv.arrow(f"s{ev.server}", f"c{ev.client}", y, f"socket closed ({ev.reason})", dashed=True)
     elif isinstance(ev, Resumed):
@@ -146,13 +146,14 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
                  width=2.6 if valid else 1.2)
     elif isinstance(ev, Reaped):
         valid = is_valid(pre, ev.client)
-        label = f"reap {'valid ' if valid else ''}c{ev.client} ({ev.path}): age {ev.age}s >= {ev.cutoff}"
+        label = f"reap {'valid ' if valid else ''}c{ev.client} ({ev.path}): age {ev.age}{unit} >= {ev.cutoff}"
         color = FATAL if valid else "#9e9e9e"
         cv.arrow(f"s{ev.server}", "store", y, label, color=color, width=2.6 if valid else 1.2)
     elif isinstance(ev, QueueDropped):
         valid = is_valid(pre, ev.client) and ev.lost
         fate = "message lost" if ev.lost else f"s{ev.holder} flushed it first"
-        label = f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}s >= {ev.cutoff}; {fate}"
+        label = (f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}{unit} >= {ev.cutoff}; "
+                 f"{fate}")
         cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Swept):
         cv.arrow(f"s{ev.server}", "store", y, f"GC round: cutoff {ev.cutoff}")
@@ -165,7 +166,8 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any) -> None:
             cv.note(lane, y, f"T={ev.timeout} I={ev.interval} ({what})")
     elif isinstance(ev, Fault):
         lane = f"s{ev.who}" if ev.kind == "server-loss" else f"c{ev.who}"
-        what = {"server-loss": f"down {ev.duration}s", "client-crash": "crashed", "client-cut": f"cut {ev.duration}s"}
+        what = {"server-loss": f"down {ev.duration}{unit}", "client-crash": "crashed",
+                "client-cut": f"cut {ev.duration}{unit}"}
         cv.note(lane, y, f"FAULT: {what.get(ev.kind, ev.kind)}", color=FATAL)
     elif isinstance(ev, Recovered):
         lane = f"s{ev.who}" if ev.kind == "server-loss" else f"c{ev.who}"
@@ -182,7 +184,7 @@ def sequence_diagram(run: Run, params: Params, *, fatal: int | None = None, titl
     run : Run
         The run; its events are what is drawn.
     params : Params
-        The fleet: how many client and server lanes.
+        The fleet: how many client and server lanes, and the unit of its times.
     fatal : int, optional
         The step (1-based, as in the timeline's "VIOLATION (step 12)") to
         highlight; default the last step.
@@ -224,9 +226,9 @@ def sequence_diagram(run: Run, params: Params, *, fatal: int | None = None, titl
     for k, (i, now, ev, pre) in enumerate(rows):
         y = TOP + ROW * (k + 1)
         if now != last_time:
-            cv.text(LEFT - 8, y, f"t={now}s", anchor="end")
+            cv.text(LEFT - 8, y, f"t={now}{params.unit}", anchor="end")
             last_time = now
-        _draw_event(cv, y, ev, pre)
+        _draw_event(cv, y, ev, pre, params.unit)
     defs = (
         '<defs>'
         f'<marker id="{uid}-head" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto" '

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 from stormcheck.checkers.lasso import lasso_problem
@@ -30,6 +29,8 @@ WRITTEN: list[str] = []
 
 
 def version() -> str:
+    from importlib import metadata  # on use: it takes longer to load than most commands take to run
+
     try:
         return metadata.version("stormcheck")
     except metadata.PackageNotFoundError:  # running from a source tree

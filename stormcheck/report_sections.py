@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import platform
 import re
-from importlib import metadata
 
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
 from stormcheck.properties.core import ALWAYS, Verdict
 from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
 from stormcheck.traces.run import session_ages, true_age
-from stormcheck.traces.timeline import render_timeline
+from stormcheck.traces.timeline import clock, render_timeline
 
 from .msc import sequence_diagram
 from .output import run_scenario
@@ -144,7 +143,7 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
         return [f"The initial state already violates {prop_name}: {by_name(prop_name).description}"]
     pre, (action, st) = run.states[-2], run.steps[-1]
     ages = session_ages(run, params.age_cap)[-2]  # true ages, not the ones the model saturates
-    lines = []
+    lines, u = [], params.unit  # every time below is in the fleet's unit
     for ev in st.events:
         if not (isinstance(ev, Reaped) and is_valid(pre, ev.client)):
             continue
@@ -156,19 +155,19 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
                    else f"{ev.cutoff} (judged with T = {ev.timeout})")
         by = "its own server's T" if ev.judged_by == "server" else "the T recorded with the session"
         lines.append(f"Step {len(run)}: s{ev.server}'s {ev.path} reaper judges c{ev.client}'s session by {by}: "
-                     f"cutoff = {formula} s; the age it saw was {ev.age} s >= {ev.cutoff} s, so it reaped.")
+                     f"cutoff = {formula} {u}; the age it saw was {ev.age} {u} >= {ev.cutoff} {u}, so it reaped.")
         due = next_refresh_age(params, pre, ev.client)
         if due is not None:
             due += ev.age - saturated
             late = due - float(ev.cutoff)
-            where = f"{late:g} s past" if late > 0 else ("right at" if late == 0 else f"{-late:g} s before")
-            lines.append(f"c{ev.client} was valid: its next refresh would land at session age <= {due} s, "
-                         f"{where} the cutoff {ev.cutoff} s.")
+            where = f"{late:g} {u} past" if late > 0 else ("right at" if late == 0 else f"{-late:g} {u} before")
+            lines.append(f"c{ev.client} was valid: its next refresh would land at session age <= {due} {u}, "
+                         f"{where} the cutoff {ev.cutoff} {u}.")
     prop = by_name(prop_name)
     margin = reap_margin(params, st.state) if prop.over == "state" else None
     if not lines and margin is not None and margin <= 0:
         lines.append(f"Step {len(run)} ({action}) reaches a state where a valid client's next refresh lands "
-                     f"{-margin} s past an up server's reaper cutoff (margin {margin} s). "
+                     f"{-margin} {u} past an up server's reaper cutoff (margin {margin} {u}). "
                      f"The property requires: {prop.description}")
     elif not lines:
         lines.append(f"Step {len(run)} ({action}) is where the run violates {prop_name}. "
@@ -178,14 +177,14 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
     return lines
 
 
-def _timeline_html(text: str, last_time: int) -> str:
+def _timeline_html(text: str, last_time: int, unit: str) -> str:
     """The timeline with the fatal paragraph (VIOLATION, or the last instant's lines) marked."""
     lines, out, marking = text.splitlines(), [], False
     has_violation = any("VIOLATION" in ln for ln in lines)
     for ln in lines:
         starts = ln.startswith("t=")
         if starts or not ln.startswith(" "):
-            marking = ("VIOLATION" in ln) if has_violation else ln.startswith(f"t={last_time:4d}s")
+            marking = ("VIOLATION" in ln) if has_violation else ln.startswith(clock(last_time, unit).rstrip())
         out.append(f'<strong class="fatal">{esc(ln)}</strong>' if marking and ln else esc(ln))
     return "<pre>" + "\n".join(out) + "</pre>"
 
@@ -214,7 +213,7 @@ def _one_violation(ctx: ReportContext, scenario: str, design: str, cells: list[C
     html = (f"<h3>{esc(title)}</h3><p>The shortest trace is the {esc(best.engine)} engine's. {esc(also)}"
             f"Traces (ITF, embedded in this page; replayable with <code>stormcheck replay</code>): {links_h}</p>"
             + "".join(f'<p class="fatal">{prose(a)}</p>' for a in arith)
-            + f'<div class="msc">{img_html(image)}</div>' + _timeline_html(timeline, run.times()[-1]))
+            + f'<div class="msc">{img_html(image)}</div>' + _timeline_html(timeline, run.times()[-1], fleet.unit))
     md = (f"### {title}\n\nThe shortest trace is the {best.engine} engine's. {also}"
           f"Traces (ITF, replayable with `stormcheck replay`): {links_md}\n\n"
           + "".join(f"> {a}\n>\n" for a in arith)
@@ -307,6 +306,8 @@ def _searched(cell: Cell) -> str:
 
 
 def _versions() -> str:
+    from importlib import metadata
+
     parts = [f"Python {platform.python_version()}"]
     for pkg in ("hypothesis", "z3-solver"):
         try:
@@ -334,8 +335,8 @@ def searched_section(ctx: ReportContext) -> Section:
     for sc in ctx.scenarios:
         p = sc.params
         levels = "; ".join(f"{lv.avg_ms} ms: T={lv.timeout} I={lv.interval}" for lv in p.levels)
-        scen_rows.append([sc.name, sc.source, f"{p.servers} servers, {p.clients} clients", f"{p.t0} / {p.i0}",
-                          "/".join(map(str, p.rtt)) + " s", levels, ", ".join(ctx.designs[sc.name])])
+        scen_rows.append([sc.name, sc.source, f"{p.servers} servers, {p.clients} clients", f"{p.t0} / {p.i0} {p.unit}",
+                          "/".join(map(str, p.rtt)) + f" {p.unit}", levels, ", ".join(ctx.designs[sc.name])])
     cell_heads = ["scenario", "design", "engine", "searched", "seed", "seconds"]
     cell_rows = [[c.scenario.name, c.design, c.engine, _searched(c), str(c.result.stats.get("seed", "-")),
                   f"{c.seconds:.2f}"] for c in ctx.cells]

@@ -23,7 +23,6 @@ from . import jobs
 from .report_core import ReportContext, Section
 from .report_html import (esc, figure_image, img_html, img_markdown, md_cell, prose, table_html, table_markdown,
                           verdict_html)
-from .storm_plot import design_figure
 
 __all__ = ["storm_section", "storm_jobs"]
 
@@ -59,6 +58,8 @@ def storm_jobs(ctx: ReportContext) -> list[jobs.Job]:
 
 
 def storm_section(ctx: ReportContext) -> Section | None:
+    from .storm_plot import design_figure  # matplotlib: only for a report that shows this
+
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
         if "storm" not in scenario.config:

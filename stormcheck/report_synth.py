@@ -17,23 +17,14 @@ from __future__ import annotations
 
 import copy
 
-import matplotlib
-import matplotlib.patches
+from stormcheck.properties.core import Inconclusive
+from stormcheck.model.params import DESIGNS, adjuster_advice
+from stormcheck.model.scenario import ScenarioError, scenario_from_dict
 
-matplotlib.use("Agg")  # a report is built without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from stormcheck.properties.core import Inconclusive  # noqa: E402
-from stormcheck.checkers.z3_synth import SynthesisError, safe_region  # noqa: E402
-from stormcheck.model.params import DESIGNS, adjuster_advice  # noqa: E402
-from stormcheck.model.scenario import ScenarioError, scenario_from_dict  # noqa: E402
-
-from . import jobs  # noqa: E402
-from .report_core import ReportContext, Section  # noqa: E402
-from .report_html import esc, figure_image, img_html, img_markdown, prose  # noqa: E402
-from .synth_cmd import threshold_jobs, thresholds_from  # noqa: E402
+from . import jobs
+from .report_core import ReportContext, Section
+from .report_html import esc, figure_image, img_html, img_markdown, prose
+from .synth_cmd import threshold_jobs, thresholds_from
 
 __all__ = ["synth_section", "synth_jobs"]
 
@@ -55,7 +46,24 @@ def _region_scenario(scenario):
 MIN_FONT = 9  # points; the figures are shown at about their natural size
 
 
+def _plotting():
+    """matplotlib (headless: a report is built without a display), its pyplot, and NumPy.
+
+    Loaded when a figure is drawn, not when the CLI starts: every command
+    imports this module, few draw.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.patches
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    return matplotlib, plt, np
+
+
 def _region_figure(scenario, region):
+    matplotlib, plt, np = _plotting()
     (tlo, thi), (ilo, ihi) = region.ranges["timeout"], region.ranges["interval"]
     ts, is_ = np.arange(tlo, thi + 1), np.arange(ilo, ihi + 1)
     grid = np.array([[region.contains({"timeout": int(t), "interval": int(i)}) for t in ts] for i in is_])
@@ -109,6 +117,7 @@ def _s(ms: int) -> str:
 
 
 def _threshold_figure(scenario, thresholds):
+    _, plt, np = _plotting()
     p = scenario.params
     threshold_ms = scenario.config["load"]["threshold_ms"]
     top = max([p.levels[-1].avg_ms] + [t.load_ms or 0 for t in thresholds]) * 1.3
@@ -155,6 +164,8 @@ def synth_jobs(ctx: ReportContext) -> list[jobs.Job]:
 
 
 def synth_section(ctx: ReportContext) -> Section | None:
+    from stormcheck.checkers.z3_synth import SynthesisError, safe_region  # Z3: only for a report that shows this
+
     html, md, images = [], [], []
     for scenario in ctx.scenarios:
         parts_h, parts_md = [], []

@@ -42,6 +42,8 @@ __all__ = ["add_parser", "run"]
 PROVED_PROPERTY = "no_valid_reap"
 # Keys the synthesis ranges over; fleet sizes are not parameters of its region.
 SYNTH_KEYS = ("timeout", "interval", "rtt_max", "load_ms", "loss_duration", "cut_duration")
+# Grid keys that are durations, in the scenario's time unit (`load_ms` is a latency, always ms).
+DURATION_KEYS = ("timeout", "interval", "rtt_max", "loss_duration", "cut_duration")
 FAILED = "failed"
 
 
@@ -75,7 +77,7 @@ def run(args) -> int:
     check_out(args.out)
     todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed})
             for point, sc in points]
-    why_not = _why_no_boundary(args, grid, props)
+    why_not = _why_no_boundary(args, grid, props, scenario.params.unit)
     if why_not is None:
         todo.append(jobs.Job("proved boundary (symbolic)", _boundary, (scenario.config, scenario.source, grid,
                                                                         [p for p, _ in points])))
@@ -90,8 +92,12 @@ def run(args) -> int:
         else:
             boundary = got
     rows = [_row(point, result, props) for (point, _), result in zip(points, results)]
+    unit = scenario.params.unit
     title = (f"{scenario.name}, design {scenario.design.name}, engine {args.engine}: "
-             f"{len(rows)} points over {', '.join(grid)}")
+             f"{len(rows)} points over {', '.join(grid)}" + (f" (times in {unit})" if unit != "s" else ""))
+    # In milliseconds the duration columns say so; in seconds they stay as they always were.
+    rows = [{**r, "point": {_column(k, unit): v for k, v in r["point"].items()}} for r in rows]
+    grid = {_column(k, unit): v for k, v in grid.items()}
     proof = (f"proved free of valid-session reaps (symbolic engine) where {boundary['constraint']}" if boundary
              else f"proved boundary not drawn: {why_not}")
     files = {kind: args.out / f"{scenario.name}.sweep.{kind}" for kind in ("csv", "md", "png")}
@@ -119,10 +125,17 @@ def _label(point: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _why_no_boundary(args, grid: dict, props) -> str | None:
+def _column(key: str, unit: str) -> str:
+    """A grid key as a table column: ``timeout``, or ``timeout (ms)`` for a duration in milliseconds."""
+    return f"{key} ({unit})" if unit != "s" and key in DURATION_KEYS else key
+
+
+def _why_no_boundary(args, grid: dict, props, unit: str = "s") -> str | None:
     """Why the symbolic boundary is not asked for (None: it is)."""
     if args.no_boundary:
         return "--no-boundary"
+    if unit != "s":
+        return f'the symbolic engine counts whole seconds, and this scenario {unit} ([scenario] time_unit = "{unit}")'
     if PROVED_PROPERTY not in {p.name for p in props}:
         return f"the symbolic engine proves {PROVED_PROPERTY}, which this sweep does not check"
     off = [k for k in grid if k not in SYNTH_KEYS]

@@ -94,8 +94,9 @@ def test_a_shared_store_refuses_the_window_by_name():
         scenario_from_dict(config, "t")
 
 
-def test_engines_that_do_not_encode_it_refuse_it_by_name(capsys):
-    assert main(["check", SHORT, "--engine", "symbolic", "--quiet"]) == 3
-    assert "resume_window" in capsys.readouterr().out
+def test_the_symbolic_engine_finds_the_lost_session_and_the_storm_simulation_refuses_it_by_name(capsys, tmp_path):
+    assert main(["check", SHORT, "--engine", "symbolic", "--property", "no_valid_reap", "--quiet",
+                 "--out", str(tmp_path)]) == 1
+    assert "certified counterexample" in capsys.readouterr().out
     assert main(["storm", PRESET]) == 3
     assert "resume_window" in capsys.readouterr().err

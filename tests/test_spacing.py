@@ -130,9 +130,10 @@ def test_cli_refuses_a_bad_key_with_exit_2(tmp_path, capsys):
     assert "min_spacing" in err and "Traceback" not in err
 
 
-def test_engines_that_do_not_encode_it_refuse_it_by_name(capsys):
-    assert main(["check", VARIANT, "--engine", "symbolic", "--quiet"]) == 3
-    assert "min_spacing" in capsys.readouterr().out
+def test_the_symbolic_engine_finds_the_goaway_and_the_storm_simulation_refuses_it_by_name(capsys, tmp_path):
+    assert main(["check", VARIANT, "--engine", "symbolic", "--property", "no_valid_reap", "--quiet",
+                 "--out", str(tmp_path)]) == 1
+    assert "certified counterexample" in capsys.readouterr().out
     assert main(["storm", "stacks/grpc"]) == 3
     assert "min_spacing" in capsys.readouterr().err
 
@@ -154,3 +155,13 @@ def test_the_trace_replays_and_an_older_trace_without_strikes_still_loads(tmp_pa
     _, _, states = trace_to_run_inputs(Trace.read(old))
     assert [cl.session.strikes for st in states for cl in st.clients if cl.session] == \
         [0] * sum(1 for st in states for cl in st.clients if cl.session)
+
+
+def test_one_millisecond_decides_in_a_millisecond_fleet():
+    # 299,999 ms against 300,000: struck whenever the round trip is under 1 ms; the same fleet
+    # with the keepalive at the minimum (stacks/grpc's 300 s, here 300,000 ms) is never struck.
+    short = verdicts("variants/grpc-keepalive-299999ms")
+    assert short["no_valid_reap"] == short["parameter_agreement"] == "violated"
+    config = raw("variants/grpc-keepalive-299999ms")
+    config["protocol"]["interval"] = 300000
+    assert set(verdicts(config).values()) == {"holds"}

@@ -1,14 +1,19 @@
 """Differential tests: the Z3 encoding (checkers/z3_encoding.py) against model/fleet.py.
 
 Hypothesis draws a small fleet (3 servers, 1 or 2 clients, levels (45, 1) and
-(101, 15), every named design and a delayed fleet-wide one), a reachable state (a random walk with the
-model's own `actions`/`step` from one of its initial states) and an action,
-enabled or not. With frame 0 fixed to the state and the action fixed:
+(101, 15), every named design and a delayed fleet-wide one, Faye's rules or
+any stack's: a drawn `[heartbeat]` table, extra judges, the published Faye
+stack), a reachable state (a random walk with the model's own
+`actions`/`step` from one of its initial states) and an action, enabled or
+not. With frame 0 fixed to the state and the action fixed:
 
 * the transition formula is satisfiable exactly when the action is enabled;
 * frame 1 is then unique and equals ``fleet.step(...).state``;
 * the encoded bad step agrees with `properties.protocol.no_valid_reap`, and
   the encoded state predicate with `parameter_agreement`, before and after.
+
+The state graphs of the 2015 fleet and of every stack preset are also
+walked step by step.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from hypothesis import strategies as st
 
 from stormcheck.checkers.z3_encoding import STATE_FIELDS, Encoding, SState, equal
 from stormcheck.model.fleet import actions, initial_states, step
-from stormcheck.model.params import DESIGNS, Design, Faults, Level, Params
+from fractions import Fraction
+
+from stormcheck.model.params import DESIGNS, Design, Faults, Heartbeat, Judge, Level, Params
 from stormcheck.model.state import Action
 from stormcheck.properties.core import NotEncoded
 from stormcheck.properties.protocol import no_valid_reap, parameter_agreement
@@ -35,9 +42,47 @@ ENCODED["fleet-wide-delayed"] = Design("fleet-wide-delayed", tuner="fleet", prop
 
 
 @lru_cache(maxsize=None)
-def fleet(design: str, clients: int, trigger: str, cut: int, skew: tuple) -> Params:
+def fleet(design: str, clients: int, trigger: str, cut: int, skew: tuple, stack: tuple = ()) -> Params:
+    """The drawn fleet; `stack` is ``(heartbeat, judges, published)`` for a stack's rules (empty: Faye's)."""
+    extra = {}
+    if stack:
+        heartbeat, judges, published = stack
+        extra = dict(heartbeat=heartbeat, judges=judges, **dict(published))
     return Params(servers=3, clients=clients, levels=LEVELS, design=ENCODED[design], load_trigger=trigger,
-                  skew=skew, faults=Faults(server_loss=1, client_crash=1, client_cut=cut))
+                  skew=skew, faults=Faults(server_loss=1, client_crash=1, client_cut=cut), **extra)
+
+
+@st.composite
+def stacks(draw):
+    """A stack's rules, as the scenario format allows them together (model/scenario.py's checks)."""
+    hold = draw(st.sampled_from(["timeout", "none"]))
+    store = draw(st.sampled_from(["shared", "local"]))
+    interval_from = draw(st.sampled_from(["server", "handshake", "client"]))
+    cutoff_from = draw(st.sampled_from(["server", "client"]))
+    paths = tuple(p for p in ("publish", "existence", "gc") if draw(st.booleans(), label=p)) or ("gc",)
+    in_use = interval_from != "client" and (cutoff_from, store) == ("server", "local") and draw(st.booleans())
+    spacing = (hold, store) == ("none", "local") and draw(st.booleans())
+    heartbeat = Heartbeat(
+        hold=hold, interval_from=interval_from, cutoff_from=cutoff_from, store=store, paths=paths,
+        interval_multiplier=draw(st.sampled_from([Fraction(0), Fraction(1), Fraction(1, 2)])),
+        interval_term="in-use" if in_use else "judged",
+        min_spacing=draw(st.sampled_from([20, 50])) if spacing else 0,
+        strikes=draw(st.integers(0, 2)) if spacing else 2,
+        resume_window=draw(st.sampled_from([0, 5, 60])) if store == "local" else 0,
+    )
+    judges = ()
+    if hold == "none":
+        judges = tuple(draw(st.lists(st.sampled_from([
+            Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=60),
+            Judge("lb", "proxy", "fixed", timeout=100)]), max_size=2, unique=True)))
+    published = []
+    if "publish" in paths and draw(st.booleans()):
+        published.append(("publish_expired", "drop-queue"))
+    if store == "shared" and draw(st.booleans()):
+        published.append(("after_drop", "same-id"))
+    if draw(st.booleans()):
+        published.append(("after_401", "interval"))
+    return heartbeat, judges, tuple(published)
 
 
 @lru_cache(maxsize=None)
@@ -55,10 +100,12 @@ def every_action(params: Params, state) -> list[Action]:
         acts += [Action("reply", client=c, value=r) for r in (*params.rtt, 1)]
         acts += [Action(k, client=c) for k in ("arrive", "crash", "cut", "reconnect")]
         acts += [Action("reconnect", client=c, server=s) for s in range(S)]
+        acts += [Action("expire", client=c, value=j) for j in range(len(params.judges) + 1)]
     for s in range(S):
         acts += [Action(k, server=s) for k in ("restore", "publish", "gc", "adopt", "adopt_reaper", "adopt_advice",
                                                "lose")]
         acts += [Action("load", server=s, value=v) for v in range(L)]
+        acts += [Action("publish", server=s, value=v) for v in (0, 1)]
     timers = {cl.timer for cl in state.clients} | {srv.down for srv in state.servers} | {1, 45, 101}
     acts += [Action("tick", value=t + d) for t in timers for d in (-1, 0, 1) if t + d > 0]
     return acts
@@ -72,6 +119,7 @@ def drawn_steps(draw):
         draw(st.sampled_from(["reconnects", "free"])),
         draw(st.integers(0, 1)),
         draw(st.sampled_from([(), (0, 0, 3)])),
+        draw(st.one_of(st.just(()), stacks())),
     )
     state = draw(st.sampled_from(initial_states(params)))
     for _ in range(draw(st.integers(0, 40))):
@@ -92,11 +140,13 @@ def solver_at(enc: Encoding, trans, state, action) -> z3.Solver:
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn_steps())
 def test_transition_formula_agrees_with_step(drawn):
     params, state, action, enabled = drawn
-    note(f"design {params.design.name}, state {state}, action {action}, enabled {enabled}")
+    note(f"design {params.design.name}, heartbeat {params.heartbeat}, judges {params.judges}, state {state}, "
+         f"action {action}, enabled {enabled}")
+    event("Faye's rules" if not params.extensions() else "a stack's rules")
     enc, trans, bad, disagree = encoded(params)
     event(f"{action.kind} {'enabled' if enabled else 'disabled'}")
     solver = solver_at(enc, trans, state, action)
@@ -154,11 +204,24 @@ def test_the_rollout_marker_has_no_term_and_a_state_with_one_under_way_is_refuse
 
 
 def test_a_fleet_the_encoding_does_not_cover_is_refused():
-    from stormcheck.model.params import Heartbeat
+    from stormcheck.model.rollout import Phase, Rollout
 
-    with pytest.raises(NotEncoded, match=r"not encoded: heartbeat rules other than Faye's \(\[heartbeat\]\)") as err:
-        Encoding(Params(heartbeat=Heartbeat(hold="none")))
+    rollout = Rollout(phases=(Phase("servers"),))
+    with pytest.raises(NotEncoded, match=r"not encoded: a configuration rollout \(\[rollout\]\)") as err:
+        Encoding(Params(levels=LEVELS, rollout=rollout))
     assert not isinstance(err.value, ValueError)  # the CLI reads ValueError as bad input (exit 2)
+
+
+def test_a_field_the_encoding_does_not_read_is_refused_unless_at_its_default(monkeypatch):
+    """A rule the model gains later is refused by name until it is encoded, never read as the old behaviour."""
+    from stormcheck.checkers import z3_encoding
+
+    Encoding(Params(heartbeat=Heartbeat(hold="none", store="local", min_spacing=5)))
+    known = {k: v - {"min_spacing"} if k is Heartbeat else v for k, v in z3_encoding._KNOWN.items()}
+    monkeypatch.setattr(z3_encoding, "_KNOWN", known)
+    Encoding(Params(heartbeat=Heartbeat(hold="none", store="local")))  # at its default
+    with pytest.raises(NotEncoded, match=r"not encoded: Heartbeat.min_spacing = 5"):
+        Encoding(Params(heartbeat=Heartbeat(hold="none", store="local", min_spacing=5)))
 
 
 @pytest.mark.parametrize("design", ["per-server", "fleet-wide-staged"])
@@ -206,6 +269,66 @@ def test_every_step_of_the_2015_state_graph(design):
         assert "reconnect" in kinds  # 2 of the staged graph's 5,000 steps: left to the random test
     else:
         assert {"adopt_reaper", "adopt_advice"} <= kinds
+
+
+# Every stack preset, its variants and the proxies: each a rule set of its own.
+STACK_GRAPHS = ["stacks/actioncable", "stacks/faye", "stacks/grpc", "stacks/mqtt", "stacks/phoenix",
+                "stacks/python-websockets", "stacks/signalr", "stacks/socketio-2", "stacks/socketio-4",
+                "variants/grpc-keepalive-10", "variants/socketio-4-recovery", "variants/socketio-4-recovery-2",
+                "proxies/nginx-websockets", "proxies/nginx-websockets-ping-90"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STACK_GRAPHS)
+def test_every_step_of_a_stack_state_graph(name):
+    """Every step of the one-client state graph of each stack preset: next state, and every property formula.
+
+    The presets are where each heartbeat rule is used as documented (held or
+    answered heartbeats, every interval and cutoff source, local stores with
+    their half-open sockets, ``in-use`` intervals, client judges, proxies, a
+    minimum spacing, resumption, the published Faye stack); the variants
+    and the broken proxy reach the reaps a safe preset never makes.
+    """
+    from dataclasses import replace
+
+    from stormcheck.checkers.bfs import explore
+    from stormcheck.model.fleet import successors
+    from stormcheck.model.scenario import load_scenario
+    from stormcheck.properties.protocol import dead_session_reaped, rehandshake_reachable
+
+    params = replace(load_scenario(name).params, clients=1)
+    enc = Encoding(params)
+    formulas = (enc.bad(0), enc.dead_reaped(0), enc.handshakes(0), enc.disagreement(0), enc.disagreement(1))
+    search, _ = explore(params, (), keep_graph=True, stop_when_decided=False)
+    solver = z3.Solver()
+    solver.add(enc.param_constraints(), enc.trans(0))
+    nodes = list(search.graph.nodes)
+    every = 1 if len(nodes) < 700 else len(nodes) // 500  # grpc-keepalive-10 has 3,016 states
+    kinds, reaps = set(), 0
+    for state in nodes[::every]:
+        solver.push()
+        solver.add(equal(enc.frame(0), enc.const_state(state)))
+        for action, expected in successors(params, state):
+            solver.push()
+            solver.add(equal(enc.action(0), enc.const_action(action)))
+            assert solver.check() == z3.sat, (state, action)
+            model = solver.model()
+            assert enc.state_of(model, 1) == expected.state, (state, action)
+            got = [z3.is_true(model.eval(f, model_completion=True)) for f in formulas]
+            want = [not no_valid_reap.check(params, state, action, expected),
+                    dead_session_reaped.check(params, state, action, expected),
+                    rehandshake_reachable.check(params, state, action, expected),
+                    not parameter_agreement.check(params, state), not parameter_agreement.check(params, expected.state)]
+            assert got == want, (state, action)
+            kinds.add(action.kind)
+            reaps += got[0]
+            solver.pop()
+        solver.pop()
+    assert {"reply", "arrive", "reconnect", "gc", "lose", "crash", "tick"} <= kinds
+    if name.startswith("proxies/"):
+        assert "expire" in kinds
+    if name in ("variants/grpc-keepalive-10", "variants/socketio-4-recovery-2", "proxies/nginx-websockets-ping-90"):
+        assert reaps > 0  # the broken variants' valid reaps are among the steps checked
 
 
 # ---------------------------------------------------------------- the one-client system (env=True)

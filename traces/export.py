@@ -3,7 +3,9 @@
 A trace is data a person or another tool can read without stormcheck: one
 ITF state per state of the run. Its variables are
 
-* ``now``: seconds since the run began (`Run.times`, the sum of the ticks);
+* ``now``: the time since the run began (`Run.times`, the sum of the ticks),
+  in the fleet's unit: ``#meta`` says which (``time_unit``: ``s`` or ``ms``),
+  as does every duration of the trace (timers, ages, T, I);
 * ``action``: the `Action` record that led to this state (kind ``init`` in
   state 0, whose other fields are -1);
 * ``events``: a sequence of the step's events, each a record with one more
@@ -62,7 +64,7 @@ _EVENT_TYPES: dict[str, type] = {name: getattr(model_events, name) for name in m
 # Parameters added after traces were first stored: written only when not at
 # their default, so a trace of a fleet that does not use them is unchanged;
 # absent from a trace, they were at their default.
-_OMIT_AT_DEFAULT = ("publish_expired", "after_drop", "after_401")
+_OMIT_AT_DEFAULT = ("publish_expired", "after_drop", "after_401", "unit")
 
 
 def trace_params(params: Params) -> dict[str, int | str]:
@@ -135,7 +137,8 @@ def run_to_trace(run: Run, params: Params, meta: dict) -> Trace:
         JSON-able facts for ``#meta``: by convention ``scenario``,
         ``scenario_config``, ``design``, ``property``, ``engine``, ``seed``,
         ``verdict``, ``version``. ``format`` is always ``"ITF"``; a
-        ``description`` is made up from these unless `meta` has one.
+        ``description`` is made up from these unless `meta` has one, and
+        ``time_unit`` is always `params`' (`Params.unit`).
 
     Raises
     ------
@@ -149,6 +152,7 @@ def run_to_trace(run: Run, params: Params, meta: dict) -> Trace:
     full = {"format": "ITF", "format-description": FORMAT_URL, "description": _describe(meta, len(run))}
     full |= meta
     full["format"] = "ITF"
+    full["time_unit"] = params.unit  # of `now` and of every duration in the states
 
     fields = State._fields
     pnames = trace_params(params)
@@ -349,6 +353,12 @@ def _check_params(trace: Trace, params: Params) -> None:
             raise ReplayError(
                 0, f"the trace was recorded with {key} at its default, "
                 f"{getattr(Params(), name)!r}, but is replayed with {current[key]!r}"
+            )
+        if key in trace.params and key not in current:
+            stored = from_itf(to_itf(trace.states[0][key]))
+            raise ReplayError(
+                0, f"the trace was recorded with {key} = {stored!r}, but is replayed with its default, "
+                f"{getattr(Params(), name)!r}"
             )
     for name in trace.params:
         stored = from_itf(to_itf(trace.states[0][name]))

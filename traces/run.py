@@ -40,7 +40,7 @@ class Run:
         return [a for a, _ in self.steps]
 
     def times(self) -> list[int]:
-        """The clock (seconds since the run began) at each state."""
+        """The clock (time units since the run began, `Params.unit`) at each state."""
         now, out = 0, [0]
         for action, _ in self.steps:
             if action.kind == "tick":

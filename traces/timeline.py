@@ -1,6 +1,8 @@
 """A run as a timeline a person reads in a minute.
 
-One line per meaningful event, prefixed with the clock (``t=  82s``):
+One line per meaningful event, prefixed with the clock (``t=  82s``; in a
+fleet that counts milliseconds, ``t= 300002ms``, and every other time of the
+timeline is in milliseconds too):
 handshakes, refreshes, replies, load changes, faults and recoveries, dropped
 sockets, GC rounds and reaps. Ticks are not shown: their effect is the clock.
 Whenever a server's T/I changes, a ``T/I:`` line shows every server's. A reap
@@ -52,24 +54,26 @@ from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, A
 
 from .run import Run, session_ages, true_age
 
-__all__ = ["render_timeline", "WIDTH"]
+__all__ = ["render_timeline", "clock", "WIDTH"]
 
 WIDTH = 100
 _WHAT = {"both": "advice and reaper", "advice": "advice only", "reaper": "reaper only"}
 
 
-def _clock(now: int) -> str:
-    return f"t={now:4d}s  "
+def clock(now: int, unit: str = "s") -> str:
+    """The clock prefix of a timeline line: ``t=  82s  `` (``t= 300002ms  `` in milliseconds)."""
+    return f"t={now:{4 if unit == 's' else 7}d}{unit}  "
 
 
 class _Out:
-    """Collects lines, wrapping each at WIDTH under its clock prefix."""
+    """Collects lines, wrapping each at WIDTH under its clock prefix (times in `unit`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "s") -> None:
         self.lines: list[str] = []
+        self.unit = unit
 
     def say(self, now: int | None, text: str, indent: int = 0) -> None:
-        prefix = _clock(now) if now is not None else ""
+        prefix = clock(now, self.unit) if now is not None else ""
         first = prefix + " " * indent
         rest = " " * (len(first) + 2)
         self.lines.extend(textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest) or [first])
@@ -158,7 +162,7 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
         return f"ROLLOUT phase {ev.phase} begins: {ev.label}"
     if isinstance(ev, Restarted):
         what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}.get(ev.what, f" ({ev.what})")
-        down = f"; unreachable for {ev.down}s" if ev.down else ""
+        down = f"; unreachable for {ev.down}{params.unit}" if ev.down else ""
         return f"s{ev.server} restarts into {_config(params, ev.level)}{what}{down}"
     if isinstance(ev, Reconfigured):
         what = {"both": "", "judge": " (judge only)", "advice": " (advice only)"}.get(ev.what, f" ({ev.what})")
@@ -170,34 +174,35 @@ def _event_text(params: Params, action: Action, ev: Any) -> str:
     if isinstance(ev, Handshake):
         return f"c{ev.client} re-handshakes on s{ev.server} (new id, re-subscribes); advised T={ev.timeout} I={ev.interval}"
     if isinstance(ev, Refreshed):
-        return f"s{ev.server} refreshes c{ev.client} (age {ev.age}s) and holds its connect for {ev.hold}s"
+        u = params.unit
+        return f"s{ev.server} refreshes c{ev.client} (age {ev.age}{u}) and holds its connect for {ev.hold}{u}"
     if isinstance(ev, Replied):
         wait = ev.interval + max(action.value, 0)
-        return f"s{ev.server} answers c{ev.client}: T={ev.timeout} I={ev.interval}; next connect in {wait}s"
+        return f"s{ev.server} answers c{ev.client}: T={ev.timeout} I={ev.interval}; next connect in {wait}{params.unit}"
     if isinstance(ev, Refused):
         return f"s{ev.server} refuses c{ev.client}'s connect: 401 unknown client (advice: handshake)"
     if isinstance(ev, Adjusted):
         return _adjusted_text(params, action, ev)
     if isinstance(ev, Fault):
         if ev.kind == "server-loss":
-            return f"FAULT s{ev.who} loses connectivity for {ev.duration}s"
+            return f"FAULT s{ev.who} loses connectivity for {ev.duration}{params.unit}"
         if ev.kind == "client-crash":
             return f"FAULT c{ev.who} crashes (gone for good; its session lingers)"
-        return f"FAULT c{ev.who}'s network is cut off for {ev.duration}s"
+        return f"FAULT c{ev.who}'s network is cut off for {ev.duration}{params.unit}"
     if isinstance(ev, Recovered):
         if ev.kind == "server-loss":
             return f"s{ev.who} is reachable again"
         return f"c{ev.who}'s network is back"
     if isinstance(ev, Dropped):
         if ev.server < 0:
-            return f"c{ev.client} finds no server reachable; retries in {ev.retry_in}s"
-        return f"c{ev.client}'s socket on s{ev.server} closes ({ev.reason}); retries in {ev.retry_in}s"
+            return f"c{ev.client} finds no server reachable; retries in {ev.retry_in}{params.unit}"
+        return f"c{ev.client}'s socket on s{ev.server} closes ({ev.reason}); retries in {ev.retry_in}{params.unit}"
     if isinstance(ev, Resumed):
-        return (f"c{ev.client} reconnects to s{ev.server} {ev.age}s after its socket closed and resumes its "
-                f"session (within the {params.heartbeat.resume_window}s window)")
+        return (f"c{ev.client} reconnects to s{ev.server} {ev.age}{params.unit} after its socket closed and resumes its "
+                f"session (within the {params.heartbeat.resume_window}{params.unit} window)")
     if isinstance(ev, Struck):
-        return (f"s{ev.server} counts c{ev.client}'s heartbeat as early: {ev.spacing}s after the previous one "
-                f"< the minimum {ev.min_spacing}s (strike {ev.strikes}; {params.heartbeat.strikes} tolerated)")
+        return (f"s{ev.server} counts c{ev.client}'s heartbeat as early: {ev.spacing}{params.unit} after the previous one "
+                f"< the minimum {ev.min_spacing}{params.unit} (strike {ev.strikes}; {params.heartbeat.strikes} tolerated)")
     if isinstance(ev, Swept):
         mult = cutoff_text(params.gc_mult)
         return f"GC round on s{ev.server} (lock winner): cutoff {mult} x {ev.timeout} = {ev.cutoff}"
@@ -210,14 +215,15 @@ def _stack_event_text(params: Params, action: Action, ev: Any) -> str | None:
     if isinstance(ev, Handshake):
         return f"c{ev.client} connects to s{ev.server} (new session)"
     if isinstance(ev, Refreshed) and hb.hold == "none":
-        return f"s{ev.server} gets c{ev.client}'s heartbeat (age {ev.age}s)"
+        return f"s{ev.server} gets c{ev.client}'s heartbeat (age {ev.age}{params.unit})"
     if isinstance(ev, Replied) and hb.hold == "none":
         wait = ev.interval + max(action.value, 0)
-        return f"c{ev.client}'s heartbeat is answered (I={ev.interval}); the next one reaches s{ev.server} in {wait}s"
+        return (f"c{ev.client}'s heartbeat is answered (I={ev.interval}); the next one reaches s{ev.server} in "
+                f"{wait}{params.unit}")
     if isinstance(ev, Swept):
         if hb.cutoff_from == "client":
             return f"the liveness check of s{ev.server}'s sockets runs (each by its client's cutoff)"
-        return f"s{ev.server}'s liveness timer checks its sockets: cutoff {ev.cutoff}s of silence"
+        return f"s{ev.server}'s liveness timer checks its sockets: cutoff {ev.cutoff}{params.unit} of silence"
     return None
 
 
@@ -225,7 +231,7 @@ def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
     what = f"T={ev.timeout} I={ev.interval} ({_WHAT.get(ev.what, ev.what)})"
     if ev.server < 0:
         how = "reapers first when raising, advice first when lowering" if params.design.tuner == "fleet-staged" else (
-            f"every server within {params.design.propagation_delay}s")
+            f"every server within {params.design.propagation_delay}{params.unit}")
         return f"fleet load {ev.load_ms} ms: target T={ev.timeout} I={ev.interval}, adopted {how}"
     if action.kind == "load" and action.server >= 0:
         return f"s{ev.server} load {ev.load_ms} ms: adjuster sets {what}"
@@ -256,17 +262,17 @@ def _reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = T
     if not _faye(params):
         path = "liveness timer" if ev.judged_by != "client" else "client-side liveness check"
     cl = pre.clients[ev.client]
-    crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole seconds
+    crossed = -((-Fraction(ev.cutoff)).__floor__())  # ceil: ages are whole time units
     since = f" (past it since t={now - (ev.age - crossed)})" if exact and ev.age > crossed else ""
-    age = f"{ev.age}s" if exact else f">= {ev.age}s (past the age cap when the run began)"
+    age = f"{ev.age}{params.unit}" if exact else f">= {ev.age}{params.unit} (past the age cap when the run began)"
     if ev.path == "resume":
         who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
-        return (f"s{ev.server} finds {who}'s session expired: its socket closed {ev.age}s ago >= the resume "
-                f"window {ev.cutoff}s; the session, its subscriptions and what was queued for it are gone")
+        return (f"s{ev.server} finds {who}'s session expired: its socket closed {ev.age}{params.unit} ago >= the resume "
+                f"window {ev.cutoff}{params.unit}; the session, its subscriptions and what was queued for it are gone")
     if ev.path == "spacing":
         who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
-        return (f"s{ev.server} closes {who}'s connection (GOAWAY too_many_pings): heartbeat {ev.age}s after the "
-                f"previous one < the minimum {ev.cutoff}s, strike {params.heartbeat.strikes + 1} > "
+        return (f"s{ev.server} closes {who}'s connection (GOAWAY too_many_pings): heartbeat {ev.age}{params.unit} after the "
+                f"previous one < the minimum {ev.cutoff}{params.unit}, strike {params.heartbeat.strikes + 1} > "
                 f"{params.heartbeat.strikes} tolerated")
     if ev.path in ("client", "proxy"):
         who = f"valid c{ev.client}" if is_valid(pre, ev.client) else f"c{ev.client} ({cl.phase})"
@@ -293,7 +299,7 @@ def _valid_because(params: Params, pre: State, c: int, now: int, hist: _History)
     cl = pre.clients[c]
     if cl.phase == HELD:
         s, hold, at = hist.held.get(c, (cl.server, cl.timer, None))
-        since = f"hold {hold}s set at t={at}" if at is not None else f"{cl.timer}s of hold left"
+        since = f"hold {hold}{params.unit} set at t={at}" if at is not None else f"{cl.timer}{params.unit} of hold left"
         return f"s{cl.server} holds its connect until t={now + cl.timer} ({since})"
     if cl.phase == WAITING:
         ans = hist.answered.get(c)
@@ -324,18 +330,18 @@ def _advice_followed(params: Params, pre: State, c: int, hist: _History) -> tupl
 def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> str:
     cl = pre.clients[ev.client]
     if ev.path == "resume":
-        return (f"the session outlives its socket by {ev.cutoff}s only, while c{ev.client}'s reconnect comes "
-                f"{params.retry}s + RTT {_choices(params.rtt)}s after the close")
+        return (f"the session outlives its socket by {ev.cutoff}{params.unit} only, while c{ev.client}'s reconnect "
+                f"comes {params.retry}{params.unit} + RTT {_choices(params.rtt)}{params.unit} after the close")
     if ev.path == "spacing":
         own = params.levels[cl.session.hs_level].interval if cl.session else "?"
-        return (f"s{ev.server} wants heartbeats at least {ev.cutoff}s apart while c{ev.client} runs its own "
-                f"I={own} (+ RTT {_choices(params.rtt)}s): every one after the first is early")
+        return (f"s{ev.server} wants heartbeats at least {ev.cutoff}{params.unit} apart while c{ev.client} runs "
+                f"its own I={own} (+ RTT {_choices(params.rtt)}{params.unit}): every one that lands sooner is a strike")
     if ev.path in ("client", "proxy") and cl.server >= 0:
         every = params.levels[reply_level(params, pre, ev.client)].interval
         if ev.path == "client":
             return (f"c{ev.client} judges by what its handshake told it (T={ev.timeout}) while s{cl.server} "
                     f"now sends beats every I={every}")
-        return f"the proxy's idle timeout {ev.cutoff}s is shorter than the heartbeat period I={every} + RTT"
+        return f"the proxy's idle timeout {ev.cutoff}{params.unit} is shorter than the heartbeat period I={every} + RTT"
     if ev.judged_by == "client":
         text = f"the check judges by c{ev.client}'s own T={ev.timeout}"
     elif ev.judged_by == "session":
@@ -358,21 +364,22 @@ def _wrong_because(params: Params, pre: State, ev: Reaped, hist: _History) -> st
     if cl.phase in (HELD, WAITING) and held and advice and held[1] != advice[1] and hb.hold == "timeout":
         # A hold set under an older, longer T: the server's doing, not the client's.
         verb = "but holds" if cl.phase == HELD else "after holding"
-        text += f" {verb} c{ev.client}'s connect for {held[1]}s (set at t={held[2]})"
+        text += f" {verb} c{ev.client}'s connect for {held[1]}{params.unit} (set at t={held[2]})"
     if cl.phase not in (HELD, WAITING) or not cl.session:
         return text
     # Ages as the reaper saw them (its own clock), like the cutoff.
     if cl.phase == HELD:
         interval = advice[2] if advice else 0
         due = ev.age + cl.timer + interval + params.rtt_max
-        ends = f"in {cl.timer}s" if cl.timer else "now"
+        ends = f"in {cl.timer}{params.unit}" if cl.timer else "now"
         how = f"the hold ends {ends}, then I={interval} + RTT<={params.rtt_max}"
     else:
         due = ev.age + cl.timer
         word = "connect" if params.heartbeat.hold == "timeout" else "heartbeat"
-        how = f"its {word} arrives in {cl.timer}s" if cl.timer else f"its {word} arrives now"
+        how = f"its {word} arrives in {cl.timer}{params.unit}" if cl.timer else f"its {word} arrives now"
     where = "past" if due > Fraction(ev.cutoff) else "right at"
-    return text + f"; c{ev.client}'s next refresh comes at age <= {due}s ({how}), {where} the cutoff {ev.cutoff}"
+    return text + (f"; c{ev.client}'s next refresh comes at age <= {due}{params.unit} ({how}), {where} the cutoff "
+                   f"{ev.cutoff}")
 
 
 def _as_reap(ev: QueueDropped) -> Reaped:
@@ -424,11 +431,11 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
     levels = "; ".join(f"{lv.avg_ms} ms -> T={lv.timeout} I={lv.interval}" for lv in params.levels)
     out.plain(
         f"fleet: {_count(params.servers, 'server')}, {_count(params.clients, 'client')},"
-        f" design {params.design.name}; RTT {_choices(params.rtt)}s; retry {params.retry}s"
+        f" design {params.design.name}; RTT {_choices(params.rtt)}{params.unit}; retry {params.retry}{params.unit}"
     )
     if params.rollout is not None:
         configs = "; ".join(f"{CONFIG_NAMES[i]}: T={lv.timeout} I={lv.interval}" for i, lv in enumerate(params.levels))
-        out.plain(f"rollout {configs}; phases: {describe_phases(params.rollout.phases)}")
+        out.plain(f"rollout {configs}; phases: {describe_phases(params.rollout.phases, params.unit)}")
     else:
         out.plain(f"adjuster levels: {levels}")
     if not params.heartbeat.faye:
@@ -441,14 +448,15 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
     if params.heartbeat.interval_term == "in-use":
         out.plain("the servers' cutoffs add the interval each server's own ping schedule uses now")
     if params.heartbeat.resume_window:
-        out.plain(f"resumption: a session outlives its socket by {params.heartbeat.resume_window}s; a reconnect "
+        out.plain(f"resumption: a session outlives its socket by {params.heartbeat.resume_window}{params.unit}; a reconnect "
                   "within that time, to any server, resumes it")
     if params.heartbeat.min_spacing:
         out.plain(f"lower bound: a server closes a connection whose heartbeats come sooner than "
-                  f"{params.heartbeat.min_spacing}s apart more than {params.heartbeat.strikes} times")
+                  f"{params.heartbeat.min_spacing}{params.unit} apart more than {params.heartbeat.strikes} times")
     for judge in params.judges:
         if judge.side == "proxy":
-            out.plain(f"judge: proxy {judge.name}, idle timeout {judge.timeout}s (every heartbeat resets it)")
+            out.plain(f"judge: proxy {judge.name}, idle timeout {judge.timeout}{params.unit} "
+                      "(every heartbeat resets it)")
         else:
             out.plain(f"judge: the {judge.name} itself, {cutoff_text(judge.multiplier)} x T + "
                       f"{cutoff_text(judge.interval_multiplier)} x I as told at its handshake")
@@ -461,7 +469,9 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
         if getattr(focus, "basis", ""):
             line += f" - {focus.basis}"
         out.plain(line)
-    out.plain(f"{len(run)} steps over {run.times()[-1]}s")
+    out.plain(f"{len(run)} steps over {run.times()[-1]}{params.unit}")
+    if params.unit != "s":
+        out.plain(f"every time above and below is in {params.unit}: clock, ages, T, I, RTT and cutoffs")
     out.plain("")
 
 
@@ -472,53 +482,60 @@ def _count(n: int, what: str) -> str:
 def _start(out: _Out, params: Params, state: State) -> None:
     for c, cl in enumerate(state.clients):
         where = f" by s{cl.server}" if cl.server >= 0 else ""
-        out.say(0, f"start: c{c} {cl.phase}{where} ({cl.timer}s left)")
+        out.say(0, f"start: c{c} {cl.phase}{where} ({cl.timer}{params.unit} left)")
     out.say(0, _configs(params, state) if params.rollout is not None else _tuning(params, state))
 
 
-def _age_text(age: int | None) -> str:
+def _age_text(age: int | None, unit: str) -> str:
     if age is None:
         return "no session"
-    return f"session age {age}s" if age >= 0 else f"session age >= {-age}s"
+    return f"session age {age}{unit}" if age >= 0 else f"session age >= {-age}{unit}"
 
 
 def _final(out: _Out, params: Params, state: State, now: int, ages: tuple) -> None:
     out.plain("")
-    out.plain(f"final state at t={now}s:")
+    out.plain(f"final state at t={now}{params.unit}:")
     if not params.heartbeat.faye:
         _final_stack(out, params, state, ages)
         return
     pub, gc = cutoff_text(params.publish_mult), cutoff_text(params.gc_mult)
-    header = f"  {'server':<8}{'advised':<16}{'reaper T':<10}{'publish cutoff':<16}{'GC cutoff':<11}status"
+    w = _advised_width(params, state)
+    header = f"  {'server':<8}{'advised':<{w}}{'reaper T':<10}{'publish cutoff':<16}{'GC cutoff':<11}status"
     out.plain(header)
     for s, srv in enumerate(state.servers):
         t = params.levels[srv.reap].timeout
-        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}s more")
+        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}{params.unit} more")
         out.plain(
-            f"  {'s' + str(s):<8}{_ti(params, srv.adv):<16}{t:<10}"
+            f"  {'s' + str(s):<8}{_ti(params, srv.adv):<{w}}{t:<10}"
             f"{cutoff_text(params.publish_mult * t):<16}{cutoff_text(params.gc_mult * t):<11}{status}"
         )
     out.plain(f"  (publish/existence cutoff = {pub} x T, GC cutoff = {gc} x T)")
     for c, cl in enumerate(state.clients):
         where = f" on s{cl.server}" if cl.server >= 0 else ""
-        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {_age_text(ages[c])}")
+        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}{params.unit}, {_age_text(ages[c], params.unit)}")
+
+
+def _advised_width(params: Params, state: State) -> int:
+    """The final table's "advised" column: 16 wide, or wider for T/I in milliseconds."""
+    return max(16, *(len(_ti(params, srv.adv)) + 2 for srv in state.servers))
 
 
 def _final_stack(out: _Out, params: Params, state: State, ages: tuple) -> None:
     by_client = params.heartbeat.cutoff_from == "client"
-    out.plain(f"  {'server':<8}{'advised':<16}{'judge T':<10}{'cutoff':<11}status")
+    w = _advised_width(params, state)
+    out.plain(f"  {'server':<8}{'advised':<{w}}{'judge T':<10}{'cutoff':<11}status")
     for s, srv in enumerate(state.servers):
         t = params.levels[srv.reap].timeout
         cutoff = "per client" if by_client else cutoff_text(params.cutoff("gc", srv.reap))
-        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}s more")
-        out.plain(f"  {'s' + str(s):<8}{_ti(params, srv.adv):<16}{'-' if by_client else t:<10}{cutoff:<11}{status}")
+        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}{params.unit} more")
+        out.plain(f"  {'s' + str(s):<8}{_ti(params, srv.adv):<{w}}{'-' if by_client else t:<10}{cutoff:<11}{status}")
     for c, cl in enumerate(state.clients):
         where = f" on s{cl.server}" if cl.server >= 0 else ""
-        sess = _age_text(ages[c])
+        sess = _age_text(ages[c], params.unit)
         own = ""
         if params.heartbeat.client_owned and cl.session:
             own = f", runs {_ti(params, cl.session.hs_level)}"
-        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}s, {sess}{own}")
+        out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}{params.unit}, {sess}{own}")
 
 
 def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None) -> str:
@@ -541,7 +558,7 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
     str
         The timeline, ending with a newline; identical for identical input.
     """
-    out = _Out()
+    out = _Out(params.unit)
     _header(out, run, params, title, focus)
     times = run.times()
     _start(out, params, run.initial)
@@ -570,6 +587,7 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
             out.say(now, _tuning(params, st.state))
         pre = st.state
     if run.loop is not None:
-        out.say(times[-1], f"-- the run returns to state {run.loop} (t={times[run.loop]}s) and repeats forever --")
+        out.say(times[-1], f"-- the run returns to state {run.loop} (t={times[run.loop]}{params.unit}) and repeats "
+                           "forever --")
     _final(out, params, pre, times[-1], ages[-1])
     return "\n".join(line.rstrip() for line in out.lines) + "\n"

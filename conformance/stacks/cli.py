@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from stormcheck.model.scenario import ScenarioError, load_scenario
 
+from .. import time_unit_refusal
 from ..procs import StartError, WaitTimeout
 from . import UNVERIFIED
 from .conform import RUN_KINDS, NotAStack, conform, scale_of, stack_of
@@ -55,6 +56,9 @@ def _line(r) -> str:
 def run(args) -> int:
     try:
         scenario = load_scenario(args.target)
+        if (why := time_unit_refusal(scenario.config)) is not None:
+            print(f"stormcheck conform: {scenario.source}: {why}", file=sys.stderr)
+            return 2
         why = unverified(scenario)
         if why:
             print(f"stormcheck conform: {scenario.source}: unverified: {why}", file=sys.stderr)
