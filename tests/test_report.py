@@ -416,7 +416,7 @@ def test_every_figure_is_shown_at_a_readable_size(gitter, tmp_path):
     images = sorted(p.name for p in (gitter / "img").iterdir())
     assert len(laid_out["figures"]) == len(images) == len(figures)  # every figure is on the page, once
     plots = [f for f in figures.values() if "message-sequence" not in f["alt"]]
-    assert len(plots) == 2 + len([d for d in DESIGNS if d != "fleet-wide-staged"])  # region, thresholds, storms
+    assert len(plots) == 2 + len(DESIGNS)  # region, thresholds, a storm per design
     for f in figures.values():
         (nw, nh), (x, y, w, h) = f["natural"], f["box"]
         assert w >= min(nw, 600) and h > 100, f  # not squeezed into a thumbnail
