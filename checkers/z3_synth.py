@@ -211,25 +211,50 @@ def _certified_run(point: Scenario, paths: tuple[str, ...], max_steps: int, seed
 
 
 def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
-    """Readable sufficient conditions: (text, formula, [(lhs, rhs), ...]) with each lhs < rhs."""
+    """Readable sufficient conditions: (text, formula, [(lhs, rhs), ...]) with each lhs < rhs.
+
+    The age at which a refresh lands is the hold (T for a held connect, 0 for
+    a ping answered at once: `Heartbeat.hold`) plus the interval plus the
+    RTT; the earliest cutoff is the smallest multiplier of the stack's reaper
+    paths times T, plus its interval term (``interval_multiplier x I``).
+    Each candidate is only a guess until Z3 proves it (`safe_region`).
+    """
     p = enc.params
-    mults = sorted({p.publish_mult, p.gc_mult})
-    m = mults[0]  # the smallest multiplier gives the earliest cutoff
-    mtxt = f"{float(m):g}"
+    hb = p.heartbeat
+    m = min(p.multiplier(path) for path in hb.paths)  # the smallest multiplier gives the earliest cutoff
+    k = hb.interval_multiplier
+    mtxt, ktxt = f"{float(m):g}", f"{float(k):g}"
     gap = enc.gap
     gap_txt = " + clock gap" if enc.ranges.get("skew") or p.max_skew_gap else ""
+    held = hb.hold == "timeout"
+
+    def refresh(t, i, h, name=""):
+        return h + i + enc.rtt_max + gap, (f"T{name} + " if held else "") + f"I{name} + rtt_max{gap_txt}"
+
+    def cutoff(t, i, name="", t_name=None):
+        t_name = t_name or f"T{name}"
+        if not k:
+            return ceil_times(m, t), f"ceil({mtxt} x {t_name})"
+        # ceil(m x T + k x I) over integers: one fraction over the common denominator.
+        d = m.denominator * k.denominator
+        num = m.numerator * k.denominator * t + k.numerator * m.denominator * i
+        return (num + d - 1) / d, f"ceil({mtxt} x {t_name} + {ktxt} x I{name})"
+
     out = []
     # 1. Every server stays at the base level (static designs).
-    lhs, rhs = enc.T[0] + enc.I[0] + enc.rtt_max + gap, ceil_times(m, enc.T[0])
-    out.append((f"T0 + I0 + rtt_max{gap_txt} < ceil({mtxt} x T0)", lhs < rhs, [(lhs, rhs)]))
+    (lhs, ltxt), (rhs, rtxt) = refresh(enc.T[0], enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
+    out.append((f"{ltxt} < {rtxt}", lhs < rhs, [(lhs, rhs)]))
     if len(enc.T) > 1:
         # 2. Level by level (a session judged by the level it was held for).
-        pairs = [(t + i + enc.rtt_max + gap, ceil_times(m, t)) for t, i in zip(enc.T, enc.I)]
-        out.append((f"for every level l: T_l + I_l + rtt_max{gap_txt} < ceil({mtxt} x T_l)",
+        pairs = [(refresh(t, i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
+        out.append((f"for every level l: {refresh(0, 0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
                     z3.And([a < b for a, b in pairs]), pairs))
         # 3. The largest hold against the smallest timeout (reapers judge by their own server).
-        lhs, rhs = enc.t_max + enc.i_max + enc.rtt_max + gap, ceil_times(m, enc.t_min)
-        out.append((f"max T + max I + rtt_max{gap_txt} < ceil({mtxt} x min T)", lhs < rhs, [(lhs, rhs)]))
+        if not k:
+            lhs = (enc.hold_max if held else 0) + enc.i_max + enc.rtt_max + gap
+            rhs = ceil_times(m, enc.t_min)
+            what = ("max T + " if held else "") + f"max I + rtt_max{gap_txt} < ceil({mtxt} x min T)"
+            out.append((what, lhs < rhs, [(lhs, rhs)]))
     return out
 
 

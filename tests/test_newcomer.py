@@ -117,7 +117,7 @@ def test_check_design_all_ends_with_one_verdict_over_all_designs(tmp_path):
 
 
 def test_synth_json_prints_json_when_inconclusive(tmp_path):
-    rc, out, err, _ = run(tmp_path, "synth", "stacks/mqtt", "--json")
+    rc, out, err, _ = run(tmp_path, "synth", "rollouts/mqtt-keepalive-120", "--json")  # rollouts: not encoded
     assert rc == 3, err
     doc = json.loads(out)
     assert doc["verdict"] == "inconclusive" and doc["reason"]

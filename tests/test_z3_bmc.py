@@ -151,8 +151,8 @@ def test_engine_knows_nothing_of_the_domain():
     assert none.status == "none" and none.steps == 5
 
 
-def test_a_stack_the_encoding_does_not_cover_is_inconclusive_with_a_reason():
-    sc = load_scenario("stacks/socketio-4")
+def test_a_fleet_the_encoding_does_not_cover_is_inconclusive_with_a_reason():
+    sc = load_scenario("rollouts/socketio-4-ping-60")  # a configuration rollout
     got = check_symbolic(sc.params, (no_valid_reap,), max_steps=2).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE and "not encoded" in got.basis
     assert not got.checked

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from stormcheck.cli import main
 
 RANGED = """
@@ -63,8 +65,24 @@ def test_synth_text(tmp_path, capsys):
 
 
 def test_synth_on_what_is_not_encoded_is_inconclusive(capsys):
-    assert main(["synth", "stacks/socketio-4"]) == 3
-    assert "not encoded" in capsys.readouterr().err
+    assert main(["synth", "rollouts/socketio-4-ping-60"]) == 3
+    assert "not encoded: a configuration rollout ([rollout])" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, region", [
+    ("stacks/mqtt", "I0 + rtt_max < ceil(1.5 x T0)"),  # a ping answered at once: no hold term
+    ("stacks/socketio-4", "I0 + rtt_max < ceil(1 x T0 + 1 x I0)"),  # Engine.IO's cutoff: pingInterval + pingTimeout
+])
+def test_synth_on_a_stack_states_its_region_in_the_stack_rules(capsys, name, region):
+    assert main(["synth", name]) == 0
+    out = capsys.readouterr().out
+    assert region in out and "proved: any number of clients" in out and "safe" in out
+
+
+def test_synth_on_a_violated_stack_proves_nothing_and_says_so(capsys):
+    # gRPC with a 10 s client keepalive against a 300 s minimum: no region of the upper-bound form is safe.
+    assert main(["synth", "variants/grpc-keepalive-10"]) == 3
+    assert "no candidate region is proved safe" in capsys.readouterr().out
 
 
 def test_synth_bad_input(tmp_path, capsys):
