@@ -9,7 +9,11 @@ from stormcheck import one_name
 
 one_name(__name__, "stormcheck.conformance")
 
-__all__ = ["time_unit_refusal"]
+__all__ = ["time_unit_refusal", "STACK_RUN_KINDS"]
+
+# The runs a stack scenario can be held to (`stacks.conform.runs_for`); here,
+# light, for the command line's choices, which must not start the harnesses.
+STACK_RUN_KINDS = ("free-run", "frozen-client", "rollout-as-written", "rollout-planned", "proxy-idle")
 
 
 def time_unit_refusal(config: dict) -> str | None:

@@ -22,8 +22,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from stormcheck.conformance import time_unit_refusal
-from stormcheck.conformance.stacks.conform import RUN_KINDS as STACK_RUNS
+from stormcheck.conformance import STACK_RUN_KINDS as STACK_RUNS, time_unit_refusal
 from stormcheck.model.scenario import ScenarioError, load_scenario
 
 __all__ = ["STACK", "add_parser", "run"]

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from stormcheck.conformance import STACK_RUN_KINDS
 from stormcheck.model.scenario import Scenario
 
 from . import STACKS
@@ -22,7 +23,7 @@ from .runs import RefusedRun, check_expressible, free_run, frozen_client, rollou
 
 __all__ = ["Result", "RUN_KINDS", "held", "scale_of", "stack_of", "runs_for", "conform", "NotAStack"]
 
-RUN_KINDS = ("free-run", "frozen-client", "rollout-as-written", "rollout-planned", "proxy-idle")
+RUN_KINDS = STACK_RUN_KINDS
 
 
 class NotAStack(ValueError):
