@@ -113,6 +113,14 @@ _case("z3/proof/ranged/off", "gitter-2015", "off", _Z3_RANGES, engine="z3-proof"
 _case("z3/synth/gitter-2015/per-server", "gitter-2015", "per-server", engine="z3-synth")
 _case("z3/synth/ranged/off", "gitter-2015", "off",
       {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-synth")
+_STACK_RANGES = {"ranges": {"timeout": [5, 300], "interval": [1, 120], "rtt_max": [0, 10]}}
+# Every stack preset: the proof of no_valid_reap (any number of clients, unbounded time; target
+# under 5 s each) and its safe region over timeout x interval x RTT in the stack's own rules, with a
+# certified run just outside (target under 30 s each).
+for _stack in ("actioncable", "faye", "grpc", "mqtt", "phoenix", "python-websockets", "signalr", "socketio-2",
+               "socketio-4"):
+    _case(f"z3/proof/stacks/{_stack}", f"stacks/{_stack}", "off", engine="z3-proof")
+    _case(f"z3/region/stacks/{_stack}", f"stacks/{_stack}", "off", _STACK_RANGES, engine="z3-region")
 # Conformance: every scenario of one stack run on its real library (stormcheck conform), wall time
 # per stack; the whole stack suite's target is under 4 minutes.
 for _stack in ("websockets", "socketio-4", "socketio-2", "mqtt", "nginx"):
@@ -282,7 +290,7 @@ def _run_z3(name: str, scenario, engine: str) -> dict:
         out = prove(scenario.params, "no_valid_reap", lambda ctx: make_solver(ctx=ctx), ranges=scenario.ranges,
                     threshold_ms=scenario.config["load"]["threshold_ms"])
         verdict = out.status
-    elif scenario.ranges:
+    elif scenario.ranges or engine == "z3-region":
         region = safe_region(scenario)
         verdict, steps = ("region" if region.conclusive else "inconclusive"), (
             len(region.outside_run) if region.outside_run is not None else None)
