@@ -228,30 +228,29 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
     gap_txt = " + clock gap" if enc.ranges.get("skew") or p.max_skew_gap else ""
     held = hb.hold == "timeout"
 
-    def refresh(t, i, h, name=""):
+    def refresh(i, h, name=""):
         return h + i + enc.rtt_max + gap, (f"T{name} + " if held else "") + f"I{name} + rtt_max{gap_txt}"
 
-    def cutoff(t, i, name="", t_name=None):
-        t_name = t_name or f"T{name}"
+    def cutoff(t, i, name=""):
         if not k:
-            return ceil_times(m, t), f"ceil({mtxt} x {t_name})"
+            return ceil_times(m, t), f"ceil({mtxt} x T{name})"
         # ceil(m x T + k x I) over integers: one fraction over the common denominator.
         d = m.denominator * k.denominator
         num = m.numerator * k.denominator * t + k.numerator * m.denominator * i
-        return (num + d - 1) / d, f"ceil({mtxt} x {t_name} + {ktxt} x I{name})"
+        return (num + d - 1) / d, f"ceil({mtxt} x T{name} + {ktxt} x I{name})"
 
     out = []
     # 1. Every server stays at the base level (static designs).
-    (lhs, ltxt), (rhs, rtxt) = refresh(enc.T[0], enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
+    (lhs, ltxt), (rhs, rtxt) = refresh(enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
     out.append((f"{ltxt} < {rtxt}", lhs < rhs, [(lhs, rhs)]))
     if len(enc.T) > 1:
         # 2. Level by level (a session judged by the level it was held for).
-        pairs = [(refresh(t, i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
-        out.append((f"for every level l: {refresh(0, 0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
+        pairs = [(refresh(i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
+        out.append((f"for every level l: {refresh(0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
                     z3.And([a < b for a, b in pairs]), pairs))
         # 3. The largest hold against the smallest timeout (reapers judge by their own server).
         if not k:
-            lhs = (enc.hold_max if held else 0) + enc.i_max + enc.rtt_max + gap
+            lhs = enc.hold_max + enc.i_max + enc.rtt_max + gap  # hold_max: 0 where a ping is answered at once
             rhs = ceil_times(m, enc.t_min)
             what = ("max T + " if held else "") + f"max I + rtt_max{gap_txt} < ceil({mtxt} x min T)"
             out.append((what, lhs < rhs, [(lhs, rhs)]))

@@ -45,7 +45,7 @@ __all__ = ["LEAD", "Step", "TraceRun", "Unexpressible", "drive", "load_trace", "
 
 LEAD = 1.5  # model seconds a driven step is applied early (see module docstring)
 POLL = 0.01  # wall seconds between looks at the logs
-SETTLE = 0.1  # wall seconds to let a logged connect's ping reach Redis before its age is judged
+AGE_SETTLE = 0.1  # wall seconds to let a logged connect's ping reach Redis before its age is judged
 STAMP = 0.001  # wall seconds: the resolution of the real processes' log stamps
 SETTLE = 0.05  # wall seconds a stalled holder stays frozen after the publisher's delete went out
 STALL_MAX = 2.0  # wall seconds a holder is frozen at the most
@@ -230,31 +230,33 @@ class _Driver:
             time.sleep(POLL)
 
     def _check_ages(self, i: int, step: Step) -> None:
-        real = self.fleet.session_ages()
-        if self._age_gaps(i, real):
+        ages = self._ages(i)
+        if any(self._off(model, got) for _, model, got in ages):
             # The server logs a connect as it arrives, before its engine's ping reaches Redis: a
             # step observed by that log line can be read back from Redis a moment too soon.
-            time.sleep(SETTLE)
-            real = self.fleet.session_ages()
-        for c, client in enumerate(self.states[i - 1]["clients"]):
-            model = client["session"]["age"] if client["session"] else None
-            cid = self.ids.get(f"c{c}")
-            got = real.get(cid) if cid else None
+            time.sleep(AGE_SETTLE)
+            ages = self._ages(i)
+        for c, model, got in ages:
             self.ages.append({"step": i, "client": f"c{c}", "model": model,
                               "real": None if got is None else round(got, 1)})
             if model is not None or got is not None:
                 shown = "none" if got is None else f"{got + LEAD:.1f}"
                 step.real.append(f"Redis: c{c}'s session age {shown} at the step (model {model})")
-            if model is not None and got is not None and abs(got + LEAD - model) > self.tol:
+            if self._off(model, got):
                 step.ok, step.why = False, f"c{c}'s session age in Redis is {got:.1f}, the model's {model}"
 
-    def _age_gaps(self, i: int, real: dict) -> bool:
-        """Whether some session's age in Redis is further than the tolerance from the model's."""
+    def _ages(self, i: int) -> list[tuple[int, int | None, float | None]]:
+        """Each client's session age before step `i`: (client, the model's, Redis's now)."""
+        real = self.fleet.session_ages()
+        out = []
         for c, client in enumerate(self.states[i - 1]["clients"]):
-            got = real.get(self.ids.get(f"c{c}"))
-            if client["session"] and got is not None and abs(got + LEAD - client["session"]["age"]) > self.tol:
-                return True
-        return False
+            cid = self.ids.get(f"c{c}")
+            out.append((c, client["session"]["age"] if client["session"] else None, real.get(cid) if cid else None))
+        return out
+
+    def _off(self, model: int | None, got: float | None) -> bool:
+        """A real age further from the model's than the tolerance (the step is applied LEAD early)."""
+        return model is not None and got is not None and abs(got + LEAD - model) > self.tol
 
     def _drive(self, kind: str, act: dict, s: dict, step: Step) -> None:
         f, server = self.fleet, f"s{act['server']}"
