@@ -93,7 +93,7 @@ from typing import Any, NamedTuple
 import z3
 
 from stormcheck.model.fleet import ACTIONS, DELETE_FIRST, FLUSH_FIRST, canonical, initial_states
-from stormcheck.model.params import Design, Faults, Heartbeat, Judge, Params
+from stormcheck.model.params import TIME_UNITS, Design, Faults, Heartbeat, Judge, Params
 from stormcheck.properties.core import NotEncoded
 from stormcheck.model.rollout import NOT_BEGUN
 from stormcheck.model.state import (CRASHED, CUT, HELD, NO_PING, PHASES, REJOIN, RETRY, WAITING, Action, Client, Server,
@@ -124,7 +124,7 @@ RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", 
 _KNOWN = {
     Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
              "publish_mult", "gc_mult", "design", "faults", "heartbeat", "judges", "publish_expired", "after_drop",
-             "after_401"},
+             "after_401", "unit"},
     Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
     Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
     Heartbeat: {"hold", "interval_from", "cutoff_from", "store", "paths", "interval_multiplier", "interval_term",
@@ -151,11 +151,13 @@ REFUSED = {
 
 # The generalisations of Faye's model (`Params.extensions`) this encoding
 # states, in the model's own words: every rule of a `[heartbeat]` table, the
-# extra judges (`[[judge]]`, `[[proxy]]`) and the published Faye stack. Any
-# other one the model names (a rollout, or one it gains later) is refused.
+# extra judges (`[[judge]]`, `[[proxy]]`), the published Faye stack and a
+# clock in milliseconds (every duration is an integer in the fleet's unit; only
+# the ranged adjuster converts, as `adjuster_advice` does). Any other one the
+# model names (a rollout, or one it gains later) is refused.
 _ENCODED_FEATURES = frozenset(Params(
     heartbeat=Heartbeat(hold="none", store="local", interval_term="in-use", min_spacing=1, resume_window=1),
-    judges=(Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=1)),
+    judges=(Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=1)), unit="ms",
 ).extensions()) | frozenset(Params(publish_expired="drop-queue", after_drop="same-id", after_401="interval").extensions())
 
 
@@ -357,8 +359,10 @@ class Encoding:
                 avg = sym("load_ms", "load_ms", level.avg_ms)
                 over = z3.If(avg > self.threshold_ms, avg - self.threshold_ms, 0)
                 # adjuster_advice with JavaScript rounding: round(1.6 * over / 1000)
-                # = floor((16 * over + 5000) / 10000), round(over / 2500) likewise.
-                dt, di = (16 * over + 5000) / 10000, (2 * over + 2500) / 5000
+                # = floor((16 * over + 5000) / 10000), round(over / 2500) likewise;
+                # whole seconds, counted in the fleet's unit.
+                per = TIME_UNITS[p.unit]
+                dt, di = per * ((16 * over + 5000) / 10000), per * ((2 * over + 2500) / 5000)
             else:
                 dt, di = level.timeout - p.t0, level.interval - p.i0
             if "timeout" in r or "interval" in r or (l == top and "load_ms" in r):

@@ -487,10 +487,8 @@ class Params:
             if getattr(self, name) != allowed[0]:
                 out.append(f"[{section}] {name} = {getattr(self, name)!r} (the published Faye stack)")
         if self.unit != "s":
-            # Both engines that state the rules again count whole seconds: the
-            # storm simulation steps a second at a time, and the symbolic
-            # encoding is held to the model in seconds only (its adjuster over
-            # ranged parameters converts a latency to seconds).
+            # The storm simulation steps a whole second at a time; the symbolic
+            # encoding counts in either unit (`z3_encoding._ENCODED_FEATURES`).
             out.append(f'time in milliseconds ([scenario] time_unit = "{self.unit}")')
         return tuple(out) + self.judge_rules()
 

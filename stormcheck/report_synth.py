@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 
 from stormcheck.properties.core import Inconclusive
-from stormcheck.model.params import DESIGNS, adjuster_advice
+from stormcheck.model.params import DESIGNS, TIME_UNITS, adjuster_advice
 from stormcheck.model.scenario import ScenarioError, scenario_from_dict
 
 from . import jobs
@@ -36,9 +36,9 @@ def _region_scenario(scenario):
     cfg.pop("design", None)
     cfg.pop("rollout", None)
     own = cfg.get("ranges", {})
-    t0, i0 = scenario.params.t0, scenario.params.i0
-    ranges = {"timeout": own.get("timeout", [max(1, t0 // 4), max(t0 * 3, 30)]),
-              "interval": own.get("interval", [0, max(i0 * 3, 30)])}
+    t0, i0, per = scenario.params.t0, scenario.params.i0, TIME_UNITS[scenario.params.unit]
+    ranges = {"timeout": own.get("timeout", [max(1, t0 // 4), max(t0 * 3, 30 * per)]),
+              "interval": own.get("interval", [0, max(i0 * 3, 30 * per)])}
     cfg["ranges"] = ranges
     return scenario_from_dict(cfg, scenario.source)
 
@@ -65,7 +65,11 @@ def _plotting():
 def _region_figure(scenario, region):
     matplotlib, plt, np = _plotting()
     (tlo, thi), (ilo, ihi) = region.ranges["timeout"], region.ranges["interval"]
-    ts, is_ = np.arange(tlo, thi + 1), np.arange(ilo, ihi + 1)
+    unit = scenario.params.unit
+    # One cell per value up to GRID values an axis (a range in milliseconds spans
+    # thousands): each cell is the value at its left/bottom edge, so a cell is
+    # drawn green only where that value is proved.
+    ts, is_ = _axis(np, tlo, thi), _axis(np, ilo, ihi)
     grid = np.array([[region.contains({"timeout": int(t), "interval": int(i)}) for t in ts] for i in is_])
     fig, ax = plt.subplots(figsize=(8, 4.8))
     # A margin around the searched range, so nothing sits on the axes' edge;
@@ -86,10 +90,10 @@ def _region_figure(scenario, region):
                 color="#b71c1c", markeredgecolor="white", linestyle="none",
                 label=f"just outside (T0={region.outside['timeout']}, I0={region.outside['interval']}): "
                       "a certified run reaps a valid session")
-    ax.set_xlabel("timeout T0 (s)", fontsize=MIN_FONT + 1)
-    ax.set_ylabel("interval I0 (s)", fontsize=MIN_FONT + 1)
+    ax.set_xlabel(f"timeout T0 ({unit})", fontsize=MIN_FONT + 1)
+    ax.set_ylabel(f"interval I0 ({unit})", fontsize=MIN_FONT + 1)
     ax.tick_params(labelsize=MIN_FONT)
-    ax.set_title(f"static fleet, RTT <= {max(scenario.params.rtt)} s: where T0 and I0 are proved safe",
+    ax.set_title(f"static fleet, RTT <= {max(scenario.params.rtt)} {unit}: where T0 and I0 are proved safe",
                  fontsize=MIN_FONT + 2)
     handles = patches + ax.get_legend_handles_labels()[0]
     ax.legend(handles=handles, fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2,
@@ -97,19 +101,36 @@ def _region_figure(scenario, region):
     return fig
 
 
+GRID = 200  # cells an axis, at most (each is one evaluation of the constraint, about 0.2 ms)
+
+
+def _axis(np, lo: int, hi: int):
+    """The values an axis of the region figure samples: every one, or GRID evenly spaced from `lo`."""
+    step = max(1, -(-(hi - lo + 1) // GRID))
+    return np.arange(lo, hi + 1, step)
+
+
 def _region_note(scenario, region) -> str:
     """What the plotted ranges are and where they come from, for the page."""
     (tlo, thi), (ilo, ihi) = region.ranges["timeout"], region.ranges["interval"]
+    u, per = scenario.params.unit, TIME_UNITS[scenario.params.unit]
     own = scenario.config.get("ranges", {})
     whence = ("the scenario's own [ranges]" if "timeout" in own and "interval" in own else
-              f"around the scenario's point (T0 from a quarter of its {scenario.params.t0} s to three times it, "
-              f"I0 from 0 to three times its {scenario.params.i0} s; each upper end at least 30 s)")
+              f"around the scenario's point (T0 from a quarter of its {scenario.params.t0} {u} to three times it, "
+              f"I0 from 0 to three times its {scenario.params.i0} {u}; each upper end at least {30 * per} {u})")
+    steps = {name: int(axis[1] - axis[0]) if len(axis) > 1 else 1
+             for name, axis in (("T0", range(tlo, thi + 1, max(1, -(-(thi - tlo + 1) // GRID)))),
+                                ("I0", range(ilo, ihi + 1, max(1, -(-(ihi - ilo + 1) // GRID)))))}
+    sampled = [f"{name} every {step} {u}" for name, step in steps.items() if step > 1]
+    cells = (f"Each cell is drawn by the value at its lower-left corner ({', '.join(sampled)}): green there "
+             f"means proved safe at that value; the constraint above states the region exactly. "
+             if sampled else "")
     return (f"The region is searched for a static fleet (design off, no adjuster: the timeout and interval stay as "
-            f"set) over timeout T0 from {tlo} to {thi} s and interval I0 from {ilo} to {ihi} s, {whence}; the RTT "
-            f"up to {max(scenario.params.rtt)} s and everything else as the scenario states. Green: proved safe "
-            f"for every value in it, any number of clients; red: outside the proved region (the cross is a point "
-            f"there where Z3 found a run, replayed through the model, that reaps a valid session); grey: not "
-            f"searched.")
+            f"set) over timeout T0 from {tlo} to {thi} {u} and interval I0 from {ilo} to {ihi} {u}, {whence}; the "
+            f"RTT up to {max(scenario.params.rtt)} {u} and everything else as the scenario states. Green: proved "
+            f"safe for every value in it, any number of clients; red: outside the proved region (the cross is a "
+            f"point there where Z3 found a run, replayed through the model, that reaps a valid session); grey: not "
+            f"searched. {cells}").rstrip()
 
 
 def _s(ms: int) -> str:

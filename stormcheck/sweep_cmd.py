@@ -77,7 +77,7 @@ def run(args) -> int:
     check_out(args.out)
     todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed})
             for point, sc in points]
-    why_not = _why_no_boundary(args, grid, props, scenario.params.unit)
+    why_not = _why_no_boundary(args, grid, props)
     if why_not is None:
         todo.append(jobs.Job("proved boundary (symbolic)", _boundary, (scenario.config, scenario.source, grid,
                                                                         [p for p, _ in points])))
@@ -130,12 +130,10 @@ def _column(key: str, unit: str) -> str:
     return f"{key} ({unit})" if unit != "s" and key in DURATION_KEYS else key
 
 
-def _why_no_boundary(args, grid: dict, props, unit: str = "s") -> str | None:
+def _why_no_boundary(args, grid: dict, props) -> str | None:
     """Why the symbolic boundary is not asked for (None: it is)."""
     if args.no_boundary:
         return "--no-boundary"
-    if unit != "s":
-        return f'the symbolic engine counts whole seconds, and this scenario {unit} ([scenario] time_unit = "{unit}")'
     if PROVED_PROPERTY not in {p.name for p in props}:
         return f"the symbolic engine proves {PROVED_PROPERTY}, which this sweep does not check"
     off = [k for k in grid if k not in SYNTH_KEYS]

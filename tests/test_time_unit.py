@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from stormcheck.checkers import run_engine
+from stormcheck.traces.run import replay
 from stormcheck.cli import main
 from stormcheck.model import scenario as scenario_module
 from stormcheck.model.events import Reaped
@@ -340,7 +341,10 @@ def test_a_sweep_in_ms_labels_its_duration_columns(tmp_path, capsys):
     assert rows[0].startswith("interval (ms),verdict,")
     assert [r.split(",")[:2] for r in rows[1:]] == [["13999", "holds"], ["14001", "violated"]]
     md = (out / "keepalive-14001.sweep.md").read_text()
-    assert "(times in ms)" in md and 'the symbolic engine counts whole seconds' in md
+    # The proved boundary is in milliseconds too: the client's ping lands by interval + RTT (1000 ms)
+    # and the broker cuts at 1.5 x 10000 ms, so 13999 is inside and 14001 outside.
+    assert "(times in ms)" in md and "proved free of valid-session reaps (symbolic engine) where" in md
+    assert "I0 + rtt_max < ceil(1.5 x T0)" in md
 
 
 def test_the_report_of_an_ms_scenario_says_ms(tmp_path, capsys):
@@ -371,19 +375,58 @@ def gitter_in_ms(tmp_path: Path) -> Path:
 REFUSAL = 'time_unit = "ms"'
 
 
-def test_the_symbolic_engine_refuses_milliseconds_by_name(tmp_path):
-    sc = load_scenario(str(gitter_in_ms(tmp_path)))
-    assert sc.params.unit == "ms" and sc.params.levels[1].timeout == 101000
-    got = run_engine("symbolic", sc, (no_valid_reap,), steps=4).get("no_valid_reap")
-    assert str(got.verdict) == "inconclusive"
-    assert got.basis == f'not encoded: time in milliseconds ([scenario] {REFUSAL})'
+# The symbolic engine states every duration as an integer in the fleet's unit; only its ranged
+# adjuster converts (a latency to whole seconds, counted in the unit). Each preset below, restated
+# in milliseconds, must get the verdicts and the basis (proved / certified) it gets in seconds,
+# and a certified run in milliseconds.
+SYMBOLIC_MS = ["gitter-2015/per-server", "gitter-2015/off", "stacks/mqtt/off", "stacks/grpc/off",
+               "stacks/socketio-4/off", "proxies/nginx-websockets/off"]
 
 
-def test_synth_and_storm_refuse_milliseconds_before_they_start(tmp_path, capsys):
+@pytest.mark.parametrize("case", SYMBOLIC_MS)
+def test_the_symbolic_engine_in_milliseconds_agrees_with_seconds(case):
+    name, design = case.rsplit("/", 1)
+    seconds = load_scenario(name, design=design)
+    ms = scenario_from_dict(in_milliseconds(seconds.config), f"{name} in ms")
+    props = tuple(p for p in PROPERTIES if p.name in ("no_valid_reap", "parameter_agreement"))
+    a, b = run_engine("symbolic", seconds, props, seed=0), run_engine("symbolic", ms, props, seed=0)
+    for prop in props:
+        s, m = a.get(prop.name), b.get(prop.name)
+        assert str(m.verdict) == str(s.verdict) != "inconclusive", (prop.name, s.basis, m.basis)
+        assert m.basis.split(" ")[:2] == s.basis.split(" ")[:2]  # "proved by" / "certified counterexample"
+        if s.run is not None:  # the solver picks its own run (not always the shortest): it must replay
+            replay(ms.params, m.run.initial, m.run.actions, m.run.states)
+            if max(s.run.times()) > 0:  # a reap takes whole seconds: its clock reads thousands
+                assert max(m.run.times()) >= 1000
+
+
+def test_synth_thresholds_in_milliseconds_are_the_seconds_ones_times_1000(tmp_path):
+    """The ranged adjuster moves T and I by whole seconds in either unit: the same latencies reap."""
+    from stormcheck.checkers.z3_synth import adjuster_thresholds
+
+    seconds = load_scenario("gitter-2015")
+    ms = load_scenario(str(gitter_in_ms(tmp_path)))
+    got_s = adjuster_thresholds(seconds, paths=("publish",), max_steps=16)
+    got_ms = adjuster_thresholds(ms, paths=("publish",), max_steps=16)
+    assert [t.load_ms for t in got_ms] == [t.load_ms for t in got_s] and got_s[0].load_ms is not None
+    assert [(t.timeout, t.interval) for t in got_ms] == [(1000 * t.timeout, 1000 * t.interval) for t in got_s]
+    assert got_ms[0].certified is not None and got_s[0].certified is not None
+
+
+def test_a_seeded_unit_slip_in_the_ranged_adjuster_is_caught(tmp_path, monkeypatch):
+    """Control: an adjuster that forgets the unit (moves T by 1 ms, not 1 s) changes the answer."""
+    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers.z3_synth import adjuster_thresholds
+
+    monkeypatch.setattr(z3_encoding, "TIME_UNITS", {"s": 1, "ms": 1})
+    ms = load_scenario(str(gitter_in_ms(tmp_path)))
+    seconds = adjuster_thresholds(load_scenario("gitter-2015"), paths=("publish",), max_steps=16)
+    slipped = adjuster_thresholds(ms, paths=("publish",), max_steps=16)
+    assert [t.load_ms for t in slipped] != [t.load_ms for t in seconds]
+
+
+def test_storm_refuses_milliseconds_before_it_starts(tmp_path, capsys):
     path = gitter_in_ms(tmp_path)
-    assert main(["synth", str(path)]) == 3
-    err = capsys.readouterr().err
-    assert "not encoded: time in milliseconds" in err and REFUSAL in err and "symbolic engine" in err
     out = tmp_path / "storm"
     assert main(["storm", str(path), "--out", str(out), "--quiet"]) == 3
     err = capsys.readouterr().err
