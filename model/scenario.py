@@ -512,6 +512,17 @@ _OPTIONAL["client"] = {
     "after_401": (_P.after_401, _choice(AFTER_401)),
 }
 
+# [terms]: what a stack calls the model's timeout, interval and round trip, and
+# the unit its settings are written in. Only synth and the report read it: they
+# state a region and its points in these names (`stormcheck.terms`).
+_OPTIONAL["terms"] = {
+    "timeout": (None, _text(nonempty=True)),
+    "interval": (None, _text(nonempty=True)),
+    "rtt": (None, _text(nonempty=True)),
+    "unit": (None, _choice(tuple(TIME_UNITS))),
+}
+_SPARSE |= {("terms", key) for key in _OPTIONAL["terms"]}
+
 _SECTIONS = (*_SPEC, *_OPTIONAL, "rollout", "ranges")
 _SECTIONS += ("judge", "proxy")  # arrays of tables: [[judge]], [[proxy]]
 
@@ -1006,6 +1017,8 @@ def _normalise(label: str, raw: Any) -> dict:
         cfg["storm"] = _check_storm(label, raw, cfg)
     if "client" in raw:
         cfg["client"] = _section(label, raw, "client")
+    if "terms" in raw:
+        cfg["terms"] = _section(label, raw, "terms")
     _check_faye_stack(label, cfg)
     if "ranges" in raw:
         cfg["ranges"] = _check_ranges(label, raw["ranges"], cfg)

@@ -25,6 +25,7 @@ from . import jobs
 from .report_core import ReportContext, Section
 from .report_html import esc, figure_image, img_html, img_markdown, prose
 from .synth_cmd import threshold_jobs, thresholds_from
+from .terms import axis_label, in_terms
 
 __all__ = ["synth_section", "synth_jobs"]
 
@@ -90,8 +91,8 @@ def _region_figure(scenario, region):
                 color="#b71c1c", markeredgecolor="white", linestyle="none",
                 label=f"just outside (T0={region.outside['timeout']}, I0={region.outside['interval']}): "
                       "a certified run reaps a valid session")
-    ax.set_xlabel(f"timeout T0 ({unit})", fontsize=MIN_FONT + 1)
-    ax.set_ylabel(f"interval I0 ({unit})", fontsize=MIN_FONT + 1)
+    ax.set_xlabel(axis_label(scenario, "timeout", "T0"), fontsize=MIN_FONT + 1)
+    ax.set_ylabel(axis_label(scenario, "interval", "I0"), fontsize=MIN_FONT + 1)
     ax.tick_params(labelsize=MIN_FONT)
     ax.set_title(f"static fleet, RTT <= {max(scenario.params.rtt)} {unit}: where T0 and I0 are proved safe",
                  fontsize=MIN_FONT + 2)
@@ -204,8 +205,9 @@ def synth_section(ctx: ReportContext) -> Section | None:
                                  f"{scenario.name}: proved-safe region over timeout and interval")
             images.append(image)
             note = _region_note(scenario, region)
-            parts_h.append(f"<pre>{esc(region.text())}</pre><p>{prose(note)}</p><p>{img_html(image)}</p>")
-            parts_md.append(f"```\n{region.text()}\n```\n\n{note}\n\n{img_markdown(image)}\n")
+            text = "\n".join([region.text(), *in_terms(scenario, region)])
+            parts_h.append(f"<pre>{esc(text)}</pre><p>{prose(note)}</p><p>{img_html(image)}</p>")
+            parts_md.append(f"```\n{text}\n```\n\n{note}\n\n{img_markdown(image)}\n")
         design = _threshold_design(ctx, scenario)
         if design is not None:
             try:

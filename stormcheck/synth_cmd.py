@@ -36,6 +36,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import jobs
 from .output import OutputError, check_out, version, write_text
+from .terms import in_terms, terms_doc
 
 __all__ = ["add_parser", "run", "thresholds_by_path", "threshold_jobs", "thresholds_from", "MAX_STEPS", "STEPS_WHY"]
 
@@ -94,12 +95,12 @@ def run(args) -> int:
                                   f"(proved below, certified at the threshold)"] + [f"  {t.text()}" for t in found])
             else:
                 region = safe_region(scenario, max_steps=args.steps, seed=args.seed)
-                doc = _region_doc(region)
+                doc = _region_doc(region) | {"terms": terms_doc(scenario, region)}
                 ok = region.conclusive
                 runs = [("synth-outside", region.outside_run, region.outside_config)] if region.outside_run else []
                 if region.cti is not None:
                     runs.append(("synth-cti", *region.cti))
-                text = region.text()
+                text = "\n".join([region.text(), *in_terms(scenario, region)])
         except SynthesisError as err:
             raise _BadInput(str(err)) from None
     except (ScenarioError, _BadInput, OutputError) as err:

@@ -105,3 +105,66 @@ def test_check_symbolic_states_its_bound_when_nothing_is_proved(tmp_path, capsys
     out = capsys.readouterr().out
     assert rc == 0 and "bounded: no counterexample of <= 4 steps" in out and "not proved (cti" in out
     assert not list(tmp_path.iterdir())
+
+
+def _ranged_stack(tmp_path, name: str) -> str:
+    """Stack preset `name` with its timeout, interval and RTT ranged, as a file."""
+    from stormcheck.model.scenario import _preset_dir
+
+    text = (_preset_dir() / f"stacks/{name}.toml").read_text()
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text + "\n[ranges]\ntimeout = [5, 300]\ninterval = [1, 120]\nrtt_max = [0, 10]\n")
+    return str(path)
+
+
+def test_every_stack_names_its_timeout_interval_and_unit():
+    from stormcheck.model.scenario import load_scenario, shipped_names
+
+    for name in shipped_names("stacks"):
+        terms = load_scenario(name).config.get("terms", {})
+        assert {"timeout", "interval", "unit"} <= set(terms), name
+        assert terms["timeout"] != terms["interval"], name  # the two axes are told apart
+
+
+def test_synth_states_a_stack_region_in_its_own_names_and_unit(tmp_path, capsys):
+    # Engine.IO's settings are milliseconds: the proved points, x 1000, under pingTimeout / pingInterval.
+    path = _ranged_stack(tmp_path, "socketio-4")
+    assert main(["synth", path, "--json", "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    terms = doc["terms"]
+    assert terms["unit"] == "ms" and terms["names"] == {"timeout": "pingTimeout", "interval": "pingInterval",
+                                                        "rtt_max": "RTT"}
+    assert terms["constraint"] == doc["constraint"].replace("T0", "pingTimeout").replace("I0", "pingInterval") \
+        .replace("rtt_max", "RTT")
+    for side in ("inside", "outside"):
+        model = doc[side]
+        assert terms[side] == {"pingTimeout": 1000 * model["timeout"], "pingInterval": 1000 * model["interval"],
+                               "RTT": 1000 * model["rtt_max"]}
+    assert main(["replay", doc["files"]["synth-outside"]]) == 0  # the point outside is a real reap
+    capsys.readouterr()
+    assert main(["synth", path]) == 0
+    out = capsys.readouterr().out
+    assert "in socketio-4's own terms (settings in ms):" in out
+    assert f"outside (a certified run reaps a valid session): pingTimeout = {1000 * doc['outside']['timeout']} ms" in out
+
+
+def test_a_scenario_without_terms_keeps_the_model_names(tmp_path, capsys):
+    path = tmp_path / "ranged.toml"
+    path.write_text(RANGED)
+    assert main(["synth", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["terms"] is None
+    assert main(["synth", str(path)]) == 0
+    assert "own terms" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("line, says", [
+    ('unit = "minutes"', '[terms] unit = "minutes": must be one of "s", "ms"'),
+    ('timeout = ""', '[terms] timeout = "": must be a non-empty string'),
+    ("keepalive = 60", "[terms] keepalive: unknown key; allowed keys in [terms]: timeout, interval, rtt, unit"),
+])
+def test_bad_terms_exit_2_naming_key_value_and_what_is_allowed(tmp_path, capsys, line, says):
+    path = tmp_path / "bad.toml"
+    path.write_text(RANGED + f"\n[terms]\n{line}\n")
+    assert main(["synth", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
