@@ -52,13 +52,29 @@ def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callab
                           progress=progress)
 
 
+def _compositional(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
+    # The scenario's own fleet first (violations, witnesses), then one client
+    # against any number of others for what holds there.
+    from .compose import check_compositional
+
+    def concrete(props, max_states=None):
+        bounds = scenario.bounds if max_states is None else dataclasses.replace(
+            scenario.bounds, max_states=min(max_states, scenario.bounds.max_states))
+        return check_bfs(scenario.params, props, scenario=scenario.name, budget=bounds)
+
+    return check_compositional(scenario.params, properties, scenario=scenario.name, budget=scenario.bounds,
+                               progress=progress, concrete=concrete)
+
+
 ENGINES: dict[str, Callable[..., CheckResult]] = {
     "exhaustive": _exhaustive,
+    "compositional": _compositional,
     "hypothesis": _hypothesis,
     "symbolic": _symbolic,
 }
 ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "exhaustive": (),
+    "compositional": (),
     "hypothesis": ("examples", "steps", "database"),
     "symbolic": ("steps",),
 }

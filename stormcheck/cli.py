@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="hypothesis: runs per always-property (default 1000)")
     c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); "
                         f"symbolic: the BMC bound (default: the scenario's depth bound, else {SYMBOLIC_STEPS})")
-    c.add_argument("--max-states", type=int, help="exhaustive: override the scenario's state budget")
-    c.add_argument("--max-seconds", type=float, help="exhaustive: override the scenario's time budget")
+    c.add_argument("--max-states", type=int, help="exhaustive, compositional: override the scenario's state budget")
+    c.add_argument("--max-seconds", type=float, help="exhaustive, compositional: override the scenario's time budget")
     c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
     c.add_argument("--runs", type=int, metavar="K",
                    help="hypothesis: a swarm of K seeded runs (seed, seed + 1, ...), merged per property; "
@@ -182,6 +182,9 @@ def _engine_options(args) -> dict:
                 bounded_by = "--examples and --steps" if args.engine == "hypothesis" else "--steps"
                 raise _BadInput(f"--{key.replace('_', '-')}: not used by --engine {args.engine}, "
                                 f"which is bounded by {bounded_by}")
+    if args.engine == "compositional" and args.max_depth is not None:
+        raise _BadInput("--max-depth: not used by --engine compositional, whose search covers runs of any length "
+                        "(bound it with --max-states or --max-seconds)")
     options = {}
     for key in takes:
         value = getattr(args, key, None)
