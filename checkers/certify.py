@@ -67,7 +67,7 @@ from stormcheck.model.storm import Series
 from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.export import replay_trace, run_to_trace
 from stormcheck.traces.itf import Trace
-from stormcheck.traces.run import Run
+from stormcheck.traces.run import Run, replay
 
 __all__ = ["Certificate", "Certification", "certify", "certificate_scenario", "NotCertified"]
 
@@ -138,10 +138,14 @@ def certificate_scenario(scenario: Scenario, series: Series) -> tuple[Scenario, 
     return cert, {old: new for new, old in enumerate(ordered)}
 
 
-def certify(scenario: Scenario, series: Series, meta: dict | None = None) -> Certification:
+def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces: bool = False) -> Certification:
     """Certify every valid reap `series` recorded (a `simulate(..., record=True)` run of `scenario`).
 
-    `meta` goes into each trace's ``#meta`` (seed, mitigation, ...).
+    Each model run is replayed from the model's initial state with
+    `traces.run.replay`, every step's guard checked and every state
+    compared. With `traces`, each is also written as an ITF trace
+    (`Certificate.trace`; `meta` goes into its ``#meta``: seed, mitigation,
+    ...) and replayed from that trace, as ``stormcheck replay`` reads it.
     """
     if series.history is None:
         raise ValueError("the run kept no history: simulate it with record=True (sampled mode)")
@@ -161,7 +165,8 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None) -> Cer
     moves = rec.moves
     certificates = []
     for i, leaf in enumerate(leaves):
-        certificates.append(_certify_one(f"c{i}", cert, renumber, leaf, moves, {**(meta or {}), "client": f"c{i}"}))
+        info = {**(meta or {}), "client": f"c{i}"}
+        certificates.append(_certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None))
     valid = sum(n.n for n in rec.reaps)
     done: dict[int, float] = {}
     for c, leaf in zip(certificates, leaves):
@@ -178,7 +183,8 @@ def _since_reload(chain: list[Node]) -> list[Node]:
     return chain[reloads[-1] + 1:] if reloads else chain
 
 
-def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: list[Move], meta: dict) -> Certificate:
+def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: list[Move],
+                 meta: dict | None) -> Certificate:
     chain = _since_reload(leaf.chain())
     reaps = [n for n in chain if n.kind == "reaped"]
     records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in reaps]
@@ -188,23 +194,34 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
     except NotCertified as err:
         return Certificate(name, tuple(records), None, None, str(err))
     run = Run(builder.initial, tuple(builder.steps))
-    full = {"scenario": cert.name, "scenario_config": cert.config, "design": cert.design.name,
-            "property": no_valid_reap.name, "modality": no_valid_reap.modality, "verdict": "violated",
-            "basis": f"the simulation's reap of {name} at t={leaf.t} s, replayed through the model",
-            "engine": ENGINE, "sim_time_at_start": builder.start_t, "reaps": records, **meta}
-    trace = run_to_trace(run, cert.params, full)
-    problem = _replays(trace, cert, records)
+    trace = None
+    if meta is not None:
+        full = {"scenario": cert.name, "scenario_config": cert.config, "design": cert.design.name,
+                "property": no_valid_reap.name, "modality": no_valid_reap.modality, "verdict": "violated",
+                "basis": f"the simulation's reap of {name} at t={leaf.t} s, replayed through the model",
+                "engine": ENGINE, "sim_time_at_start": builder.start_t, "reaps": records, **meta}
+        trace = run_to_trace(run, cert.params, full)
+    problem = _replays(run, trace, cert, records)
     return Certificate(name, tuple(records), run, trace, problem)
 
 
-def _replays(trace: Trace, cert: Scenario, records: list[dict]) -> str | None:
-    """Replay `trace` as ``stormcheck replay`` reads it from disk; None when it shows every reap."""
+def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict]) -> str | None:
+    """Replay the model run (from its ITF trace, as ``stormcheck replay`` reads it, when there is one).
+
+    None when it replays from one of the model's initial states and shows
+    every reap the history has as a violation of `no_valid_reap`.
+    """
     from stormcheck.output import finding_lost  # the CLI's own check of a replayed finding
 
-    stored = Trace.from_json(json.loads(json.dumps(trace.to_json())))
-    params = scenario_from_dict(stored.meta["scenario_config"], source="trace").params
+    params = scenario_from_dict(cert.config, source="certificate").params
+    if built.initial not in fleet.initial_states(params):
+        return "the model run does not start in one of the model's initial states"
     try:
-        run = replay_trace(stored, params)
+        if trace is not None:
+            stored = Trace.from_json(json.loads(json.dumps(trace.to_json())))
+            run = replay_trace(stored, params)
+        else:
+            run = replay(params, built.initial, built.actions, expected=built.states)
     except ValueError as err:
         return f"the model run does not replay: {err}"
     lost = finding_lost(params, no_valid_reap, run)
@@ -217,6 +234,23 @@ def _replays(trace: Trace, cert: Scenario, records: list[dict]) -> str | None:
         if no_valid_reap.check(params, states[i - 1], action, st):
             return f"step {i} of the model run does not reap the valid client (t={r['t']} s)"
     return None
+
+
+def _keyed(nodes: list[Node]) -> list[tuple[tuple, Node]]:
+    """A history's steps with their sort keys (`model.history.order`), in the history's own order.
+
+    A step the simulation took at once after another in the same second (a
+    heartbeat answered at once, after the handshake that opened its socket)
+    keeps its place after it, whatever its usual stage.
+    """
+    out, last = [], (None, -1)
+    for i, node in enumerate(nodes, start=1):
+        key = order(node, i)
+        if key[0] == last[0] and key[1] < last[1]:
+            key = (key[0], last[1], *key[2:])
+        out.append((key, node))
+        last = key
+    return out
 
 
 class _Builder:
@@ -301,6 +335,18 @@ class _Builder:
 
     # ------------------------------------------------------------ server moves
 
+    def until_up(self, server: int, t: int) -> None:
+        """A server still down in the model, up in the run: on to the model's own end of its loss.
+
+        (The model's loss began at a deadline before the run's; it ends as
+        many seconds earlier, unless the client's clock has moved since.)
+        Only while the client has no step due first.
+        """
+        for _ in range(_MAX_STEPS):
+            if self.state.servers[server].down == 0:
+                return
+            self.tick_or_urgent(t, f"finds s{server} up")
+
     def server_move(self, move: Move) -> None:
         a = move.action
         if a.kind == "restore":
@@ -311,7 +357,10 @@ class _Builder:
             for adopt in fleet.RULE["adopt"].enabled(self.p, self.state):
                 self.take(adopt)
         else:
-            self.take(a._replace(value=self.level(a.value)) if a.kind == "load" else a)
+            action = a._replace(value=self.level(a.value)) if a.kind == "load" else a
+            if action.server >= 0:
+                self.until_up(action.server, move.t)
+            self.take(action)
         got = [(s.target, s.adv, s.reap) for s in self.state.servers]
         want = self.levels(move.servers)
         if got != want:
@@ -386,7 +435,7 @@ class _Builder:
                 later.append((k, move))
         if reloaded:
             self.check_servers(first, moves, key)
-        items = sorted(later + [(order(n, i), n) for i, n in enumerate(rest, start=1)], key=lambda x: x[0])
+        items = sorted(later + _keyed(rest), key=lambda x: x[0])
         records = iter(self.records)
         for _, item in items:
             if isinstance(item, Move):
