@@ -73,10 +73,22 @@ __all__ = ["Certificate", "Certification", "certify", "certificate_scenario", "N
 
 ENGINE = "storm-certify"
 _MAX_STEPS = 100_000  # a guard against a model run that never reaches the client's next step
+# The urgent kinds of the fleets the simulation covers (rollouts' are refused before it runs).
+_CLIENT_DUE = ("reply", "arrive", "reconnect")
+_SERVER_DUE = ("restore", "deadline")
 
 
 class NotCertified(Exception):
-    """The model cannot take the simulation's step here; the message says which and why."""
+    """The model cannot take the simulation's step here; the message says which and why.
+
+    ``inexpressible``: the step is not one of the protocol's (a page reload),
+    so the model has nothing to hold the simulation to; otherwise the model
+    refutes the step.
+    """
+
+    def __init__(self, message: str, inexpressible: bool = False) -> None:
+        super().__init__(message)
+        self.inexpressible = inexpressible
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,8 @@ class Certificate:
     reaps: tuple[dict, ...]  # each: t, server, path, age, clients, step (in the run; None if not reached)
     run: Run | None
     trace: Trace | None
-    problem: str | None
+    problem: str | None  # None: certified
+    inexpressible: bool = False  # the problem is a step the protocol does not have, not one it refutes
 
     @property
     def clients(self) -> float:
@@ -100,17 +113,26 @@ class Certification:
 
     valid_reaps: int
     certified: int
+    inexpressible: int  # reaps of sessions a page reload began at another level than the base
     certificates: tuple[Certificate, ...]
 
     @property
     def uncertified(self) -> int:
         return self.valid_reaps - self.certified
 
+    @property
+    def refuted(self) -> int:
+        """Reaps the model does not let happen as the simulation made them: a simulation the model contradicts."""
+        return self.uncertified - self.inexpressible
+
     def summary(self) -> str:
         text = f"{self.valid_reaps:,} valid reaps, {self.certified:,} certified by replay"
-        failed = [c for c in self.certificates if c.problem]
-        if failed:
-            text += f"; {self.uncertified:,} NOT certified, first: {failed[0].name}: {failed[0].problem}"
+        if self.inexpressible:
+            text += (f"; {self.inexpressible:,} not expressible in the model (a session a page reload began at "
+                     "another level than the base: a reload is not a protocol step)")
+        refuted = [c for c in self.certificates if c.problem and not c.inexpressible]
+        if refuted:
+            text += f"; {self.refuted:,} NOT certified, first: {refuted[0].name}: {refuted[0].problem}"
         return text
 
 
@@ -138,14 +160,18 @@ def certificate_scenario(scenario: Scenario, series: Series) -> tuple[Scenario, 
     return cert, {old: new for new, old in enumerate(ordered)}
 
 
-def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces: bool = False) -> Certification:
+def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces: bool = False,
+            through_itf: bool = False) -> Certification:
     """Certify every valid reap `series` recorded (a `simulate(..., record=True)` run of `scenario`).
 
-    Each model run is replayed from the model's initial state with
-    `traces.run.replay`, every step's guard checked and every state
-    compared. With `traces`, each is also written as an ITF trace
-    (`Certificate.trace`; `meta` goes into its ``#meta``: seed, mitigation,
-    ...) and replayed from that trace, as ``stormcheck replay`` reads it.
+    Each model run is replayed from one of the model's initial states with
+    `traces.run.replay` (the replay ``stormcheck replay`` makes of a
+    decoded trace), every step's guard checked and every state compared.
+    With `traces`, each is also made an ITF trace (`Certificate.trace`;
+    `meta` goes into its ``#meta``: seed, mitigation, ...); with
+    `through_itf` too, the replay is of that trace read back from JSON,
+    exactly as ``stormcheck replay`` reads a file (decoding makes it several
+    times slower).
     """
     if series.history is None:
         raise ValueError("the run kept no history: simulate it with record=True (sampled mode)")
@@ -166,15 +192,19 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     certificates = []
     for i, leaf in enumerate(leaves):
         info = {**(meta or {}), "client": f"c{i}"}
-        certificates.append(_certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None))
+        certificates.append(_certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None,
+                                         through_itf))
     valid = sum(n.n for n in rec.reaps)
     done: dict[int, float] = {}
+    inexpressible: dict[int, float] = {}
     for c, leaf in zip(certificates, leaves):
-        if c.problem is None:
+        if c.problem is None or c.inexpressible:
             for node in _since_reload(leaf.chain()):
                 if node.kind == "reaped":
-                    done[id(node)] = node.n
-    return Certification(int(round(valid)), int(round(sum(done.values()))), tuple(certificates))
+                    (done if c.problem is None else inexpressible)[id(node)] = node.n
+    inexpressible = {k: v for k, v in inexpressible.items() if k not in done}
+    return Certification(int(round(valid)), int(round(sum(done.values()))), int(round(sum(inexpressible.values()))),
+                         tuple(certificates))
 
 
 def _since_reload(chain: list[Node]) -> list[Node]:
@@ -184,7 +214,7 @@ def _since_reload(chain: list[Node]) -> list[Node]:
 
 
 def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: list[Move],
-                 meta: dict | None) -> Certificate:
+                 meta: dict | None, through_itf: bool) -> Certificate:
     chain = _since_reload(leaf.chain())
     reaps = [n for n in chain if n.kind == "reaped"]
     records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in reaps]
@@ -192,7 +222,7 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
     try:
         builder.build(chain, moves, reloaded=leaf.chain()[0] is not chain[0])
     except NotCertified as err:
-        return Certificate(name, tuple(records), None, None, str(err))
+        return Certificate(name, tuple(records), None, None, str(err), err.inexpressible)
     run = Run(builder.initial, tuple(builder.steps))
     trace = None
     if meta is not None:
@@ -201,12 +231,12 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
                 "basis": f"the simulation's reap of {name} at t={leaf.t} s, replayed through the model",
                 "engine": ENGINE, "sim_time_at_start": builder.start_t, "reaps": records, **meta}
         trace = run_to_trace(run, cert.params, full)
-    problem = _replays(run, trace, cert, records)
+    problem = _replays(run, trace, cert, records, through_itf)
     return Certificate(name, tuple(records), run, trace, problem)
 
 
-def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict]) -> str | None:
-    """Replay the model run (from its ITF trace, as ``stormcheck replay`` reads it, when there is one).
+def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict], through_itf: bool) -> str | None:
+    """Replay the model run (from its ITF trace, as ``stormcheck replay`` reads it, with `through_itf`).
 
     None when it replays from one of the model's initial states and shows
     every reap the history has as a violation of `no_valid_reap`.
@@ -217,7 +247,7 @@ def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict
     if built.initial not in fleet.initial_states(params):
         return "the model run does not start in one of the model's initial states"
     try:
-        if trace is not None:
+        if through_itf and trace is not None:
             stored = Trace.from_json(json.loads(json.dumps(trace.to_json())))
             run = replay_trace(stored, params)
         else:
@@ -265,34 +295,43 @@ class _Builder:
 
     # ------------------------------------------------------------ steps
 
+    # The builder asks only the guard of the rule it takes (and, before time
+    # moves, those of the urgent ones): listing every enabled action costs a
+    # pass over the run's whole level table. The replay that follows checks
+    # every step against everything the model enables.
+
     def take(self, action: Action):
-        try:
-            st = fleet.step(self.p, self.state, action)
-        except fleet.ProtocolError as err:
-            raise NotCertified(f"at model time {self.m} (t={self.m + self.shift} s): {err}") from None
+        rule = fleet.RULE[action.kind]
+        if action not in rule.enabled(self.p, self.state):
+            raise NotCertified(f"at model time {self.m} (t={self.m + self.shift} s): "
+                               f"{fleet._why_not(self.p, self.state, action)}")
+        st = rule.apply(self.p, self.state, action)
         self.steps.append((action, st))
         self.pre, self.state = self.state, st.state
         if action.kind == "tick":
             self.m += action.value
         return st
 
+    def due(self, kinds: tuple[str, ...]) -> list[Action]:
+        """The actions of `kinds` (urgent ones) enabled now."""
+        return [a for k in kinds if fleet.RULE[k].has(self.p) for a in fleet.RULE[k].enabled(self.p, self.state)]
+
     def tick_or_urgent(self, t: int, wanted: str) -> None:
         """One step toward the client's next deadline: a due server step (a loss's end), or time."""
-        enabled = fleet.actions(self.p, self.state)
-        urgent = [a for a in enabled if a.kind in ("restore", "deadline")]
+        urgent = self.due(_SERVER_DUE)
         if urgent:
             self.take(urgent[0])
             return
-        ticks = [a for a in enabled if a.kind == "tick"]
-        if not ticks:
-            due = ", ".join(str(a) for a in enabled if fleet.RULE[a.kind].due is True)
+        client = self.due(_CLIENT_DUE)
+        if client:
+            due = ", ".join(str(a) for a in client)
             raise NotCertified(f"t={t} s: the simulation's client {wanted}, the model's has {due} due")
-        self.take(ticks[0])
+        self.take(fleet.RULE["tick"].enabled(self.p, self.state)[0])
 
     def client_step(self, node: Node, action: Action, kind: str):
         """Advance to the client's deadline and take `action` there."""
         for _ in range(_MAX_STEPS):
-            if action in fleet.actions(self.p, self.state):
+            if action in fleet.RULE[action.kind].enabled(self.p, self.state):
                 break
             cl = self.state.clients[0]
             if kind == "reconnect" and cl.timer == 0 and self.state.servers[node.server].down:
@@ -377,13 +416,12 @@ class _Builder:
             action = Action(path, server=node.server)
         target = node.t - self.shift  # the model time of the simulation's instant
         for _ in range(_MAX_STEPS):
-            enabled = fleet.actions(self.p, self.state)
-            ticks = [a for a in enabled if a.kind == "tick"]
-            urgent = [a for a in enabled if a.kind in ("restore", "deadline")]
+            urgent = self.due(_SERVER_DUE)
+            tick = fleet.RULE["tick"].enabled(self.p, self.state)[0]
             if urgent:
                 self.take(urgent[0])
-            elif ticks and self.m + ticks[0].value <= target:
-                self.take(ticks[0])
+            elif not self.due(_CLIENT_DUE) and self.m + tick.value <= target:
+                self.take(tick)
             else:
                 break
         # The state the model passes through at the simulation's instant: its
@@ -399,11 +437,10 @@ class _Builder:
                                f"(session {session}), which the model's guard does not allow then")
         record["age"] = fleet.perceived_age(self.p, at.clients[0].session, max(node.server, 0)) \
             if node.server >= 0 else at.clients[0].session.age
-        if action not in fleet.actions(self.p, self.state):
-            ticks = [a for a in fleet.actions(self.p, self.state) if a.kind == "tick"]
-            if not ticks:
+        if action not in fleet.RULE[action.kind].enabled(self.p, self.state):
+            if self.due(_CLIENT_DUE + _SERVER_DUE):
                 raise NotCertified(f"t={node.t} s: the model's client has a step due before the sweep")
-            self.take(ticks[0])
+            self.take(fleet.RULE["tick"].enabled(self.p, self.state)[0])
         st = self.take(action)
         if not any(isinstance(e, Reaped) and e.client == 0 for e in st.events) or not fleet.is_valid(self.pre, 0):
             raise NotCertified(f"t={node.t} s: the model's {action} does not reap the valid client")
@@ -451,7 +488,7 @@ class _Builder:
         if node.kind != "reconnect" or self.client(node.after) not in initial:
             raise NotCertified(f"t={node.t} s: the page reloads and its new session begins on s{node.server} "
                                "at a level other than the base one; a reload is not a protocol step, and the "
-                               "model's clients begin at the base level")
+                               "model's clients begin at the base level", inexpressible=True)
 
     def check_servers(self, first: Node, moves: list[Move], key: tuple) -> None:
         before = [m for i, m in enumerate(moves) if order(m, i) < key]
