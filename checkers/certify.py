@@ -179,7 +179,7 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     rec = series.history
     # A reap whose client was reaped again later is certified by the later
     # reap's run, which goes through it: one run per history's last reap.
-    # (Not across a page reload: the run after it starts anew, see `_Builder.check_reload`.)
+    # (Not across a page reload: the run after it starts anew, see `_model_start`.)
     covered: set[int] = set()
     for node in rec.reaps:
         parent = node.parent
@@ -190,19 +190,18 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     leaves = sorted((n for n in rec.reaps if id(n) not in covered), key=lambda n: n.t)
     moves = rec.moves
     certificates = []
-    for i, leaf in enumerate(leaves):
-        info = {**(meta or {}), "client": f"c{i}"}
-        certificates.append(_certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None,
-                                         through_itf))
-    valid = sum(n.n for n in rec.reaps)
     done: dict[int, float] = {}
     inexpressible: dict[int, float] = {}
-    for c, leaf in zip(certificates, leaves):
+    for i, leaf in enumerate(leaves):
+        info = {**(meta or {}), "client": f"c{i}"}
+        c, run_nodes, before = _certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None,
+                                            through_itf)
+        certificates.append(c)
+        inexpressible.update((id(n), n.n) for n in before)
         if c.problem is None or c.inexpressible:
-            for node in _since_reload(leaf.chain()):
-                if node.kind == "reaped":
-                    (done if c.problem is None else inexpressible)[id(node)] = node.n
+            (done if c.problem is None else inexpressible).update((id(n), n.n) for n in run_nodes)
     inexpressible = {k: v for k, v in inexpressible.items() if k not in done}
+    valid = sum(n.n for n in rec.reaps)
     return Certification(int(round(valid)), int(round(sum(done.values()))), int(round(sum(inexpressible.values()))),
                          tuple(certificates))
 
@@ -213,16 +212,41 @@ def _since_reload(chain: list[Node]) -> list[Node]:
     return chain[reloads[-1] + 1:] if reloads else chain
 
 
+def _model_start(chain: list[Node], params: Params, renumber: dict) -> int | None:
+    """Where a history after a page reload can begin as a model run: its first step that leaves one of the
+    model's initial clients (fresh at the base level on some server); None if none does."""
+    initial = {s.clients[0] for s in fleet.initial_states(params)}
+    for i, node in enumerate(chain):
+        if node.kind in ("reconnect", "arrive") and _renumbered(node.after, renumber) in initial:
+            return i
+    return None
+
+
 def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: list[Move],
-                 meta: dict | None, through_itf: bool) -> Certificate:
-    chain = _since_reload(leaf.chain())
-    reaps = [n for n in chain if n.kind == "reaped"]
-    records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in reaps]
+                 meta: dict | None, through_itf: bool) -> tuple[Certificate, list[Node], list[Node]]:
+    """The certificate of `leaf`'s history, the reap nodes its run covers, and those before the run's start."""
+    full = leaf.chain()
+    chain = _since_reload(full)
+    reloaded = full[0] is not chain[0]
+    before: list[Node] = []
+    if reloaded:
+        start = _model_start(chain, cert.params, renumber)
+        if start is None:
+            nodes = [n for n in chain if n.kind == "reaped"]
+            records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in nodes]
+            why = (f"t={chain[0].t} s: the page reloads and its new session begins on s{chain[0].server} at a level "
+                   "other than the base one, and the client is not again at the base level before this reap; a "
+                   "reload is not a protocol step, and the model's clients begin at the base level")
+            return Certificate(name, tuple(records), None, None, why, True), nodes, []
+        before = [n for n in chain[:start] if n.kind == "reaped"]
+        chain = chain[start:]
+    nodes = [n for n in chain if n.kind == "reaped"]
+    records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in nodes]
     builder = _Builder(cert.params, renumber, records)
     try:
-        builder.build(chain, moves, reloaded=leaf.chain()[0] is not chain[0])
+        builder.build(chain, moves, reloaded=reloaded)
     except NotCertified as err:
-        return Certificate(name, tuple(records), None, None, str(err), err.inexpressible)
+        return Certificate(name, tuple(records), None, None, str(err), err.inexpressible), nodes, before
     run = Run(builder.initial, tuple(builder.steps))
     trace = None
     if meta is not None:
@@ -232,7 +256,7 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
                 "engine": ENGINE, "sim_time_at_start": builder.start_t, "reaps": records, **meta}
         trace = run_to_trace(run, cert.params, full)
     problem = _replays(run, trace, cert, records, through_itf)
-    return Certificate(name, tuple(records), run, trace, problem)
+    return Certificate(name, tuple(records), run, trace, problem), nodes, before
 
 
 def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict], through_itf: bool) -> str | None:
@@ -264,6 +288,15 @@ def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict
         if no_valid_reap.check(params, states[i - 1], action, st):
             return f"step {i} of the model run does not reap the valid client (t={r['t']} s)"
     return None
+
+
+def _renumbered(cl, renumber: dict[int, int]):
+    """A client the simulation recorded, its session's levels in the certificate's numbers."""
+    if cl is None or not cl.session:
+        return cl
+    x = cl.session
+    return cl._replace(session=x._replace(hs_level=renumber.get(x.hs_level, x.hs_level),
+                                          ref_level=renumber.get(x.ref_level, x.ref_level)))
 
 
 def _keyed(nodes: list[Node]) -> list[tuple[tuple, Node]]:
@@ -364,10 +397,7 @@ class _Builder:
         return self.renumber.get(i, i)  # STALE (-1) stays
 
     def client(self, cl):
-        if not cl.session:
-            return cl
-        x = cl.session
-        return cl._replace(session=x._replace(hs_level=self.level(x.hs_level), ref_level=self.level(x.ref_level)))
+        return _renumbered(cl, self.renumber)
 
     def levels(self, servers) -> list[tuple[int, int, int]]:
         return [(self.level(s.target), self.level(s.adv), self.level(s.reap)) for s in servers]
@@ -449,13 +479,11 @@ class _Builder:
     # ------------------------------------------------------------ a history
 
     def build(self, chain: list[Node], moves: list[Move], reloaded: bool) -> None:
-        """Take `chain` (a history from its start, or from a page reload's handshake) and the moves around it."""
+        """Take `chain` and the moves around it; `reloaded`: the chain begins after a page reload, mid-run."""
         first = chain[0]
-        if reloaded:
-            self.check_reload(first)
         self.start_t = first.t
         self.shift = first.t
-        server = first.server
+        server = first.after.server if first.after is not None else first.server
         states = [s for s in fleet.initial_states(self.p) if s.clients[0].server == server]
         self.initial = self.state = states[0]
         key = order(first, 0)
@@ -481,14 +509,6 @@ class _Builder:
                 self.reaped(item, next(records), items)
             else:
                 self.step_of(item)
-
-    def check_reload(self, node: Node) -> None:
-        """A run that starts at a reload's handshake: it must be one of the model's initial clients."""
-        initial = {s.clients[0] for s in fleet.initial_states(self.p)}
-        if node.kind != "reconnect" or self.client(node.after) not in initial:
-            raise NotCertified(f"t={node.t} s: the page reloads and its new session begins on s{node.server} "
-                               "at a level other than the base one; a reload is not a protocol step, and the "
-                               "model's clients begin at the base level", inexpressible=True)
 
     def check_servers(self, first: Node, moves: list[Move], key: tuple) -> None:
         before = [m for i, m in enumerate(moves) if order(m, i) < key]
