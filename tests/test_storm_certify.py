@@ -11,10 +11,14 @@ from stormcheck.checkers.certify import certify
 from stormcheck.checkers.recovery import storm_run
 from stormcheck.cli import main
 from stormcheck.model import storm as storm_module
+from stormcheck.model import fleet
+from stormcheck.model.events import Reaped
 from stormcheck.model.params import Params
-from stormcheck.model.scenario import load_scenario
+from stormcheck.model.scenario import load_scenario, scenario_from_dict
 from stormcheck.model.storm import simulate, storm_params, unsimulated
 from stormcheck.properties.protocol import no_valid_reap
+from stormcheck.traces.export import replay_trace
+from stormcheck.traces.itf import Trace
 
 MANIFEST = json.loads((Path(__file__).resolve().parent.parent / "counterexamples" / "manifest.json").read_text())
 
@@ -128,6 +132,25 @@ def test_a_session_a_reload_began_at_another_level_is_named_not_counted_certifie
 
 
 # ------------------------------------------------------------------ the CLI
+
+
+def test_a_reload_onto_a_server_at_the_base_level_starts_a_model_run_of_its_own():
+    # After a reload the model run begins at the client's first step that
+    # leaves one of the model's initial clients, the servers' earlier moves
+    # taken at the outset; one replayed from its ITF trace, as read from disk.
+    sc = load_scenario("gitter-2015", design="per-session-branch")
+    series = simulate(sc.params, _small(sc, 60), "sampled", 0, record=True)
+    cert = certify(sc, series, traces=True)
+    assert cert.certified == cert.valid_reaps > 0, cert.summary()
+    midway = [c for c in cert.certificates if c.trace.meta["sim_time_at_start"] > 0]
+    assert midway
+    for c in midway:
+        params = scenario_from_dict(c.trace.meta["scenario_config"], "certificate").params
+        assert c.run.initial in fleet.initial_states(params)
+        assert any(isinstance(e, Reaped) and e.client == 0 for e in c.run.steps[-1][1].events)
+    stored = Trace.from_json(json.loads(json.dumps(midway[0].trace.to_json())))
+    params = scenario_from_dict(stored.meta["scenario_config"], "certificate").params
+    assert replay_trace(stored, params).states == midway[0].run.states
 
 
 def test_storm_certify_writes_traces_that_replay(tmp_path, capsys):
