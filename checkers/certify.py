@@ -44,10 +44,12 @@ The mapping
   session's life is matched second for second. The loss's end is the
   model's own deadline; a server up earlier in the model than in the run
   only enables more.
-* **Page reloads** are not a protocol step. A history that began with one
-  starts the model run at the reload's handshake, when it is the model's
-  initial client (the base level), after the servers' earlier moves; a
-  reload onto a server advising another level is not certified, by name.
+* **Page reloads** are not a protocol step. A history after one starts the
+  model run at its first step that leaves one of the model's initial
+  clients (a fresh session at the base level: the reload's own handshake,
+  or a later one), the servers' earlier moves taken at the outset; the reaps
+  before that step have no model run and are counted *not expressible*, by
+  name, never certified.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from stormcheck.model.events import Handshake, Reaped
 from stormcheck.model.history import Move, Node, order
 from stormcheck.model.params import Params
 from stormcheck.model.scenario import Scenario, scenario_from_dict
-from stormcheck.model.state import RETRY, Action, State
+from stormcheck.model.state import RETRY, Action
 from stormcheck.model.storm import Series
 from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.export import replay_trace, run_to_trace
@@ -335,9 +337,11 @@ class _Builder:
 
     def take(self, action: Action):
         rule = fleet.RULE[action.kind]
-        if action not in rule.enabled(self.p, self.state):
-            raise NotCertified(f"at model time {self.m} (t={self.m + self.shift} s): "
-                               f"{fleet._why_not(self.p, self.state, action)}")
+        enabled = rule.enabled(self.p, self.state)
+        if action not in enabled:
+            others = ", ".join(str(a) for a in enabled) or "none"
+            raise NotCertified(f"at model time {self.m} (t={self.m + self.shift} s): the model does not enable "
+                               f"{action} (of its kind it enables: {others})")
         st = rule.apply(self.p, self.state, action)
         self.steps.append((action, st))
         self.pre, self.state = self.state, st.state
@@ -506,7 +510,7 @@ class _Builder:
             if isinstance(item, Move):
                 self.server_move(item)
             elif item.kind == "reaped":
-                self.reaped(item, next(records), items)
+                self.reaped(item, next(records))
             else:
                 self.step_of(item)
 
@@ -543,9 +547,9 @@ class _Builder:
         else:
             raise NotCertified(f"t={node.t} s: a {kind} in the middle of a history")
 
-    pending_handshake = None
+    pending_handshake = None  # (t, step): the arrive a refused connect handshook in, until its handshake node
 
-    def reaped(self, node: Node, record: dict, items) -> None:
+    def reaped(self, node: Node, record: dict) -> None:
         if node.path != "existence":
             self.reap(node, record)
             return
