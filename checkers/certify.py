@@ -43,7 +43,10 @@ The mapping
   it has no session, so the next handshake is matched by order, and each
   session's life is matched second for second. The loss's end is the
   model's own deadline; a server up earlier in the model than in the run
-  only enables more.
+  only enables more. A client that waited longer than the model's retry
+  may find the lost server up in the run and still down in the model: that
+  handshake is counted *not expressible* (the model's client has one fixed
+  wait), by name.
 * **Page reloads** are not a protocol step. A history after one starts the
   model run at its first step that leaves one of the model's initial
   clients (a fresh session at the base level: the reload's own handshake,
@@ -103,6 +106,7 @@ class Certificate:
     trace: Trace | None
     problem: str | None  # None: certified
     inexpressible: bool = False  # the problem is a step the protocol does not have, not one it refutes
+    start_t: int = 0  # the simulation's time at the model run's initial state
 
     @property
     def clients(self) -> float:
@@ -115,8 +119,20 @@ class Certification:
 
     valid_reaps: int
     certified: int
-    inexpressible: int  # reaps of sessions a page reload began at another level than the base
+    inexpressible: int  # reaps whose history takes a step the model does not have (a page reload, a longer wait)
     certificates: tuple[Certificate, ...]
+    config: dict  # the certificates' fleet (`certificate_scenario`), as a scenario config
+
+    def trace(self, certificate: Certificate, meta: dict | None = None) -> Trace:
+        """`certificate`'s model run as an ITF trace that ``stormcheck replay`` re-checks (`meta`: more ``#meta``).
+
+        Made on demand, in the process that writes it: a trace's event
+        records are classes made at run time, which do not pickle.
+        """
+        if certificate.trace is not None:
+            return certificate.trace
+        cert = scenario_from_dict(self.config, source="certificate")
+        return run_to_trace(certificate.run, cert.params, _trace_meta(cert, certificate, meta or {}))
 
     @property
     def uncertified(self) -> int:
@@ -129,9 +145,10 @@ class Certification:
 
     def summary(self) -> str:
         text = f"{self.valid_reaps:,} valid reaps, {self.certified:,} certified by replay"
-        if self.inexpressible:
-            text += (f"; {self.inexpressible:,} not expressible in the model (a session a page reload began at "
-                     "another level than the base: a reload is not a protocol step)")
+        inexpressible = [c for c in self.certificates if c.problem and c.inexpressible]
+        if inexpressible:
+            text += (f"; {self.inexpressible:,} not expressible in the model, first: {inexpressible[0].name}: "
+                     f"{inexpressible[0].problem}")
         refuted = [c for c in self.certificates if c.problem and not c.inexpressible]
         if refuted:
             text += f"; {self.refuted:,} NOT certified, first: {refuted[0].name}: {refuted[0].problem}"
@@ -195,8 +212,7 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     done: dict[int, float] = {}
     inexpressible: dict[int, float] = {}
     for i, leaf in enumerate(leaves):
-        info = {**(meta or {}), "client": f"c{i}"}
-        c, run_nodes, before = _certify_one(f"c{i}", cert, renumber, leaf, moves, info if traces else None,
+        c, run_nodes, before = _certify_one(f"c{i}", cert, renumber, leaf, moves, (meta or {}) if traces else None,
                                             through_itf)
         certificates.append(c)
         inexpressible.update((id(n), n.n) for n in before)
@@ -205,7 +221,7 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     inexpressible = {k: v for k, v in inexpressible.items() if k not in done}
     valid = sum(n.n for n in rec.reaps)
     return Certification(int(round(valid)), int(round(sum(done.values()))), int(round(sum(inexpressible.values()))),
-                         tuple(certificates))
+                         tuple(certificates), cert.config)
 
 
 def _since_reload(chain: list[Node]) -> list[Node]:
@@ -250,15 +266,18 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
     except NotCertified as err:
         return Certificate(name, tuple(records), None, None, str(err), err.inexpressible), nodes, before
     run = Run(builder.initial, tuple(builder.steps))
-    trace = None
-    if meta is not None:
-        full = {"scenario": cert.name, "scenario_config": cert.config, "design": cert.design.name,
-                "property": no_valid_reap.name, "modality": no_valid_reap.modality, "verdict": "violated",
-                "basis": f"the simulation's reap of {name} at t={leaf.t} s, replayed through the model",
-                "engine": ENGINE, "sim_time_at_start": builder.start_t, "reaps": records, **meta}
-        trace = run_to_trace(run, cert.params, full)
+    c = Certificate(name, tuple(records), run, None, None, start_t=builder.start_t)
+    trace = None if meta is None else run_to_trace(run, cert.params, _trace_meta(cert, c, meta))
     problem = _replays(run, trace, cert, records, through_itf)
-    return Certificate(name, tuple(records), run, trace, problem), nodes, before
+    return dataclasses.replace(c, trace=trace, problem=problem), nodes, before
+
+
+def _trace_meta(cert: Scenario, c: Certificate, meta: dict) -> dict:
+    return {"scenario": cert.name, "scenario_config": cert.config, "design": cert.design.name,
+            "property": no_valid_reap.name, "modality": no_valid_reap.modality, "verdict": "violated",
+            "basis": f"the simulation's reaps of {c.name} (the last at t={c.reaps[-1]['t']} s), replayed through "
+                     "the model", "engine": ENGINE, "client": c.name, "sim_time_at_start": c.start_t,
+            "reaps": list(c.reaps), **meta}
 
 
 def _replays(built: Run, trace: Trace | None, cert: Scenario, records: list[dict], through_itf: bool) -> str | None:
@@ -326,6 +345,7 @@ class _Builder:
         self.steps: list = []
         self.m = 0  # the model's clock
         self.shift = 0  # simulation time minus model time, for the session now being matched
+        self.sim_down: set[int] = set()  # the servers down in the simulation now
         self.start_t = 0
 
     # ------------------------------------------------------------ steps
@@ -372,8 +392,16 @@ class _Builder:
                 break
             cl = self.state.clients[0]
             if kind == "reconnect" and cl.timer == 0 and self.state.servers[node.server].down:
-                raise NotCertified(f"t={node.t} s: the simulation's client handshakes on s{node.server}, which is "
-                                   "still down in the model (its loss began at an earlier deadline there)")
+                if node.server in self.sim_down:
+                    raise NotCertified(f"t={node.t} s: the simulation's client handshakes on s{node.server}, which "
+                                       "is down in the simulation")
+                # The model's loss began at an earlier deadline, and the
+                # client's retries since waited longer in the run than the
+                # model's fixed retry (its policy, admission, a budget).
+                raise NotCertified(f"t={node.t} s: the simulation's client handshakes on s{node.server}, up again "
+                                   "in the run but still down in the model: the client's reconnects since the loss "
+                                   "waited longer than the model's fixed retry (policy, admission or budget), which "
+                                   "the model's client does not do", inexpressible=True)
             if kind != "reconnect" and self.m + self.shift > node.t:
                 raise NotCertified(f"t={node.t} s: the simulation's client {kind}s; the model's is not due by then")
             self.tick_or_urgent(node.t, f"{kind}s")
@@ -422,6 +450,8 @@ class _Builder:
 
     def server_move(self, move: Move) -> None:
         a = move.action
+        if a.kind in ("lose", "restore"):
+            (self.sim_down.add if a.kind == "lose" else self.sim_down.discard)(a.server)
         if a.kind == "restore":
             return  # the model's own deadline (see the module docstring)
         if a.kind == "deadline" and self.state.tuner_timer != -1:

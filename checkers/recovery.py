@@ -190,7 +190,7 @@ def storm_run(design: str, params: Params, storm: StormParams, mitigation: str, 
     process (`stormcheck.jobs`) and ranked together by `rank_rows`. With
     `certify_as` (the scenario of `params`; sampled mode), the row's
     ``certification`` replays each valid reap through the model
-    (`checkers.certify`), with its ITF traces.
+    (`checkers.certify`; its traces are made where they are written).
     """
     m = next(m for m in mitigations(storm) if m.name == mitigation)
     run_storm = m.apply(storm)
@@ -200,8 +200,7 @@ def storm_run(design: str, params: Params, storm: StormParams, mitigation: str, 
     if certify_as is not None:
         from .certify import certify
 
-        row["certification"] = certify(certify_as, series, {"mode": mode, "seed": seed, "mitigation": m.name},
-                                       traces=True)
+        row["certification"] = certify(certify_as, series)
         series.history = None  # what is kept is in the certificates
     return row
 

@@ -167,7 +167,7 @@ def run(args) -> int:
                                "max_timeout": rec.max_timeout})
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
           f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
-    uncertified = _certified(scenario.name, rows, report, out, text) if certifying else 0
+    uncertified = _certified(scenario.name, rows, report, out, text, args.mode, args.seed) if certifying else 0
 
     files = _write_series(scenario.name, rows, out, plot=not args.no_plot, within=storm.subside_within)
     report["files"] = files
@@ -196,7 +196,7 @@ def _certifying(args, clients: int) -> bool:
     return args.certify
 
 
-def _certified(name: str, rows: list[dict], report: dict, out: Path, text) -> int:
+def _certified(name: str, rows: list[dict], report: dict, out: Path, text, mode: str, seed: int) -> int:
     """The certification of each run: a line per run, its traces written; returns how many reaps the model refutes."""
     folder = out / "certified"
     print(f"Certified by replay: each valid reap's client history as a run of the model, one client on the "
@@ -210,7 +210,8 @@ def _certified(name: str, rows: list[dict], report: dict, out: Path, text) -> in
                 slug = row["mitigation"].replace(" ", "-")
                 path = folder / f"{name}.{row['design']}.{slug}.{c.name}.itf.json"
                 folder.mkdir(parents=True, exist_ok=True)
-                c.trace.write(path)
+                meta = {"mode": mode, "seed": seed, "mitigation": row["mitigation"]}
+                cert.trace(c, meta).write(path)
                 files.append(str(path))
         written += len(files)
         missing += cert.refuted
