@@ -36,6 +36,8 @@ from stormcheck.properties.core import NotEncoded, Verdict
 if TYPE_CHECKING:  # imported on use, by the functions that compute: the CLI loads this module for every command
     import numpy as np
 
+    from stormcheck.model.scenario import Scenario
+
 __all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
@@ -181,17 +183,26 @@ def storm_table(params_by_design: dict[str, Params], storm: StormParams, *, mode
 
 
 def storm_run(design: str, params: Params, storm: StormParams, mitigation: str, *, mode: str = "fluid",
-              seed: int = 0) -> dict:
+              seed: int = 0, certify_as: Scenario | None = None) -> dict:
     """One row of `storm_table`, unranked: `design` under the mitigation named `mitigation`.
 
     A run of its own, so that the rows can be computed in any order or
-    process (`stormcheck.jobs`) and ranked together by `rank_rows`.
+    process (`stormcheck.jobs`) and ranked together by `rank_rows`. With
+    `certify_as` (the scenario of `params`; sampled mode), the row's
+    ``certification`` replays each valid reap through the model
+    (`checkers.certify`; its traces are made where they are written).
     """
     m = next(m for m in mitigations(storm) if m.name == mitigation)
     run_storm = m.apply(storm)
-    series = simulate(params, run_storm, mode, seed)
+    series = simulate(params, run_storm, mode, seed, record=certify_as is not None)
     rec = recovery(series, params, run_storm)
-    return {"design": design, "mitigation": m.name, "description": m.description, "recovery": rec, "series": series}
+    row = {"design": design, "mitigation": m.name, "description": m.description, "recovery": rec, "series": series}
+    if certify_as is not None:
+        from .certify import certify
+
+        row["certification"] = certify(certify_as, series)
+        series.history = None  # what is kept is in the certificates
+    return row
 
 
 def rank_rows(rows: list[dict]) -> list[dict]:

@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING
 from ..properties.core import NotEncoded
 from . import fleet
 from .events import Handshake, Reaped
+from .history import Pieces, Recording
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
 from .params import REAPER_PATHS, Heartbeat, Judge, Level, Params, adjuster_advice
 from .state import HELD, RETRY, WAITING, Action, Client, Server, Session, State
@@ -115,6 +116,7 @@ class Series:
     interval: np.ndarray  # [t, server] the I each server advises
     fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
     meta: dict = field(default_factory=dict)
+    history: Recording | None = None  # what certification replays (`simulate(..., record=True)`)
 
 
 # ------------------------------------------------------------ what it covers
@@ -268,9 +270,11 @@ _RETRYING = Client(RETRY, -1, 0, ())  # a client about to reconnect: no socket, 
 
 
 class _Sim:
-    def __init__(self, params: Params, storm: StormParams, mode: str, seed: int) -> None:
+    def __init__(self, params: Params, storm: StormParams, mode: str, seed: int, record: bool = False) -> None:
         if mode not in MODES:
             raise StormError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
+        if record and mode != "sampled":
+            raise StormError("recording per-client histories needs --mode sampled: fluid clients are fractions")
         refuse_unsimulated(params)
         import numpy as np
 
@@ -312,6 +316,9 @@ class _Sim:
         self.admitted = [0.0] * self.n_srv
         self.memo: dict = {}
         self.memo_for: tuple = (None, None)
+        # Per-client histories and the servers' moves, for certification
+        # (`model.history`); None: not recorded, and nothing below costs.
+        self.rec = Recording() if record else None
 
     # ------------------------------------------------------------ the model's rules
 
@@ -346,6 +353,8 @@ class _Sim:
         if action not in rule.enabled(self.table, state):
             return False
         self.servers = rule.apply(self.table, state, action).state.servers
+        if self.rec:
+            self.rec.server_move(self.t, action, self.servers)
         return True
 
     # ------------------------------------------------------------ bookkeeping
@@ -437,7 +446,13 @@ class _Sim:
         for count, s, k in cells:
             session = start[s].session
             phase, due = (HELD, hold - k) if k < hold else (WAITING, cycle - k)
-            self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level))
+            hist = self.rec.start(-k, s) if self.rec else None
+            if hist and phase == WAITING:  # its reply came before the run began
+                reply = Action("reply", client=0, value=self.rtt)
+                answered = start[s]._replace(timer=0, session=start[s].session._replace(age=hold))
+                hist = self.rec.note(hist, hold - k, "reply", -1, self.step(answered, reply)[0])
+            self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level,
+                                      hist=hist))
 
     def run(self, progress=None) -> Series:
         import numpy as np
@@ -454,6 +469,8 @@ class _Sim:
                 self.lose(lost, end, t)
             if lost >= 0 and t == end:
                 self.servers = tuple(srv._replace(down=0) if s == lost else srv for s, srv in enumerate(self.servers))
+                if self.rec:
+                    self.rec.server_move(t, Action("restore", server=lost), self.servers)
             self.admitted = [0.0] * S
             self.work = [0.0] * S
             handshakes: list[tuple[_Group, int]] = []
@@ -492,10 +509,14 @@ class _Sim:
         """Server `s` loses connectivity: every socket on it drops at once (the model's ``lose``)."""
         self.down_until[s] = until
         action = Action("lose", server=s)
+        if self.rec:
+            self.rec.server_move(t, action, self.servers)
         for slot in list(self.calendar.values()):
             for g in list(slot.values()):
                 if g.alive and g.server == s and g.phase in (HELD, WAITING):
                     after, _ = self.step(self.client(g, t), action)
+                    if self.rec:
+                        g.hist = self.rec.note(g.hist, t, "dropped", s)
                     self.drop(g, after, t)
         self.servers = tuple(srv._replace(down=until - t) if i == s else srv for i, srv in enumerate(self.servers))
 
@@ -514,8 +535,11 @@ class _Sim:
         if n is None:
             g.alive = False
 
-    def retry(self, n: float, g: _Group, t: int) -> None:
-        """`n` clients of `g` lost their socket: they reconnect by their policy."""
+    def retry(self, n: float, g: _Group, t: int, pieces: Pieces | None = None) -> None:
+        """`n` clients of `g` lost their socket: they reconnect by their policy.
+
+        With a recording, `pieces` (default: `g`'s history) are their histories.
+        """
         # Capped where the policy stops changing, so such clients share a group.
         attempt = min(g.attempt + 1, self.s.policy.saturates_at) if g.phase == RETRY else 1
         prev = g.prev if g.phase == RETRY else 0
@@ -524,8 +548,9 @@ class _Sim:
         ):
             # The retry arrives the policy's delay plus a round trip after the
             # drop (the model's `Params.retry_delay` for its fixed policy).
-            self.schedule(t + max(delay + self.rtt, 1), _Group(count, RETRY, attempt=attempt, prev=nxt_prev,
-                                                               wstart=g.wstart, used=g.used))
+            for part, hist in pieces.take(count) if pieces else ((count, g.hist),):
+                self.schedule(t + max(delay + self.rtt, 1), _Group(part, RETRY, attempt=attempt, prev=nxt_prev,
+                                                                   wstart=g.wstart, used=g.used, hist=hist))
 
     def place(self, g: _Group, after: Client, t: int, n: float | None = None) -> None:
         """Schedule `n` of `g`'s clients (default: all) as the model left them (`after`): held or waiting.
@@ -555,24 +580,31 @@ class _Sim:
 
     def reply(self, g: _Group, t: int) -> None:
         after, _ = self.step(self.client(g, t), Action("reply", client=0, value=self.rtt))
+        if self.rec:
+            g.hist = self.rec.note(g.hist, t, "reply", -1, after)
         self.place(g, after, t)
 
     def arrive(self, g: _Group, t: int, handshakes: list) -> None:
         # A reload: the user opens the page anew instead of sending the next
         # heartbeat; the old session is abandoned.
         q = min(1.0, self.churn_s * (t - g.t_ref))
+        rec, before = self.rec, g.hist
         for n, reload in self.choose(g.n, ((q, True), (1 - q, False))):
             if reload:
                 self.abandon(g, n)
-                handshakes.append((_Group(n, RETRY, attempt=0, wstart=g.wstart, used=g.used), -1))
+                hist = rec.note(before, t, "reload") if rec else None
+                handshakes.append((_Group(n, RETRY, attempt=0, wstart=g.wstart, used=g.used, hist=hist), -1))
                 continue
             after, events = self.step(self.client(g, t), Action("arrive", client=0))
             if any(isinstance(e, Reaped) for e in events):
                 # The existence check refused it (a valid client): the model's
                 # client handshakes again at once, on the same server.
                 self.out.reaped_valid[t] += n
-                handshakes.append((_Group(n, RETRY, attempt=1, wstart=g.wstart, used=g.used), g.server))
+                hist = rec.reap(before, t, g.server, "existence", n) if rec else None
+                handshakes.append((_Group(n, RETRY, attempt=1, wstart=g.wstart, used=g.used, hist=hist), g.server))
                 continue
+            if rec:
+                g.hist = rec.note(before, t, "arrive", -1, after)
             self.place(g, after, t, n)
         g.alive = False
 
@@ -581,14 +613,20 @@ class _Sim:
         S, budget, window = self.s, self.s.budget, self.s.budget_window
         # Clients reconnecting in the same second with the same retry state
         # are one batch (its mean latency is that of the parts, one after another).
+        # (A recording hands the batch's clients out to its histories in
+        # order, `Pieces`: the draws stay the batch's, as without one.)
         pooled: dict[tuple, tuple[_Group, int]] = {}
+        parts: dict[tuple, list] = {}
         for g, fixed in groups:
-            key = (g.attempt, g.prev, g.wstart, g.used, fixed, id(g.hist))
+            key = (g.attempt, g.prev, g.wstart, g.used, fixed)
+            if self.rec:
+                parts.setdefault(key, []).append((g.n, g.hist))
             if key in pooled:
                 pooled[key][0].n += g.n
             else:
                 pooled[key] = (g, fixed)
-        for g, fixed in pooled.values():
+        for key, (g, fixed) in pooled.items():
+            pieces = Pieces(parts[key]) if self.rec else None
             wstart, used = g.wstart, g.used
             if budget and g.attempt > 0:
                 # Budgets count reconnects per fixed window [k W, (k+1) W):
@@ -597,20 +635,23 @@ class _Sim:
                     wstart, used = t - t % window, 0
                 if used >= budget:
                     # Out of budget: wait for the window to end, then try again.
-                    self.schedule(wstart + window, _Group(g.n, RETRY, attempt=g.attempt, prev=g.prev,
-                                                          wstart=wstart, used=used))
+                    for n, hist in pieces.take(g.n) if pieces else ((g.n, None),):
+                        self.schedule(wstart + window, _Group(n, RETRY, attempt=g.attempt, prev=g.prev,
+                                                              wstart=wstart, used=used, hist=hist))
                     continue
                 used += 1
             targets = [fixed] if fixed in ups else ups
             if not targets:  # nowhere to connect: the attempt fails and is retried later
-                self.retry(g.n, g, t)
+                self.retry(g.n, g, t, pieces)
                 continue
             for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
                 room = S.admission - self.admitted[s] if S.admission else n
                 take = max(0.0, min(n, room))
+                admitted = pieces.take(take) if pieces else ()
                 if take < n:
                     self.out.rejected[t] += n - take
-                    self.retry(n - take, _Group(0, RETRY, attempt=g.attempt, prev=g.prev, wstart=wstart, used=used), t)
+                    self.retry(n - take, _Group(0, RETRY, attempt=g.attempt, prev=g.prev, wstart=wstart, used=used),
+                               t, Pieces(pieces.take(n - take)) if pieces else None)
                 if take <= 0:
                     continue
                 self.admitted[s] += take
@@ -624,7 +665,11 @@ class _Sim:
                 if not any(isinstance(e, Handshake) for e in events):
                     raise StormError(f"a reconnect to s{s} did not handshake ({events}): not covered")
                 g.wstart, g.used = wstart, used
-                self.place(g, after, t, take)
+                if not pieces:
+                    self.place(g, after, t, take)
+                for n, hist in admitted:
+                    g.hist = self.rec.note(hist, t, "reconnect", s, after)
+                    self.place(g, after, t, n)
 
     def reap(self, s: int, path: str, t: int, ups: list[int]) -> None:
         """Reaper `path` on `s` destroys every session it judges past its cutoff."""
@@ -642,24 +687,27 @@ class _Sim:
             while heap and (not heap[0][2].alive or heap[0][0] <= limit):
                 _, _, g = heapq.heappop(heap)
                 if g.alive:
-                    self.destroy(g, t)
+                    self.destroy(g, t, s, path)
 
-    def destroy(self, g: _Group, t: int) -> None:
+    def destroy(self, g: _Group, t: int, s: int, path: str) -> None:
+        """`path` on `s` (a reaper; -1 and ``judge:J`` for an extra judge) destroys `g`'s session."""
         g.alive = False
         if g.phase == DEAD:
             self.out.reaped_dead[t] += g.n
         else:
             # A running client's session: its socket is closed, it reconnects.
             self.out.reaped_valid[t] += g.n
+            if self.rec:
+                g.hist = self.rec.reap(g.hist, t, s, path, g.n)
             self.retry(g.n, g, t)
 
     def expire(self, t: int) -> None:
         """Each extra judge closes the connections silent past its cutoff (the model's ``expire``)."""
-        for heap in self.judge_heaps:
+        for j, heap in enumerate(self.judge_heaps):
             while heap and (not heap[0][2].alive or heap[0][0] <= t):
                 _, _, g = heapq.heappop(heap)
                 if g.alive:
-                    self.destroy(g, t)
+                    self.destroy(g, t, g.server, f"judge:{j}")
 
     def drain_and_adjust(self, t: int) -> None:
         lm, design = self.s.load, self.p.design
@@ -702,6 +750,8 @@ class _Sim:
             if not moves:
                 return
             self.servers = fleet.RULE[moves[0].kind].apply(self.table, state, moves[0]).state.servers
+            if self.rec:
+                self.rec.server_move(self.t, moves[0], self.servers)
 
     def representatives(self) -> tuple[Client, ...]:
         """One client per distinct refresh level among the running clients' sessions (what a staged guard reads)."""
@@ -720,8 +770,12 @@ class _Sim:
             o.interval[t, s] = advice.interval
 
 
-def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int = 0, progress=None) -> Series:
+def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int = 0, progress=None,
+             record: bool = False) -> Series:
     """Run the fleet of `params` (design included) through its server loss.
+
+    With `record` (sampled mode only), `Series.history` keeps each client's
+    protocol steps and the servers' moves, for `checkers.certify` to replay.
 
     Examples
     --------
@@ -731,8 +785,10 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     >>> int(s.reaped_valid[s.fault[1]:].sum())  # the adjuster off: nothing valid reaped
     0
     """
-    sim = _Sim(params, storm, mode, seed)
+    sim = _Sim(params, storm, mode, seed, record)
     series = sim.run(progress)
+    if sim.rec:
+        series.history = sim.rec.finish(sim.levels.levels)
     # Every client is in exactly one scheduled group at any time: the count
     # at the end is a conservation check (tests compare it with `clients`).
     at_end = sum(g.n for slot in sim.calendar.values() for g in slot.values() if g.alive and g.phase != DEAD)

@@ -66,6 +66,9 @@ RUN_SLOW = {
     "bin/stormcheck storm": (1, "  design              rank  mitigation"),
 }
 SKIPPED = {
+    "bin/stormcheck storm small.toml --mode sampled --design per-server --no-lasso":
+        "small.toml is gitter-2015 scaled to 100 clients, as the README says; tests/test_storm_certify.py runs the "
+        "same command on a 60-client copy and replays its traces",
     "bin/stormcheck check gitter-2015 --engine hypothesis":
         "1,000 runs per property; tests/test_hypothesis_engine.py runs the engine on this fleet with smaller budgets",
     "bin/stormcheck check my-fleet.toml --engine hypothesis --examples 2000 --steps 60 --seed 7":
