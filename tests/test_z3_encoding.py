@@ -192,23 +192,27 @@ def test_state_round_trips_through_z3():
     assert enc.state_of(s.model(), 0) == state
 
 
-def test_the_rollout_marker_has_no_term_and_a_state_with_one_under_way_is_refused():
-    # Rollouts are refused by name, so `State.rollout` is NOT_BEGUN in every fleet encoded.
-    params = fleet("per-server", 1, "free", 1, ())
+def test_the_rollout_marker_is_a_term_only_in_a_fleet_with_a_rollout():
+    """Without a rollout `State.rollout` stays NOT_BEGUN: a constant, no variable for the solver to carry;
+    with one, a state with the rollout under way round-trips through Z3."""
+    from stormcheck.model.scenario import load_scenario
+
+    plain = Encoding(fleet("per-server", 1, "free", 1, ()))
+    assert set(STATE_FIELDS.values()) | {"clients", "servers"} == set(initial_states(plain.params)[0]._fields)
+    assert z3.is_int_value(plain.frame(0).rollout) and z3.is_true(plain.frame(0).others)
+    params = load_scenario("rollouts/faye-timeout-101").params
     enc = Encoding(params)
+    assert not z3.is_int_value(enc.frame(0).rollout)
     state = initial_states(params)[0]
-    assert "rollout" not in SState._fields and set(STATE_FIELDS.values()) | {"clients", "servers", "rollout"} \
-        == set(state._fields)
-    with pytest.raises(NotEncoded, match=r"a state with a rollout under way \(rollout = -2\)"):
-        enc.const_state(state._replace(rollout=-2))
+    for marker in (-2, -1, 0, 120):
+        s = z3.Solver()
+        s.add(equal(enc.frame(0), enc.const_state(state._replace(rollout=marker))))
+        assert s.check() == z3.sat and enc.state_of(s.model(), 0).rollout == marker
 
 
 def test_a_fleet_the_encoding_does_not_cover_is_refused():
-    from stormcheck.model.rollout import Phase, Rollout
-
-    rollout = Rollout(phases=(Phase("servers"),))
-    with pytest.raises(NotEncoded, match=r"not encoded: a configuration rollout \(\[rollout\]\)") as err:
-        Encoding(Params(levels=LEVELS, rollout=rollout))
+    with pytest.raises(NotEncoded, match=r"not encoded: time in milliseconds") as err:
+        Encoding(Params(levels=LEVELS, t0=45_000, i0=1_000, rtt=(0, 2000), unit="ms"))
     assert not isinstance(err.value, ValueError)  # the CLI reads ValueError as bad input (exit 2)
 
 
@@ -409,3 +413,136 @@ def test_symbolic_parameters_agree_with_the_point_fleet(data):
     m = s.model()
     assert [(m.eval(t).as_long(), m.eval(i).as_long()) for t, i in zip(enc.T, enc.I)] == \
         [(lv.timeout, lv.interval) for lv in params.levels]
+
+
+# ---------------------------------------------------------------- rollouts (checkers/z3_rollout.py)
+
+ROLLOUT_BASES = ("rollouts/actioncable-beat-10", "rollouts/faye-timeout-101", "rollouts/mqtt-keepalive-120",
+                 "rollouts/phoenix-heartbeat-90", "rollouts/python-websockets-ping-60",
+                 "rollouts/signalr-keepalive-60", "rollouts/socketio-2-ping-60", "rollouts/socketio-4-ping-60",
+                 "rollouts/socketio-4-live-ping-60")
+
+
+@lru_cache(maxsize=None)
+def rollout_fleet(base: str, order: int, clients: int, batch: int, pace: int, pickup: str, spread: int,
+                  change: str, restart: int, cut: int) -> Params:
+    """A shipped rollout with its phases redrawn: one of the orders `plan` tries, with drawn pace and pick-up."""
+    from dataclasses import replace
+
+    from stormcheck.checkers.plan import candidate_orders
+    from stormcheck.model.scenario import load_scenario
+
+    params = load_scenario(base).params
+    orders = candidate_orders(params)
+    phases = tuple(
+        replace(p, batch=min(batch, params.servers), pace=pace, change=change) if p.side == "servers"
+        else replace(p, pickup=pickup, spread=spread if pickup == "release" else 0)
+        for p in orders[order % len(orders)])
+    return replace(params, clients=clients, rollout=replace(params.rollout, phases=phases, restart=restart),
+                   faults=Faults(server_loss=1, loss_duration=30, client_crash=1, client_cut=cut, cut_duration=40))
+
+
+def rollout_actions(params: Params, state) -> list[Action]:
+    """`every_action`, and every rollout action with every value a state of this fleet could give it."""
+    acts = every_action(params, state) + [Action("launch")]
+    acts += [Action(k, server=s) for k in ("restart", "reconfigure") for s in range(params.servers)]
+    for c in range(params.clients):
+        acts += [Action("upgrade", client=c)]
+        acts += [Action("reconnect", client=c, server=s, value=v) for s in range(params.servers) for v in (0, 1)]
+    timers = {state.rollout - 1, state.rollout, state.rollout + 1}
+    return acts + [Action("tick", value=t) for t in timers if t > 0]
+
+
+@st.composite
+def rollout_steps(draw):
+    params = rollout_fleet(
+        draw(st.sampled_from(ROLLOUT_BASES)), draw(st.integers(0, 5)), draw(st.integers(1, 2)),
+        draw(st.integers(1, 2)), draw(st.sampled_from([0, 30])), draw(st.sampled_from(["release", "advice",
+                                                                                         "reconnect"])),
+        draw(st.sampled_from([0, 50])), draw(st.sampled_from(["restart", "live"])), draw(st.sampled_from([0, 5])),
+        draw(st.integers(0, 1)))
+    state = draw(st.sampled_from(initial_states(params)))
+    for _ in range(draw(st.integers(0, 50))):
+        enabled = actions(params, state)
+        # Rollout steps first half the time, so that every phase is reached.
+        rollout = [a for a in enabled if a.kind in ("launch", "restart", "reconfigure", "upgrade")]
+        pool = rollout if rollout and draw(st.booleans()) else enabled
+        state = step(params, state, draw(st.sampled_from(pool))).state
+    enabled = actions(params, state)
+    candidates = enabled if draw(st.booleans()) else rollout_actions(params, state)
+    kind = draw(st.sampled_from(sorted({a.kind for a in candidates})))
+    action = draw(st.sampled_from([a for a in candidates if a.kind == kind]))
+    return params, state, action, action in enabled
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rollout_steps())
+def test_rollout_transition_formula_agrees_with_step(drawn):
+    """Launch, restarts in batches at a pace, live changes, releases, pick-ups and `_settle`, held to the model."""
+    params, state, action, enabled = drawn
+    note(f"heartbeat {params.heartbeat}, rollout {params.rollout}, state {state}, action {action}, enabled {enabled}")
+    event(f"{action.kind} {'enabled' if enabled else 'disabled'}")
+    event(f"rollout marker {state.rollout if state.rollout <= 0 else 'counting'}")
+    enc, trans, bad, disagree = encoded(params)
+    solver = solver_at(enc, trans, state, action)
+    answer = solver.check()
+    assert answer != z3.unknown
+    assert (answer == z3.sat) == enabled
+    if not enabled:
+        return
+    model = solver.model()
+    expected = step(params, state, action)
+    assert enc.state_of(model, 1) == expected.state
+    solver.add(z3.Not(equal(enc.frame(1), enc.const_state(expected.state))))
+    assert solver.check() == z3.unsat
+    holds = lambda formula: z3.is_true(model.eval(formula, model_completion=True))  # noqa: E731
+    assert holds(bad) == (not no_valid_reap.check(params, state, action, expected))
+    assert holds(disagree[0]) == (not parameter_agreement.check(params, state))
+    assert holds(disagree[1]) == (not parameter_agreement.check(params, expected.state))
+
+
+def test_a_seeded_slip_in_a_rollout_rule_is_caught(monkeypatch):
+    """The differential check is not vacuous: a restart that forgets to drop its server's sockets disagrees."""
+    from stormcheck.checkers import z3_encoding
+
+    params = rollout_fleet("rollouts/faye-timeout-101", 0, 1, 1, 30, "release", 0, "restart", 5, 0)
+    state = step(params, initial_states(params)[0], Action("launch")).state
+    action = Action("restart", server=state.clients[0].server)
+    expected = step(params, state, action).state
+    assert expected.clients[0].phase == "retry"
+    for slip in (False, True):
+        if slip:
+            monkeypatch.setattr(z3_encoding.Encoding, "drop_sockets", lambda self, st, s: st)
+        enc = Encoding(params)
+        s = solver_at(enc, enc.trans(0), state, action)
+        assert s.check() == z3.sat
+        assert (enc.state_of(s.model(), 1) == expected) == (not slip)
+
+
+def _others_done(params: Params, state, c: int) -> bool:
+    """The clients other than `c` do not hold a clients phase back (`SState.others`; True without one)."""
+    if not any(p.side == "clients" for p in params.rollout.phases):
+        return True
+    return all(not cl.session or cl.session.hs_level >= 1 or cl.phase == "crashed"
+               for i, cl in enumerate(state.clients) if i != c)
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rollout_steps())
+def test_every_rollout_step_is_a_step_of_each_client_against_the_environment(drawn):
+    """Proofs of rollouts over the one-client system cover fleets of any size only if this holds."""
+    params, state, action, enabled = drawn
+    if not enabled:
+        return
+    enc, trans = env_encoded(params)
+    nxt = step(params, state, action).state
+    for c in range(params.clients):
+        pre = enc.const_state(alone(state, c), _others_done(params, state, c))
+        post = enc.const_state(alone(nxt, c), _others_done(params, nxt, c))
+        if alone(state, c) == alone(nxt, c) and _others_done(params, state, c) == _others_done(params, nxt, c):
+            continue
+        s = z3.Solver()
+        s.add(enc.param_constraints(), trans, equal(enc.frame(0), pre), equal(enc.frame(1), post))
+        assert s.check() == z3.sat, (c, action)
