@@ -152,9 +152,9 @@ def test_engine_knows_nothing_of_the_domain():
 
 
 def test_a_fleet_the_encoding_does_not_cover_is_inconclusive_with_a_reason():
-    sc = load_scenario("rollouts/socketio-4-ping-60")  # a configuration rollout
+    sc = load_scenario("variants/grpc-keepalive-299999ms")  # time in milliseconds
     got = check_symbolic(sc.params, (no_valid_reap,), max_steps=2).get("no_valid_reap")
-    assert got.verdict is Verdict.INCONCLUSIVE and "not encoded" in got.basis
+    assert got.verdict is Verdict.INCONCLUSIVE and "not encoded: time in milliseconds" in got.basis
     assert not got.checked
 
 
