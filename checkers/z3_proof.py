@@ -173,6 +173,9 @@ ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
         _phase(f, _W), _c(f).age + _c(f).timer <= select(e.H, _c(f).hs) + select(e.I, _c(f).hs) + e.rtt_max),
     "waiting: age + wait left <= I of the handshake level + RTT": lambda e, f: z3.Implies(
         _phase(f, _W), _c(f).age + _c(f).timer <= select(e.I, _c(f).hs) + e.rtt_max),
+    # The order of the phases: servers first, then the clients.
+    "a session at B is judged by servers at B": lambda e, f: z3.Implies(
+        z3.And(_c(f).has, _c(f).hs >= 1), z3.And([s.reap >= 1 for s in f.servers])),
     "every server's judge is at B once its advice is": lambda e, f: z3.And(
         [z3.Implies(s.adv >= 1, s.reap >= 1) for s in f.servers]),
     "every server's advice is at B once its judge is": lambda e, f: z3.And(
