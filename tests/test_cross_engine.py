@@ -2,8 +2,9 @@
 
 Fleets are drawn (fixed seed, a bounded number) from every shipped preset
 in seconds, the 2015 presets under a random design and every stack, variant
-and proxy preset (and, in a test of their own, every shipped rollout), with their timeout, interval, RTT, retry delay and fault
-durations redrawn; one client, so the exhaustive search always completes.
+and proxy preset (and, in a test of their own, every shipped rollout), with
+their timeout, interval, RTT, retry delay and fault durations redrawn; one
+client, so the exhaustive search always completes.
 For each property the symbolic engine checks, its verdict must agree with the
 complete search's:
 
