@@ -22,7 +22,9 @@ age plus its hold left is at most the timeout it was held for, a retrying
 client has no session, ...), drop every lemma that some initial state breaks,
 then repeatedly drop every lemma that one step from a state satisfying all
 remaining lemmas can break. What is left is the strongest conjunction of
-candidates that is inductive. The property is proved when no step from a
+candidates that is inductive (a fleet with a rollout starts from
+`ROLLOUT_LEMMAS` too: how servers and sessions move from A to B, and the
+order of the phases). The property is proved when no step from a
 state satisfying it is bad (for a state property: no such state is bad).
 Otherwise the solver's state and step are a *counterexample to induction*
 (CTI): a state the invariant allows, from which one step is bad. A CTI is

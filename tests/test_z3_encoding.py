@@ -13,7 +13,10 @@ not. With frame 0 fixed to the state and the action fixed:
   the encoded state predicate with `parameter_agreement`, before and after.
 
 The state graphs of the 2015 fleet and of every stack preset are also
-walked step by step.
+walked step by step. Rollouts (checkers/z3_rollout.py) get the same test
+over the shipped rollouts with their phases redrawn (every order `plan`
+tries, paces, batches, pick-ups, live changes), and the one-client system's
+cover of every fleet step, with the other clients' side of a clients phase.
 """
 
 from __future__ import annotations
@@ -387,7 +390,9 @@ def test_symbolic_parameters_agree_with_the_point_fleet(data):
     division), the symbolic RTT choices, clock offsets, fault durations and
     age cap to their Python definitions.
     """
-    from stormcheck.model.scenario import concrete_config, load_scenario, scenario_from_dict
+    from hypothesis import assume
+
+    from stormcheck.model.scenario import ScenarioError, concrete_config, load_scenario, scenario_from_dict
 
     ranges = {"timeout": (20, 90), "interval": (0, 9), "rtt_max": (1, 4), "skew": (-2, 2),
               "load_ms": (6000, 90000), "loss_duration": (5, 90), "cut_duration": (5, 150)}
@@ -546,3 +551,39 @@ def test_every_rollout_step_is_a_step_of_each_client_against_the_environment(dra
         s = z3.Solver()
         s.add(enc.param_constraints(), trans, equal(enc.frame(0), pre), equal(enc.frame(1), post))
         assert s.check() == z3.sat, (c, action)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_ranged_rollout_pinned_to_a_point_steps_like_the_model_there(data):
+    """`plan --engine symbolic` proves orders over [ranges]: A's T/I, the RTT and the fault durations are
+    symbols there, while configuration B stays the rollout's own (not an offset from A)."""
+    from hypothesis import assume
+
+    from stormcheck.model.scenario import ScenarioError, concrete_config, load_scenario, scenario_from_dict
+
+    ranges = {"timeout": (20, 90), "interval": (0, 15), "rtt_max": (1, 4), "cut_duration": (5, 150)}
+    base = load_scenario(data.draw(st.sampled_from(ROLLOUT_BASES)))
+    point = {k: data.draw(st.integers(*r), label=k) for k, r in ranges.items()}
+    config = concrete_config(base.config, point)
+    config["faults"]["client_cut"] = 1
+    config["faults"]["cut_duration"] = point["cut_duration"]
+    try:
+        params = scenario_from_dict(config, "test").params
+    except ScenarioError:  # a draw where B equals A, say: not a fleet
+        assume(False)
+    enc = Encoding(params, ranges=ranges)
+    state = data.draw(st.sampled_from(initial_states(params)))
+    for _ in range(data.draw(st.integers(0, 40))):
+        state = step(params, state, data.draw(st.sampled_from(actions(params, state)))).state
+    action = data.draw(st.sampled_from(actions(params, state)))
+    s = z3.Solver()
+    pins = [t == point[key] for key, terms in enc.base.items() for t in terms]
+    s.add(enc.param_constraints(), *pins, equal(enc.frame(0), enc.const_state(state)),
+          equal(enc.action(0), enc.const_action(action)), enc.trans(0))
+    assert s.check() == z3.sat
+    m = s.model()
+    assert enc.state_of(m, 1) == step(params, state, action).state
+    assert [(m.eval(t).as_long(), m.eval(i).as_long()) for t, i in zip(enc.T, enc.I)] == \
+        [(lv.timeout, lv.interval) for lv in params.levels]
