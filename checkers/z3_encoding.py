@@ -232,7 +232,8 @@ class SState(NamedTuple):
 STATE_FIELDS = {"tuner": "tuner_timer", "losses": "losses_left", "crashes": "crashes_left", "cuts": "cuts_left",
                 "rollout": "rollout"}
 assert tuple(STATE_FIELDS) == SState._fields[2:-1]
-assert set(State._fields) - {"clients", "servers"} == set(STATE_FIELDS.values()), "a State field the encoding does not hold"
+assert set(State._fields) - {"clients", "servers"} == set(STATE_FIELDS.values()), \
+    "a State field the encoding does not hold"
 
 
 class SAction(NamedTuple):
@@ -909,7 +910,7 @@ class Encoding:
             session["strikes"] = self.num(NO_PING)  # a new connection's count starts afresh
         return _with_client(st, c, SClient(self.num(_H), self.num(s), self.hold(srv.adv), **session))
 
-    def _connect_cases(self, st: SState, c: int, s: int, declared=None) -> list:  # fleet._connect (+ _refused, _spacing)
+    def _connect_cases(self, st: SState, c: int, s: int, declared=None) -> list:  # fleet._connect (+ _refused...)
         """A connect from `c` reaches `s`: (condition, next state, outcome) for each way it can go.
 
         The conditions exclude one another and cover every state. Outcomes:

@@ -105,6 +105,9 @@ def _print(result: PlanResult, source: str, engine: str = "exhaustive") -> None:
         print(f"\nproposed order{note}: {proposal.label()}\n")
         print("\n\n".join(_phase_toml(p) for p in proposal.phases))
         print()
+    elif result.verdict == Verdict.VIOLATED and engine == "symbolic":
+        print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
+              "parameter values shown beside it")
     elif result.verdict == Verdict.VIOLATED:
         print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout "
               "(configuration B itself, or every way to reach it, is unsafe)")

@@ -91,3 +91,8 @@ def test_plan_engine_symbolic_on_the_command_line(tmp_path, capsys):
     assert doc["proposal"].startswith("1. servers")
     assert main(["plan", str(path), "--steps", "8"]) == 2  # an option of the symbolic engine only
     assert "--engine symbolic" in capsys.readouterr().err
+    wide = {**RANGES, "interval": [10, 60]}  # configuration A itself reaps where interval + RTT >= timeout
+    path.write_text(text + "\n[ranges]\n" + "".join(f"{k} = {v}\n" for k, v in wide.items()))
+    assert main(["plan", str(path), "--engine", "symbolic", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("certified counterexample") == 2 and "at the parameter values shown beside it" in out
