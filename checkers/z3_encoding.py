@@ -636,7 +636,8 @@ class Encoding:
         if self.ro is not None:
             if self._has_others():
                 # Any step may be one that also moves the other clients' side (z3_rollout).
-                options = [(guard, nxt._replace(others=post.others)) for guard, nxt in options]
+                moves = self.ro.others_step(pre, post.others)
+                options = [(z3.And(guard, moves), nxt._replace(others=post.others)) for guard, nxt in options]
             # fleet._apply: after every step, a completed phase starts the next one.
             options = [(guard, self.ro.settle(pre, nxt)) for guard, nxt in options]
         # One disjunct per (action, client, server, value) pattern: its guard

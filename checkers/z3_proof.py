@@ -160,6 +160,10 @@ def _marker(e: Encoding, f: SState) -> z3.BoolRef:
 # live change, which does not; a client's own level only by the rollout.
 ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
     "the rollout marker is a marker or a countdown within the longest pace or window": _marker,
+    # Restarts may take every server down at once (a phase's last restart, the next phase's first):
+    # a client then retries, and keeps no session unless it had a network cut, which not every fleet has.
+    "a client is cut off only in a fleet with cuts": lambda e, f: z3.Implies(
+        e.params.faults.client_cut == 0, z3.Not(_phase(f, _CUT))),
     "a live client's server is up": lambda e, f: z3.Implies(
         _phase(f, _H, _W), select([s.down for s in f.servers], _c(f).server) == 0),
     "a live client's handshake level is its server's advice": lambda e, f: z3.Implies(
@@ -175,9 +179,17 @@ ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
         _phase(f, _W), _c(f).age + _c(f).timer <= select(e.H, _c(f).hs) + select(e.I, _c(f).hs) + e.rtt_max),
     "waiting: age + wait left <= I of the handshake level + RTT": lambda e, f: z3.Implies(
         _phase(f, _W), _c(f).age + _c(f).timer <= select(e.I, _c(f).hs) + e.rtt_max),
-    # The order of the phases: servers first, then the clients.
+    # The order of the phases: servers first, then the clients; or the clients first.
     "a session at B is judged by servers at B": lambda e, f: z3.Implies(
         z3.And(_c(f).has, _c(f).hs >= 1), z3.And([s.reap >= 1 for s in f.servers])),
+    "before and after the rollout, every server is at A or every one at B": lambda e, f: z3.Implies(
+        f.rollout == 0, z3.Or(z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers]),
+                              z3.And([z3.And(s.adv >= 1, s.reap >= 1) for s in f.servers]))),
+    "while the rollout counts down, some server is still at A": lambda e, f: z3.Implies(
+        f.rollout > 0, z3.Or([z3.Or(s.adv == 0, s.reap == 0) for s in f.servers])),
+    "a running client's session at A is served by servers at A": lambda e, f: z3.Implies(
+        z3.And(_c(f).has, _c(f).hs == 0, z3.Not(_phase(f, _X))),
+        z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
     "every server's judge is at B once its advice is": lambda e, f: z3.And(
         [z3.Implies(s.adv >= 1, s.reap >= 1) for s in f.servers]),
     "every server's advice is at B once its judge is": lambda e, f: z3.And(

@@ -22,11 +22,14 @@ The one-client system (``env=True``)
 A clients phase is complete once *every* client runs B. A proof's one
 client cannot see the others, so the frame carries one more Bool,
 ``others``: the other clients do not hold the clients phase back (each runs
-B, has no session, or crashed). Other clients' steps move it at will (a
-reload, a reap, a server restart that drops their sockets, a reconnect that
-takes A again during a release window), and a step of any kind may be one
-that moves it too; so in the one-client system it is free after every step
-(`Encoding._trans_at`), and the environment may move it alone
+B, has no session, or crashed). Other clients' steps move it (a reload, a
+reap, a server restart that drops their sockets, a new session at A), and a
+step of any kind may be one that moves it too; so in the one-client system
+every step may set it, and may clear it where another client could start a
+session at A: before a clients phase began, or while a release window lets
+a reconnect declare A (`others_step`; elsewhere it stays set, or the
+one-client system could start the rollout again after its end). The
+environment may also move it alone
 (`environment`, ``env(value=3)``), after which `settle` moves the rollout
 on exactly as the model does after the other client's step. It starts free
 (a fleet of one client has no others). The one-client system therefore
@@ -237,6 +240,13 @@ class RolloutRules:
             timer = z3.If(before == j, self.enc.num(start), timer)
         moved = z3.And(pre.rollout != NOT_BEGUN, after != before, before != self.n)
         return post._replace(rollout=z3.If(moved, timer, post.rollout))
+
+    def others_step(self, pre: "SState", others) -> z3.BoolRef:
+        """How one step may move ``others`` (module docstring): to True at any moment; back to False
+        only where another client may start a session at A (a new session's level is A, or a release
+        window lets a reconnect declare A). Once the clients phase is over for them it stays over."""
+        at_a = z3.Or(self.client_level(pre) == 0, self.release_open(pre))
+        return z3.Implies(z3.And(pre.others, z3.Not(at_a)), others)
 
     def environment(self, st: "SState", a: "SAction"):
         """``env(value=3)``: the other clients' side of a clients phase moves, and nothing else (module docstring).
