@@ -34,7 +34,11 @@ Cases:
   counterexample (target: under 2 s on the 2015 fleet); ``proof``: an
   inductive invariant for any number of clients, unbounded time and every
   value in the case's ranges (target: under 10 s); ``synth``: the adjuster
-  thresholds of the 2015 fleet, and a region over ranges.
+  thresholds of the 2015 fleet, and a region over ranges. ``rollout``: every
+  shipped rollout's ``no_valid_reap``, proved (any number of clients, unbounded
+  time) or certified by a run z3 found and the model replayed (target: under
+  5 s each); ``plan``: `stormcheck plan --engine symbolic` on the Phoenix
+  rollout over ranged timeout x interval x RTT (each order proved or certified).
 * ``conform/...``: ``stormcheck conform`` on the real Faye + Redis stack: wall
   time per stored trace (target: the 168-model-second 2015 trace under 20 s at
   scale 0.1) and for the whole conformance suite, tests/test_conformance_faye.py
@@ -128,6 +132,13 @@ for _stack in ("actioncable", "faye", "grpc", "mqtt", "phoenix", "python-websock
                "socketio-4"):
     _case(f"z3/proof/stacks/{_stack}", f"stacks/{_stack}", "off", engine="z3-proof")
     _case(f"z3/region/stacks/{_stack}", f"stacks/{_stack}", "off", _STACK_RANGES, engine="z3-region")
+# Every shipped rollout: no_valid_reap proved or certified (target under 5 s each), and plan over ranges.
+for _rollout in ("actioncable-beat-10", "faye-timeout-101", "mqtt-keepalive-120", "phoenix-heartbeat-90",
+                 "python-websockets-ping-60", "signalr-keepalive-60", "socketio-2-ping-60", "socketio-4-ping-60",
+                 "socketio-4-live-ping-60"):
+    _case(f"z3/rollout/{_rollout}", f"rollouts/{_rollout}", "off", engine="z3-rollout")
+_case("z3/plan/phoenix-ranged", "rollouts/phoenix-heartbeat-90", "off",
+      {"ranges": {"timeout": [40, 80], "interval": [10, 30], "rtt_max": [1, 4]}}, engine="z3-plan")
 # Conformance: every scenario of one stack run on its real library (stormcheck conform), wall time
 # per stack; the whole stack suite's target is under 4 minutes.
 for _stack in ("websockets", "socketio-4", "socketio-2", "mqtt", "nginx"):
@@ -297,6 +308,16 @@ def _run_z3(name: str, scenario, engine: str) -> dict:
         out = prove(scenario.params, "no_valid_reap", lambda ctx: make_solver(ctx=ctx), ranges=scenario.ranges,
                     threshold_ms=scenario.config["load"]["threshold_ms"])
         verdict = out.status
+    elif engine == "z3-rollout":
+        # The engine's own order: the proof first, a certified run where it does not close.
+        got = check_symbolic(scenario.params, (no_valid_reap,), max_steps=24).get("no_valid_reap")
+        verdict = "proved" if got.basis.startswith("proved") else str(got.verdict)
+        steps = len(got.run) if got.run is not None else None
+    elif engine == "z3-plan":
+        from stormcheck.checkers.plan_z3 import plan_symbolic
+
+        result = plan_symbolic(scenario)
+        verdict = " ".join(str(c.verdict)[:4] for c in result.candidates)
     elif scenario.ranges or engine == "z3-region":
         region = safe_region(scenario)
         verdict, steps = ("region" if region.conclusive else "inconclusive"), (

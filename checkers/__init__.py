@@ -20,8 +20,11 @@ from .bfs import check_bfs
 from .result import EXIT_CODES, CheckResult, PropertyResult
 
 SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth gives one
+# ... for a fleet with a rollout, whose paces and release windows stretch its runs (the shortest
+# parameter_agreement violation of rollouts/socketio-2-ping-60 and two others takes 21 steps).
+ROLLOUT_STEPS = 24
 
-__all__ = ["SYMBOLIC_STEPS", "ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
 
 
 def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
@@ -47,7 +50,7 @@ def _symbolic(scenario, properties, *, seed: int | None = None, progress: Callab
     # needs 13). Imported on use, like Hypothesis.
     from .z3_bmc import check_symbolic
 
-    bound = steps or scenario.bounds.max_depth or SYMBOLIC_STEPS
+    bound = steps or scenario.bounds.max_depth or (ROLLOUT_STEPS if scenario.params.rollout else SYMBOLIC_STEPS)
     return check_symbolic(scenario.params, properties, scenario=scenario.name, max_steps=bound, seed=seed or 0,
                           progress=progress)
 

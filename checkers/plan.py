@@ -19,7 +19,7 @@ not tell).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import permutations
 from typing import Callable
 
@@ -43,6 +43,8 @@ class Candidate:
     states: int
     written: bool = False  # the order the scenario file gives
     unit: str = "s"  # of the phases' paces and spreads (`Params.unit`)
+    drawn: dict = field(default_factory=dict, hash=False)  # the solver's parameter values of a counterexample
+    seconds: float = 0.0  # what deciding it took (the symbolic plan; `checkers.plan_z3`)
 
     @property
     def verdict(self) -> Verdict:

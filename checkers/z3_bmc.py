@@ -403,6 +403,13 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
             shorter = f", none of <= {outcome.none_within} steps" if outcome.none_within else ""
             basis = f"certified {what} of {len(run)} steps (z3, replayed{shorter})"
             verdict(prop.verdict_when_found(), basis, run)
+        elif outcome.status == "none" and prop.modality == ALWAYS and params.rollout is not None and proof is not None:
+            # A rollout's paces and release windows stretch its runs: the shortest
+            # parameter_agreement violation of three shipped rollouts takes 21
+            # steps, past the default bound. Without a proof, no verdict.
+            cti = f": {info['cti']}" if "cti" in info else f" ({proof.status}: {proof.reason})"
+            verdict(Verdict.INCONCLUSIVE, f"not proved (a rollout's runs may outlast the bound){cti}; "
+                                          f"no counterexample of <= {max_steps} steps (z3 BMC)")
         elif outcome.status == "none" and prop.modality == ALWAYS:
             why = "" if proof is None else f"; not proved ({proof.status}: see stats)"
             verdict(Verdict.HOLDS, f"bounded: no counterexample of <= {max_steps} steps "

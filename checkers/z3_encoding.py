@@ -11,8 +11,10 @@ Variables
 Frame ``k`` holds every field of `State` as a Z3 term, in records shaped like
 the Python ones (`SState`, `SClient`, `SServer`), so each action below reads
 like its Python twin, ``_replace`` included; `STATE_FIELDS` pairs the scalar
-fields by name. `State.rollout` has no term: a fleet with a rollout is
-refused (`REFUSED`), so in every fleet encoded it stays `NOT_BEGUN`.
+fields by name. `State.rollout`, the rollout's marker, is a term only in a
+fleet with a rollout (elsewhere the constant `NOT_BEGUN`); ``others`` (one
+Bool) exists only in the one-client system of a fleet whose rollout has a
+clients phase (`checkers.z3_rollout`), and is the constant True elsewhere.
 
 * a client's phase is a small Int enum (index in `PHASES`), its server an Int
   (-1: none), its session a Bool flag ``has`` (False for ``()``) plus four
@@ -75,9 +77,16 @@ the extra judges of ``[[judge]]`` and ``[[proxy]]`` (`_expire`); and the
 published Faye stack (a publish that drops a queue, a retry on the old id,
 a 401 followed after the interval in `REJOIN`).
 
+Rollouts
+--------
+A `Params.rollout` (phases, restarts, live changes, releases, pick-ups) is
+encoded by `checkers.z3_rollout`, which this class asks for each rollout
+rule, for the level a new session declares and for `_settle`, applied after
+every step as `fleet._apply` does.
+
 Left out
 --------
-Configuration rollouts, and whatever the model gains later that the encoding
+Time in milliseconds, and whatever the model gains later that the encoding
 does not know (a feature `Params.extensions` names, any field of a parameter
 record away from its default): `check_encodable` refuses it with a "not
 encoded" message naming the scenario feature, and the engine reports
@@ -94,6 +103,7 @@ import z3
 
 from stormcheck.model.fleet import ACTIONS, DELETE_FIRST, FLUSH_FIRST, canonical, initial_states
 from stormcheck.model.params import TIME_UNITS, Design, Faults, Heartbeat, Judge, Params
+from stormcheck.model.rollout import Phase, Rollout
 from stormcheck.properties.core import NotEncoded
 from stormcheck.model.rollout import NOT_BEGUN
 from stormcheck.model.state import (CRASHED, CUT, HELD, NO_PING, PHASES, REJOIN, RETRY, WAITING, Action, Client, Server,
@@ -124,12 +134,14 @@ RANGED = ("timeout", "interval", "rtt_max", "skew", "load_ms", "loss_duration", 
 _KNOWN = {
     Params: {"servers", "clients", "t0", "i0", "levels", "load_servers", "load_trigger", "rtt", "skew", "retry",
              "publish_mult", "gc_mult", "design", "faults", "heartbeat", "judges", "publish_expired", "after_drop",
-             "after_401", "unit"},
+             "after_401", "unit", "rollout"},
     Design: {"name", "tuner", "propagation_delay", "judge", "record", "reply_advice", "session_paths"},
     Faults: {"server_loss", "loss_duration", "loss_servers", "client_crash", "client_cut", "cut_duration"},
     Heartbeat: {"hold", "interval_from", "cutoff_from", "store", "paths", "interval_multiplier", "interval_term",
                 "min_spacing", "strikes", "resume_window"},
     Judge: {"name", "side", "source", "multiplier", "interval_multiplier", "timeout"},
+    Rollout: {"phases", "restart"},
+    Phase: {"side", "part", "batch", "pace", "pickup", "spread", "change"},
 }
 
 
@@ -141,23 +153,21 @@ _INSTEAD = "use the exhaustive or hypothesis engine for this fleet"
 # enables it, which `check_encodable` refuses by name before a solver starts.
 # tests/test_rules.py fails when a kind is in neither.
 ENCODED = ("reply", "arrive", "reconnect", "restore", "deadline", "publish", "gc", "load", "adopt",
-           "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick", "expire")
-REFUSED = {
-    "launch": "a configuration rollout ([rollout])",
-    "restart": "a configuration rollout ([rollout])",
-    "upgrade": "a configuration rollout ([rollout])",
-    "reconfigure": "a configuration rollout ([rollout])",
-}
+           "adopt_reaper", "adopt_advice", "lose", "crash", "cut", "tick", "expire",
+           "launch", "restart", "upgrade", "reconfigure")
+REFUSED: dict[str, str] = {}
 
 # The generalisations of Faye's model (`Params.extensions`) this encoding
 # states, in the model's own words: every rule of a `[heartbeat]` table, the
-# extra judges (`[[judge]]`, `[[proxy]]`), the published Faye stack and a
-# clock in milliseconds (every duration is an integer in the fleet's unit; only
-# the ranged adjuster converts, as `adjuster_advice` does). Any other one the
-# model names (a rollout, or one it gains later) is refused.
+# extra judges (`[[judge]]`, `[[proxy]]`), the published Faye stack,
+# configuration rollouts (live changes included) and a clock in milliseconds
+# (every duration is an integer in the fleet's unit; only the ranged adjuster
+# converts, as `adjuster_advice` does). Any other one the model names (one it
+# gains later) is refused.
 _ENCODED_FEATURES = frozenset(Params(
     heartbeat=Heartbeat(hold="none", store="local", interval_term="in-use", min_spacing=1, resume_window=1),
     judges=(Judge("client", "client", "handshake"), Judge("proxy", "proxy", "fixed", timeout=1)), unit="ms",
+    rollout=Rollout((Phase("servers", change="live"),)),
 ).extensions()) | frozenset(Params(publish_expired="drop-queue", after_drop="same-id", after_401="interval").extensions())
 
 
@@ -177,6 +187,8 @@ def check_encodable(params: Params) -> None:
         raise NotEncoded("symbolic engine", "; ".join(not_encoded(params)), _INSTEAD)
     records = [(Params, params), (Design, params.design), (Faults, params.faults), (Heartbeat, params.heartbeat)]
     records += [(Judge, j) for j in params.judges]
+    if params.rollout is not None:
+        records += [(Rollout, params.rollout)] + [(Phase, p) for p in params.rollout.phases]
     for record, value in records:
         for f in dataclasses.fields(record):
             if f.name in _KNOWN[record]:
@@ -214,13 +226,16 @@ class SState(NamedTuple):
     losses: Any  # State.losses_left
     crashes: Any  # State.crashes_left
     cuts: Any  # State.cuts_left
+    rollout: Any  # State.rollout: a constant NOT_BEGUN in a fleet without a rollout
+    others: Any  # one-client system only: the other clients no longer hold a clients phase back (z3_rollout)
 
 
 # `SState`'s scalar fields and the `State` fields they hold, by name.
-STATE_FIELDS = {"tuner": "tuner_timer", "losses": "losses_left", "crashes": "crashes_left", "cuts": "cuts_left"}
-assert tuple(STATE_FIELDS) == SState._fields[2:]
-assert set(State._fields) - {"clients", "servers"} - set(STATE_FIELDS.values()) == {"rollout"}, \
-    "a State field the encoding neither holds nor refuses"
+STATE_FIELDS = {"tuner": "tuner_timer", "losses": "losses_left", "crashes": "crashes_left", "cuts": "cuts_left",
+                "rollout": "rollout"}
+assert tuple(STATE_FIELDS) == SState._fields[2:-1]
+assert set(State._fields) - {"clients", "servers"} == set(STATE_FIELDS.values()), \
+    "a State field the encoding does not hold"
 
 
 class SAction(NamedTuple):
@@ -275,6 +290,11 @@ def _min(values: list):
     for v in values[1:]:
         out = z3.If(v < out, v, out)
     return out
+
+
+def _is_value(t) -> bool:
+    """`t` is a constant (an Int or Bool value), not a variable."""
+    return z3.is_int_value(t) or z3.is_true(t) or z3.is_false(t)
 
 
 def _in(x, options) -> z3.BoolRef:
@@ -337,6 +357,9 @@ class Encoding:
         self._actions: dict[int, SAction] = {}
         self._trans0: z3.BoolRef | None = None
         self._build_params()
+        from .z3_rollout import RolloutRules  # the rollout rules, stated beside this module
+
+        self.ro = RolloutRules(self) if params.rollout is not None else None
 
     # ------------------------------------------------------------ parameters
 
@@ -355,6 +378,11 @@ class Encoding:
         self.T, self.I = [], []
         top = len(p.levels) - 1
         for l, level in enumerate(p.levels):
+            if l > 0 and p.rollout is not None:
+                # Configuration B is the rollout's own, not an offset from A: pinned.
+                self.T.append(self.var(f"T_{l}"))
+                self.I.append(self.var(f"I_{l}"))
+                continue
             if l == top and "load_ms" in r:
                 avg = sym("load_ms", "load_ms", level.avg_ms)
                 over = z3.If(avg > self.threshold_ms, avg - self.threshold_ms, 0)
@@ -481,12 +509,22 @@ class Encoding:
                 return SServer(*(z3.Bool(f"s{s}.{f}@{k}", self.ctx) if f == "hot" else self.var(f"s{s}.{f}@{k}")
                                  for f in SServer._fields))
 
+            def scalar(f):
+                if f == "rollout" and self.ro is None:
+                    return self.num(NOT_BEGUN)  # no rollout: the marker never moves, no variable
+                return self.var(f"{f}@{k}")
+
+            others = z3.Bool(f"others@{k}", self.ctx) if self._has_others() else self.truth(True)
             self._frames[k] = SState(
                 tuple(cl(c) for c in range(self.params.clients)),
                 tuple(sv(s) for s in range(self.params.servers)),
-                *(self.var(f"{f}@{k}") for f in SState._fields[2:]),
+                *(scalar(f) for f in SState._fields[2:-1]), others,
             )
         return self._frames[k]
+
+    def _has_others(self) -> bool:
+        """The frame holds `SState.others`: the one-client system of a fleet whose rollout has a clients phase."""
+        return self.env and self.ro is not None and self.ro.clients_phase
 
     def action(self, k: int) -> SAction:
         """The action variables of step `k` (frame k -> k+1)."""
@@ -496,19 +534,17 @@ class Encoding:
 
     # ------------------------------------------------------------ concrete <-> symbolic
 
-    def const_state(self, state: State) -> SState:
-        """`state` as a record of Z3 constants."""
+    def const_state(self, state: State, others=True) -> SState:
+        """`state` as a record of Z3 constants (`others`: `SState.others`, a Bool or a term)."""
         clients = []
         for cl in state.clients:
             ses = cl.session or Session(0, 0, 0, 0)
             clients.append(SClient(self.num(PHASE[cl.phase]), self.num(cl.server), self.num(cl.timer),
                                    self.truth(bool(cl.session)), *(self.num(x) for x in ses)))
         servers = [SServer(*(self.num(x) for x in srv[:4]), self.truth(srv.hot)) for srv in state.servers]
-        if state.rollout != NOT_BEGUN:
-            raise NotEncoded("symbolic engine", f"a state with a rollout under way (rollout = {state.rollout})",
-                             _INSTEAD)
-        scalars = (self.num(getattr(state, STATE_FIELDS[f])) for f in SState._fields[2:])
-        return SState(tuple(clients), tuple(servers), *scalars)
+        scalars = (self.num(getattr(state, STATE_FIELDS[f])) for f in SState._fields[2:-1])
+        others = self.truth(others) if isinstance(others, bool) else others
+        return SState(tuple(clients), tuple(servers), *scalars, others)
 
     def const_action(self, action: Action) -> SAction:
         kind = ENV if action.kind == "env" else KIND[action.kind]
@@ -527,8 +563,8 @@ class Encoding:
             for c in f.clients
         )
         servers = tuple(Server(*(val(x) for x in s[:4]), val(s.hot)) for s in f.servers)
-        scalars = {STATE_FIELDS[name]: val(getattr(f, name)) for name in SState._fields[2:]}
-        return State(clients, servers, rollout=NOT_BEGUN, **scalars)
+        scalars = {STATE_FIELDS[name]: val(getattr(f, name)) for name in SState._fields[2:-1]}
+        return State(clients, servers, **scalars)
 
     def action_of(self, model: z3.ModelRef, k: int) -> Action:
         """Step `k` of a Z3 model as a Python `Action` (kind ``env`` for the environment's move)."""
@@ -565,14 +601,15 @@ class Encoding:
                 s = canonical(self.params, s)
             if s not in starts:
                 starts.append(s)
-        return z3.And(self.param_constraints(), z3.Or([equal(f0, self.const_state(s)) for s in starts]))
+        # `others` starts free: a fleet of one client has no other client to wait for.
+        return z3.And(self.param_constraints(), z3.Or([equal(f0, self.const_state(s, f0.others)) for s in starts]))
 
     def _initial(self, clients: tuple) -> SState:
         f = self.params.faults
         servers = tuple(SServer(self.num(0), self.num(0), self.num(0), self.num(0), self.truth(False))
                         for _ in range(self.params.servers))
         return SState(clients, servers, self.num(0), self.num(f.server_loss), self.num(f.client_crash),
-                      self.num(f.client_cut))
+                      self.num(f.client_cut), self.num(NOT_BEGUN), self.frame(0).others)
 
     def trans(self, k: int) -> z3.BoolRef:
         """Frame k+1 follows from frame k by the action of step k.
@@ -587,16 +624,26 @@ class Encoding:
             return self._trans0
         old = leaves(self.frame(0)) + leaves(self.frame(1)) + leaves(self.action(0))
         new = leaves(self.frame(k)) + leaves(self.frame(k + 1)) + leaves(self.action(k))
-        # Constant fields (a strike count the fleet does not keep) are the same in every frame.
-        return z3.substitute(self._trans0, *((o, n) for o, n in zip(old, new) if not z3.is_int_value(o)))
+        # Constant fields (a strike count the fleet does not keep, the marker of a fleet
+        # without a rollout) are the same in every frame.
+        return z3.substitute(self._trans0, *((o, n) for o, n in zip(old, new) if not _is_value(o)))
 
     def _trans_at(self, k: int) -> z3.BoolRef:
         pre, post, a = self.frame(k), self.frame(k + 1), self.action(k)
         encoders = [self._reply, self._arrive, self._reconnect, self._restore, self._deadline,
                     self._publish, self._gc, self._expire, self._tuner, self._lose, self._crash, self._cut, self._tick]
+        if self.ro is not None:
+            encoders += [self.ro.launch, self.ro.restart, self.ro.reconfigure, self.ro.upgrade]
         if self.env:
             encoders.append(self._environment)
         options = [option for encode in encoders for option in encode(pre, a)]
+        if self.ro is not None:
+            if self._has_others():
+                # Any step may be one that also moves the other clients' side (z3_rollout).
+                moves = self.ro.others_step(pre, post.others)
+                options = [(z3.And(guard, moves), nxt._replace(others=post.others)) for guard, nxt in options]
+            # fleet._apply: after every step, a completed phase starts the next one.
+            options = [(guard, self.ro.settle(pre, nxt)) for guard, nxt in options]
         # One disjunct per (action, client, server, value) pattern: its guard
         # and the whole next frame. (A case expression per field instead was
         # slower on the 2015 fleet, and so were bit-vectors.)
@@ -773,6 +820,7 @@ class Encoding:
             [z3.And(cl.timer == 0, _in(cl.phase, (_H, _W, _R, _CUT, _J))) for cl in st.clients]
             + [srv.down == -1 for srv in st.servers]
             + [st.tuner == -1]
+            + (self.ro.due(st) if self.ro is not None else [])
         )
 
     @staticmethod
@@ -808,7 +856,10 @@ class Encoding:
 
     def _reply(self, st: SState, a: SAction):  # fleet._reply
         for c, cl in enumerate(st.clients):
-            level = self.reply_level(st, cl)
+            # A client running A may pick B up from this reply (fleet._pick_up).
+            st_c = self.ro.pick_up(st, c) if self.ro is not None else st
+            cl = st_c.clients[c]
+            level = self.reply_level(st_c, cl)
             guard = z3.And(a.kind == KIND["reply"], a.client == c, a.server == -1, self.rtt_choices(a.value),
                            cl.phase == _H, cl.timer == 0)
             nxt = cl._replace(phase=self.num(_W), timer=select(self.I, level) + a.value)
@@ -816,7 +867,7 @@ class Encoding:
                 # Answered with other advice than it was refreshed under: the
                 # client counts as refreshed under no level (fleet.STALE).
                 nxt = nxt._replace(ref=z3.If(cl.ref != level, self.num(-1), cl.ref))
-            yield guard, _with_client(st, c, nxt)
+            yield guard, _with_client(st_c, c, nxt)
 
     def _arrive(self, st: SState, a: SAction):  # fleet._arrive
         for c, cl in enumerate(st.clients):
@@ -828,25 +879,31 @@ class Encoding:
         none_up = z3.Not(z3.Or([self.up(srv) for srv in st.servers]))
         for c, cl in enumerate(st.clients):
             ready = z3.And(cl.timer == 0, _in(cl.phase, (_R, _CUT, _J)))
+            # During a release window a reconnect may declare either level (fleet._reconnects).
+            value = self.ro.declared(st, cl, a.value) if self.ro is not None else a.value == -1
             for s, srv in enumerate(st.servers):
-                yield z3.And(self._is(a, "reconnect", client=c, server=s), ready, self.up(srv)), \
-                    self._reconnected(st, c, s)
+                is_s = z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, value)
+                yield z3.And(is_s, ready, self.up(srv)), self._reconnected(st, c, s, a.value)
             # Nowhere to connect: it tries again later (a client about to re-handshake keeps that plan).
             failed = cl._replace(phase=z3.If(cl.phase == _J, self.num(_J), self.num(_R)), server=self.num(-1),
                                  timer=self.retry_wait)
             yield z3.And(self._is(a, "reconnect", client=c), ready, none_up), _with_client(st, c, failed)
 
-    def _reconnected(self, st: SState, c: int, s: int) -> SState:  # fleet._reconnect, to server s
+    def _reconnected(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._reconnect, to server s
         cl = st.clients[c]
         hb = self.params.heartbeat
         if hb.store != "local":
-            return self._connect(st, c, s)
+            return self._connect(st, c, s, declared)
         # A session lives with its socket: a new socket is a new session,
         # unless it resumes one that outlives its socket.
-        fresh = self._handshake(st, c, s)
+        fresh = self._handshake(self._without_session(st, c), c, s, declared)
         if hb.resume_window:
             fresh = ite(self._resumes(cl), self._resume(st, c, s), fresh)
-        return ite(cl.has, fresh, self._connect(st, c, s))
+        return ite(cl.has, fresh, self._connect(st, c, s, declared))
+
+    def _without_session(self, st: SState, c: int) -> SState:
+        """`st` with client `c`'s session gone (what `fleet._handshake` is given: a rollout's phase reads it)."""
+        return _with_client(st, c, st.clients[c]._replace(**self._no_session()))
 
     def _resumes(self, cl: SClient) -> z3.BoolRef:
         return z3.And(cl.has, cl.age < self.params.heartbeat.resume_window)
@@ -858,7 +915,7 @@ class Encoding:
             session["strikes"] = self.num(NO_PING)  # a new connection's count starts afresh
         return _with_client(st, c, SClient(self.num(_H), self.num(s), self.hold(srv.adv), **session))
 
-    def _connect_cases(self, st: SState, c: int, s: int) -> list:  # fleet._connect (+ fleet._refused, _spacing)
+    def _connect_cases(self, st: SState, c: int, s: int, declared=None) -> list:  # fleet._connect (+ _refused...)
         """A connect from `c` reaches `s`: (condition, next state, outcome) for each way it can go.
 
         The conditions exclude one another and cover every state. Outcomes:
@@ -890,13 +947,13 @@ class Encoding:
             live = z3.And(live, z3.Not(too_early))
             refreshed = refreshed._replace(strikes=count)
         cases += [(live, _with_client(st, c, refreshed), "refresh"),
-                  (handshake, self._handshake(st, c, s), "handshake"),
+                  (handshake, self._handshake(self._without_session(st, c), c, s, declared), "handshake"),
                   (z3.And(refused, wait != 0), _with_client(st, c, rejoin), "rejoin")]
         return cases
 
-    def _connect(self, st: SState, c: int, s: int) -> SState:  # fleet._connect
+    def _connect(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._connect
         """A connect from `c` reaches `s`: existence check, then refresh, else handshake (`_connect_cases`)."""
-        cases = self._connect_cases(st, c, s)
+        cases = self._connect_cases(st, c, s, declared)
         out = cases[-1][1]
         for cond, nxt, _ in reversed(cases[:-1]):
             out = ite(cond, nxt, out)
@@ -914,11 +971,17 @@ class Encoding:
             out.append(too_early)
         return out or [self.truth(False)]
 
-    def _handshake(self, st: SState, c: int, s: int) -> SState:  # fleet._handshake
+    def _handshake(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._handshake
         srv = st.servers[s]
-        # A client that sets its own interval or cutoff declares its own level
-        # (0 without a rollout); otherwise the session records the advice.
-        hs = self.num(0) if self.params.heartbeat.client_owned else srv.adv
+        # A client that sets its own interval or cutoff declares its own level:
+        # the one its reconnect chose (`declared` >= 0, during a release), else
+        # the one the rollout gives a new session (0 without a rollout).
+        # Otherwise the session records the advice.
+        hs = srv.adv
+        if self.params.heartbeat.client_owned:
+            hs = self.num(0) if self.ro is None else self.ro.client_level(st)
+            if declared is not None and self.ro is not None:
+                hs = z3.If(declared >= 0, declared, hs)
         session = self.new_session(s, hs, srv.adv)
         if self.params.heartbeat.min_spacing:
             session["strikes"] = self.num(NO_PING)
@@ -1055,22 +1118,25 @@ class Encoding:
                 continue
             # A fleet that loses every server at once is a different outage.
             another_up = self.any([self.up(x) for j, x in enumerate(st.servers) if j != s])
-            nxt = _with_server(st, s, srv._replace(down=self.loss_duration))
-            # Every socket on it drops: a running client retries (on its old id
-            # with `after_drop = "same-id"`, its session kept); a half-open one
-            # of a crashed or cut-off client closes.
-            keep = {} if p.after_drop == "same-id" else self._detached
-            clients = tuple(
-                ite(cl.server == s,
-                    ite(_in(cl.phase, (_H, _W)),
-                        cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait,
-                                    **(keep(cl) if keep else {})),
-                        cl._replace(server=self.num(-1), **self._detached(cl))),
-                    cl)
-                for cl in st.clients
-            )
-            nxt = nxt._replace(clients=clients, losses=st.losses - 1)
+            nxt = self.drop_sockets(_with_server(st, s, srv._replace(down=self.loss_duration)), s)
+            nxt = nxt._replace(losses=st.losses - 1)
             yield z3.And(self._is(a, "lose", server=s), st.losses > 0, self.up(srv), another_up), nxt
+
+    def drop_sockets(self, st: SState, s: int) -> SState:  # fleet._drop_sockets
+        """Every socket on `s` drops: a running client retries (on its old id with
+        `after_drop = "same-id"`, its session kept); a half-open one of a crashed
+        or cut-off client closes."""
+        keep = {} if self.params.after_drop == "same-id" else self._detached
+        clients = tuple(
+            ite(cl.server == s,
+                ite(_in(cl.phase, (_H, _W)),
+                    cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait,
+                                **(keep(cl) if keep else {})),
+                    cl._replace(server=self.num(-1), **self._detached(cl))),
+                cl)
+            for cl in st.clients
+        )
+        return st._replace(clients=clients)
 
     def _crash(self, st: SState, a: SAction):  # fleet._crash
         for c, cl in enumerate(st.clients):
@@ -1095,6 +1161,8 @@ class Encoding:
         timers = [(z3.And(cl.phase != _X, cl.timer > 0), cl.timer) for cl in st.clients]
         timers += [(srv.down > 0, srv.down) for srv in st.servers]
         timers.append((st.tuner > 0, st.tuner))
+        if self.ro is not None:
+            timers.append((st.rollout > 0, st.rollout))  # a rollout's batch or release window
         some = z3.Or([on for on, _ in timers])
         if self.env:
             # Other clients' countdowns may come first: any step up to the next of ours.
@@ -1118,9 +1186,12 @@ class Encoding:
             for srv in st.servers
         )
         tuner = z3.If(st.tuner > 0, z3.If(st.tuner - d > 0, st.tuner - d, -1), st.tuner)
+        rollout = st.rollout
+        if self.ro is not None:
+            rollout = z3.If(st.rollout > 0, z3.If(st.rollout - d > 0, st.rollout - d, -1), st.rollout)
         guard = z3.And(a.kind == KIND["tick"], a.client == -1, a.server == -1,
                        z3.Not(self.due(st)), self._next_deadline(st, d))
-        yield guard, st._replace(clients=clients, servers=servers, tuner=tuner)
+        yield guard, st._replace(clients=clients, servers=servers, tuner=tuner, rollout=rollout)
 
     # ------------------------------------------------------------ the environment (env=True)
 
@@ -1140,3 +1211,5 @@ class Encoding:
             left = getattr(st, budget)
             guard = z3.And(a.kind == ENV, a.client == -1, a.server == -1, a.value == value, left > 0)
             yield guard, st._replace(**{budget: left - 1})
+        if self.ro is not None:
+            yield from self.ro.environment(st, a)  # value 3: the other clients complete a clients phase

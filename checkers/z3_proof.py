@@ -22,7 +22,9 @@ age plus its hold left is at most the timeout it was held for, a retrying
 client has no session, ...), drop every lemma that some initial state breaks,
 then repeatedly drop every lemma that one step from a state satisfying all
 remaining lemmas can break. What is left is the strongest conjunction of
-candidates that is inductive. The property is proved when no step from a
+candidates that is inductive (a fleet with a rollout starts from
+`ROLLOUT_LEMMAS` too: how servers and sessions move from A to B, and the
+order of the phases). The property is proved when no step from a
 state satisfying it is bad (for a state property: no such state is bad).
 Otherwise the solver's state and step are a *counterexample to induction*
 (CTI): a state the invariant allows, from which one step is bad. A CTI is
@@ -44,7 +46,7 @@ from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING
 from .z3_bmc import SolverUnknown, check_known
 from .z3_encoding import PHASE, Encoding, SState, select
 
-__all__ = ["LEMMAS", "ProofOutcome", "prove", "houdini", "covers_text"]
+__all__ = ["LEMMAS", "ROLLOUT_LEMMAS", "lemmas_for", "ProofOutcome", "prove", "houdini", "covers_text"]
 
 _H, _W, _R, _CUT, _X, _J = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN))
 
@@ -142,6 +144,64 @@ LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
 }
 
 
+def _server_of(e: Encoding, f: SState, field_: str):
+    """The level `field_` (``adv`` or ``reap``) of the server holding the client's socket."""
+    return select([getattr(s, field_) for s in f.servers], _c(f).server)
+
+
+def _marker(e: Encoding, f: SState) -> z3.BoolRef:
+    ro = e.params.rollout
+    longest = max([p.pace for p in ro.phases] + [p.spread for p in ro.phases])
+    return z3.Or(f.rollout == -2, f.rollout == -1, z3.And(f.rollout >= 0, f.rollout <= longest))
+
+
+# Candidates for fleets with a configuration rollout (`Params.rollout`): a
+# server's level moves only by a restart, which drops its sockets, or by a
+# live change, which does not; a client's own level only by the rollout.
+ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
+    "the rollout marker is a marker or a countdown within the longest pace or window": _marker,
+    # Restarts may take every server down at once (a phase's last restart, the next phase's first):
+    # a client then retries, and keeps no session unless it had a network cut, which not every fleet has.
+    "a client is cut off only in a fleet with cuts": lambda e, f: z3.Implies(
+        e.params.faults.client_cut == 0, z3.Not(_phase(f, _CUT))),
+    "a live client's server is up": lambda e, f: z3.Implies(
+        _phase(f, _H, _W), select([s.down for s in f.servers], _c(f).server) == 0),
+    "a live client's handshake level is its server's advice": lambda e, f: z3.Implies(
+        _phase(f, _H, _W), _c(f).hs == _server_of(e, f, "adv")),
+    "held: age + hold left <= the hold of its server's advice": lambda e, f: z3.Implies(
+        _phase(f, _H), _c(f).age + _c(f).timer <= select(e.H, _server_of(e, f, "adv"))),
+    "waiting: age + wait left <= hold + I of its server's advice + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer <= select(e.H, _server_of(e, f, "adv"))
+        + select(e.I, _server_of(e, f, "adv")) + e.rtt_max),
+    "held: age + hold left <= the hold of the handshake level": lambda e, f: z3.Implies(
+        _phase(f, _H), _c(f).age + _c(f).timer <= select(e.H, _c(f).hs)),
+    "waiting: age + wait left <= hold + I of the handshake level + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer <= select(e.H, _c(f).hs) + select(e.I, _c(f).hs) + e.rtt_max),
+    "waiting: age + wait left <= I of the handshake level + RTT": lambda e, f: z3.Implies(
+        _phase(f, _W), _c(f).age + _c(f).timer <= select(e.I, _c(f).hs) + e.rtt_max),
+    # The order of the phases: servers first, then the clients; or the clients first.
+    "a session at B is judged by servers at B": lambda e, f: z3.Implies(
+        z3.And(_c(f).has, _c(f).hs >= 1), z3.And([s.reap >= 1 for s in f.servers])),
+    "before and after the rollout, every server is at A or every one at B": lambda e, f: z3.Implies(
+        f.rollout == 0, z3.Or(z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers]),
+                              z3.And([z3.And(s.adv >= 1, s.reap >= 1) for s in f.servers]))),
+    "while the rollout counts down, some server is still at A": lambda e, f: z3.Implies(
+        f.rollout > 0, z3.Or([z3.Or(s.adv == 0, s.reap == 0) for s in f.servers])),
+    "a running client's session at A is served by servers at A": lambda e, f: z3.Implies(
+        z3.And(_c(f).has, _c(f).hs == 0, z3.Not(_phase(f, _X))),
+        z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
+    "every server's judge is at B once its advice is": lambda e, f: z3.And(
+        [z3.Implies(s.adv >= 1, s.reap >= 1) for s in f.servers]),
+    "every server's advice is at B once its judge is": lambda e, f: z3.And(
+        [z3.Implies(s.reap >= 1, s.adv >= 1) for s in f.servers]),
+}
+
+
+def lemmas_for(params: Params) -> dict:
+    """The candidate lemmas Houdini starts from for `params`' fleet."""
+    return {**LEMMAS, **ROLLOUT_LEMMAS} if params.rollout is not None else LEMMAS
+
+
 @dataclass(frozen=True)
 class ProofOutcome:
     """What a proof attempt found.
@@ -229,10 +289,11 @@ def prove(
         s.add(limit)
         return s
 
+    lemmas = lemmas_for(params)
     try:
-        kept, dropped = houdini(enc, solver)
+        kept, dropped = houdini(enc, solver, lemmas)
         s = solver()
-        s.add(*[LEMMAS[n](enc, enc.frame(0)) for n in kept])
+        s.add(*[lemmas[n](enc, enc.frame(0)) for n in kept])
         if prop == "no_valid_reap":
             s.add(enc.trans(0), enc.bad(0))
         elif prop == "parameter_agreement":

@@ -46,7 +46,7 @@ import z3
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
-from stormcheck.properties.core import ALWAYS, STEP, Property
+from stormcheck.properties.core import ALWAYS, STEP, NotEncoded, Property
 from stormcheck.traces.run import Run
 
 from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, check_known, make_solver, search
@@ -113,6 +113,11 @@ def _prepare(params, ranges: dict, threshold_ms: int, seed: int, timeout_ms: int
     A fresh context per question: z3 numbers terms in creation order, and
     that order steers the search as much as the seed does.
     """
+    if params.rollout is not None:
+        # The candidate regions are over one configuration; a rollout's safety
+        # depends on the order of its phases too, which `plan` answers.
+        raise NotEncoded("synthesis", "a configuration rollout ([rollout]): its safety depends on its order",
+                         "use `stormcheck plan --engine symbolic` for a rollout")
     ctx = z3.Context()
     enc = Encoding(params, ctx=ctx, ranges=ranges, threshold_ms=threshold_ms, env=True)
 

@@ -18,7 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, SYMBOLIC_STEPS, CheckResult, run_engine
+from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
 from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Inconclusive, Verdict
@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--examples", type=int, metavar="N",
                    help="hypothesis: runs per always-property (default 1000)")
     c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); "
-                        f"symbolic: the BMC bound (default: the scenario's depth bound, else {SYMBOLIC_STEPS})")
+                        f"symbolic: the BMC bound (default: the scenario's depth bound, else {SYMBOLIC_STEPS}; "
+                        f"{ROLLOUT_STEPS} with a rollout)")
     c.add_argument("--max-states", type=int, help="exhaustive, compositional: override the scenario's state budget")
     c.add_argument("--max-seconds", type=float, help="exhaustive, compositional: override the scenario's time budget")
     c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")

@@ -3,7 +3,10 @@
 The scenario must have a ``[rollout]`` table (see ``stormcheck list`` for the
 shipped ones). Every candidate order of the parts the stack can tell apart
 (`stormcheck.checkers.plan`) is checked for ``no_valid_reap`` with the
-exhaustive engine, the order the file gives first. Exit codes: 0 a safe order
+exhaustive engine, the order the file gives first; with ``--engine symbolic``
+each is proved for every value of the scenario's ``[ranges]`` (any number of
+clients, unbounded time) or gets a certified counterexample at values the
+solver picked (`stormcheck.checkers.plan_z3`). Exit codes: 0 a safe order
 was found (printed, with the ``[[rollout.phases]]`` tables to paste into the
 scenario), 1 every candidate reaps a valid client, 2 bad input, 3 no
 candidate holds but some search did not finish.
@@ -30,6 +33,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("scenario", help="a .toml file with a [rollout] table, or a shipped rollout (rollouts/NAME)")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--engine", choices=("exhaustive", "symbolic"), default="exhaustive",
+                   help="exhaustive: search each order at the scenario's point; symbolic: prove each over its "
+                        "[ranges], or find the parameter values at which it reaps (default: exhaustive)")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="symbolic: the bound of the search for a counterexample (default 24)")
+    p.add_argument("--seed", type=int, help="symbolic: the solver's seed (default 0)")
 
 
 def add_list_argument(parser) -> None:
@@ -76,14 +85,14 @@ def _summary(result: PlanResult) -> dict:
         "parts": list(result.parts),
         "candidates": [
             {"order": c.label(), "written": c.written, "verdict": str(c.verdict), "basis": c.result.basis,
-             "states": c.states}
+             "states": c.states, **({"drawn": c.drawn} if c.drawn else {})}
             for c in result.candidates
         ],
         "proposal": proposal.label() if proposal else None,
     }
 
 
-def _print(result: PlanResult, source: str) -> None:
+def _print(result: PlanResult, source: str, engine: str = "exhaustive") -> None:
     print(f"scenario {result.scenario} ({source}): parts that move from A to B: {', '.join(result.parts)}")
     for c in result.candidates:
         mark = str(c.verdict).upper() if c.verdict != Verdict.HOLDS else "holds"
@@ -96,9 +105,15 @@ def _print(result: PlanResult, source: str) -> None:
         print(f"\nproposed order{note}: {proposal.label()}\n")
         print("\n\n".join(_phase_toml(p) for p in proposal.phases))
         print()
+    elif result.verdict == Verdict.VIOLATED and engine == "symbolic":
+        print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
+              "parameter values shown beside it")
     elif result.verdict == Verdict.VIOLATED:
         print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout "
               "(configuration B itself, or every way to reach it, is unsafe)")
+    elif engine == "symbolic":
+        print("\nno candidate order was proved safe, and some could not be shown unsafe either (their "
+              "counterexamples to induction are above): raise --steps, or check them with --engine exhaustive")
     else:
         print("\nno candidate order was shown safe, and some searches did not finish: raise [search] "
               "max_states / max_seconds, or set a max_depth")
@@ -121,9 +136,25 @@ def run(args) -> int:
         if not args.quiet and not args.json:
             print(f"stormcheck: checked {label}: {prop.verdict}", file=sys.stderr)
 
-    result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
+    if args.engine == "exhaustive" and (args.steps is not None or args.seed is not None):
+        print("stormcheck: --steps and --seed are options of --engine symbolic", file=sys.stderr)
+        return 2
+    if args.steps is not None and args.steps < 1:
+        print(f"stormcheck: --steps {args.steps}: must be at least 1", file=sys.stderr)
+        return 2
+    if args.engine == "symbolic":
+        from stormcheck.checkers.plan_z3 import plan_symbolic  # imports z3: only when asked
+        from stormcheck.properties.core import NotEncoded
+
+        try:
+            result = plan_symbolic(scenario, max_steps=args.steps or 24, seed=args.seed or 0, progress=progress)
+        except NotEncoded as err:
+            print(f"stormcheck: {err}", file=sys.stderr)
+            return 3
+    else:
+        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
     if args.json:
         print(json.dumps(_summary(result), indent=2))
     else:
-        _print(result, scenario.source)
+        _print(result, scenario.source, args.engine)
     return _EXIT[result.verdict]

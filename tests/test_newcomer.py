@@ -162,14 +162,14 @@ def test_exhaustive_time_budget_holds_inside_one_huge_expansion(tmp_path):
 
 
 def test_check_help_states_the_symbolic_steps_default_the_code_uses(tmp_path):
-    from stormcheck.checkers import SYMBOLIC_STEPS
+    from stormcheck.checkers import ROLLOUT_STEPS, SYMBOLIC_STEPS
 
     rc, out, err, _ = run(tmp_path, "check", "--help")
     assert rc == 0, err
     text = " ".join(out.split())  # argparse wraps the help to the terminal's width
-    shown = re.search(r"symbolic: the BMC bound \(default: [^)]*?else (\d+)\)", text)
+    shown = re.search(r"symbolic: the BMC bound \(default: [^)]*?else (\d+); (\d+) with a rollout\)", text)
     assert shown, text
-    assert int(shown.group(1)) == SYMBOLIC_STEPS
+    assert (int(shown.group(1)), int(shown.group(2))) == (SYMBOLIC_STEPS, ROLLOUT_STEPS)
 
 
 def test_an_unknown_scenario_lists_stacks_and_rollouts_and_suggests_the_close_one(tmp_path):
