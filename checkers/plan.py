@@ -137,6 +137,14 @@ def candidate_orders(params: Params) -> list[tuple[Phase, ...]]:
     return sorted(orders, key=len)
 
 
+def orders_to_check(params: Params) -> list[tuple[Phase, ...]]:
+    """The written order first, then every other candidate order (`candidate_orders`)."""
+    if params.rollout is None:
+        raise ValueError("this scenario has no [rollout]: there is nothing to plan")
+    written = params.rollout.phases
+    return [written, *(o for o in candidate_orders(params) if o != written)]
+
+
 def plan(
     params: Params,
     *,
@@ -157,17 +165,14 @@ def plan(
     """
     if params.rollout is None:
         raise ValueError(f"scenario {scenario!r} has no [rollout]: there is nothing to plan")
-    written = params.rollout.phases
-    orders = candidate_orders(params)
-    if written in orders:
-        orders.remove(written)
     checked = []
-    for phases in (written, *orders):
+    for phases in orders_to_check(params):
         fleet = replace(params, rollout=replace(params.rollout, phases=phases))
         kwargs = {"budget": budget} if budget is not None else {}
         result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, **kwargs)
         prop = result.get(no_valid_reap.name)
-        checked.append(Candidate(phases, prop, result.stats["states"], written=phases is written, unit=params.unit))
+        checked.append(Candidate(phases, prop, result.stats["states"], written=phases is params.rollout.phases,
+                                 unit=params.unit))
         if progress is not None:
             progress(describe_phases(phases, params.unit), prop)
     return PlanResult(scenario, moving_parts(params), tuple(checked))

@@ -30,7 +30,7 @@ from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.run import ReplayError
 
-from .plan import Candidate, PlanResult, candidate_orders, moving_parts
+from .plan import Candidate, PlanResult, moving_parts, orders_to_check
 from .result import PropertyResult
 from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, make_solver, search
 from .z3_encoding import Encoding
@@ -102,16 +102,12 @@ def plan_symbolic(scenario: Scenario, *, max_steps: int = 24, seed: int = 0, tim
     params = scenario.params
     if params.rollout is None:
         raise ValueError(f"scenario {scenario.name!r} has no [rollout]: there is nothing to plan")
-    written = params.rollout.phases
-    orders = candidate_orders(params)
-    if written in orders:
-        orders.remove(written)
     checked = []
-    for phases in (written, *orders):
+    for phases in orders_to_check(params):
         prop, values, seconds = decide_order(with_phases(scenario, phases), max_steps=max_steps, seed=seed,
                                              timeout_ms=timeout_ms)
-        checked.append(Candidate(phases, prop, 0, written=phases is written, unit=params.unit, drawn=values,
-                                 seconds=seconds))
+        checked.append(Candidate(phases, prop, 0, written=phases is params.rollout.phases, unit=params.unit,
+                                 drawn=values, seconds=seconds))
         if progress is not None:
             progress(checked[-1].label(), prop)
     return PlanResult(scenario.name, moving_parts(params), tuple(checked))

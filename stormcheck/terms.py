@@ -73,7 +73,8 @@ def in_terms(scenario, region) -> list[str]:
         lines.append(f"    safe where {_constraint(scenario, region.constraint)}{note}")
     if not region.ranges:
         p = scenario.params
-        lines.append(f"    at the scenario's values: {_point(scenario, {'timeout': p.t0, 'interval': p.i0, 'rtt_max': p.rtt_max})}")
+        values = {"timeout": p.t0, "interval": p.i0, "rtt_max": p.rtt_max}
+        lines.append(f"    at the scenario's values: {_point(scenario, values)}")
     if region.inside:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:

@@ -150,8 +150,16 @@ def test_transition_formula_agrees_with_step(drawn):
     note(f"design {params.design.name}, heartbeat {params.heartbeat}, judges {params.judges}, state {state}, "
          f"action {action}, enabled {enabled}")
     event("Faye's rules" if not params.extensions() else "a stack's rules")
-    enc, trans, bad, disagree = encoded(params)
     event(f"{action.kind} {'enabled' if enabled else 'disabled'}")
+    agrees_with_step(params, state, action, enabled)
+
+
+def agrees_with_step(params: Params, state, action, enabled: bool) -> None:
+    """The transition formula at (`state`, `action`) is the model's step: enabled as it is, to its one next state.
+
+    And the bad-step and disagreement formulas are exactly the properties' verdicts there.
+    """
+    enc, trans, bad, disagree = encoded(params)
     solver = solver_at(enc, trans, state, action)
     answer = solver.check()
     assert answer != z3.unknown
@@ -367,39 +375,11 @@ def test_every_step_of_a_stack_state_graph(name):
     """
     from dataclasses import replace
 
-    from stormcheck.checkers.bfs import explore
-    from stormcheck.model.fleet import successors
     from stormcheck.model.scenario import load_scenario
-    from stormcheck.properties.protocol import dead_session_reaped, rehandshake_reachable
 
     params = replace(load_scenario(name).params, clients=1)
-    enc = Encoding(params)
-    formulas = (enc.bad(0), enc.dead_reaped(0), enc.handshakes(0), enc.disagreement(0), enc.disagreement(1))
-    search, _ = explore(params, (), keep_graph=True, stop_when_decided=False)
-    solver = z3.Solver()
-    solver.add(enc.param_constraints(), enc.trans(0))
-    nodes = list(search.graph.nodes)
-    every = 1 if len(nodes) < 700 else len(nodes) // 500  # grpc-keepalive-10 has 3,016 states
-    kinds, reaps = set(), 0
-    for state in nodes[::every]:
-        solver.push()
-        solver.add(equal(enc.frame(0), enc.const_state(state)))
-        for action, expected in successors(params, state):
-            solver.push()
-            solver.add(equal(enc.action(0), enc.const_action(action)))
-            assert solver.check() == z3.sat, (state, action)
-            model = solver.model()
-            assert enc.state_of(model, 1) == expected.state, (state, action)
-            got = [z3.is_true(model.eval(f, model_completion=True)) for f in formulas]
-            want = [not no_valid_reap.check(params, state, action, expected),
-                    dead_session_reaped.check(params, state, action, expected),
-                    rehandshake_reachable.check(params, state, action, expected),
-                    not parameter_agreement.check(params, state), not parameter_agreement.check(params, expected.state)]
-            assert got == want, (state, action)
-            kinds.add(action.kind)
-            reaps += got[0]
-            solver.pop()
-        solver.pop()
+    # Every state up to 700; above that (grpc-keepalive-10 has 3,016) every n-th of about 500.
+    kinds, reaps, _ = _walk_graph(params, limit=500)
     assert {"reply", "arrive", "reconnect", "gc", "lose", "crash", "tick"} <= kinds
     if name.startswith("proxies/"):
         assert "expire" in kinds
@@ -561,22 +541,7 @@ def test_rollout_transition_formula_agrees_with_step(drawn):
     note(f"heartbeat {params.heartbeat}, rollout {params.rollout}, state {state}, action {action}, enabled {enabled}")
     event(f"{action.kind} {'enabled' if enabled else 'disabled'}")
     event(f"rollout marker {state.rollout if state.rollout <= 0 else 'counting'}")
-    enc, trans, bad, disagree = encoded(params)
-    solver = solver_at(enc, trans, state, action)
-    answer = solver.check()
-    assert answer != z3.unknown
-    assert (answer == z3.sat) == enabled
-    if not enabled:
-        return
-    model = solver.model()
-    expected = step(params, state, action)
-    assert enc.state_of(model, 1) == expected.state
-    solver.add(z3.Not(equal(enc.frame(1), enc.const_state(expected.state))))
-    assert solver.check() == z3.unsat
-    holds = lambda formula: z3.is_true(model.eval(formula, model_completion=True))  # noqa: E731
-    assert holds(bad) == (not no_valid_reap.check(params, state, action, expected))
-    assert holds(disagree[0]) == (not parameter_agreement.check(params, state))
-    assert holds(disagree[1]) == (not parameter_agreement.check(params, expected.state))
+    agrees_with_step(params, state, action, enabled)
 
 
 def test_a_seeded_slip_in_a_rollout_rule_is_caught(monkeypatch):

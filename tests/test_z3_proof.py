@@ -87,13 +87,7 @@ def test_the_invariant_holds_in_every_reachable_state_of_a_two_client_fleet(name
     """
     design = "per-session" if name == "gitter-2015" else None
     params = replace(load_scenario(name, design=design).params, clients=2)
-    ctx = z3.Context()
-    enc = Encoding(params, ctx=ctx, env=True)
-
-    def solver():
-        s = make_solver(ctx=ctx)
-        s.add(enc.param_constraints())
-        return s
+    enc, solver = _one_client_system(params)
 
     kept, _ = houdini(enc, solver)
     inv = z3.And([LEMMAS[n](enc, enc.frame(0)) for n in kept])
@@ -128,6 +122,19 @@ def test_without_the_refresh_bounds_the_safe_design_is_not_proved(gitter):
     assert out.status == "cti"
 
 
+def _one_client_system(params):
+    """The one-client system of `params` in a context of its own, and a maker of solvers over its parameters."""
+    ctx = z3.Context()
+    enc = Encoding(params, ctx=ctx, env=True)
+
+    def solver():
+        s = make_solver(ctx=ctx)
+        s.add(enc.param_constraints())
+        return s
+
+    return enc, solver
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["rollouts/mqtt-keepalive-120", "rollouts/python-websockets-ping-60",
                                   "rollouts/socketio-2-ping-60", "rollouts/socketio-4-ping-60",
@@ -139,13 +146,7 @@ def test_a_rollouts_invariant_holds_in_every_reachable_state_of_a_two_client_fle
     from stormcheck.checkers.z3_proof import lemmas_for
 
     params = replace(load_scenario(name).params, clients=2)
-    ctx = z3.Context()
-    enc = Encoding(params, ctx=ctx, env=True)
-
-    def solver():
-        s = make_solver(ctx=ctx)
-        s.add(enc.param_constraints())
-        return s
+    enc, solver = _one_client_system(params)
 
     lemmas = lemmas_for(params)
     kept, _ = houdini(enc, solver, lemmas)
