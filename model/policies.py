@@ -115,6 +115,8 @@ def _delays(policy: Policy, attempt: int, prev: int) -> tuple[tuple[int, float, 
         return ((min(cap, round(_WS_MIN * _WS_FACTOR ** (attempt - 3))), 1.0, 0),)
     if name == "full-jitter":
         return tuple((d, p, 0) for d, p in _uniform(0, min(cap, base * 2**attempt)))
-    # decorrelated: the previous delay is the state ("sleep" in the AWS formula).
-    prev = prev or base
-    return tuple((d, p, d) for d, p in _uniform(base, min(cap, 3 * prev)))
+    # decorrelated: the previous delay is the state ("sleep" in the AWS formula),
+    # kept only up to ceil(cap / 3): from there on 3 x prev >= cap and the
+    # distribution no longer changes, so clients past it share a group.
+    prev, top = prev or base, -(-cap // 3)
+    return tuple((d, p, min(d, top)) for d, p in _uniform(base, min(cap, 3 * prev)))

@@ -115,6 +115,7 @@ class Series:
     interval: np.ndarray  # [t, server] the I each server advises
     fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
     meta: dict = field(default_factory=dict)
+    abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
 
 
 # ------------------------------------------------------------ what it covers
@@ -310,6 +311,7 @@ class _Sim:
         self.fault = (storm.fault_at, storm.fault_at + f.loss_duration, self.loss_server)
         self.churn_s = storm.churn_per_hour / 3600.0
         self.admitted = [0.0] * self.n_srv
+        self.gave_up: dict[tuple, float] = {}  # setups abandoned this second, by the clients' retry state
         self.memo: dict = {}
         self.memo_for: tuple = (None, None)
 
@@ -443,7 +445,8 @@ class _Sim:
         import numpy as np
 
         H, S = self.s.horizon, self.n_srv
-        out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault)
+        out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault,
+                     abandoned=np.zeros(H))
         self.out = out
         self.populate()
         start, end, lost = self.fault
@@ -516,6 +519,11 @@ class _Sim:
 
     def retry(self, n: float, g: _Group, t: int) -> None:
         """`n` clients of `g` lost their socket: they reconnect by their policy."""
+        for count, wait, attempt, prev in self.retries(n, g):
+            self.schedule(t + wait, _Group(count, RETRY, attempt=attempt, prev=prev, wstart=g.wstart, used=g.used))
+
+    def retries(self, n: float, g: _Group):
+        """Where the reconnects of `n` of `g`'s clients land: ``(count, seconds from the drop, attempt, prev)``."""
         # Capped where the policy stops changing, so such clients share a group.
         attempt = min(g.attempt + 1, self.s.policy.saturates_at) if g.phase == RETRY else 1
         prev = g.prev if g.phase == RETRY else 0
@@ -524,8 +532,7 @@ class _Sim:
         ):
             # The retry arrives the policy's delay plus a round trip after the
             # drop (the model's `Params.retry_delay` for its fixed policy).
-            self.schedule(t + max(delay + self.rtt, 1), _Group(count, RETRY, attempt=attempt, prev=nxt_prev,
-                                                               wstart=g.wstart, used=g.used))
+            yield count, max(delay + self.rtt, 1), attempt, nxt_prev
 
     def place(self, g: _Group, after: Client, t: int, n: float | None = None) -> None:
         """Schedule `n` of `g`'s clients (default: all) as the model left them (`after`): held or waiting.
@@ -606,25 +613,66 @@ class _Sim:
                 self.retry(g.n, g, t)
                 continue
             for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
+                lm, setup = S.load, S.setup
+                wait = self.backlog[s] + self.work[s] / lm.capacity  # seconds of queue ahead of this batch
                 room = S.admission - self.admitted[s] if S.admission else n
-                take = max(0.0, min(n, room))
+                take = max(0.0, min(n, room, setup.room(wait, lm)))  # admission control, then load shedding
                 if take < n:
                     self.out.rejected[t] += n - take
                     self.retry(n - take, _Group(0, RETRY, attempt=g.attempt, prev=g.prev, wstart=wstart, used=used), t)
                 if take <= 0:
                     continue
                 self.admitted[s] += take
-                lm = S.load
-                self.windows[s].add(lm.batch_latency_ms(self.backlog[s] + self.work[s] / lm.capacity, take),
-                                    take * lm.channels)
-                self.work[s] += take * lm.reconnect_work_s
+                # Past the deadline a client gives up; the server does the work
+                # of those in time, and of the others unless it cancels it.
+                done = setup.finished(take, wait, lm)
+                worked = done if setup.cancels else take
+                self.windows[s].add(lm.batch_latency_ms(wait, worked), worked * lm.channels)
+                self.work[s] += worked * lm.reconnect_work_s
                 self.out.reconnects[t] += take
                 # The model's reconnect: a handshake and its first heartbeat, one step.
                 after, events = self.step(_RETRYING, Action("reconnect", client=0, server=s))
                 if not any(isinstance(e, Handshake) for e in events):
                     raise StormError(f"a reconnect to s{s} did not handshake ({events}): not covered")
                 g.wstart, g.used = wstart, used
-                self.place(g, after, t, take)
+                if done < take:
+                    self.give_up(take - done, g, after, t)
+                if done > 0:
+                    self.place(g, after, t, done)
+        if self.gave_up:
+            self.reconnect_abandoned(t)
+
+    def give_up(self, n: float, g: _Group, after: Client, t: int) -> None:
+        """`n` of `g`'s clients, handshaken at `t` (`after`), abandon their setup at its deadline.
+
+        The session the handshake made is left behind (in a shared store it
+        lingers, dead, until a reaper comes), and the clients reconnect by
+        their policy from the deadline on, one failed attempt more.
+        """
+        self.out.abandoned[t] += n
+        session = after.session
+        self.abandon(_Group(n, after.phase, after.server, t - session.age, session.stamp, session.hs_level,
+                            session.ref_level))
+        key = (g.attempt, g.prev, g.wstart, g.used)
+        self.gave_up[key] = self.gave_up.get(key, 0.0) + n
+
+    def reconnect_abandoned(self, t: int) -> None:
+        """The clients that gave up a setup started at `t` reconnect by their policy from its deadline.
+
+        Those with the same retry state are split over the policy's delays
+        together, and those landing alike are one group: in a storm of
+        abandoned setups, every server's and every batch's share is the same
+        few groups (with a jittered policy, a group per delay, not per batch).
+        """
+        landing: dict[tuple, float] = {}
+        for (attempt, prev, wstart, used), n in self.gave_up.items():
+            for count, wait, *state in self.retries(n, _Group(0, RETRY, attempt=attempt, prev=prev)):
+                key = (wait, *state, wstart, used)
+                landing[key] = landing.get(key, 0.0) + count
+        self.gave_up.clear()
+        due = t + self.s.setup.deadline
+        for (wait, attempt, prev, wstart, used), count in landing.items():
+            self.schedule(due + wait, _Group(count, RETRY, attempt=attempt, prev=prev, wstart=wstart, used=used))
 
     def reap(self, s: int, path: str, t: int, ups: list[int]) -> None:
         """Reaper `path` on `s` destroys every session it judges past its cutoff."""
@@ -750,6 +798,7 @@ def storm_params(scenario, **overrides) -> StormParams:
     """
     from .load import LoadModel
     from .policies import Policy
+    from .setup import Setup
 
     cfg = scenario.config.get("storm", {})
     d = StormParams()
@@ -762,6 +811,8 @@ def storm_params(scenario, **overrides) -> StormParams:
         clients=get("clients", d.clients), load=load, churn_per_hour=float(get("churn_per_hour", d.churn_per_hour)),
         publish_every=get("publish_every", d.publish_every), policy=policy, budget=get("budget", d.budget),
         budget_window=get("budget_window", d.budget_window), admission=float(get("admission", d.admission)),
+        setup=Setup(get("setup_deadline", d.setup.deadline), get("abandoned_work", d.setup.abandoned_work),
+                    get("queue_limit", d.setup.queue_limit)),
         threshold_ms=scenario.config["load"]["threshold_ms"], fault_at=get("fault_at", d.fault_at),
         horizon=get("horizon", d.horizon), subside_within=get("subside_within", d.subside_within),
     )

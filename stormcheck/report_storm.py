@@ -74,7 +74,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
                 md.append(f"### {scenario.name}\n\n{skipped_md}")
             continue
         storm = storm_params(scenario)
-        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
+        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x {len(mitigations(storm))} runs each") as outcome:
             got = ctx.run_jobs(todo)
             failed = [g for g in got if isinstance(g, jobs.Failed)]
             if failed:  # a ranking without some of its runs would mislead

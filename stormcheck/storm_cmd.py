@@ -105,7 +105,7 @@ def run(args) -> int:
     runs = [(d, m.name) for d in designs for m in mitigations(storm)]
     todo += [jobs.Job(f"{d}/{m}", storm_run, (d, covered[d], storm, m), {"mode": args.mode, "seed": args.seed})
              for d, m in runs]
-    say(f"simulating {len(designs)} design(s) x 6 mitigations, {storm.clients:,} clients, {storm.horizon} s"
+    say(f"simulating {len(designs)} design(s) x {len(mitigations(storm))} runs each, {storm.clients:,} clients, {storm.horizon} s"
         + (f"; lasso search of {len(lassos)} design(s)" if lassos else "") + " ...")
     started = time.perf_counter()
 
@@ -149,7 +149,7 @@ def run(args) -> int:
                                "recovery_seconds": rec.seconds, "peak_reconnects_per_s": round(rec.peak_reconnects, 2),
                                "baseline_per_s": round(rec.baseline, 2), "reconnects": rec.reconnects,
                                "reaped_valid": rec.reaped_valid, "reaped_dead": rec.reaped_dead,
-                               "max_timeout": rec.max_timeout})
+                               "max_timeout": rec.max_timeout, "abandoned": rec.abandoned, "rejected": rec.rejected})
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
           f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
 
@@ -198,19 +198,19 @@ def _write_series(name: str, rows: list[dict], out: Path, plot: bool, within: in
 
 
 def series_csv(series) -> str:
-    """One row per simulated second: reconnects, reaps, and per server latency, backlog, T, I."""
+    """One row per simulated second: reconnects, reaps, per server latency, backlog, T, I; setups abandoned."""
     servers = series.timeout.shape[1]
     buf = io.StringIO()
     w = csv.writer(buf)
     head = ["second", "reconnects", "rejected", "reaped_valid", "reaped_dead"]
     for kind in ("latency_ms", "backlog_s", "timeout", "interval"):
         head += [f"{kind}_s{s}" for s in range(servers)]
-    w.writerow(head)
+    w.writerow(head + ["abandoned"])
     for t in range(len(series.reconnects)):
         row = [t] + [round(float(x), 3) for x in (series.reconnects[t], series.rejected[t], series.reaped_valid[t],
                                                   series.reaped_dead[t])]
         for arr in (series.latency_ms, series.backlog_s):
             row += [round(float(x), 1) for x in arr[t]]
         row += [int(x) for x in series.timeout[t]] + [int(x) for x in series.interval[t]]
-        w.writerow(row)
+        w.writerow(row + [round(float(series.abandoned[t]), 3) if series.abandoned is not None else 0])
     return buf.getvalue()
