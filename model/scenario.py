@@ -1170,8 +1170,9 @@ def _preset_dir():
 # Sub-folders of the presets shipped with stormcheck, loaded as FOLDER/NAME:
 # one scenario per stack of docs/protocol.md ("Other stacks"), and rollouts.
 # proxies: a stack behind an intermediary that judges idleness; variants: a stack with one setting
-# changed from its defaults, as incidents had it.
-SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies", "variants")
+# changed from its defaults, as incidents had it; storms: a fleet at full size whose [storm] table
+# shows one mechanism of a metastable failure (`stormcheck storm`).
+SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies", "variants", "storms")
 
 
 def shipped_names(folder: str) -> list[str]:
