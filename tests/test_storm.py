@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.goodput import LOADS, check_curve, goodput_curve, metastable_loads
 from stormcheck.checkers.recovery import mitigations, recovery, storm_table
 from stormcheck.cli import main
 from stormcheck.model.load import LoadModel, SampleWindow, StormError
@@ -372,6 +373,66 @@ def test_setup_keys_absent_leave_the_normalised_config_as_it_was():
     assert not {"setup_deadline", "abandoned_work", "queue_limit"} & set(config)
     assert storm_params(load_scenario("gitter-2015")).setup == Setup()
     assert storm_params(load_scenario(DEADLINE)).setup == Setup(deadline=20)
+
+
+# ---------------------------------------------------- the goodput curve (checkers/goodput.py)
+
+
+def _curve(loads, **changes):
+    scenario = load_scenario(DEADLINE)
+    storm = storm_params(scenario, **{"horizon": 1500, **changes})
+    return goodput_curve(scenario.params, storm, loads=loads)
+
+
+def test_a_short_setup_deadline_is_metastable_at_half_capacity():
+    # At half the fleet's capacity a calm fleet stays calm, doing all it is asked;
+    # the same fleet after the reconnect burst stays stormy, completing nothing.
+    points = _curve((0.5, 1.25))
+    by = {(p.load, p.start): p for p in points}
+    calm, stormy = by[0.5, "calm"], by[0.5, "stormy"]
+    assert calm.ends == "calm" and calm.goodput == pytest.approx(calm.offered, rel=0.01)
+    assert stormy.ends == "stormy" and stormy.goodput < 0.01 * stormy.offered < stormy.attempted
+    assert metastable_loads(points) == [0.5]
+    # Past capacity a calm start collapses too: the queue outgrows the deadline.
+    assert by[1.25, "calm"].ends == "stormy" and by[1.25, "calm"].goodput < by[1.25, "calm"].offered
+
+
+def test_a_longer_deadline_shrinks_the_metastable_region():
+    # With 60 s the burst drains at a quarter of capacity, and still not at half.
+    points = _curve((0.25, 0.5), setup=Setup(deadline=60))
+    by = {(p.load, p.start): p.ends for p in points}
+    assert by[0.25, "stormy"] == "calm" and by[0.5, "stormy"] == "stormy"
+    assert metastable_loads(points) == [0.5]
+
+
+def test_the_curve_is_refused_before_any_work_where_it_cannot_be_drawn(tmp_path, capsys):
+    assert main(["storm", DEADLINE, "--goodput", "--horizon", "900", "--quiet", "--no-lasso",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "the goodput curve measures the last 600 s, after the fault ends at 360 s" in err and ">= 960" in err
+    assert not (tmp_path / "o").exists()
+    scenario = load_scenario("static-45")
+    with pytest.raises(StormError, match=r"\[faults\] server_loss = 0"):
+        check_curve(dataclasses.replace(scenario.params, faults=dataclasses.replace(scenario.params.faults,
+                                                                                     server_loss=0)),
+                    storm_params(scenario))
+
+
+def test_storm_goodput_writes_the_curve(tmp_path, capsys):
+    rc = main(["storm", DEADLINE, "--goodput", "--horizon", "1000", "--no-lasso", "--json",
+               "--quiet", "--out", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    curve = doc["goodput"]
+    # 1000 s is too short for the table's verdicts (W + the settling time), not for the curve's last 600 s.
+    assert {r["verdict"] for r in doc["runs"] if r["mitigation"] == "as configured"} == {"inconclusive"}
+    assert rc == 0 and curve["design"] == "off"
+    assert len(curve["points"]) == 2 * len(LOADS)
+    assert curve["capacity_per_s"] == pytest.approx(3 * 8.0 / 0.105, rel=1e-3)
+    assert 0.5 in curve["metastable_loads"]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"setup-deadline-20.off.goodput.csv", "setup-deadline-20.off.goodput.png"} <= names
+    rows = (tmp_path / "setup-deadline-20.off.goodput.csv").read_text().splitlines()
+    assert rows[0] == "load,offered_per_s,start,goodput_per_s,attempted_per_s,ends" and len(rows) == 1 + 2 * len(LOADS)
 
 
 # --------------------------------------------------------------- the lasso
