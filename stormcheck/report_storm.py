@@ -88,7 +88,8 @@ def storm_section(ctx: ReportContext) -> Section | None:
         intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "
                  f"(fluid model); the fault starts at t={storm.fault_at} s; W = {storm.subside_within} s. "
                  f"Recovered: from then on, reconnects/s (one-minute mean) within {CALM_FACTOR} x the page-reload "
-                 f"baseline + 1, every server's T/I at base, no valid session reaped, seen for {SETTLE} s.")
+                 f"baseline + 1, every server's T/I at base, no valid session reaped, no setup abandoned at its "
+                 f"client's deadline, seen for {SETTLE} s.")
         table_rows_h, table_rows_md = [], []
         for r in rows:
             rec = r["recovery"]
