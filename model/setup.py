@@ -55,10 +55,10 @@ class Setup:
     >>> from stormcheck.model.load import LoadModel
     >>> m = LoadModel(channels=5, capacity=8.0, handshake_ms=5, subscribe_ms=20)
     >>> s = Setup(deadline=30)
-    >>> s.finished(1000, wait_s=25.0, load=m)  # 5 s left: 4.98 s of work at 0.105 / 8 s each, and the first
+    >>> s.finished(1000, wait_s=25.0, load=m)  # 4.98 s to spare after a subscribe: the first, 379 more of 0.105 / 8 s
     380.0
     >>> s.finished(1000, wait_s=31.0, load=m)  # behind a queue longer than the deadline: none finishes
-    0
+    0.0
     >>> Setup(queue_limit=100).room(wait_s=0.5, load=m)  # 0.5 s of queue is 38.1 setups' work
     61.0
     """

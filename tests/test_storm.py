@@ -1,6 +1,7 @@
 """Storm dynamics: policies, the load model, the simulation, recovery, lassos and `stormcheck storm`."""
 
 import dataclasses
+import doctest
 import json
 from pathlib import Path
 
@@ -265,6 +266,13 @@ def _deadline_run(mitigation="as configured", **changes):
     return run, series, recovery(series, scenario.params, run)
 
 
+def test_the_setup_module_examples_run():
+    from stormcheck.model import setup as setup_module
+
+    result = doctest.testmod(setup_module)
+    assert result.attempted >= 4 and result.failed == 0
+
+
 def test_a_setup_finishes_in_time_by_its_place_in_the_queue():
     m = LoadModel(channels=2, capacity=1.0, handshake_ms=0, subscribe_ms=100)  # 0.2 s of work per setup
     # Behind 1 s of queue with a 2 s deadline: the i-th finishes at 1 + 0.2 i + 0.1 s, in time up to i = 4.
@@ -433,6 +441,19 @@ def test_storm_goodput_writes_the_curve(tmp_path, capsys):
     assert {"setup-deadline-20.off.goodput.csv", "setup-deadline-20.off.goodput.png"} <= names
     rows = (tmp_path / "setup-deadline-20.off.goodput.csv").read_text().splitlines()
     assert rows[0] == "load,offered_per_s,start,goodput_per_s,attempted_per_s,ends" and len(rows) == 1 + 2 * len(LOADS)
+
+
+def test_the_report_draws_the_curve_where_clients_have_a_setup_deadline(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "model" / "scenarios" / f"{DEADLINE}.toml").read_text()
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text.replace("horizon = 7200", "horizon = 1000"))
+    out = tmp_path / "r"
+    assert main(["report", str(fleet), "--engine", "exhaustive", "--skip", "synthesis", "--out", str(out),
+                 "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    assert "Goodput (setups completed, not abandoned, per second)" in md
+    assert "metastable at 0.1, 0.25, 0.5, 0.75, 0.9, 1 x capacity (22.9 to 228.6 setups/s)" in md
+    assert (out / "img" / "setup-deadline-20.off.goodput.png").stat().st_size > 10_000
 
 
 # --------------------------------------------------------------- the lasso
