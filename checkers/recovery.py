@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # imported on use, by the functions that compute: the CLI loa
 __all__ = ["Recovery", "recovery", "calm", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
+BREAKER = (3, 60)  # the circuit-breaker mitigation: failed attempts in a row that open it, seconds open
 SHED_WITHOUT_DEADLINE = 10  # seconds of work a shedding server queues when clients set no setup deadline
 SETTLE = 600
 MINUTE = 60
@@ -143,7 +144,9 @@ def mitigations(storm: StormParams) -> list[Mitigation]:
 
     Admission control lets each server take, per second, as many reconnects
     as its capacity builds snapshots for (so its backlog stays under a
-    second); the retry budget allows 3 reconnects per 10 minutes. Load
+    second); the retry budget allows 3 reconnects per 10 minutes; the
+    circuit breaker (`BREAKER`) keeps the scenario's policy but, after 3
+    failed attempts in a row, waits 60 s before each next one. Load
     shedding caps each server's queue at the setups it clears within the
     clients' setup deadline (`model.setup`; `SHED_WITHOUT_DEADLINE` seconds'
     worth without one), refusing the excess at once. Where the scenario sets
@@ -170,6 +173,9 @@ def mitigations(storm: StormParams) -> list[Mitigation]:
                    {"policy": Policy("decorrelated", p.retry, 1, cap)}),
         Mitigation("retry budget", "at most 3 reconnects per client per 10 minutes",
                    {"budget": 3, "budget_window": 600}),
+        Mitigation("circuit breaker", f"{p.name} retry, but after {BREAKER[0]} failed attempts in a row a client "
+                                      f"waits {BREAKER[1]} s before each next one",
+                   {"policy": replace(p, breaker_after=BREAKER[0], breaker_open=BREAKER[1])}),
         Mitigation("admission", f"each server admits at most {per_second:g} reconnects/s (its snapshot capacity)",
                    {"admission": per_second}),
         *shed,

@@ -395,7 +395,8 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
 # Keys added after files and traces were written: left out of the normalised
 # config when the file does not give them, so older configs stay as they were.
 _SPARSE = {("protocol", "publish_expired"), ("scenario", "time_unit"), ("storm", "setup_deadline"),
-           ("storm", "abandoned_work"), ("storm", "queue_limit")}
+           ("storm", "abandoned_work"), ("storm", "queue_limit"), ("storm", "breaker_after"),
+           ("storm", "breaker_open")}
 
 
 @_duration
@@ -506,6 +507,9 @@ _STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "setup_deadline": (_S.setup.deadline, _whole(0, unit="seconds", note=" (0: no deadline)")),
     "abandoned_work": (_S.setup.abandoned_work, _choice(ABANDONED_WORK)),
     "queue_limit": (_S.setup.queue_limit, _whole(0, note=" (setups queued per server; 0: no limit)")),
+    # The clients' circuit breaker (model/policies.py).
+    "breaker_after": (_S.policy.breaker_after, _whole(0, note=" (failed attempts in a row; 0: no breaker)")),
+    "breaker_open": (_S.policy.breaker_open, _whole(1, unit="seconds")),
     "fault_at": (_S.fault_at, _whole(0, unit="seconds")),
     "horizon": (_S.horizon, _whole(1, 30 * 86400, unit="seconds")),
     "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
@@ -1047,6 +1051,10 @@ def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
     if storm["fault_at"] >= storm["horizon"]:
         raise _both(label, "[storm] fault_at", storm["fault_at"], "[storm] horizon", storm["horizon"],
                     "the fault must start within the simulated time")
+    if "breaker_open" in storm and not storm.get("breaker_after"):
+        raise _both(label, "[storm] breaker_open", storm["breaker_open"], "[storm] breaker_after",
+                    storm.get("breaker_after", 0), "an open period needs a circuit breaker; set breaker_after >= 1 "
+                    "(failed attempts in a row that open it) or remove breaker_open")
     deadline = storm.get("setup_deadline", _S.setup.deadline)
     if storm.get("abandoned_work", _S.setup.abandoned_work) != _S.setup.abandoned_work and not deadline:
         raise _both(label, "[storm] abandoned_work", storm["abandoned_work"], "[storm] setup_deadline", deadline,

@@ -804,7 +804,8 @@ def storm_params(scenario, **overrides) -> StormParams:
     d = StormParams()
     get = lambda key, default: cfg.get(key, default)  # noqa: E731
     policy = Policy(get("policy", d.policy.name), retry=scenario.params.retry, base=get("base", d.policy.base),
-                    cap=get("cap", d.policy.cap))
+                    cap=get("cap", d.policy.cap), breaker_after=get("breaker_after", d.policy.breaker_after),
+                    breaker_open=get("breaker_open", d.policy.breaker_open))
     load = LoadModel(get("channels", d.load.channels), float(get("capacity", d.load.capacity)),
                      float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)))
     values = dict(

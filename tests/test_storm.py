@@ -49,6 +49,16 @@ def test_policy_formulas():
     assert Policy("decorrelated", base=1, cap=30).delays(1, 10) == Policy("decorrelated", base=1, cap=30).delays(1, 12)
 
 
+def test_a_circuit_breaker_waits_its_open_period_after_enough_failures():
+    breaker = Policy("exponential", base=1, cap=30, breaker_after=3, breaker_open=60)
+    assert [breaker.delays(n, 0)[0][0] for n in (1, 2, 3, 4, 5, 20)] == [1, 2, 4, 60, 60, 60]
+    assert breaker.saturates_at == 6  # exponential's own: past it, attempts share a group
+    jitter = Policy("full-jitter", base=1, cap=30, breaker_after=2, breaker_open=45)
+    assert jitter.delays(3, 0) == ((45, 1.0, 0),) and len(jitter.delays(2, 0)) == 5
+    with pytest.raises(ValueError, match="breaker_open >= 1"):
+        Policy("fixed", breaker_after=2, breaker_open=0)
+
+
 def test_policy_rejects_bad_constants():
     with pytest.raises(ValueError, match="must be one of"):
         Policy("linear")
@@ -322,6 +332,12 @@ def test_cancelling_abandoned_work_ends_the_setup_deadline_storm():
     assert rec.verdict == Verdict.HOLDS and rec.abandoned > 0 and rec.rejected == 0
 
 
+def test_a_client_circuit_breaker_ends_the_setup_deadline_storm():
+    run, series, rec = _deadline_run("circuit breaker")
+    assert (run.policy.name, run.policy.breaker_after, run.policy.breaker_open) == ("fixed", 3, 60)
+    assert rec.verdict == Verdict.HOLDS and rec.abandoned > 0
+
+
 def test_the_same_fleet_with_a_longer_deadline_recovers_by_itself():
     _, series, rec = _deadline_run(setup=Setup(deadline=60))
     assert rec.verdict == Verdict.HOLDS and rec.seconds <= 300
@@ -359,6 +375,9 @@ def test_sampled_runs_with_a_deadline_lose_no_client():
     ({"queue_limit": 1.5}, r"\[storm\] queue_limit = 1.5: must be a whole number >= 0"),
     ({"abandoned_work": "cancel"},
      r"\[storm\] abandoned_work = \"cancel\" with \[storm\] setup_deadline = 0: without a setup deadline"),
+    ({"breaker_after": -1}, r"\[storm\] breaker_after = -1: must be a whole number >= 0 \(failed attempts in a row"),
+    ({"breaker_open": 30}, r"\[storm\] breaker_open = 30 with \[storm\] breaker_after = 0: an open period needs a "
+                           r"circuit breaker"),
     ({"setup_deadline": 1, "subscribe_ms": 1500},
      r"\[storm\] setup_deadline = 1 with \[storm\] subscribe_ms = 1500: a setup takes at least one subscribe"),
 ])
@@ -378,7 +397,7 @@ def test_storm_with_a_bad_setup_key_exits_2(tmp_path, capsys):
 
 def test_setup_keys_absent_leave_the_normalised_config_as_it_was():
     config = load_scenario("gitter-2015").config["storm"]
-    assert not {"setup_deadline", "abandoned_work", "queue_limit"} & set(config)
+    assert not {"setup_deadline", "abandoned_work", "queue_limit", "breaker_after", "breaker_open"} & set(config)
     assert storm_params(load_scenario("gitter-2015")).setup == Setup()
     assert storm_params(load_scenario(DEADLINE)).setup == Setup(deadline=20)
 
