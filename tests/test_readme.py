@@ -58,6 +58,7 @@ RUN = {
     "bin/stormcheck check stacks/mqtt": (0, None),
     "bin/stormcheck check stacks/grpc": (0, None),
     "bin/stormcheck list variants": (0, None),
+    "bin/stormcheck list storms": (0, None),
     "bin/stormcheck check my-stack.toml": (0, None),  # after the README's `cp` of the Phoenix preset
 }
 # Run, but 20-30 s each on a 2-core machine: marked slow.
