@@ -312,6 +312,7 @@ class _Sim:
         self.churn_s = storm.churn_per_hour / 3600.0
         self.admitted = [0.0] * self.n_srv
         self.gave_up: dict[tuple, float] = {}  # setups abandoned this second, by the clients' retry state
+        self.left_behind: dict[tuple, _Group] = {}  # the dead sessions they left, by server and session
         self.memo: dict = {}
         self.memo_for: tuple = (None, None)
 
@@ -510,12 +511,15 @@ class _Sim:
         self.abandon(g)
         self.retry(g.n, g, t)
 
-    def abandon(self, g: _Group, n: float | None = None) -> None:
-        """`g`'s clients leave their sessions; in a shared store they linger, dead, until a reaper comes."""
+    def abandon(self, g: _Group, n: float | None = None) -> _Group | None:
+        """`g`'s clients leave their sessions; in a shared store they linger, dead, until a reaper comes (returned)."""
+        dead = None
         if self.lingers:
-            self.remember(_Group(g.n if n is None else n, DEAD, g.server, g.t_ref, g.stamp, g.hs, g.ref))
+            dead = _Group(g.n if n is None else n, DEAD, g.server, g.t_ref, g.stamp, g.hs, g.ref)
+            self.remember(dead)
         if n is None:
             g.alive = False
+        return dead
 
     def retry(self, n: float, g: _Group, t: int) -> None:
         """`n` clients of `g` lost their socket: they reconnect by their policy."""
@@ -641,6 +645,7 @@ class _Sim:
                     self.place(g, after, t, done)
         if self.gave_up:
             self.reconnect_abandoned(t)
+        self.left_behind.clear()
 
     def give_up(self, n: float, g: _Group, after: Client, t: int) -> None:
         """`n` of `g`'s clients, handshaken at `t` (`after`), abandon their setup at its deadline.
@@ -651,8 +656,14 @@ class _Sim:
         """
         self.out.abandoned[t] += n
         session = after.session
-        self.abandon(_Group(n, after.phase, after.server, t - session.age, session.stamp, session.hs_level,
-                            session.ref_level))
+        # The sessions this second's abandoned setups leave on one server are
+        # alike: one dead group for them all, grown by each batch.
+        left = (after.server, t - session.age, session.stamp, session.hs_level, session.ref_level)
+        dead = self.left_behind.get(left)
+        if dead is not None:
+            dead.n += n
+        else:
+            self.left_behind[left] = self.abandon(_Group(n, after.phase, *left))
         key = (g.attempt, g.prev, g.wstart, g.used)
         self.gave_up[key] = self.gave_up.get(key, 0.0) + n
 
