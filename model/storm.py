@@ -46,7 +46,9 @@ follow the run's policy (`model.policies`) instead of the model's one fixed
 delay, and arrive the policy's delay plus the RTT after the drop, as the
 model's retry does (`Params.retry_delay`). Page reloads (``churn_per_hour``)
 are not a protocol step: a reloading user abandons the session and
-handshakes anew.
+handshakes anew. Nor is a setup given up at the client's deadline
+(`model.setup`): the handshake is the model's, then, like a reload, the
+client leaves the session it made and reconnects by its policy.
 
 One simulator, two ways of counting
 -----------------------------------
