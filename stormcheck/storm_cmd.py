@@ -192,11 +192,12 @@ def _write_series(name: str, rows: list[dict], out: Path, plot: bool, within: in
     table = io.StringIO()
     w = csv.writer(table)
     w.writerow(["design", "mitigation", "rank", "verdict", "recovery_seconds", "peak_reconnects_per_s",
-                "reconnects", "reaped_valid", "reaped_dead", "max_timeout"])
+                "reconnects", "reaped_valid", "reaped_dead", "max_timeout", "abandoned", "rejected"])
     for row in rows:
         r = row["recovery"]
         w.writerow([row["design"], row["mitigation"], row["rank"], str(r.verdict), r.seconds,
-                    round(r.peak_reconnects, 2), r.reconnects, r.reaped_valid, r.reaped_dead, r.max_timeout])
+                    round(r.peak_reconnects, 2), r.reconnects, r.reaped_valid, r.reaped_dead, r.max_timeout, r.abandoned,
+                    r.rejected])
     path = out / f"{name}.storm-table.csv"
     write_text(path, table.getvalue())
     written.append(str(path))

@@ -458,6 +458,10 @@ def test_storm_goodput_writes_the_curve(tmp_path, capsys):
     assert 0.5 in curve["metastable_loads"]
     names = {p.name for p in tmp_path.iterdir()}
     assert {"setup-deadline-20.off.goodput.csv", "setup-deadline-20.off.goodput.png"} <= names
+    table = (tmp_path / "setup-deadline-20.storm-table.csv").read_text().splitlines()
+    assert table[0].endswith(",max_timeout,abandoned,rejected")
+    shed = next(line.split(",") for line in table if ",load shedding," in line)
+    assert shed[-2] == "0" and int(shed[-1]) > 0  # nothing abandoned: refused at once instead
     rows = (tmp_path / "setup-deadline-20.off.goodput.csv").read_text().splitlines()
     assert rows[0] == "load,offered_per_s,start,goodput_per_s,attempted_per_s,ends" and len(rows) == 1 + 2 * len(LOADS)
 
