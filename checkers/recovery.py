@@ -36,7 +36,7 @@ from stormcheck.properties.core import NotEncoded, Verdict
 if TYPE_CHECKING:  # imported on use, by the functions that compute: the CLI loads this module for every command
     import numpy as np
 
-__all__ = ["Recovery", "recovery", "calm", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
+__all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
 BREAKER = (3, 60)  # the circuit-breaker mitigation: failed attempts in a row that open it, seconds open
@@ -72,7 +72,10 @@ def _minute_mean(x: np.ndarray) -> np.ndarray:
 
 
 def calm(series: Series, params: Params, storm: StormParams) -> np.ndarray:
-    """Per second of `series`: is the minute ending there calm (see the module docstring)?"""
+    """Per second of `series`: is the minute ending there calm (see the module docstring)?
+
+    `checkers.goodput` judges the end of a run by it too.
+    """
     import numpy as np
 
     baseline = storm.clients * storm.churn_per_hour / 3600.0

@@ -115,9 +115,9 @@ class Series:
     backlog_s: np.ndarray  # [t, server]
     timeout: np.ndarray  # [t, server] the T each server advises
     interval: np.ndarray  # [t, server] the I each server advises
+    abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
     fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
     meta: dict = field(default_factory=dict)
-    abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
 
 
 # ------------------------------------------------------------ what it covers
@@ -525,11 +525,6 @@ class _Sim:
 
     def retry(self, n: float, g: _Group, t: int) -> None:
         """`n` clients of `g` lost their socket: they reconnect by their policy."""
-        for count, wait, attempt, prev in self.retries(n, g):
-            self.schedule(t + wait, _Group(count, RETRY, attempt=attempt, prev=prev, wstart=g.wstart, used=g.used))
-
-    def retries(self, n: float, g: _Group):
-        """Where the reconnects of `n` of `g`'s clients land: ``(count, seconds from the drop, attempt, prev)``."""
         # Capped where the policy stops changing, so such clients share a group.
         attempt = min(g.attempt + 1, self.s.policy.saturates_at) if g.phase == RETRY else 1
         prev = g.prev if g.phase == RETRY else 0
@@ -538,7 +533,8 @@ class _Sim:
         ):
             # The retry arrives the policy's delay plus a round trip after the
             # drop (the model's `Params.retry_delay` for its fixed policy).
-            yield count, max(delay + self.rtt, 1), attempt, nxt_prev
+            self.schedule(t + max(delay + self.rtt, 1), _Group(count, RETRY, attempt=attempt, prev=nxt_prev,
+                                                               wstart=g.wstart, used=g.used))
 
     def place(self, g: _Group, after: Client, t: int, n: float | None = None) -> None:
         """Schedule `n` of `g`'s clients (default: all) as the model left them (`after`): held or waiting.
@@ -673,19 +669,13 @@ class _Sim:
         """The clients that gave up a setup started at `t` reconnect by their policy from its deadline.
 
         Those with the same retry state are split over the policy's delays
-        together, and those landing alike are one group: in a storm of
-        abandoned setups, every server's and every batch's share is the same
-        few groups (with a jittered policy, a group per delay, not per batch).
+        together: in a storm of abandoned setups, every server's and every
+        batch's share is one split (with a jittered policy, a group per delay).
         """
-        landing: dict[tuple, float] = {}
         for (attempt, prev, wstart, used), n in self.gave_up.items():
-            for count, wait, *state in self.retries(n, _Group(0, RETRY, attempt=attempt, prev=prev)):
-                key = (wait, *state, wstart, used)
-                landing[key] = landing.get(key, 0.0) + count
+            self.retry(n, _Group(0, RETRY, attempt=attempt, prev=prev, wstart=wstart, used=used),
+                       t + self.s.setup.deadline)
         self.gave_up.clear()
-        due = t + self.s.setup.deadline
-        for (wait, attempt, prev, wstart, used), count in landing.items():
-            self.schedule(due + wait, _Group(count, RETRY, attempt=attempt, prev=prev, wstart=wstart, used=used))
 
     def reap(self, s: int, path: str, t: int, ups: list[int]) -> None:
         """Reaper `path` on `s` destroys every session it judges past its cutoff."""

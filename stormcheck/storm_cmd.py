@@ -167,8 +167,11 @@ def run(args) -> int:
                                "baseline_per_s": round(rec.baseline, 2), "reconnects": rec.reconnects,
                                "reaped_valid": rec.reaped_valid, "reaped_dead": rec.reaped_dead,
                                "max_timeout": rec.max_timeout, "abandoned": rec.abandoned, "rejected": rec.rejected})
+    if storm.setup.deadline:  # only then can a setup be abandoned
+        print(f"  clients give up a setup after {storm.setup.deadline} s ([storm] setup_deadline): a minute with an "
+              "abandoned setup is not calm.", file=text)
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
-          f"session reaped, no setup abandoned; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
+          f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
 
     files = _write_series(scenario.name, rows, out, plot=not args.no_plot, within=storm.subside_within)
     if curve:
