@@ -28,7 +28,8 @@ Cases:
   ``sweep`` (gitter-2015, design off, timeout x interval) with both.
 * ``storm/...``: the storm simulation (`model.storm`) of 3 servers and 50,000
   clients for 2 simulated hours (target: under 10 s), with the adjuster on
-  and off; the per-client (sampled) model beside the counting (fluid) one on
+  and off, and ``storms/setup-deadline-20`` as configured and with load
+  shedding; the per-client (sampled) model beside the counting (fluid) one on
   5,000 clients; ``lasso/...``: the exhaustive search for a storm cycle.
 * ``z3/...``: the symbolic engine. ``search``: a certified ``no_valid_reap``
   counterexample (target: under 2 s on the 2015 fleet); ``proof``: an
@@ -104,6 +105,11 @@ CASES["jobs/sweep-200"] = {"engine": "jobs", "argv": ["sweep", "gitter-2015", "-
 _case("storm/50k-2h/per-server", "gitter-2015", "per-server", {"storm": {"clients": 50_000, "horizon": 7200}},
       engine="storm")
 _case("storm/50k-2h/off", "gitter-2015", "off", {"storm": {"clients": 50_000, "horizon": 7200}}, engine="storm")
+# The setup-deadline storm (model/setup.py): clients that abandon a setup after 20 s, as configured
+# (never recovers, millions of abandoned setups) and with load shedding (recovers).
+_case("storm/50k-2h/setup-deadline-20", "storms/setup-deadline-20", "off", engine="storm")
+_case("storm/50k-2h/setup-deadline-20+shed", "storms/setup-deadline-20", "off", {"storm": {"queue_limit": 1523}},
+      engine="storm")
 _case("storm/5k-2h-sampled/per-server", "gitter-2015", "per-server",
       {"storm": {"clients": 5000, "horizon": 7200, "capacity": 0.8}}, engine="storm-sampled")
 _case("storm/5k-2h-fluid/per-server", "gitter-2015", "per-server",

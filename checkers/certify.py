@@ -183,7 +183,7 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     covered: set[int] = set()
     for node in rec.reaps:
         parent = node.parent
-        while parent is not None and parent.kind != "reload":
+        while parent is not None and parent.kind not in RESTARTS:
             if parent.kind == "reaped":
                 covered.add(id(parent))
             parent = parent.parent
@@ -205,9 +205,15 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
                          tuple(certificates), cert.config)
 
 
+# The steps after which a client begins anew, with a session of its own that no
+# protocol step led to: a page reload, and a setup given up at its deadline
+# (the client's own timer, not a protocol rule; it reconnects by its policy).
+RESTARTS = ("reload", "abandoned")
+
+
 def _since_reload(chain: list[Node]) -> list[Node]:
-    """The part of a history a model run covers: all of it, or what follows the last page reload."""
-    reloads = [i for i, n in enumerate(chain) if n.kind == "reload"]
+    """The part of a history a model run covers: all of it, or what follows the last restart (`RESTARTS`)."""
+    reloads = [i for i, n in enumerate(chain) if n.kind in RESTARTS]
     return chain[reloads[-1] + 1:] if reloads else chain
 
 
@@ -233,9 +239,10 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
         if start is None:
             nodes = [n for n in chain if n.kind == "reaped"]
             records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in nodes]
-            why = (f"t={chain[0].t} s: the page reloads and its new session begins on s{chain[0].server} at a level "
-                   "other than the base one, and the client is not again at the base level before this reap; a "
-                   "reload is not a protocol step, and the model's clients begin at the base level")
+            why = (f"t={chain[0].t} s: after a page reload or a setup given up at its deadline, the client's new "
+                   f"session begins on s{chain[0].server} at a level other than the base one, and the client is not "
+                   "again at the base level before this reap; neither is a protocol step, and the model's clients "
+                   "begin at the base level")
             return Certificate(name, tuple(records), None, None, why, True), nodes, []
         before = [n for n in chain[:start] if n.kind == "reaped"]
         chain = chain[start:]

@@ -3,8 +3,8 @@
 A run (`model.storm.simulate`) is *calm* at second t when, over the minute
 ending at t, reconnects average at most the baseline (page reloads alone:
 ``clients * churn_per_hour / 3600`` per second) times `CALM_FACTOR` plus one,
-every server's T/I is back at base, and no valid session was reaped in that
-minute. The fleet has *recovered* at the first second after the fault ends
+every server's T/I is back at base, and no valid session was reaped and no
+setup abandoned at its client's deadline (`model.setup`) in that minute. The fleet has *recovered* at the first second after the fault ends
 from which every second to the end of the run is calm, and the run shows at
 least `SETTLE` seconds of it (so "stays there" is seen, not assumed).
 
@@ -25,7 +25,7 @@ numbers, it *does*, and for how long.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from stormcheck.model.params import Params
@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # imported on use, by the functions that compute: the CLI loa
 __all__ = ["Recovery", "recovery", "Mitigation", "mitigations", "storm_table", "storm_run", "rank_rows", "simulated_designs", "CALM_FACTOR", "SETTLE"]
 
 CALM_FACTOR = 1.5
+BREAKER = (3, 60)  # the circuit-breaker mitigation: failed attempts in a row that open it, seconds open
+SHED_WITHOUT_DEADLINE = 10  # seconds of work a shedding server queues when clients set no setup deadline
 SETTLE = 600
 MINUTE = 60
 
@@ -58,6 +60,8 @@ class Recovery:
     reaped_valid: int
     reaped_dead: int
     max_timeout: int
+    abandoned: int = 0  # setups given up at the client's deadline
+    rejected: int = 0  # setups refused by admission control or load shedding
 
 
 def _minute_mean(x: np.ndarray) -> np.ndarray:
@@ -69,6 +73,23 @@ def _minute_mean(x: np.ndarray) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def calm(series: Series, params: Params, storm: StormParams) -> np.ndarray:
+    """Per second of `series`: is the minute ending there calm (see the module docstring)?
+
+    `checkers.goodput` judges the end of a run by it too.
+    """
+    import numpy as np
+
+    baseline = storm.clients * storm.churn_per_hour / 3600.0
+    rate = _minute_mean(series.reconnects)
+    valid = _minute_mean(series.reaped_valid)
+    at_base = np.all((series.timeout == params.t0) & (series.interval == params.i0), axis=1)
+    out = (rate <= CALM_FACTOR * baseline + 1.0) & at_base & (valid == 0)
+    if series.abandoned is not None:
+        out &= _minute_mean(series.abandoned) == 0
+    return out
+
+
 def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
     """When (and whether) the run of `series` returned to its steady state."""
     import numpy as np
@@ -77,11 +98,9 @@ def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
     horizon = len(series.reconnects)
     baseline = storm.clients * storm.churn_per_hour / 3600.0
     rate = _minute_mean(series.reconnects)
-    valid = _minute_mean(series.reaped_valid)
-    at_base = np.all((series.timeout == params.t0) & (series.interval == params.i0), axis=1)
-    calm = (rate <= CALM_FACTOR * baseline + 1.0) & at_base & (valid == 0)
+    calm_at = calm(series, params, storm)
     # The first second from which calm lasts to the end of the run.
-    not_calm = np.nonzero(~calm[end:])[0]
+    not_calm = np.nonzero(~calm_at[end:])[0]
     recovered_at = end if len(not_calm) == 0 else end + int(not_calm[-1]) + 1
     if recovered_at >= horizon:
         recovered_at = None
@@ -92,6 +111,8 @@ def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
         peak_reconnects=float(rate[after].max()) if horizon > start else 0.0,
         reconnects=int(round(series.reconnects.sum())), reaped_valid=int(round(series.reaped_valid.sum())),
         reaped_dead=int(round(series.reaped_dead.sum())), max_timeout=int(series.timeout.max()),
+        abandoned=int(round(series.abandoned.sum())) if series.abandoned is not None else 0,
+        rejected=int(round(series.rejected.sum())),
     )
     if recovered_at is not None and recovered_at - end <= W and horizon - recovered_at >= SETTLE:
         basis = (f"recovered {recovered_at - end} s after the fault ended (W = {W} s) and stayed calm for the "
@@ -128,10 +149,25 @@ def mitigations(storm: StormParams) -> list[Mitigation]:
 
     Admission control lets each server take, per second, as many reconnects
     as its capacity builds snapshots for (so its backlog stays under a
-    second); the retry budget allows 3 reconnects per 10 minutes.
+    second); the retry budget allows 3 reconnects per 10 minutes; the
+    circuit breaker (`BREAKER`) keeps the scenario's policy but, after 3
+    failed attempts in a row, waits 60 s before each next one. Load
+    shedding caps each server's queue at the setups it clears within the
+    clients' setup deadline (`model.setup`; `SHED_WITHOUT_DEADLINE` seconds'
+    worth without one), refusing the excess at once. Where the scenario sets
+    a deadline, cancellation drops the work of abandoned setups (without a
+    deadline nothing is abandoned: it would be the run as configured).
     """
     p, cap = storm.policy, max(storm.policy.cap, 60)
     per_second = max(1.0, float(int(storm.load.capacity / storm.load.reconnect_work_s)))
+    setup = storm.setup
+    within = setup.deadline or SHED_WITHOUT_DEADLINE
+    queue = max(1, int(within * storm.load.capacity / storm.load.reconnect_work_s))
+    shed = [Mitigation("load shedding", f"each server queues at most {queue:,} setups ({within} s of its work), "
+                                        "refusing the excess at once", {"setup": replace(setup, queue_limit=queue)})]
+    if setup.deadline and not setup.cancels:
+        shed.append(Mitigation("cancellation", "servers drop the work of a setup its client abandoned",
+                               {"setup": replace(setup, abandoned_work="cancel")}))
     return [
         Mitigation("as configured", f"{p.name} retry as the scenario sets it", {}),
         Mitigation("exponential", f"exponential backoff, 1 s doubling to {cap} s",
@@ -142,8 +178,12 @@ def mitigations(storm: StormParams) -> list[Mitigation]:
                    {"policy": Policy("decorrelated", p.retry, 1, cap)}),
         Mitigation("retry budget", "at most 3 reconnects per client per 10 minutes",
                    {"budget": 3, "budget_window": 600}),
+        Mitigation("circuit breaker", f"{p.name} retry, but after {BREAKER[0]} failed attempts in a row a client "
+                                      f"waits {BREAKER[1]} s before each next one",
+                   {"policy": replace(p, breaker_after=BREAKER[0], breaker_open=BREAKER[1])}),
         Mitigation("admission", f"each server admits at most {per_second:g} reconnects/s (its snapshot capacity)",
                    {"admission": per_second}),
+        *shed,
     ]
 
 

@@ -29,6 +29,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .policies import Policy
+from .setup import Setup
 
 __all__ = ["LoadModel", "SampleWindow", "StormParams", "StormError", "WINDOW", "FLOOR_MS", "MIN_SAMPLES", "ADJUST_EVERY"]
 
@@ -148,6 +149,7 @@ class StormParams:
     budget: int = 0  # reconnects per budget_window; 0: no budget
     budget_window: int = 600
     admission: float = 0.0  # handshakes admitted per server per second; 0: no limit
+    setup: Setup = Setup()  # the clients' setup deadline, abandoned work, load shedding (model/setup.py)
     threshold_ms: int = 5000  # the adjuster's threshold ([load] threshold_ms)
     fault_at: int = 300
     horizon: int = 7200

@@ -78,6 +78,7 @@ from .params import (
 from .load import StormParams
 from .policies import POLICIES
 from .rollout import CHANGES, PARTS, PICKUPS, SIDES, Phase, Rollout
+from .setup import ABANDONED_WORK
 from .toml_depth import MAX_NESTING, too_deep
 
 __all__ = [
@@ -393,7 +394,9 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
 
 # Keys added after files and traces were written: left out of the normalised
 # config when the file does not give them, so older configs stay as they were.
-_SPARSE = {("protocol", "publish_expired"), ("scenario", "time_unit")}
+_SPARSE = {("protocol", "publish_expired"), ("scenario", "time_unit"), ("storm", "setup_deadline"),
+           ("storm", "abandoned_work"), ("storm", "queue_limit"), ("storm", "breaker_after"),
+           ("storm", "breaker_open")}
 
 
 @_duration
@@ -500,6 +503,13 @@ _STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "budget": (_S.budget, _whole(0, note=" (0: no budget)")),
     "budget_window": (_S.budget_window, _whole(1, unit="seconds")),
     "admission": (_S.admission, _number_at_least(0)),
+    # The clients' setup deadline and what a server does under it (model/setup.py).
+    "setup_deadline": (_S.setup.deadline, _whole(0, unit="seconds", note=" (0: no deadline)")),
+    "abandoned_work": (_S.setup.abandoned_work, _choice(ABANDONED_WORK)),
+    "queue_limit": (_S.setup.queue_limit, _whole(0, note=" (setups queued per server; 0: no limit)")),
+    # The clients' circuit breaker (model/policies.py).
+    "breaker_after": (_S.policy.breaker_after, _whole(0, note=" (failed attempts in a row; 0: no breaker)")),
+    "breaker_open": (_S.policy.breaker_open, _whole(1, unit="seconds")),
     "fault_at": (_S.fault_at, _whole(0, unit="seconds")),
     "horizon": (_S.horizon, _whole(1, 30 * 86400, unit="seconds")),
     "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
@@ -1054,6 +1064,19 @@ def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
     if storm["fault_at"] >= storm["horizon"]:
         raise _both(label, "[storm] fault_at", storm["fault_at"], "[storm] horizon", storm["horizon"],
                     "the fault must start within the simulated time")
+    if "breaker_open" in storm and not storm.get("breaker_after"):
+        raise _both(label, "[storm] breaker_open", storm["breaker_open"], "[storm] breaker_after",
+                    storm.get("breaker_after", 0), "an open period needs a circuit breaker; set breaker_after >= 1 "
+                    "(failed attempts in a row that open it) or remove breaker_open")
+    deadline = storm.get("setup_deadline", _S.setup.deadline)
+    if storm.get("abandoned_work", _S.setup.abandoned_work) != _S.setup.abandoned_work and not deadline:
+        raise _both(label, "[storm] abandoned_work", storm["abandoned_work"], "[storm] setup_deadline", deadline,
+                    "without a setup deadline no client abandons a setup, so there is no work to cancel; "
+                    "set setup_deadline >= 1 or remove abandoned_work")
+    if deadline and deadline * 1000 <= storm["subscribe_ms"]:
+        raise _both(label, "[storm] setup_deadline", deadline, "[storm] subscribe_ms", storm["subscribe_ms"],
+                    "a setup takes at least one subscribe, even on an idle server, so none would ever finish; "
+                    "raise setup_deadline above subscribe_ms / 1000 or remove it (0: no deadline)")
     return storm
 
 
@@ -1168,8 +1191,9 @@ def _preset_dir():
 # Sub-folders of the presets shipped with stormcheck, loaded as FOLDER/NAME:
 # one scenario per stack of docs/protocol.md ("Other stacks"), and rollouts.
 # proxies: a stack behind an intermediary that judges idleness; variants: a stack with one setting
-# changed from its defaults, as incidents had it.
-SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies", "variants")
+# changed from its defaults, as incidents had it; storms: a fleet at full size whose [storm] table
+# shows one mechanism of a metastable failure (`stormcheck storm`).
+SHIPPED_FOLDERS = ("stacks", "rollouts", "proxies", "variants", "storms")
 
 
 def shipped_names(folder: str) -> list[str]:

@@ -46,7 +46,9 @@ follow the run's policy (`model.policies`) instead of the model's one fixed
 delay, and arrive the policy's delay plus the RTT after the drop, as the
 model's retry does (`Params.retry_delay`). Page reloads (``churn_per_hour``)
 are not a protocol step: a reloading user abandons the session and
-handshakes anew.
+handshakes anew. Nor is a setup given up at the client's deadline
+(`model.setup`): the handshake is the model's, then, like a reload, the
+client leaves the session it made and reconnects by its policy.
 
 One simulator, two ways of counting
 -----------------------------------
@@ -114,6 +116,7 @@ class Series:
     backlog_s: np.ndarray  # [t, server]
     timeout: np.ndarray  # [t, server] the T each server advises
     interval: np.ndarray  # [t, server] the I each server advises
+    abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
     fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
     meta: dict = field(default_factory=dict)
     history: Recording | None = None  # what certification replays (`simulate(..., record=True)`)
@@ -314,6 +317,9 @@ class _Sim:
         self.fault = (storm.fault_at, storm.fault_at + f.loss_duration, self.loss_server)
         self.churn_s = storm.churn_per_hour / 3600.0
         self.admitted = [0.0] * self.n_srv
+        # Setups abandoned this second, by the clients' retry state: how many, and their histories if recorded.
+        self.gave_up: dict[tuple, tuple[float, list]] = {}
+        self.left_behind: dict[tuple, _Group] = {}  # the dead sessions they left, by server and session
         self.memo: dict = {}
         self.memo_for: tuple = (None, None)
         # Per-client histories and the servers' moves, for certification
@@ -458,7 +464,8 @@ class _Sim:
         import numpy as np
 
         H, S = self.s.horizon, self.n_srv
-        out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault)
+        out = Series(*(np.zeros(H) for _ in range(4)), *(np.zeros((H, S)) for _ in range(4)), fault=self.fault,
+                     abandoned=np.zeros(H))
         self.out = out
         self.populate()
         start, end, lost = self.fault
@@ -528,12 +535,15 @@ class _Sim:
         self.abandon(g)
         self.retry(g.n, g, t)
 
-    def abandon(self, g: _Group, n: float | None = None) -> None:
-        """`g`'s clients leave their sessions; in a shared store they linger, dead, until a reaper comes."""
+    def abandon(self, g: _Group, n: float | None = None) -> _Group | None:
+        """`g`'s clients leave their sessions; in a shared store they linger, dead, until a reaper comes (returned)."""
+        dead = None
         if self.lingers:
-            self.remember(_Group(g.n if n is None else n, DEAD, g.server, g.t_ref, g.stamp, g.hs, g.ref))
+            dead = _Group(g.n if n is None else n, DEAD, g.server, g.t_ref, g.stamp, g.hs, g.ref)
+            self.remember(dead)
         if n is None:
             g.alive = False
+        return dead
 
     def retry(self, n: float, g: _Group, t: int, pieces: Pieces | None = None) -> None:
         """`n` clients of `g` lost their socket: they reconnect by their policy.
@@ -645,8 +655,10 @@ class _Sim:
                 self.retry(g.n, g, t, pieces)
                 continue
             for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
+                lm, setup = S.load, S.setup
+                wait = self.backlog[s] + self.work[s] / lm.capacity  # seconds of queue ahead of this batch
                 room = S.admission - self.admitted[s] if S.admission else n
-                take = max(0.0, min(n, room))
+                take = max(0.0, min(n, room, setup.room(wait, lm)))  # admission control, then load shedding
                 admitted = pieces.take(take) if pieces else ()
                 if take < n:
                     self.out.rejected[t] += n - take
@@ -655,21 +667,66 @@ class _Sim:
                 if take <= 0:
                     continue
                 self.admitted[s] += take
-                lm = S.load
-                self.windows[s].add(lm.batch_latency_ms(self.backlog[s] + self.work[s] / lm.capacity, take),
-                                    take * lm.channels)
-                self.work[s] += take * lm.reconnect_work_s
+                # Past the deadline a client gives up; the server does the work
+                # of those in time, and of the others unless it cancels it.
+                done = setup.finished(take, wait, lm)
+                worked = done if setup.cancels else take
+                self.windows[s].add(lm.batch_latency_ms(wait, worked), worked * lm.channels)
+                self.work[s] += worked * lm.reconnect_work_s
                 self.out.reconnects[t] += take
                 # The model's reconnect: a handshake and its first heartbeat, one step.
                 after, events = self.step(_RETRYING, Action("reconnect", client=0, server=s))
                 if not any(isinstance(e, Handshake) for e in events):
                     raise StormError(f"a reconnect to s{s} did not handshake ({events}): not covered")
                 g.wstart, g.used = wstart, used
-                if not pieces:
-                    self.place(g, after, t, take)
-                for n, hist in admitted:
+                # `done` of them set up in time (which of the batch's interchangeable
+                # clients are late is a labelling: the first ones, here).
+                kept = Pieces(admitted) if pieces else None
+                if done < take:
+                    self.give_up(take - done, g, after, t, kept.take(take - done) if kept else None)
+                if done > 0 and not pieces:
+                    self.place(g, after, t, done)
+                for n, hist in kept.take(done) if kept else ():
                     g.hist = self.rec.note(hist, t, "reconnect", s, after)
                     self.place(g, after, t, n)
+        if self.gave_up:
+            self.reconnect_abandoned(t)
+        self.left_behind.clear()
+
+    def give_up(self, n: float, g: _Group, after: Client, t: int, pieces: list | None = None) -> None:
+        """`n` of `g`'s clients, handshaken at `t` (`after`), abandon their setup at its deadline.
+
+        The session the handshake made is left behind (in a shared store it
+        lingers, dead, until a reaper comes), and the clients reconnect by
+        their policy from the deadline on, one failed attempt more. A
+        recording notes the abandonment in each one's history (`pieces`).
+        """
+        self.out.abandoned[t] += n
+        session = after.session
+        # The sessions this second's abandoned setups leave on one server are
+        # alike: one dead group for them all, grown by each batch.
+        left = (after.server, t - session.age, session.stamp, session.hs_level, session.ref_level)
+        dead = self.left_behind.get(left)
+        if dead is not None:
+            dead.n += n
+        else:
+            self.left_behind[left] = self.abandon(_Group(n, after.phase, *left))
+        key = (g.attempt, g.prev, g.wstart, g.used)
+        total, parts = self.gave_up.get(key, (0.0, []))
+        parts += [(m, self.rec.note(hist, t, "abandoned", after.server)) for m, hist in pieces or ()]
+        self.gave_up[key] = (total + n, parts)
+
+    def reconnect_abandoned(self, t: int) -> None:
+        """The clients that gave up a setup started at `t` reconnect by their policy from its deadline.
+
+        Those with the same retry state are split over the policy's delays
+        together: in a storm of abandoned setups, every server's and every
+        batch's share is one split (with a jittered policy, a group per delay).
+        """
+        for (attempt, prev, wstart, used), (n, parts) in self.gave_up.items():
+            self.retry(n, _Group(0, RETRY, attempt=attempt, prev=prev, wstart=wstart, used=used),
+                       t + self.s.setup.deadline, Pieces(parts) if self.rec else None)
+        self.gave_up.clear()
 
     def reap(self, s: int, path: str, t: int, ups: list[int]) -> None:
         """Reaper `path` on `s` destroys every session it judges past its cutoff."""
@@ -806,18 +863,22 @@ def storm_params(scenario, **overrides) -> StormParams:
     """
     from .load import LoadModel
     from .policies import Policy
+    from .setup import Setup
 
     cfg = scenario.config.get("storm", {})
     d = StormParams()
     get = lambda key, default: cfg.get(key, default)  # noqa: E731
     policy = Policy(get("policy", d.policy.name), retry=scenario.params.retry, base=get("base", d.policy.base),
-                    cap=get("cap", d.policy.cap))
+                    cap=get("cap", d.policy.cap), breaker_after=get("breaker_after", d.policy.breaker_after),
+                    breaker_open=get("breaker_open", d.policy.breaker_open))
     load = LoadModel(get("channels", d.load.channels), float(get("capacity", d.load.capacity)),
                      float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)))
     values = dict(
         clients=get("clients", d.clients), load=load, churn_per_hour=float(get("churn_per_hour", d.churn_per_hour)),
         publish_every=get("publish_every", d.publish_every), policy=policy, budget=get("budget", d.budget),
         budget_window=get("budget_window", d.budget_window), admission=float(get("admission", d.admission)),
+        setup=Setup(get("setup_deadline", d.setup.deadline), get("abandoned_work", d.setup.abandoned_work),
+                    get("queue_limit", d.setup.queue_limit)),
         threshold_ms=scenario.config["load"]["threshold_ms"], fault_at=get("fault_at", d.fault_at),
         horizon=get("horizon", d.horizon), subside_within=get("subside_within", d.subside_within),
     )

@@ -51,7 +51,8 @@ def list_shipped(folder: str) -> int:
     """Print the shipped scenarios of `folder` (``stacks`` or ``rollouts``) with their descriptions."""
     title = {"stacks": "Stack presets (heartbeat defaults)", "rollouts": "Rollouts (stormcheck plan)",
              "proxies": "Stacks behind a proxy or load balancer (idle timeouts)",
-             "variants": "Stacks with one setting changed from their defaults"}[folder]
+             "variants": "Stacks with one setting changed from their defaults",
+             "storms": "Fleets whose [storm] table shows a mechanism of metastable failure (stormcheck storm)"}[folder]
     print(f"{title}:")
     for name in shipped_names(folder):
         print(f"  {name:<36}{load_scenario(name).description}")

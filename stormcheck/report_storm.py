@@ -8,14 +8,18 @@ ranks them by recovery time, and one plot per design shows reconnects/s per
 mitigation, each server's T, the adjuster's latency and the sessions reaped
 valid and dead. The lasso half of the question (can a storm sustain itself
 at all) is in the verdict matrix, as `storm_subsides` under the exhaustive
-engine, with its trace among the violations.
+engine, with its trace among the violations. Where the scenario's clients
+have a setup deadline (`model.setup`), the section also draws the goodput
+curve of its own design (`checkers.goodput`) and names the metastable region.
 """
 
 from __future__ import annotations
 
 import re
 
+from stormcheck.checkers.goodput import LOADS, MEASURE, STARTS, capacity_per_s, check_curve, goodput_run, metastable_loads
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
+from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.storm import storm_params
 
@@ -49,7 +53,20 @@ def _runs(ctx: ReportContext, scenario) -> tuple[dict, dict, list[jobs.Job]]:
     storm = storm_params(scenario)
     todo = [jobs.Job(f"storm {scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
             for d in covered for m in mitigations(storm)]
-    return covered, refused, todo
+    return covered, refused, todo + _curve_jobs(scenario, covered, storm)[1]
+
+
+def _curve_jobs(scenario, covered: dict, storm) -> tuple[str | None, list[jobs.Job]]:
+    """The design whose goodput curve the section draws, and its runs (none without a setup deadline)."""
+    design = scenario.design.name if scenario.design.name in covered else next(iter(covered), None)
+    if design is None or not storm.setup.deadline:
+        return None, []
+    try:
+        check_curve(covered[design], storm)
+    except StormError:  # no fault to start a storm from, or too short a run: no curve, said in the text
+        return None, []
+    return design, [jobs.Job(f"storm {scenario.name}/{design}/goodput/{load:g}/{start}", goodput_run,
+                             (covered[design], storm, load, start)) for load in LOADS for start in STARTS]
 
 
 def storm_jobs(ctx: ReportContext) -> list[jobs.Job]:
@@ -74,9 +91,12 @@ def storm_section(ctx: ReportContext) -> Section | None:
                 md.append(f"### {scenario.name}\n\n{skipped_md}")
             continue
         storm = storm_params(scenario)
-        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x 6 mitigations") as outcome:
+        curve_design, curve_jobs = _curve_jobs(scenario, covered, storm)
+        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x {len(mitigations(storm))} runs each") as outcome:
             got = ctx.run_jobs(todo)
-            failed = [g for g in got if isinstance(g, jobs.Failed)]
+            points = got[len(got) - len(curve_jobs):]
+            got = got[:len(got) - len(curve_jobs)]
+            failed = [g for g in got + points if isinstance(g, jobs.Failed)]
             if failed:  # a ranking without some of its runs would mislead
                 outcome["text"] = "failed"
                 html.append(f"<h3>{esc(scenario.name)}</h3><p>Not simulated: {esc('; '.join(map(str, failed)))}.</p>")
@@ -88,7 +108,8 @@ def storm_section(ctx: ReportContext) -> Section | None:
         intro = (f"{storm.clients:,} clients on {scenario.params.servers} servers, simulated for {storm.horizon} s "
                  f"(fluid model); the fault starts at t={storm.fault_at} s; W = {storm.subside_within} s. "
                  f"Recovered: from then on, reconnects/s (one-minute mean) within {CALM_FACTOR} x the page-reload "
-                 f"baseline + 1, every server's T/I at base, no valid session reaped, seen for {SETTLE} s.")
+                 f"baseline + 1, every server's T/I at base, no valid session reaped, no setup abandoned at its "
+                 f"client's deadline, seen for {SETTLE} s.")
         table_rows_h, table_rows_md = [], []
         for r in rows:
             rec = r["recovery"]
@@ -102,6 +123,11 @@ def storm_section(ctx: ReportContext) -> Section | None:
                     + table_html(HEADERS, table_rows_h, cls="storm") + skipped_h)
         md.append(f"### {scenario.name}\n\n{intro}\n\n{re.sub(r'</?em>', '*', VERDICT_NOTE)}\n\n"
                   + table_markdown(HEADERS, table_rows_md) + "\n" + skipped_md)
+        if curve_design:
+            h, m, image = _curve(scenario.name, curve_design, points, capacity_per_s(covered[curve_design], storm))
+            html.append(h)
+            md.append(m)
+            images.append(image)
         for design in designs:
             mine = [r for r in rows if r["design"] == design]
             image = figure_image(design_figure(scenario.name, design, mine, storm.subside_within),
@@ -114,3 +140,28 @@ def storm_section(ctx: ReportContext) -> Section | None:
     if not html:
         return None
     return Section("storms", "Storms: recovery after the fault", "".join(html), "\n".join(md), tuple(images))
+
+
+def _curve(name: str, design: str, points: list, capacity: float):
+    """The goodput curve's paragraph, table and figure: (html, markdown, image)."""
+    from .storm_plot import goodput_figure
+
+    region = metastable_loads(points)
+    said = (f"metastable at {', '.join(f'{x:g}' for x in region)} x capacity ({min(region) * capacity:,.1f} to "
+            f"{max(region) * capacity:,.1f} setups/s): at the same offered load a calm fleet stays calm and a stormy "
+            f"one stays stormy" if region else "no metastable load: at every load tried both starts end alike")
+    intro = (f"Goodput (setups completed, not abandoned, per second) against the offered rate of fresh setups, "
+             f"{design} as configured, fleet capacity {capacity:,.1f} setups/s; each load run from a calm start (no "
+             f"fault) and a stormy one (the fault), judged over its last {MEASURE} s: {said}.")
+    headers = ("load (x capacity)", "offered/s", "calm start: goodput/s", "ends", "stormy start: goodput/s", "ends")
+    by = {(p.load, p.start): p for p in points}
+    cells = [[f"{load:g}", f"{by[load, 'calm'].offered:,.1f}", f"{by[load, 'calm'].goodput:,.1f}",
+              by[load, "calm"].ends, f"{by[load, 'stormy'].goodput:,.1f}", by[load, "stormy"].ends]
+             for load in dict.fromkeys(p.load for p in points)]
+    image = figure_image(goodput_figure(name, design, points, capacity, region), f"{name}.{design}.goodput.png",
+                         f"{name} / {design}: goodput against offered load from a calm and a stormy start")
+    html = (f"<p>{prose(intro)}</p>" + table_html(headers, [[esc(c) for c in row] for row in cells], cls="storm")
+            + f"<p>{img_html(image)}</p>")
+    md = f"{intro}\n\n" + table_markdown(headers, [[md_cell(c) for c in row] for row in cells]) + "\n" \
+        + img_markdown(image) + "\n"
+    return html, md, image

@@ -10,6 +10,11 @@ Two answers, from two engines over the same protocol rules:
    the ``[storm]`` fleet (50,000 clients by default) through the fault under
    each design and each mitigation, and ranks the mitigations by recovery
    time. Time series go to CSV, one plot per design to PNG.
+
+With ``--goodput``, also the goodput curve (`checkers.goodput`) of the
+scenario's own design as configured: setups completed per second against the
+offered rate, each load run from a calm and from a stormy start, and the
+metastable region where both persist.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 
 from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.goodput import (LOADS, MEASURE, STARTS, capacity_per_s, check_curve, goodput_run,
+                                         metastable_loads)
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
@@ -67,6 +74,8 @@ def add_parser(sub) -> None:
     s.add_argument("--out", default="out/storm", help="folder for CSV, plots and lasso traces (default ./out/storm)")
     s.add_argument("--no-lasso", action="store_true", help="skip the exhaustive lasso search")
     s.add_argument("--no-plot", action="store_true", help="write no PNG plots")
+    s.add_argument("--goodput", action="store_true",
+                   help="also draw goodput vs offered load from a calm and a stormy start (the metastable region)")
     s.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
     jobs.add_arguments(s)
@@ -100,6 +109,10 @@ def run(args) -> int:
         raise NotEncoded("storm simulation", what,
                          "check it with the exhaustive engine (stormcheck check, or --property storm_subsides)")
     designs = list(covered)
+    # The curve is about the design as configured: the scenario's own, or the first one simulated.
+    curve_design = (scenario.design.name if scenario.design.name in covered else designs[0]) if args.goodput else None
+    if curve_design:
+        check_curve(covered[curve_design], storm)  # bad input: refused before any work
     out = Path(args.out)
     check_out(out)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
@@ -120,12 +133,16 @@ def run(args) -> int:
                       {"mode": args.mode, "seed": args.seed,
                        "certify_as": scenario.with_design(d) if certifying else None})
              for d, m in runs]
-    say(f"simulating {len(designs)} design(s) x 6 mitigations, {storm.clients:,} clients, {storm.horizon} s"
+    curve = [(load, start) for load in LOADS for start in STARTS] if args.goodput else []
+    todo += [jobs.Job(f"{curve_design}/goodput/{load:g}/{start}", goodput_run,
+                      (covered[curve_design], storm, load, start), {"mode": args.mode, "seed": args.seed})
+             for load, start in curve]
+    say(f"simulating {len(designs)} design(s) x {len(mitigations(storm))} runs each, {storm.clients:,} clients, {storm.horizon} s"
         + (f"; lasso search of {len(lassos)} design(s)" if lassos else "") + " ...")
     started = time.perf_counter()
 
     def progress(i, job, got):
-        if i >= len(lassos):
+        if len(lassos) + len(runs) > i >= len(lassos):
             what = got.error if isinstance(got, jobs.Failed) else got["recovery"].verdict
             say(f"  {job.name}: {what} ({time.perf_counter() - started:.1f} s)")
 
@@ -147,7 +164,7 @@ def run(args) -> int:
                 print(f"  {'':<20}wrote {where}", file=text)
         print(file=text)
 
-    rows = rank_rows(results[len(lassos):])
+    rows = rank_rows(results[len(lassos):len(lassos) + len(runs)])
     print(f"Does it? {args.mode} simulation of {storm.clients:,} clients on {scenario.params.servers} servers, "
           f"{storm.horizon} s, server {rows[0]['series'].fault[2]} loses connectivity at t={storm.fault_at} s for "
           f"{rows[0]['series'].fault[1] - storm.fault_at} s; W = {storm.subside_within} s "
@@ -164,12 +181,19 @@ def run(args) -> int:
                                "recovery_seconds": rec.seconds, "peak_reconnects_per_s": round(rec.peak_reconnects, 2),
                                "baseline_per_s": round(rec.baseline, 2), "reconnects": rec.reconnects,
                                "reaped_valid": rec.reaped_valid, "reaped_dead": rec.reaped_dead,
-                               "max_timeout": rec.max_timeout})
+                               "max_timeout": rec.max_timeout, "abandoned": rec.abandoned, "rejected": rec.rejected})
+    if storm.setup.deadline:  # only then can a setup be abandoned
+        print(f"  clients give up a setup after {storm.setup.deadline} s ([storm] setup_deadline): a minute with an "
+              "abandoned setup is not calm.", file=text)
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
           f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
     uncertified = _certified(scenario.name, rows, report, out, text, args.mode, args.seed) if certifying else 0
 
     files = _write_series(scenario.name, rows, out, plot=not args.no_plot, within=storm.subside_within)
+    if curve:
+        points = results[len(lassos) + len(runs):]
+        report["goodput"] = _goodput_text(text, scenario.params, storm, curve_design, points)
+        files += _write_goodput(scenario.name, curve_design, points, report["goodput"], out, plot=not args.no_plot)
     report["files"] = files
     print(f"Wrote {len(files)} files to {out}/ (time series CSV{'' if args.no_plot else ', plots'}).", file=text)
     if args.json:
@@ -232,11 +256,12 @@ def _write_series(name: str, rows: list[dict], out: Path, plot: bool, within: in
     table = io.StringIO()
     w = csv.writer(table)
     w.writerow(["design", "mitigation", "rank", "verdict", "recovery_seconds", "peak_reconnects_per_s",
-                "reconnects", "reaped_valid", "reaped_dead", "max_timeout"])
+                "reconnects", "reaped_valid", "reaped_dead", "max_timeout", "abandoned", "rejected"])
     for row in rows:
         r = row["recovery"]
         w.writerow([row["design"], row["mitigation"], row["rank"], str(r.verdict), r.seconds,
-                    round(r.peak_reconnects, 2), r.reconnects, r.reaped_valid, r.reaped_dead, r.max_timeout])
+                    round(r.peak_reconnects, 2), r.reconnects, r.reaped_valid, r.reaped_dead, r.max_timeout, r.abandoned,
+                    r.rejected])
     path = out / f"{name}.storm-table.csv"
     write_text(path, table.getvalue())
     written.append(str(path))
@@ -258,20 +283,65 @@ def _write_series(name: str, rows: list[dict], out: Path, plot: bool, within: in
     return written
 
 
+def _goodput_text(text, params, storm, design: str, points: list) -> dict:
+    """Print the goodput curve's table and its metastable region to `text`; return it as JSON data."""
+    capacity = capacity_per_s(params, storm)
+    region = metastable_loads(points)
+    print(f"\nGoodput vs offered load: {design} as configured, fleet capacity {capacity:,.1f} setups/s; each load "
+          f"run from a calm start (no fault) and a stormy one (the fault); goodput and state over the last "
+          f"{MEASURE} s:", file=text)
+    print(f"  {'load':>6}{'offered/s':>11}   {'calm start: goodput/s':>22}  {'ends':<8}"
+          f"{'stormy start: goodput/s':>24}  ends", file=text)
+    by = {(p.load, p.start): p for p in points}
+    for load in dict.fromkeys(p.load for p in points):
+        calm, stormy = by[load, "calm"], by[load, "stormy"]
+        print(f"  {load:>6.2f}{calm.offered:>11.1f}   {calm.goodput:>22.1f}  {calm.ends:<8}"
+              f"{stormy.goodput:>24.1f}  {stormy.ends}", file=text)
+    if region:
+        print(f"  metastable (a calm and a stormy state both persist): at {', '.join(f'{x:g}' for x in region)} x "
+              f"capacity ({min(region) * capacity:,.1f} to {max(region) * capacity:,.1f} setups/s)", file=text)
+    else:
+        print("  no metastable load: at every load tried, both starts end in the same state", file=text)
+    return {"design": design, "capacity_per_s": round(capacity, 3), "measure_seconds": MEASURE,
+            "metastable_loads": region,
+            "points": [{"load": p.load, "offered_per_s": round(p.offered, 3), "start": p.start,
+                        "goodput_per_s": round(p.goodput, 3), "attempted_per_s": round(p.attempted, 3),
+                        "ends": p.ends} for p in points]}
+
+
+def _write_goodput(name: str, design: str, points: list, data: dict, out: Path, plot: bool) -> list[str]:
+    """The curve as CSV (one row per run), and as a PNG unless `plot` is false."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["load", "offered_per_s", "start", "goodput_per_s", "attempted_per_s", "ends"])
+    for p in data["points"]:
+        w.writerow([p["load"], p["offered_per_s"], p["start"], p["goodput_per_s"], p["attempted_per_s"], p["ends"]])
+    path = out / f"{name}.{design}.goodput.csv"
+    write_text(path, buf.getvalue())
+    written = [str(path)]
+    if plot:
+        from .storm_plot import goodput_figure, save_figure
+
+        path = out / f"{name}.{design}.goodput.png"
+        save_figure(goodput_figure(name, design, points, data["capacity_per_s"], data["metastable_loads"]), path)
+        written.append(str(path))
+    return written
+
+
 def series_csv(series) -> str:
-    """One row per simulated second: reconnects, reaps, and per server latency, backlog, T, I."""
+    """One row per simulated second: reconnects, reaps, per server latency, backlog, T, I; setups abandoned."""
     servers = series.timeout.shape[1]
     buf = io.StringIO()
     w = csv.writer(buf)
     head = ["second", "reconnects", "rejected", "reaped_valid", "reaped_dead"]
     for kind in ("latency_ms", "backlog_s", "timeout", "interval"):
         head += [f"{kind}_s{s}" for s in range(servers)]
-    w.writerow(head)
+    w.writerow(head + ["abandoned"])
     for t in range(len(series.reconnects)):
         row = [t] + [round(float(x), 3) for x in (series.reconnects[t], series.rejected[t], series.reaped_valid[t],
                                                   series.reaped_dead[t])]
         for arr in (series.latency_ms, series.backlog_s):
             row += [round(float(x), 1) for x in arr[t]]
         row += [int(x) for x in series.timeout[t]] + [int(x) for x in series.interval[t]]
-        w.writerow(row)
+        w.writerow(row + [round(float(series.abandoned[t]), 3) if series.abandoned is not None else 0])
     return buf.getvalue()

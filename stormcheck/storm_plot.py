@@ -10,6 +10,10 @@ One figure per design, read at the width of a report page (about 1100 px):
   latency per server and the sessions reaped. Servers differ in colour *and*
   line style, so lines that coincide (servers that agree) stay visible.
 
+And, for ``storm --goodput``, the goodput curve (`checkers.goodput`): setups
+completed per second against the offered rate, from a calm and a stormy
+start, the metastable region shaded.
+
 Legends sit outside the data, text is at least `MIN_FONT` points.
 """
 
@@ -26,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from .output import atomic_path  # noqa: E402
 
-__all__ = ["plot_design", "design_figure", "save_figure", "MIN_FONT"]
+__all__ = ["plot_design", "design_figure", "goodput_figure", "save_figure", "MIN_FONT"]
 
 MIN_FONT = 9  # points: at the report's 110 dpi shown at 1100 px, about 13 px
 _SERVER_STYLES = (("#1565c0", "-", 2.6), ("#e65100", "--", 2.0), ("#2e7d32", ":", 2.4), ("#6a1b9a", "-.", 1.8))
@@ -155,4 +159,27 @@ def design_figure(scenario: str, design: str, rows: list[dict], within: int | No
                 and not lab.startswith("fault")]
         ax.legend([h for h, _ in mine], [lab for _, lab in mine], fontsize=MIN_FONT, loc="upper left",
                   bbox_to_anchor=(1.005, 1.0), frameon=False)
+    return fig
+
+
+def goodput_figure(scenario: str, design: str, points: list, capacity: float, metastable: list[float]):
+    """Goodput against offered load, from a calm and from a stormy start; the metastable region shaded."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for start, style in (("calm", {"color": "#1565c0", "marker": "o", "linestyle": "-"}),
+                         ("stormy", {"color": "#c62828", "marker": "s", "linestyle": "--"})):
+        mine = sorted((p for p in points if p.start == start), key=lambda p: p.offered)
+        ax.plot([p.offered for p in mine], [p.goodput for p in mine], label=f"from a {start} start", **style)
+    top = max(p.offered for p in points)
+    ax.plot([0, top], [0, top], color=_CALM, linestyle=":", linewidth=1.2, label="goodput = offered")
+    ax.axvline(capacity, color=_CALM, linewidth=1.2)
+    ax.annotate("capacity", (capacity, 0), xytext=(4, 4), textcoords="offset points", fontsize=MIN_FONT)
+    if metastable:
+        ax.axvspan(min(metastable) * capacity, max(metastable) * capacity, color="#fff3e0", zorder=0,
+                   label="metastable: both persist")
+    ax.set_xlabel("offered setups/s (page reloads)", fontsize=MIN_FONT + 1)
+    ax.set_ylabel("goodput: setups/s completed", fontsize=MIN_FONT + 1)
+    ax.set_title(f"{scenario} / {design}: goodput vs offered load", fontsize=MIN_FONT + 2)
+    ax.tick_params(labelsize=MIN_FONT)
+    ax.legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
     return fig

@@ -58,6 +58,7 @@ RUN = {
     "bin/stormcheck check stacks/mqtt": (0, None),
     "bin/stormcheck check stacks/grpc": (0, None),
     "bin/stormcheck list variants": (0, None),
+    "bin/stormcheck list storms": (0, None),
     "bin/stormcheck check my-stack.toml": (0, None),  # after the README's `cp` of the Phoenix preset
 }
 # Run, but 20-30 s each on a 2-core machine: marked slow.
@@ -78,6 +79,9 @@ SKIPPED = {
         "2,000 runs per property; my-stack.toml is checked exhaustively in RUN",
     "bin/stormcheck storm gitter-2015 --design all --out storms --json":
         "six designs x six mitigations of 50,000 clients (about a minute); `bin/stormcheck storm` runs in RUN_SLOW",
+    "bin/stormcheck storm storms/setup-deadline-20 --goodput":
+        "8 runs and a 16-run curve of 50,000 clients for 2 simulated hours (over a minute on 2 cores); "
+        "tests/test_storm.py holds the preset's outcomes, the curve's metastable load and the command's output files",
     "bin/stormcheck report gitter-2015 --design all --out review": "about 130 s (README); tests/test_report.py "
                                                                    "builds reports with small budgets",
     "bin/stormcheck report": "about 170 s (README); tests/test_report.py builds reports with small budgets",

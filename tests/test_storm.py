@@ -1,6 +1,7 @@
 """Storm dynamics: policies, the load model, the simulation, recovery, lassos and `stormcheck storm`."""
 
 import dataclasses
+import doctest
 import json
 from pathlib import Path
 
@@ -8,12 +9,14 @@ import numpy as np
 import pytest
 
 from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.goodput import LOADS, check_curve, goodput_curve, metastable_loads
 from stormcheck.checkers.recovery import mitigations, recovery, storm_table
 from stormcheck.cli import main
 from stormcheck.model.load import LoadModel, SampleWindow, StormError
 from stormcheck.model.params import DESIGNS, Bounds
 from stormcheck.model.policies import POLICIES, Policy
 from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict
+from stormcheck.model.setup import Setup
 from stormcheck.model.storm import refuse_unsimulated, simulate, storm_params, unsimulated
 from stormcheck.properties.core import NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
@@ -41,7 +44,19 @@ def test_policy_formulas():
     assert [d for d, _, _ in jitter] == list(range(0, 9))  # uniform on [0, min(30, 2^3)]
     decor = Policy("decorrelated", base=1, cap=30).delays(1, 4)
     assert [d for d, _, _ in decor] == list(range(1, 13))  # uniform on [1, 3 x 4]
-    assert all(nxt == d for d, _, nxt in decor)  # the delay drawn is the next "previous"
+    # The delay drawn is the next "previous", up to ceil(30 / 3) = 10, past which 3 x prev >= cap.
+    assert [nxt for _, _, nxt in decor] == [min(d, 10) for d in range(1, 13)]
+    assert Policy("decorrelated", base=1, cap=30).delays(1, 10) == Policy("decorrelated", base=1, cap=30).delays(1, 12)
+
+
+def test_a_circuit_breaker_waits_its_open_period_after_enough_failures():
+    breaker = Policy("exponential", base=1, cap=30, breaker_after=3, breaker_open=60)
+    assert [breaker.delays(n, 0)[0][0] for n in (1, 2, 3, 4, 5, 20)] == [1, 2, 4, 60, 60, 60]
+    assert breaker.saturates_at == 6  # exponential's own: past it, attempts share a group
+    jitter = Policy("full-jitter", base=1, cap=30, breaker_after=2, breaker_open=45)
+    assert jitter.delays(3, 0) == ((45, 1.0, 0),) and len(jitter.delays(2, 0)) == 5
+    with pytest.raises(ValueError, match="breaker_open >= 1"):
+        Policy("fixed", breaker_after=2, breaker_open=0)
 
 
 def test_policy_rejects_bad_constants():
@@ -246,6 +261,222 @@ def test_storm_section_is_validated():
     s = scenario_from_dict({**base, "storm": {"clients": 1234, "policy": "full-jitter", "cap": 60}}, "f.toml")
     p = storm_params(s)
     assert (p.clients, p.policy.name, p.policy.cap) == (1234, "full-jitter", 60)
+
+
+# ------------------------------------------------- setup deadlines (model/setup.py)
+
+DEADLINE = "storms/setup-deadline-20"
+
+
+def _deadline_run(mitigation="as configured", **changes):
+    scenario = load_scenario(DEADLINE)
+    storm = storm_params(scenario, **{**SHORT, **changes})
+    run = next(m for m in mitigations(storm) if m.name == mitigation).apply(storm)
+    series = simulate(scenario.params, run)
+    return run, series, recovery(series, scenario.params, run)
+
+
+def test_the_setup_module_examples_run():
+    from stormcheck.model import setup as setup_module
+
+    result = doctest.testmod(setup_module)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_a_setup_finishes_in_time_by_its_place_in_the_queue():
+    m = LoadModel(channels=2, capacity=1.0, handshake_ms=0, subscribe_ms=100)  # 0.2 s of work per setup
+    # Behind 1 s of queue with a 2 s deadline: the i-th finishes at 1 + 0.2 i + 0.1 s, in time up to i = 4.
+    assert Setup(deadline=2).finished(10, wait_s=1.0, load=m) == 5
+    assert Setup(deadline=2).finished(3, wait_s=1.0, load=m) == 3
+    assert Setup(deadline=2).finished(10, wait_s=1.95, load=m) == 0
+    assert Setup().finished(10, wait_s=1e6, load=m) == 10  # no deadline: the client waits
+    # A queue of at most 10 setups (2 s of work), 1 s of it taken: room for 5 more.
+    assert Setup(queue_limit=10).room(wait_s=1.0, load=m) == 5
+    assert Setup(queue_limit=10).room(wait_s=3.0, load=m) == 0
+    with pytest.raises(ValueError, match="abandoned_work 'drop': must be one of finish, cancel"):
+        Setup(deadline=2, abandoned_work="drop")
+
+
+def test_a_deadline_no_setup_reaches_changes_nothing():
+    # The 2015 storm, with every client willing to wait longer than any queue it meets.
+    scenario = load_scenario("gitter-2015")
+    plain = simulate(scenario.params, storm_params(scenario, **SHORT))
+    patient = simulate(scenario.params, storm_params(scenario, setup=Setup(deadline=100_000), **SHORT))
+    for name in ("reconnects", "rejected", "reaped_valid", "reaped_dead", "backlog_s", "timeout"):
+        assert np.array_equal(getattr(plain, name), getattr(patient, name)), name
+    assert patient.abandoned.sum() == 0 and plain.reaped_valid.sum() > 0
+
+
+def test_a_setup_deadline_shorter_than_the_burst_never_subsides():
+    # The preset as configured: a static fleet, so no valid session is reaped;
+    # the abandoned work alone keeps the queue growing long after the fault.
+    run, series, rec = _deadline_run()
+    end = series.fault[1]
+    assert rec.verdict == Verdict.VIOLATED and rec.recovered_at is None
+    assert rec.reaped_valid == 0 and series.timeout.max() == 45
+    assert series.abandoned[-600:].sum() > 0 and series.reconnects[-600:].sum() == series.abandoned[-600:].sum()
+    assert series.backlog_s[-1].max() > series.backlog_s[end + 600].max() > run.setup.deadline
+
+
+def test_load_shedding_ends_the_setup_deadline_storm():
+    run, series, rec = _deadline_run("load shedding")
+    assert run.setup.queue_limit == 1523  # the setups a server clears in its clients' 20 s
+    assert rec.verdict == Verdict.HOLDS and rec.seconds <= 120
+    assert rec.abandoned == 0 and rec.rejected > 0  # refused at once instead of abandoned late
+    assert series.backlog_s.max() <= run.setup.deadline
+
+
+def test_cancelling_abandoned_work_ends_the_setup_deadline_storm():
+    run, series, rec = _deadline_run("cancellation")
+    assert run.setup.abandoned_work == "cancel"
+    assert rec.verdict == Verdict.HOLDS and rec.abandoned > 0 and rec.rejected == 0
+
+
+def test_a_client_circuit_breaker_ends_the_setup_deadline_storm():
+    run, series, rec = _deadline_run("circuit breaker")
+    assert (run.policy.name, run.policy.breaker_after, run.policy.breaker_open) == ("fixed", 3, 60)
+    assert rec.verdict == Verdict.HOLDS and rec.abandoned > 0
+
+
+def test_the_same_fleet_with_a_longer_deadline_recovers_by_itself():
+    _, series, rec = _deadline_run(setup=Setup(deadline=60))
+    assert rec.verdict == Verdict.HOLDS and rec.seconds <= 300
+    assert 0 < rec.abandoned  # some setups still time out during the burst, and the queue drains anyway
+
+
+def test_the_ranking_puts_shedding_and_cancellation_ahead_of_the_configured_deadline_storm():
+    scenario = load_scenario(DEADLINE)
+    rows = storm_table({"off": scenario.params}, storm_params(scenario, **SHORT))
+    by = {r["mitigation"]: r for r in rows}
+    assert {"load shedding", "cancellation"} <= set(by)
+    assert by["as configured"]["recovery"].verdict == Verdict.VIOLATED
+    assert by["load shedding"]["rank"] < by["as configured"]["rank"]
+    assert by["cancellation"]["rank"] < by["as configured"]["rank"]
+    # Without a deadline nothing is abandoned, so there is nothing to cancel: no such row.
+    gitter = load_scenario("gitter-2015")
+    assert "cancellation" not in {m.name for m in mitigations(storm_params(gitter))}
+
+
+def test_sampled_runs_with_a_deadline_lose_no_client():
+    scenario = load_scenario(DEADLINE)
+    for mitigation in ("as configured", "load shedding"):
+        storm = storm_params(scenario, clients=2000, load=LoadModel(capacity=8.0 * 2000 / 50_000), horizon=1200)
+        run = next(m for m in mitigations(storm) if m.name == mitigation).apply(storm)
+        series = simulate(scenario.params, run, "sampled", 3)
+        assert series.meta["clients_at_end"] == pytest.approx(2000)
+        assert (series.abandoned.sum() > 0) == (mitigation == "as configured")
+
+
+@pytest.mark.parametrize("storm,message", [
+    ({"setup_deadline": -1}, r"\[storm\] setup_deadline = -1: must be a whole number of seconds >= 0 \(0: no deadline\)"),
+    ({"setup_deadline": "20s"}, r"\[storm\] setup_deadline = \"20s\": must be a whole number of seconds >= 0"),
+    ({"setup_deadline": 20, "abandoned_work": "drop"},
+     r"\[storm\] abandoned_work = \"drop\": must be one of \"finish\", \"cancel\""),
+    ({"queue_limit": 1.5}, r"\[storm\] queue_limit = 1.5: must be a whole number >= 0"),
+    ({"abandoned_work": "cancel"},
+     r"\[storm\] abandoned_work = \"cancel\" with \[storm\] setup_deadline = 0: without a setup deadline"),
+    ({"breaker_after": -1}, r"\[storm\] breaker_after = -1: must be a whole number >= 0 \(failed attempts in a row"),
+    ({"breaker_open": 30}, r"\[storm\] breaker_open = 30 with \[storm\] breaker_after = 0: an open period needs a "
+                           r"circuit breaker"),
+    ({"setup_deadline": 1, "subscribe_ms": 1500},
+     r"\[storm\] setup_deadline = 1 with \[storm\] subscribe_ms = 1500: a setup takes at least one subscribe"),
+])
+def test_bad_setup_keys_name_the_key_the_value_and_what_is_allowed(storm, message):
+    with pytest.raises(ScenarioError, match=message):
+        scenario_from_dict({"scenario": {"name": "s"}, "storm": storm}, "f.toml")
+
+
+def test_storm_with_a_bad_setup_key_exits_2(tmp_path, capsys):
+    path = tmp_path / "fleet.toml"
+    path.write_text('[scenario]\nname = "fleet"\n[storm]\nsetup_deadline = 20\nabandoned_work = "drop"\n')
+    assert main(["storm", str(path), "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert '[storm] abandoned_work = "drop": must be one of "finish", "cancel"' in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_setup_keys_absent_leave_the_normalised_config_as_it_was():
+    config = load_scenario("gitter-2015").config["storm"]
+    assert not {"setup_deadline", "abandoned_work", "queue_limit", "breaker_after", "breaker_open"} & set(config)
+    assert storm_params(load_scenario("gitter-2015")).setup == Setup()
+    assert storm_params(load_scenario(DEADLINE)).setup == Setup(deadline=20)
+
+
+# ---------------------------------------------------- the goodput curve (checkers/goodput.py)
+
+
+def _curve(loads, **changes):
+    scenario = load_scenario(DEADLINE)
+    storm = storm_params(scenario, **{"horizon": 1500, **changes})
+    return goodput_curve(scenario.params, storm, loads=loads)
+
+
+def test_a_short_setup_deadline_is_metastable_at_half_capacity():
+    # At half the fleet's capacity a calm fleet stays calm, doing all it is asked;
+    # the same fleet after the reconnect burst stays stormy, completing nothing.
+    points = _curve((0.5, 1.25))
+    by = {(p.load, p.start): p for p in points}
+    calm, stormy = by[0.5, "calm"], by[0.5, "stormy"]
+    assert calm.ends == "calm" and calm.goodput == pytest.approx(calm.offered, rel=0.01)
+    assert stormy.ends == "stormy" and stormy.goodput < 0.01 * stormy.offered < stormy.attempted
+    assert metastable_loads(points) == [0.5]
+    # Past capacity a calm start collapses too: the queue outgrows the deadline.
+    assert by[1.25, "calm"].ends == "stormy" and by[1.25, "calm"].goodput < by[1.25, "calm"].offered
+
+
+def test_a_longer_deadline_shrinks_the_metastable_region():
+    # With 60 s the burst drains at a quarter of capacity, and still not at half.
+    points = _curve((0.25, 0.5), setup=Setup(deadline=60))
+    by = {(p.load, p.start): p.ends for p in points}
+    assert by[0.25, "stormy"] == "calm" and by[0.5, "stormy"] == "stormy"
+    assert metastable_loads(points) == [0.5]
+
+
+def test_the_curve_is_refused_before_any_work_where_it_cannot_be_drawn(tmp_path, capsys):
+    assert main(["storm", DEADLINE, "--goodput", "--horizon", "900", "--quiet", "--no-lasso",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "the goodput curve measures the last 600 s, after the fault ends at 360 s" in err and ">= 960" in err
+    assert not (tmp_path / "o").exists()
+    scenario = load_scenario("static-45")
+    with pytest.raises(StormError, match=r"\[faults\] server_loss = 0"):
+        check_curve(dataclasses.replace(scenario.params, faults=dataclasses.replace(scenario.params.faults,
+                                                                                     server_loss=0)),
+                    storm_params(scenario))
+
+
+def test_storm_goodput_writes_the_curve(tmp_path, capsys):
+    rc = main(["storm", DEADLINE, "--goodput", "--horizon", "1000", "--no-lasso", "--json",
+               "--quiet", "--out", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    curve = doc["goodput"]
+    # 1000 s is too short for the table's verdicts (W + the settling time), not for the curve's last 600 s.
+    assert {r["verdict"] for r in doc["runs"] if r["mitigation"] == "as configured"} == {"inconclusive"}
+    assert rc == 0 and curve["design"] == "off"
+    assert len(curve["points"]) == 2 * len(LOADS)
+    assert curve["capacity_per_s"] == pytest.approx(3 * 8.0 / 0.105, rel=1e-3)
+    assert 0.5 in curve["metastable_loads"]
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"setup-deadline-20.off.goodput.csv", "setup-deadline-20.off.goodput.png"} <= names
+    table = (tmp_path / "setup-deadline-20.storm-table.csv").read_text().splitlines()
+    assert table[0].endswith(",max_timeout,abandoned,rejected")
+    shed = next(line.split(",") for line in table if ",load shedding," in line)
+    assert shed[-2] == "0" and int(shed[-1]) > 0  # nothing abandoned: refused at once instead
+    rows = (tmp_path / "setup-deadline-20.off.goodput.csv").read_text().splitlines()
+    assert rows[0] == "load,offered_per_s,start,goodput_per_s,attempted_per_s,ends" and len(rows) == 1 + 2 * len(LOADS)
+
+
+def test_the_report_draws_the_curve_where_clients_have_a_setup_deadline(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "model" / "scenarios" / f"{DEADLINE}.toml").read_text()
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text.replace("horizon = 7200", "horizon = 1000"))
+    out = tmp_path / "r"
+    assert main(["report", str(fleet), "--engine", "exhaustive", "--skip", "synthesis", "--out", str(out),
+                 "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    assert "Goodput (setups completed, not abandoned, per second)" in md
+    assert "metastable at 0.1, 0.25, 0.5, 0.75, 0.9, 1 x capacity (22.9 to 228.6 setups/s)" in md
+    assert (out / "img" / "setup-deadline-20.off.goodput.png").stat().st_size > 10_000
 
 
 # --------------------------------------------------------------- the lasso
