@@ -320,8 +320,30 @@ def cutoff_text(value: Fraction) -> str:
     return f"{float(value):.6g}"
 
 
+_EXPIRED: tuple = (None, {})  # the fleet `_expired` last answered for, and its answers
+
+
 def _expired(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
-    """The `Reaped` event if `path` on `server` would destroy this session."""
+    """The `Reaped` event if `path` on `server` would destroy this session.
+
+    A function of the path, the server (its index and entry), the client's
+    index and its session alone; every state a search expands asks it for
+    every session on every server, so the answers are kept per fleet (one
+    dict, replaced whole when the fleet changes).
+    """
+    global _EXPIRED
+    memo = _EXPIRED
+    if memo[0] is not params:
+        memo = _EXPIRED = (params, {})
+    key = (path, server, state.servers[server], client, session)
+    try:
+        return memo[1][key]
+    except KeyError:
+        event = memo[1][key] = _expired_now(params, state, server, client, session, path)
+        return event
+
+
+def _expired_now(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
     if not would_reap(params, state, server, session, path, client):
         return None
     level, source = judged_level(params, state, server, session, path, client)
@@ -442,9 +464,11 @@ def _canonical_servers(state: State) -> State:
         if server >= 0:
             held[server].append((phase, timer, session))
     keys = [(srv, sorted(h)) for srv, h in zip(state.servers, held)]
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    if all(i == o for i, o in enumerate(order)):
+    # Sorting is stable: keys already in order leave the servers as they are
+    # (the common case, and cheaper to see than to sort).
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
         return state
+    order = sorted(range(len(keys)), key=keys.__getitem__)
     new_index = [0] * len(order)
     for new, old in enumerate(order):
         new_index[old] = new
@@ -776,10 +800,25 @@ def _when_gc(params: Params, state: State) -> list[Action]:
     return [Action("gc", server=s) for s in _reapers(params, state, "gc")]
 
 
+_GC_TEXTS: tuple = (None, {})  # the fleet `_gc_cutoff_text` last answered for, and its answers
+
+
+def _gc_cutoff_text(params: Params, level: int) -> str:
+    """The GC cutoff of `level` as people write it; kept per fleet (the arithmetic is over fractions)."""
+    global _GC_TEXTS
+    memo = _GC_TEXTS
+    if memo[0] is not params:
+        memo = _GC_TEXTS = (params, {})
+    text = memo[1].get(level)
+    if text is None:
+        text = memo[1][level] = cutoff_text(params.cutoff("gc", level))
+    return text
+
+
 def _gc(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "gc")
     level = state.servers[a.server].reap
-    swept = Swept(a.server, params.levels[level].timeout, cutoff_text(params.cutoff("gc", level)))
+    swept = Swept(a.server, params.levels[level].timeout, _gc_cutoff_text(params, level))
     return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
 
 
@@ -1493,12 +1532,13 @@ def _apply(params: Params, state: State, action: Action) -> Step:
     return _settle(params, state, st) if params.rollout is not None else st
 
 
-def successors(params: Params, state: State) -> Iterator[tuple[Action, Step]]:
+def successors(params: Params, state: State, listed: list[Action] | None = None) -> Iterator[tuple[Action, Step]]:
     """Every enabled action with its step, in `actions` order (no re-check).
 
     Engines that only ever apply actions `actions` just listed use this to
-    skip `step`'s guard, which would list the enabled actions a second time.
+    skip `step`'s guard, which would list the enabled actions a second time;
+    `listed`, if given, is such a list (or part of one) for `state`.
     Lazy, so that a search can keep to its time budget inside one state with
     very many successors (a long ``rtt`` list).
     """
-    return ((a, _apply(params, state, a)) for a in actions(params, state))
+    return ((a, _apply(params, state, a)) for a in (actions(params, state) if listed is None else listed))
