@@ -158,6 +158,7 @@ no_valid_reap = Property(
     STEP,
     _no_valid_reap,
     "No reaper path ever destroys the session of a valid client.",
+    local=True,
 )
 no_message_loss = Property(
     "no_message_loss",
@@ -165,6 +166,7 @@ no_message_loss = Property(
     STEP,
     _no_message_loss,
     "A valid client never loses a message published to a channel it is subscribed to.",
+    local=True,
 )
 parameter_agreement = Property(
     "parameter_agreement",
@@ -173,6 +175,7 @@ parameter_agreement = Property(
     _parameter_agreement,
     "Every up server's publish and GC cutoffs lie beyond the next refresh of every valid client "
     "(and no heartbeat comes sooner than a server's minimum spacing).",
+    local=True,
 )
 dead_session_reaped = Property(
     "dead_session_reaped",
@@ -180,6 +183,7 @@ dead_session_reaped = Property(
     STEP,
     _dead_session_reaped,
     "A crashed client's session does get reaped (the reapers are not vacuous).",
+    local=True,
 )
 rehandshake_reachable = Property(
     "rehandshake_reachable",
@@ -187,6 +191,7 @@ rehandshake_reachable = Property(
     STEP,
     _rehandshake_reachable,
     "A client re-handshakes (new id, re-subscribes): after a drop, or a 401 for a reaped session.",
+    local=True,
 )
 
 
