@@ -137,7 +137,9 @@ def explore(
             for prop in props_step:
                 if prop.name not in findings and prop.interesting(params, state, action, st):
                     findings[prop.name] = (state, action, st)
-            nxt = canonical(params, st.state)
+            # Every state in `seen` is canonical, and canonical forms are
+            # their own: a successor found there needs no canonical form.
+            nxt = st.state if st.state in search.seen else canonical(params, st.state)
             if on_edge is not None:
                 on_edge(state, action, st, nxt)
             if search.graph is not None:

@@ -363,13 +363,14 @@ def _up_servers(state: State) -> list[int]:
 def _replace_client(state: State, index: int, client: Client) -> State:
     clients = list(state.clients)
     clients[index] = client
-    return state._replace(clients=tuple(clients))
+    # Positional, not `_replace`: every step builds a state, and this is how it builds most.
+    return State(tuple(clients), *state[1:])
 
 
 def _replace_server(state: State, index: int, server: Server) -> State:
     servers = list(state.servers)
     servers[index] = server
-    return state._replace(servers=tuple(servers))
+    return State(state.clients, tuple(servers), *state[2:])
 
 
 def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> Session:
@@ -455,7 +456,7 @@ def canonical(params: Params, state: State) -> State:
     ordered = tuple(sorted(state.clients))
     if ordered == state.clients:
         return state
-    return state._replace(clients=ordered)
+    return State(ordered, *state[1:])
 
 
 def _canonical_servers(state: State) -> State:
@@ -737,7 +738,7 @@ def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
             clients[ev.client] = Client(RETRY, -1, params.retry_delay, _detached(params, cl))
         else:
             clients[ev.client] = cl._replace(session=_detached(params, cl), server=-1)
-    return state._replace(clients=tuple(clients))
+    return State(tuple(clients), *state[1:])
 
 
 def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
@@ -1127,7 +1128,7 @@ def _tick(params: Params, state: State, a: Action) -> Step:
     tuner = _count_down(state.tuner_timer, delta) if state.tuner_timer > 0 else state.tuner_timer
     rollout = _count_down(state.rollout, delta) if state.rollout > 0 else state.rollout
     return Step(
-        state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner, rollout=rollout),
+        State(tuple(clients), servers, tuner, rollout, *state[4:]),
         (),
     )
 
