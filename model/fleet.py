@@ -451,33 +451,45 @@ def canonical(params: Params, state: State) -> State:
     and the clients' server numbers follow. Servers that tie are identical,
     so the order among them does not matter: the form is canonical.
     """
-    if params.servers_symmetric and len(state.servers) > 1:
-        state = _canonical_servers(state)
     ordered = tuple(sorted(state.clients))
+    if params.servers_symmetric and len(state.servers) > 1:
+        order = _server_order(ordered, state.servers)
+        if order is not None:
+            return _renumbered(state, ordered, order)
     if ordered == state.clients:
         return state
     return State(ordered, *state[1:])
 
 
-def _canonical_servers(state: State) -> State:
-    held: list[list] = [[] for _ in state.servers]
-    for phase, server, timer, session in state.clients:
+def _server_order(clients: tuple[Client, ...], servers: tuple[Server, ...]) -> list[int] | None:
+    """The servers' canonical order (None: as they are), `clients` being sorted.
+
+    A server's key is its entry and what its clients are (phase, timer,
+    session), in order; sorted clients list each server's in that order
+    already, so one sort of the clients serves both.
+    """
+    held: list[list] = [[] for _ in servers]
+    for phase, server, timer, session in clients:
         if server >= 0:
             held[server].append((phase, timer, session))
-    keys = [(srv, sorted(h)) for srv, h in zip(state.servers, held)]
+    keys = list(zip(servers, held))
     # Sorting is stable: keys already in order leave the servers as they are
     # (the common case, and cheaper to see than to sort).
     if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
-        return state
-    order = sorted(range(len(keys)), key=keys.__getitem__)
+        return None
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
+def _renumbered(state: State, clients: tuple[Client, ...], order: list[int]) -> State:
+    """`state` with its servers in `order`, the clients' server numbers following, clients sorted again."""
     new_index = [0] * len(order)
     for new, old in enumerate(order):
         new_index[old] = new
-    clients = tuple(
+    renumbered = sorted(
         Client(phase, new_index[server] if server >= 0 else server, timer, session)
-        for phase, server, timer, session in state.clients
+        for phase, server, timer, session in clients
     )
-    return State(clients, tuple(state.servers[i] for i in order), *state[2:])
+    return State(tuple(renumbered), tuple(state.servers[i] for i in order), *state[2:])
 
 
 # ---------------------------------------------------------------- the rules
