@@ -44,7 +44,8 @@ def assert_agree(params: Params, full, reduced) -> None:
     assert reduced.stats["complete"] == full.stats["complete"]
     for prop in reduced.properties:
         if prop.run is not None:  # every reported run replays with the model's own `step`
-            assert replay(params, prop.run.initial, prop.run.actions, expected=prop.run.states).states == prop.run.states
+            run = prop.run
+            assert replay(params, run.initial, run.actions, expected=run.states).states == run.states
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: f"{c['scenario']}/{c['design']}")
