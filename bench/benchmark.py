@@ -11,7 +11,11 @@ Cases:
   the ``no_valid_reap`` counterexample is found (target: under 1 s).
 * every named design on the 2015 scenario (1 client), to verdict.
 * a 3-server x 3-client fleet under the safe designs, searched with no depth
-  bound (target: a complete search within 60 s and 2 GB).
+  bound (target: a complete search within 60 s and 2 GB); ``3x3/DESIGN``
+  every named design with both RTT choices; ``...+por`` the static design's
+  searches partial-order reduced (checkers/por.py), printed beside the full
+  ones (states, states/s, time). Each exhaustive row's CPU seconds follow
+  the table (the wall clock also counts waiting on a shared machine).
 * ``compositional/...``: the same 3 x 3 fleets for any number of clients
   (``--engine compositional``: one client against the environment).
 * ``hypothesis/...``: the Hypothesis engine on the 2015 fleet (1 client, and
@@ -60,9 +64,9 @@ CASES: dict[str, dict] = {}
 
 
 def _case(name: str, scenario: str, design: str, edit=None, max_seconds: float = 300, engine: str = "exhaustive",
-          examples: int = 0) -> None:
+          examples: int = 0, reduce: bool = False) -> None:
     CASES[name] = {"scenario": scenario, "design": design, "edit": edit or {}, "max_seconds": max_seconds,
-                   "engine": engine, "examples": examples}
+                   "engine": engine, "examples": examples, "reduce": reduce}
 
 
 _case("incident", "gitter-2015", "per-server")
@@ -76,6 +80,14 @@ _FLEET = {"topology": {"clients": 3}, "faults": {"server_loss": 1, "client_crash
 _case("3x3/off", "gitter-2015", "off", _FLEET, max_seconds=300)
 _ONE_RTT = {**_FLEET, "protocol": {"rtt": [2]}}
 _case("3x3-rtt2/off", "gitter-2015", "off", _ONE_RTT, max_seconds=300)
+# The same searches partial-order reduced (checkers/por.py; it applies to static
+# designs only): states and states/s against the full search's rows above.
+_case("3x3/off+por", "gitter-2015", "off", _FLEET, max_seconds=300, reduce=True)
+_case("3x3-rtt2/off+por", "gitter-2015", "off", _ONE_RTT, max_seconds=300, reduce=True)
+# Every other named design on the 3 x 3 fleet with both RTT choices (issue 17's
+# target: complete within 60 s each): time to the verdict.
+for _d in ("per-server", "fleet-wide", "fleet-wide-staged", "per-session-branch", "per-session"):
+    _case(f"3x3/{_d}", "gitter-2015", _d, _FLEET, max_seconds=120)
 for _d in ("per-session", "fleet-wide-staged"):
     _case(f"3x3-rtt2/{_d}", "gitter-2015", _d, _ONE_RTT, max_seconds=120)
 # The same 3 x 3 fleets for any number of clients: one client against the environment
@@ -386,14 +398,16 @@ def run_case(name: str) -> dict:
     if case["engine"].startswith("z3-"):
         return _run_z3(name, scenario, case["engine"])
     bounds = replace(scenario.bounds, max_seconds=case["max_seconds"], max_states=10_000_000)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if case["engine"] == "compositional":
         from stormcheck.checkers import run_engine
 
         result = run_engine("compositional", replace(scenario, bounds=bounds), PROPERTIES)
     else:
-        result = check_bfs(scenario.params, PROPERTIES, scenario=scenario.name, budget=bounds)
-    seconds = time.perf_counter() - t0
+        # Passed only when asked, so that this script also measures code from before the option (A/B runs).
+        options = {"reduce": True} if case["reduce"] else {}
+        result = check_bfs(scenario.params, PROPERTIES, scenario=scenario.name, budget=bounds, **options)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     main = result.get("no_valid_reap")
     return {
         "case": name,
@@ -405,6 +419,9 @@ def run_case(name: str) -> dict:
         "complete": result.stats["complete"],
         "seconds": round(seconds, 3),
         "states_per_s": round(result.stats["states"] / seconds) if seconds else None,
+        # On a shared machine the wall clock also counts waiting: CPU seconds beside it.
+        "cpu_s": round(cpu, 2),
+        "reduction": result.stats.get("reduction", "none"),
         # ru_maxrss is in KiB on Linux.
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -427,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  complete{'examples':>10}{'ex/s':>8}{'1st viol s':>12}")
     print(head)
     print("-" * len(head))
-    notes = []
+    notes, rows = [], {}
     for i, name in enumerate(names, start=1):
         # Progress on stderr, so that a long case is not mistaken for a hang; the table stays on stdout.
         print(f"benchmark: case {i}/{len(names)}: {name} ...", file=sys.stderr, flush=True)
@@ -435,20 +452,40 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             print(f"{name:<36}failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
-        r = json.loads(proc.stdout)
+        r = rows[name] = json.loads(proc.stdout)
         print(f"{name:<36}{r['verdict']:<14}{_cell(r['steps']):>6}{_cell(r['states']):>11}"
               f"{_cell(r['states_per_s']):>10}{r['seconds']:>9.2f}{r['peak_mib']:>10.1f}  {str(r['complete']):<8}"
               f"{_cell(r.get('examples')):>10}{_cell(r.get('examples_per_s')):>8}{_first(r):>12}")
+        if r.get("cpu_s") is not None:
+            notes.append(f"{name}: {r['cpu_s']:.1f} CPU s, {r['states'] / r['cpu_s']:,.0f} states per CPU s"
+                         f"{', reduction ' + r['reduction'] if CASES[name].get('reduce') else ''}"
+                         if r["cpu_s"] else f"{name}: no CPU time measured")
         if r.get("jobs_seconds"):
             s = r["jobs_seconds"]
             notes.append(f"{name}: --jobs 1 {s['1']:.1f} s, --jobs 2 {s['2']:.1f} s, ratio {r['jobs_ratio']}")
     for note in notes:
         print(note)
+    _full_against_reduced(names, rows)
     if any(CASES[n]["engine"] == "hypothesis" for n in names):
         print(f"\nhypothesis rows: one no_valid_reap search per seed {SEEDS.start}..{SEEDS.stop - 1} (runs of <= "
               f"{HYPOTHESIS_STEPS} steps); medians of steps (shrunk length), seconds (with shrinking), examples "
               "per search; ex/s overall; 1st viol s: seconds to the first violation (max over seeds in brackets)")
     return 0
+
+
+def _full_against_reduced(names: list[str], rows: dict) -> None:
+    """For each case run with and without partial-order reduction: states and states/s side by side."""
+    for name in names:
+        full, reduced = rows.get(name), rows.get(name + "+por")
+        if not full or not reduced:
+            continue
+        # The CPU seconds' ratio: the two rows ran one after the other, and the
+        # wall clock of each also counts what else the machine ran meanwhile.
+        ratio = f"{full['cpu_s'] / reduced['cpu_s']:.2f}" if reduced["cpu_s"] else "-"
+        print(f"{name}: full {full['states']:,} states ({full['states_per_s']:,}/s, {full['cpu_s']} CPU s, "
+              f"complete {full['complete']}), reduced {reduced['states']:,} ({reduced['states_per_s']:,}/s, "
+              f"{reduced['cpu_s']} CPU s, complete {reduced['complete']}): "
+              f"{reduced['states'] / full['states']:.3f} of the states, full/reduced CPU time {ratio}")
 
 
 def _cell(value) -> str:

@@ -320,8 +320,30 @@ def cutoff_text(value: Fraction) -> str:
     return f"{float(value):.6g}"
 
 
+_EXPIRED: tuple = (None, {})  # the fleet `_expired` last answered for, and its answers
+
+
 def _expired(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
-    """The `Reaped` event if `path` on `server` would destroy this session."""
+    """The `Reaped` event if `path` on `server` would destroy this session.
+
+    A function of the path, the server (its index and entry), the client's
+    index and its session alone; every state a search expands asks it for
+    every session on every server, so the answers are kept per fleet (one
+    dict, replaced whole when the fleet changes).
+    """
+    global _EXPIRED
+    memo = _EXPIRED
+    if memo[0] is not params:
+        memo = _EXPIRED = (params, {})
+    key = (path, server, state.servers[server], client, session)
+    try:
+        return memo[1][key]
+    except KeyError:
+        event = memo[1][key] = _expired_now(params, state, server, client, session, path)
+        return event
+
+
+def _expired_now(params: Params, state: State, server: int, client: int, session: Session, path: str) -> Reaped | None:
     if not would_reap(params, state, server, session, path, client):
         return None
     level, source = judged_level(params, state, server, session, path, client)
@@ -341,13 +363,14 @@ def _up_servers(state: State) -> list[int]:
 def _replace_client(state: State, index: int, client: Client) -> State:
     clients = list(state.clients)
     clients[index] = client
-    return state._replace(clients=tuple(clients))
+    # Positional, not `_replace`: every step builds a state, and this is how it builds most.
+    return State(tuple(clients), *state[1:])
 
 
 def _replace_server(state: State, index: int, server: Server) -> State:
     servers = list(state.servers)
     servers[index] = server
-    return state._replace(servers=tuple(servers))
+    return State(state.clients, tuple(servers), *state[2:])
 
 
 def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> Session:
@@ -428,31 +451,45 @@ def canonical(params: Params, state: State) -> State:
     and the clients' server numbers follow. Servers that tie are identical,
     so the order among them does not matter: the form is canonical.
     """
-    if params.servers_symmetric and len(state.servers) > 1:
-        state = _canonical_servers(state)
     ordered = tuple(sorted(state.clients))
+    if params.servers_symmetric and len(state.servers) > 1:
+        order = _server_order(ordered, state.servers)
+        if order is not None:
+            return _renumbered(state, ordered, order)
     if ordered == state.clients:
         return state
-    return state._replace(clients=ordered)
+    return State(ordered, *state[1:])
 
 
-def _canonical_servers(state: State) -> State:
-    held: list[list] = [[] for _ in state.servers]
-    for phase, server, timer, session in state.clients:
+def _server_order(clients: tuple[Client, ...], servers: tuple[Server, ...]) -> list[int] | None:
+    """The servers' canonical order (None: as they are), `clients` being sorted.
+
+    A server's key is its entry and what its clients are (phase, timer,
+    session), in order; sorted clients list each server's in that order
+    already, so one sort of the clients serves both.
+    """
+    held: list[list] = [[] for _ in servers]
+    for phase, server, timer, session in clients:
         if server >= 0:
             held[server].append((phase, timer, session))
-    keys = [(srv, sorted(h)) for srv, h in zip(state.servers, held)]
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    if all(i == o for i, o in enumerate(order)):
-        return state
+    keys = list(zip(servers, held))
+    # Sorting is stable: keys already in order leave the servers as they are
+    # (the common case, and cheaper to see than to sort).
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+        return None
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
+def _renumbered(state: State, clients: tuple[Client, ...], order: list[int]) -> State:
+    """`state` with its servers in `order`, the clients' server numbers following, clients sorted again."""
     new_index = [0] * len(order)
     for new, old in enumerate(order):
         new_index[old] = new
-    clients = tuple(
+    renumbered = sorted(
         Client(phase, new_index[server] if server >= 0 else server, timer, session)
-        for phase, server, timer, session in state.clients
+        for phase, server, timer, session in clients
     )
-    return State(clients, tuple(state.servers[i] for i in order), *state[2:])
+    return State(tuple(renumbered), tuple(state.servers[i] for i in order), *state[2:])
 
 
 # ---------------------------------------------------------------- the rules
@@ -713,7 +750,7 @@ def _destroy(params: Params, state: State, victims: list[Reaped]) -> State:
             clients[ev.client] = Client(RETRY, -1, params.retry_delay, _detached(params, cl))
         else:
             clients[ev.client] = cl._replace(session=_detached(params, cl), server=-1)
-    return state._replace(clients=tuple(clients))
+    return State(tuple(clients), *state[1:])
 
 
 def _drops(params: Params, victims: list[Reaped], state: State) -> tuple:
@@ -776,10 +813,25 @@ def _when_gc(params: Params, state: State) -> list[Action]:
     return [Action("gc", server=s) for s in _reapers(params, state, "gc")]
 
 
+_GC_TEXTS: tuple = (None, {})  # the fleet `_gc_cutoff_text` last answered for, and its answers
+
+
+def _gc_cutoff_text(params: Params, level: int) -> str:
+    """The GC cutoff of `level` as people write it; kept per fleet (the arithmetic is over fractions)."""
+    global _GC_TEXTS
+    memo = _GC_TEXTS
+    if memo[0] is not params:
+        memo = _GC_TEXTS = (params, {})
+    text = memo[1].get(level)
+    if text is None:
+        text = memo[1][level] = cutoff_text(params.cutoff("gc", level))
+    return text
+
+
 def _gc(params: Params, state: State, a: Action) -> Step:
     victims = _sweep(params, state, a.server, "gc")
     level = state.servers[a.server].reap
-    swept = Swept(a.server, params.levels[level].timeout, cutoff_text(params.cutoff("gc", level)))
+    swept = Swept(a.server, params.levels[level].timeout, _gc_cutoff_text(params, level))
     return Step(_destroy(params, state, victims), (swept,) + tuple(victims) + _drops(params, victims, state))
 
 
@@ -1088,7 +1140,7 @@ def _tick(params: Params, state: State, a: Action) -> Step:
     tuner = _count_down(state.tuner_timer, delta) if state.tuner_timer > 0 else state.tuner_timer
     rollout = _count_down(state.rollout, delta) if state.rollout > 0 else state.rollout
     return Step(
-        state._replace(clients=tuple(clients), servers=servers, tuner_timer=tuner, rollout=rollout),
+        State(tuple(clients), servers, tuner, rollout, *state[4:]),
         (),
     )
 
@@ -1493,12 +1545,13 @@ def _apply(params: Params, state: State, action: Action) -> Step:
     return _settle(params, state, st) if params.rollout is not None else st
 
 
-def successors(params: Params, state: State) -> Iterator[tuple[Action, Step]]:
+def successors(params: Params, state: State, listed: list[Action] | None = None) -> Iterator[tuple[Action, Step]]:
     """Every enabled action with its step, in `actions` order (no re-check).
 
     Engines that only ever apply actions `actions` just listed use this to
-    skip `step`'s guard, which would list the enabled actions a second time.
+    skip `step`'s guard, which would list the enabled actions a second time;
+    `listed`, if given, is such a list (or part of one) for `state`.
     Lazy, so that a search can keep to its time budget inside one state with
     very many successors (a long ``rtt`` list).
     """
-    return ((a, _apply(params, state, a)) for a in actions(params, state))
+    return ((a, _apply(params, state, a)) for a in (actions(params, state) if listed is None else listed))

@@ -96,6 +96,7 @@ class Property:
     check: Callable
     description: str
     exclude: Callable | None = None
+    local: bool = False
 
     def __post_init__(self) -> None:
         if self.modality not in (ALWAYS, SOMETIMES, EVENTUALLY_ALWAYS):

@@ -27,6 +27,7 @@ __all__ = [
     "by_name",
     "next_refresh_age",
     "reap_margin",
+    "client_margin",
 ]
 
 
@@ -82,29 +83,59 @@ def reap_margin(params: Params, state: State) -> int | None:
     retrying with its detached session counts ``window - age at the reconnect``.
     """
     best = None
-    paths = [path for path in ("publish", "gc") if path in params.heartbeat.paths]
+    for c in range(len(state.clients)):
+        margin = client_margin(params, state, c)
+        if margin is not None and (best is None or margin < best):
+            best = margin
+    return best
+
+
+_MARGINS: tuple = (None, {})  # the fleet `client_margin` last answered for, and its answers
+
+
+def client_margin(params: Params, state: State, client: int) -> int | None:
+    """`reap_margin` for one client: a function of its own entry and the servers alone.
+
+    That is what makes `parameter_agreement` client-local (`Property.local`),
+    and lets the answers be kept per fleet, keyed by the entry and the
+    servers: a search meets the same client beside the same servers in many
+    states (one dict, replaced whole when the fleet changes: threads checking
+    other fleets at the same time at worst recompute).
+    """
+    global _MARGINS
+    memo = _MARGINS
+    if memo[0] is not params:
+        memo = _MARGINS = (params, {})
+    key = (state.clients[client], state.servers)
+    try:
+        return memo[1][key]
+    except KeyError:
+        margin = memo[1][key] = _client_margin(params, state, client)
+        return margin
+
+
+def _client_margin(params: Params, state: State, c: int) -> int | None:
+    cl = state.clients[c]
     window = params.heartbeat.resume_window
-    for c, cl in enumerate(state.clients):
-        if window and cl.phase == RETRY and cl.session:
-            # A detached session (its age counts from the close): the reconnect
-            # lands when the retry timer runs out, and must come inside the window.
-            margin = window - (cl.session.age + cl.timer)
+    if window and cl.phase == RETRY and cl.session:
+        # A detached session (its age counts from the close): the reconnect
+        # lands when the retry timer runs out, and must come inside the window.
+        return window - (cl.session.age + cl.timer)
+    due = next_refresh_age(params, state, c)
+    if due is None or not is_valid(state, c):
+        return None
+    best = None
+    if params.heartbeat.min_spacing and cl.session.strikes != NO_PING:
+        earliest = due if cl.phase == WAITING else due - params.rtt_max + min(params.rtt)
+        best = earliest - params.heartbeat.min_spacing + 1
+    paths = [path for path in ("publish", "gc") if path in params.heartbeat.paths]
+    at_refresh = cl.session._replace(age=due)
+    for r in judges(params, state, c):
+        age = perceived_age(params, at_refresh, r)
+        for path in paths:
+            level, _ = judged_level(params, state, r, at_refresh, path, c)
+            margin = params.reap_ages[path][level] - age
             best = margin if best is None or margin < best else best
-            continue
-        due = next_refresh_age(params, state, c)
-        if due is None or not is_valid(state, c):
-            continue
-        if params.heartbeat.min_spacing and cl.session.strikes != NO_PING:
-            earliest = due if cl.phase == WAITING else due - params.rtt_max + min(params.rtt)
-            margin = earliest - params.heartbeat.min_spacing + 1
-            best = margin if best is None or margin < best else best
-        at_refresh = cl.session._replace(age=due)
-        for r in judges(params, state, c):
-            age = perceived_age(params, at_refresh, r)
-            for path in paths:
-                level, _ = judged_level(params, state, r, at_refresh, path, c)
-                margin = params.reap_ages[path][level] - age
-                best = margin if best is None or margin < best else best
     return best
 
 
@@ -127,6 +158,7 @@ no_valid_reap = Property(
     STEP,
     _no_valid_reap,
     "No reaper path ever destroys the session of a valid client.",
+    local=True,
 )
 no_message_loss = Property(
     "no_message_loss",
@@ -134,6 +166,7 @@ no_message_loss = Property(
     STEP,
     _no_message_loss,
     "A valid client never loses a message published to a channel it is subscribed to.",
+    local=True,
 )
 parameter_agreement = Property(
     "parameter_agreement",
@@ -142,6 +175,7 @@ parameter_agreement = Property(
     _parameter_agreement,
     "Every up server's publish and GC cutoffs lie beyond the next refresh of every valid client "
     "(and no heartbeat comes sooner than a server's minimum spacing).",
+    local=True,
 )
 dead_session_reaped = Property(
     "dead_session_reaped",
@@ -149,6 +183,7 @@ dead_session_reaped = Property(
     STEP,
     _dead_session_reaped,
     "A crashed client's session does get reaped (the reapers are not vacuous).",
+    local=True,
 )
 rehandshake_reachable = Property(
     "rehandshake_reachable",
@@ -156,6 +191,7 @@ rehandshake_reachable = Property(
     STEP,
     _rehandshake_reachable,
     "A client re-handshakes (new id, re-subscribes): after a drop, or a 401 for a reaped session.",
+    local=True,
 )
 
 
