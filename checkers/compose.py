@@ -40,7 +40,8 @@ of every preset, stack and design, for fleets of 1 to 3 clients). So the
 projection of every reachable fleet state onto any of its clients is
 reachable here; ``no_valid_reap`` and ``parameter_agreement`` judge one
 client at a time, so a state or step of a fleet that violates them has a
-projection that violates them here. The converse is not true: the
+projection that violates them here (the test checks that too: a violating
+fleet step is, seen from its client, a violating step here). The converse is not true: the
 environment can do things no particular fleet does (mark a server hot with
 no client to reconnect). So the scenario's own fleet is searched first (the
 exhaustive engine): a violation there is reported with its run, and only
@@ -51,7 +52,8 @@ never "violated".
 What it answers
 ---------------
 ``always`` properties whose check reads one client at a time
-(`COMPOSABLE`), for any number of clients. A ``sometimes`` property asks for
+(`composable`: ``no_valid_reap``, ``parameter_agreement``, ``no_message_loss``),
+for any number of clients. A ``sometimes`` property asks for
 a witness, which only a concrete fleet gives: it is answered in the
 scenario's own fleet, and its basis says so.
 Rollouts are refused by name:
@@ -69,19 +71,21 @@ from typing import Callable
 from stormcheck.model.fleet import RULE, canonical, initial_states, successors
 from stormcheck.model.params import Bounds, Params
 from stormcheck.model.state import CRASHED, Action, State, Step
-from stormcheck.properties.core import STATE, Property, Verdict
+from stormcheck.properties.core import ALWAYS, STATE, Property, Verdict
 
 from .result import CheckResult, PropertyResult
 
-__all__ = ["COMPOSABLE", "ENV", "project", "one_client", "env_successors", "env_step", "unsupported",
+__all__ = ["composable", "ENV", "project", "one_client", "env_successors", "env_step", "unsupported",
            "check_compositional"]
 
 # The environment's moves: not a rule of the model, so not a kind of `fleet.RULES`.
 ENV = "env"
 MARK_HOT, USE_CRASH, USE_CUT = 0, 1, 2
 
-# Properties whose verdict on a fleet is the conjunction of their verdicts on each client's view.
-COMPOSABLE = ("no_valid_reap", "parameter_agreement")
+def composable(prop: Property) -> bool:
+    """An ``always`` property judged one client at a time (`Property.local`): its verdict on a fleet is the
+    conjunction of its verdicts on each client's view, so one client against the environment decides it."""
+    return prop.modality == ALWAYS and prop.local
 
 
 def project(state: State, client: int) -> State:
@@ -197,7 +201,7 @@ def check_compositional(
     progress: Callable[[dict], None] | None = None,
     concrete: Callable[..., CheckResult] | None = None,
 ) -> CheckResult:
-    """Check `properties`; each ``always`` one in `COMPOSABLE` for any number of clients.
+    """Check `properties`; each `composable` one for any number of clients.
 
     `concrete(properties, max_states)` searches the scenario's own fleet (the
     engine passes the exhaustive engine; ``max_states`` None: the scenario's
@@ -221,8 +225,8 @@ def check_compositional(
     first = concrete(properties, FIRST_LOOK)
     answered = {p.name: first.get(p.name) for p in properties
                 if first.get(p.name).verdict is Verdict.VIOLATED
-                or (p.name not in COMPOSABLE and first.get(p.name).verdict is not Verdict.INCONCLUSIVE)}
-    general = [p for p in properties if p.name in COMPOSABLE and p.name not in answered]
+                or (not composable(p) and first.get(p.name).verdict is not Verdict.INCONCLUSIVE)}
+    general = [p for p in properties if composable(p) and p.name not in answered]
     stats: dict = {**first.stats, "first_look": dict(first.stats)}
     found: dict[str, int] = {}
     if general:

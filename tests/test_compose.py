@@ -35,6 +35,10 @@ COVERED = sorted({(c["scenario"], c["design"]) for c in MANIFEST
                   if unsupported(load_scenario(c["scenario"], design=c["design"]).params) is None})
 
 
+# The composable step properties (parameter_agreement, a state property, is a function of the view itself).
+VIEWED = (by_name("no_valid_reap"), by_name("no_message_loss"))
+
+
 def _listed(p1, before, after, env) -> bool:
     return after in {x.state for _, x in env(p1, before)}
 
@@ -53,6 +57,12 @@ def _views_are_env_steps(params, runs: int, length: int, seed: int, is_step=None
             if not steps:
                 break
             action, st = rng.choice(steps)
+            # A violating fleet step is, seen from some client, a violating step of its system.
+            for prop in VIEWED:
+                if not prop.check(params, state, action, st):
+                    assert any(not prop.check(p1, project(state, c), a, x) for c in range(params.clients)
+                               for a, x in successors(p1, project(state, c)) if x.state == project(st.state, c)), \
+                        (prop.name, action)
             for c in range(params.clients):
                 before, after = project(state, c), project(st.state, c)
                 if before == after:
@@ -77,6 +87,12 @@ def test_every_fleet_step_seen_from_one_client_is_a_step_against_the_environment
         assert not bad, f"{clients} clients: client {bad[0][0]}'s view of {bad[0][2]} is no step of its system"
         total += checked
     assert total > 20  # the runs did reach steps each client sees
+
+
+def test_the_composable_properties_are_the_local_always_ones():
+    assert [p.name for p in (*PROPERTIES, by_name("no_message_loss")) if compose.composable(p)] == [
+        "no_valid_reap", "parameter_agreement", "no_message_loss"]
+    assert all(compose.composable(p) for p in VIEWED)
 
 
 def test_a_seeded_flaw_in_the_environment_is_caught():
