@@ -25,6 +25,9 @@ from stormcheck.model.scenario import load_scenario
 from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import by_name
 
+# Real servers on a scaled clock, or real time: run alone (bin/test's second part).
+pytestmark = pytest.mark.realtime
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "counterexamples/manifest.json").read_text())
 ENTRIES = [e for e in MANIFEST.get("conformance", []) if e["stack"] == STACK]

@@ -24,6 +24,9 @@ from stormcheck.conformance.stacks.harness import Config
 from stormcheck.conformance.stacks.runs import spacing_run
 from stormcheck.model.params import Params
 
+# Real servers on a scaled clock, or real time: run alone (bin/test's second part).
+pytestmark = pytest.mark.realtime
+
 PARAMS = Params(retry=1)  # the client reconnects one model second after a close
 
 

@@ -26,6 +26,9 @@ from stormcheck.conformance.stacks.harness import Config
 from stormcheck.conformance.stacks.runs import frozen_client, live_change
 from stormcheck.model.scenario import load_scenario
 
+# Real servers on a scaled clock, or real time: run alone (bin/test's second part).
+pytestmark = pytest.mark.realtime
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK_NAMES = {s.stack: s for s in STACKS.values()}
 

@@ -149,6 +149,7 @@ def test_replay_of_a_timeline_says_to_give_the_trace(tmp_path, trace_2015):
     assert "timeline" in err and ".itf.json" in err and "Expecting value" not in err, err
 
 
+@pytest.mark.realtime  # a time budget, measured on an otherwise idle machine
 def test_exhaustive_time_budget_holds_inside_one_huge_expansion(tmp_path):
     """1.4 million RTT choices make one state's expansion long: --max-seconds 3 must still stop near 3 s."""
     rtt = ", ".join(map(str, range(1, 1_400_001)))

@@ -90,7 +90,10 @@ def test_top_level_txt_lists_only_stormcheck(wheel, wheel_names):
 
 
 def test_scenarios_are_package_data(wheel_names, src):
-    want = {f"stormcheck/model/scenarios/{p.name}" for p in (src / "model/scenarios").glob("*.toml")}
+    # Every shipped folder too (stacks, variants, proxies, rollouts, storms): a preset missing from the wheel
+    # is a name that works from a checkout and not once installed.
+    root = src / "model/scenarios"
+    want = {f"stormcheck/model/scenarios/{p.relative_to(root).as_posix()}" for p in root.rglob("*.toml")}
     have = {n for n in wheel_names if n.startswith("stormcheck/model/scenarios/")}
     assert "stormcheck/model/scenarios/_packaging_probe.toml" in want
     assert want <= have, f"missing from wheel: {sorted(want - have)}"

@@ -10,6 +10,9 @@ import pytest
 
 from stormcheck.conformance.procs import Processes, StartError, WaitTimeout, free_port, wait_port
 
+# Real servers on a scaled clock, or real time: run alone (bin/test's second part).
+pytestmark = pytest.mark.realtime
+
 PY = sys.executable
 SERVE = ("import socket,sys,time;s=socket.socket();s.bind(('127.0.0.1',int(sys.argv[1])));s.listen();"
          "print('listening',flush=True);time.sleep(60)")

@@ -21,6 +21,9 @@ import pytest
 
 from stormcheck.signals import HANDLED, exit_code
 
+# Signals sent at set moments to running commands: run alone (bin/test's second part).
+pytestmark = pytest.mark.realtime
+
 PARTIAL = ("*.tmp", ".*.building-*", ".*.old-*")
 OLD_REPORT = "<p>the previous report</p>\n"
 
