@@ -240,6 +240,13 @@ def check_compositional(
             basis = (f"compositional search complete: {search['states']:,} states of one client against any "
                      f"number of others ({search['transitions']:,} transitions): holds for any number of clients")
             results[prop.name] = PropertyResult(prop.name, prop.modality, Verdict.HOLDS, basis)
+        elif first.stats.get("complete") and first.get(prop.name).verdict is Verdict.HOLDS:
+            # Not for any number of clients, but for the fleet the scenario states, whose whole space the
+            # first look covered: the exhaustive engine's verdict, no weaker.
+            results[prop.name] = PropertyResult(
+                prop.name, prop.modality, Verdict.HOLDS,
+                f"complete search of {fleet} ({first.stats['states']:,} states); for any number of clients not "
+                f"decided: compositional search stopped ({search['stopped']}) after {search['states']:,} states")
         else:
             results[prop.name] = PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE,
                                                 f"compositional search stopped ({search['stopped']}) after "

@@ -156,11 +156,19 @@ def test_a_violation_only_the_abstraction_reaches_is_inconclusive_never_violated
     assert got.verdict is Verdict.INCONCLUSIVE and "reaches a violation at depth" in got.basis and got.run is None
 
 
-def test_an_unfinished_compositional_search_is_inconclusive():
-    _, result = _check("stacks/grpc", "off", max_seconds=2)
-    got = result.get("no_valid_reap")
+def test_an_unfinished_compositional_search_is_inconclusive_or_the_fleets_own_verdict():
+    # Three clients: the fleet's own space is past the first look, so nothing is decided.
+    sc = load_scenario("stacks/grpc")
+    sc = dataclasses.replace(sc, params=dataclasses.replace(sc.params, clients=3), bounds=Bounds(max_seconds=2))
+    got = run_engine("compositional", sc, PROPERTIES).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE
     assert "compositional search stopped (time budget of 2 s spent)" in got.basis
+    # One client: the first look covers the whole fleet, which holds; the basis says for what.
+    _, result = _check("stacks/grpc", "off", max_seconds=2)
+    got = result.get("no_valid_reap")
+    assert got.verdict is Verdict.HOLDS and got.basis.startswith("complete search of the scenario's own fleet of 1 "
+                                                                 "client")
+    assert "for any number of clients not decided: compositional search stopped" in got.basis
 
 
 def test_rollouts_are_refused_by_name():
