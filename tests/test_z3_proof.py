@@ -90,8 +90,7 @@ def test_the_invariant_holds_in_every_reachable_state_of_a_two_client_fleet(name
     enc, solver = _one_client_system(params)
 
     kept, _ = houdini(enc, solver)
-    inv = z3.And([LEMMAS[n](enc, enc.frame(0)) for n in kept])
-    inv = z3.substitute(inv, *[(var, enc.num(value)) for var, value in enc._pins])  # the point values
+    inv = _at_point(enc, LEMMAS, kept)
     # The first 1,500 states breadth-first: every phase, reaps, both levels.
     search, _ = explore(params, (), Bounds(max_states=1500), stop_when_decided=False)
     frame = leaves(enc.frame(0))
@@ -120,6 +119,12 @@ def test_without_the_refresh_bounds_the_safe_design_is_not_proved(gitter):
         proof.LEMMAS.clear()
         proof.LEMMAS.update(keep)
     assert out.status == "cti"
+
+
+def _at_point(enc, lemmas: dict, kept) -> "z3.BoolRef":
+    """The invariant of the `kept` lemmas over frame 0, at the scenario's point values."""
+    inv = z3.And([lemmas[n](enc, enc.frame(0)) for n in kept])
+    return z3.substitute(inv, *[(var, enc.num(value)) for var, value in enc._pins])
 
 
 def _one_client_system(params):
@@ -152,8 +157,7 @@ def test_a_rollouts_invariant_holds_in_every_reachable_state_of_a_two_client_fle
     kept, _ = houdini(enc, solver, lemmas)
     assert any(n in kept for n in ("a live client's server is up", "the rollout marker is a marker or a countdown "
                                    "within the longest pace or window"))  # a rollout lemma carries weight
-    inv = z3.And([lemmas[n](enc, enc.frame(0)) for n in kept])
-    inv = z3.substitute(inv, *[(var, enc.num(value)) for var, value in enc._pins])
+    inv = _at_point(enc, lemmas, kept)
     clients_phase = any(p.side == "clients" for p in params.rollout.phases)
     search, _ = explore(params, (), Bounds(max_states=1500), stop_when_decided=False)
     frame = leaves(enc.frame(0))
