@@ -105,10 +105,14 @@ def _region_figure(scenario, region):
 GRID = 200  # cells an axis, at most (each is one evaluation of the constraint, about 0.2 ms)
 
 
+def _step(lo: int, hi: int) -> int:
+    """The spacing of the values an axis from `lo` to `hi` samples: 1, or wider so that at most GRID fit."""
+    return max(1, -(-(hi - lo + 1) // GRID))
+
+
 def _axis(np, lo: int, hi: int):
     """The values an axis of the region figure samples: every one, or GRID evenly spaced from `lo`."""
-    step = max(1, -(-(hi - lo + 1) // GRID))
-    return np.arange(lo, hi + 1, step)
+    return np.arange(lo, hi + 1, _step(lo, hi))
 
 
 def _region_note(scenario, region) -> str:
@@ -119,9 +123,7 @@ def _region_note(scenario, region) -> str:
     whence = ("the scenario's own [ranges]" if "timeout" in own and "interval" in own else
               f"around the scenario's point (T0 from a quarter of its {scenario.params.t0} {u} to three times it, "
               f"I0 from 0 to three times its {scenario.params.i0} {u}; each upper end at least {30 * per} {u})")
-    steps = {name: int(axis[1] - axis[0]) if len(axis) > 1 else 1
-             for name, axis in (("T0", range(tlo, thi + 1, max(1, -(-(thi - tlo + 1) // GRID)))),
-                                ("I0", range(ilo, ihi + 1, max(1, -(-(ihi - ilo + 1) // GRID)))))}
+    steps = {"T0": _step(tlo, thi), "I0": _step(ilo, ihi)}
     sampled = [f"{name} every {step} {u}" for name, step in steps.items() if step > 1]
     cells = (f"Each cell is drawn by the value at its lower-left corner ({', '.join(sampled)}): green there "
              f"means proved safe at that value; the constraint above states the region exactly. "
