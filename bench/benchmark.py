@@ -44,6 +44,9 @@ Cases:
   time) or certified by a run z3 found and the model replayed (target: under
   5 s each); ``plan``: `stormcheck plan --engine symbolic` on the Phoenix
   rollout over ranged timeout x interval x RTT (each order proved or certified).
+* ``cli/...``: whole ``stormcheck`` processes as a user starts them, imports
+  included: ``check gitter-2015`` (target under 0.5 s) and ``list`` (under
+  0.3 s), the median of several runs.
 * ``conform/...``: ``stormcheck conform`` on the real Faye + Redis stack: wall
   time per stored trace (target: the 168-model-second 2015 trace under 20 s at
   scale 0.1) and for the whole conformance suite, tests/test_conformance_faye.py
@@ -171,6 +174,11 @@ for _short, _trace, _eng, _scale in (("2015", "gitter-2015.per-server.no_valid_r
     CASES[f"conform/{_short}/{_eng}@{_scale}"] = {"engine": "conform", "trace": f"counterexamples/{_trace}.itf.json",
                                                   "conform_engine": _eng, "scale": _scale}
 CASES["conform/suite"] = {"engine": "conform-suite"}
+# Whole processes, as a user waits for them: the installed `stormcheck` script, started afresh each time
+# (imports included); the median of CLI_RUNS runs (targets: `check gitter-2015` under 0.5 s, `list` under 0.3 s).
+CLI_RUNS = 9
+CASES["cli/check-gitter-2015"] = {"engine": "cli", "argv": ["check", "gitter-2015", "--quiet"], "code": 1}
+CASES["cli/list"] = {"engine": "cli", "argv": ["list"], "code": 0}
 
 def _merge(base: dict, edit: dict) -> dict:
     out = copy.deepcopy(base)
@@ -261,6 +269,32 @@ def _run_jobs(name: str, case: dict) -> dict:
             "states_per_s": None, "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "jobs_seconds": {str(k): round(v, 2) for k, v in seconds.items()},
             "jobs_ratio": round(ratio, 2) if ratio else None}
+
+
+def _run_cli(name: str, case: dict) -> dict:
+    """The `stormcheck` script beside this interpreter, run `CLI_RUNS` times: median and least wall time."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("stormcheck")
+    if not script.is_file():
+        raise SystemExit(f"no stormcheck script beside {sys.executable}: run this with the project's venv")
+    # Compiled bytecode cached, as an installed package has it after its first run.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    seconds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(CLI_RUNS):
+            t0 = time.perf_counter()
+            proc = subprocess.run([str(script), *case["argv"]], cwd=tmp, capture_output=True, text=True,
+                                  env=env, timeout=120)
+            seconds.append(time.perf_counter() - t0)
+            if proc.returncode != case["code"]:
+                raise SystemExit(f"stormcheck {' '.join(case['argv'])}: exit {proc.returncode}: {proc.stderr[-300:]}")
+    return {"case": name, "clients": None, "verdict": f"exit {case['code']}", "steps": None, "states": None,
+            "transitions": None, "complete": "-", "seconds": round(_median(seconds), 3), "states_per_s": None,
+            "peak_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "cli_least": round(min(seconds), 3)}
 
 
 def _run_conform_stack(name: str, case: dict) -> dict:
@@ -379,6 +413,8 @@ def run_case(name: str) -> dict:
         return _run_jobs(name, CASES[name])
     if CASES[name]["engine"] == "conform-stack":
         return _run_conform_stack(name, CASES[name])
+    if CASES[name]["engine"] == "cli":
+        return _run_cli(name, CASES[name])
     if CASES[name]["engine"].startswith("conform"):
         return _run_conform(name, CASES[name])
 
@@ -460,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{name}: {r['cpu_s']:.1f} CPU s, {r['states'] / r['cpu_s']:,.0f} states per CPU s"
                          f"{', reduction ' + r['reduction'] if CASES[name].get('reduce') else ''}"
                          if r["cpu_s"] else f"{name}: no CPU time measured")
+        if r.get("cli_least") is not None:
+            notes.append(f"{name}: median of {CLI_RUNS} whole processes {r['seconds']:.2f} s, least {r['cli_least']:.2f} s")
         if r.get("jobs_seconds"):
             s = r["jobs_seconds"]
             notes.append(f"{name}: --jobs 1 {s['1']:.1f} s, --jobs 2 {s['2']:.1f} s, ratio {r['jobs_ratio']}")

@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import conform_cmd, jobs, output, plan_cmd, report, signals, storm_cmd, swarm, sweep_cmd, synth_cmd
+from . import jobs, output, signals, swarm, synth_cmd
 from .flags import with_flags
 from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
 
@@ -85,7 +86,29 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
+# The commands with a module of their own, imported when their parser is built.
+# Importing all of them (the report, the storm simulator, the sweep, the
+# conformance harness's front end) takes longer than `stormcheck list` takes
+# to run, so a command line that names its command builds that command's
+# parser alone (`_parser`), `--version` none; help and anything else get every one.
+_MODULES = {"plan": "plan_cmd", "report": "report", "storm": "storm_cmd", "synth": "synth_cmd",
+            "sweep": "sweep_cmd", "conform": "conform_cmd"}
+_OWN = ("check", "replay", "list")
+
+
+def _module(command: str):
+    return importlib.import_module(f"stormcheck.{_MODULES[command]}")
+
+
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with `argv` naming a command, that command's alone (`_MODULES`)."""
+    first = argv[0] if argv else None
+    if first == "--version":
+        wanted: tuple = ()
+    elif first in _MODULES or first in _OWN:
+        wanted = (first,)
+    else:
+        wanted = (*_OWN, *_MODULES)
     p = argparse.ArgumentParser(
         prog="stormcheck",
         description="Model-check heartbeat, reconnect and session-cleanup protocols of long-lived connections.",
@@ -93,6 +116,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    if "check" in wanted:
+        _check_parser(sub)
+    if "replay" in wanted:
+        r = sub.add_parser("replay", help="re-check a stored trace against the current model")
+        r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
+        r.add_argument("--timeline", action="store_true", help="print the replayed run as a timeline")
+    if "list" in wanted:
+        ls = sub.add_parser("list", help="list the preset scenarios, designs and properties")
+        _module("plan").add_list_argument(ls)
+    for command in _MODULES:
+        if command in wanted:
+            _module(command).add_parser(sub)
+    return p
+
+
+def _check_parser(sub) -> None:
     c = sub.add_parser("check", help="check a scenario's properties and write counterexamples")
     c.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                    help=f"a preset name or a .toml file (default: {DEFAULT_SCENARIO}); see 'stormcheck list'")
@@ -118,20 +157,6 @@ def _parser() -> argparse.ArgumentParser:
                         "spread over --jobs or --scheduler")
     c.add_argument("--quiet", action="store_true", help="no progress lines and no timeline")
     jobs.add_arguments(c)
-
-    r = sub.add_parser("replay", help="re-check a stored trace against the current model")
-    r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
-    r.add_argument("--timeline", action="store_true", help="print the replayed run as a timeline")
-
-    ls = sub.add_parser("list", help="list the preset scenarios, designs and properties")
-    plan_cmd.add_list_argument(ls)
-    plan_cmd.add_parser(sub)
-    report.add_parser(sub)
-    storm_cmd.add_parser(sub)
-    synth_cmd.add_parser(sub)
-    sweep_cmd.add_parser(sub)
-    conform_cmd.add_parser(sub)
-    return p
 
 
 class _BadInput(Exception):
@@ -455,11 +480,12 @@ def _kept(files: list[str]) -> str:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = _parser()
+    words = argv if argv is not None else sys.argv[1:]
+    parser = _parser(words)
     args = parser.parse_args(argv)
     command = args.command or "check"
     if args.command is None:
-        args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
+        args = _parser(["check"]).parse_args(["check", *words])
     try:
         # --jobs / --scheduler: checked once, here, before any command starts work.
         args.runner = jobs.runner_from(args)
@@ -470,19 +496,19 @@ def _main(argv: list[str] | None) -> int:
         if command == "replay":
             return _replay(args)
         if command == "synth":
-            return synth_cmd.run(args)
+            return _module('synth').run(args)
         if command == "plan":
-            return plan_cmd.run(args)
+            return _module('plan').run(args)
         if command == "list" and args.shipped:
-            return plan_cmd.list_shipped(args.shipped)
+            return _module("plan").list_shipped(args.shipped)
         if command == "report":
-            return report.run(args)
+            return _module('report').run(args)
         if command == "sweep":
-            return sweep_cmd.run(args)
+            return _module('sweep').run(args)
         if command == "storm":
-            return storm_cmd.run(args)
+            return _module('storm').run(args)
         if command == "conform":
-            return conform_cmd.run(args)
+            return _module('conform').run(args)
         return _list()
     except (ScenarioError, _BadInput) as err:
         print(f"stormcheck: {err}", file=sys.stderr)
