@@ -1,6 +1,11 @@
 """stormcheck package."""
 
-__all__ = ["one_name"]
+__all__ = ["one_name", "__version__"]
+
+# The one statement of the version: pyproject.toml reads it ([tool.setuptools.dynamic]), and the
+# program prints and records it from here. Looking it up in the installed metadata instead
+# (importlib.metadata) takes longer than `stormcheck check gitter-2015` takes to search.
+__version__ = "0.1.0"
 
 
 def one_name(name: str, expected: str) -> None:

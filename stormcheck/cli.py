@@ -70,22 +70,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-class _Version(argparse.Action):
-    """``--version``: argparse's own, but the version is looked up only when asked for.
-
-    Looking it up loads ``importlib.metadata``, which takes longer than
-    ``stormcheck list`` takes to run.
-    """
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
-                 help="show program's version number and exit"):
-        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        print(f"stormcheck {version()}")
-        parser.exit()
-
-
 # The commands with a module of their own, imported when their parser is built.
 # Importing all of them (the report, the storm simulator, the sweep, the
 # conformance harness's front end) takes longer than `stormcheck list` takes
@@ -113,7 +97,7 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="stormcheck",
         description="Model-check heartbeat, reconnect and session-cleanup protocols of long-lived connections.",
     )
-    p.add_argument("--version", action=_Version)
+    p.add_argument("--version", action="version", version=f"stormcheck {version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     if "check" in wanted:

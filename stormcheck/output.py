@@ -29,12 +29,10 @@ WRITTEN: list[str] = []
 
 
 def version() -> str:
-    from importlib import metadata  # on use: it takes longer to load than most commands take to run
+    """The version recorded in traces and reports, and printed by ``--version``."""
+    from stormcheck import __version__
 
-    try:
-        return metadata.version("stormcheck")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+source"
+    return __version__
 
 
 def stem(scenario: Scenario, result: CheckResult, prop: PropertyResult) -> str:

@@ -120,3 +120,14 @@ def test_a_source_folder_has_one_import_name(folder):
     proper = subprocess.run([sys.executable, "-c", f"import stormcheck.{folder}"], cwd=ROOT, capture_output=True,
                             text=True)
     assert proper.returncode == 0, proper.stderr
+
+
+def test_the_wheel_carries_the_version_the_program_prints(wheel, wheel_names):
+    # One statement of the version (stormcheck.__version__): the wheel's metadata reads it, and
+    # `stormcheck --version`, traces and reports print it without looking the metadata up.
+    from stormcheck import __version__
+
+    (name,) = [n for n in wheel_names if _is_dist_info(n) and n.endswith("/METADATA")]
+    fields = dict(line.split(": ", 1) for line in wheel.read(name).decode().splitlines() if ": " in line)
+    assert fields["Version"] == __version__
+    assert name.split("/")[0] == f"stormcheck-{__version__}.dist-info"
