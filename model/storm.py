@@ -88,6 +88,8 @@ from typing import TYPE_CHECKING
 from ..properties.core import NotEncoded
 from . import fleet
 from .events import Handshake, Reaped
+from .faults import FaultRun
+from .groups import DEAD, HUNG, _RETRYING, Group as _Group
 from .history import Pieces, Recording
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
 from .params import REAPER_PATHS, Heartbeat, Judge, Level, Params, adjuster_advice
@@ -100,7 +102,6 @@ __all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "unsimulat
            "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
-DEAD = "dead"  # an abandoned session still in a shared store (the model drops it: nothing reads it)
 GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn
 
 
@@ -236,42 +237,6 @@ class _Levels:
 # ------------------------------------------------------------ groups
 
 
-class _Group:
-    """Interchangeable clients: `n` of them, in one model phase, with one session (or none).
-
-    ``t_ref`` is when the session was last refreshed (reference clock),
-    ``stamp``, ``hs``, ``ref`` are the model's `Session` fields. ``attempt``,
-    ``prev``, ``wstart``, ``used`` are the reconnect policy's state.
-    """
-
-    __slots__ = ("n", "phase", "server", "t_ref", "stamp", "hs", "ref", "attempt", "prev", "wstart", "used", "alive",
-                 "hist")
-
-    def __init__(self, n, phase, server=-1, t_ref=0, stamp=0, hs=0, ref=0, attempt=0, prev=0, wstart=0, used=0,
-                 hist=None):
-        self.n, self.phase, self.server, self.t_ref, self.stamp = n, phase, server, t_ref, stamp
-        self.hs, self.ref, self.attempt, self.prev, self.wstart, self.used = hs, ref, attempt, prev, wstart, used
-        self.alive = True
-        self.hist = hist
-
-    def key(self):
-        return (self.phase, self.server, self.t_ref, self.stamp, self.hs, self.ref, self.attempt, self.prev,
-                self.wstart, self.used)
-
-    @property
-    def base(self) -> int:
-        """The refreshing server's clock at the refresh: a reaper on `s` sees the age ``t + offset(s) - base``."""
-        return self.t_ref + self.stamp
-
-    def session(self, t: int) -> Session | tuple:
-        if self.phase == RETRY:
-            return ()
-        return Session(t - self.t_ref, self.stamp, self.hs, self.ref)
-
-
-_RETRYING = Client(RETRY, -1, 0, ())  # a client about to reconnect: no socket, no session
-
-
 class _Sim:
     def __init__(self, params: Params, storm: StormParams, mode: str, seed: int, record: bool = False) -> None:
         if mode not in MODES:
@@ -312,9 +277,10 @@ class _Sim:
         self.judge_heaps: list[list] = [[] for _ in params.judges]
         self.seq = 0
         self.gc_turn = 0
-        f = params.faults
-        self.loss_server = (f.loss_servers[0] if f.loss_servers else 0) if f.server_loss else -1
-        self.fault = (storm.fault_at, storm.fault_at + f.loss_duration, self.loss_server)
+        self.loads = [storm.load] * self.n_srv  # each server's load model (a capacity fault changes one)
+        self.reply_share = storm.load.reply_share
+        self.faults = FaultRun(self, storm.fault, storm.fault_at)
+        self.fault = self.faults.window
         self.churn_s = storm.churn_per_hour / 3600.0
         self.admitted = [0.0] * self.n_srv
         # Setups abandoned this second, by the clients' retry state: how many, and their histories if recorded.
@@ -395,8 +361,11 @@ class _Sim:
             heapq.heappush(self.index[path].setdefault(bucket, []), (key, self.seq, g))
         if g.phase != DEAD:
             # An extra judge watches a running client's connection (the model's
-            # `expired_judges`); an abandoned session has none.
+            # `expired_judges`); an abandoned session has none, and a hung
+            # client's own judge is frozen with it (a proxy's still runs).
             for j, judge in enumerate(self.p.judges):
+                if g.phase == HUNG and judge.side == "client":
+                    continue
                 heapq.heappush(self.judge_heaps[j], (g.t_ref + self.table.judge_age(judge, g.hs), self.seq, g))
 
     def slot(self, path: str, g: _Group, session: Session) -> tuple[tuple, int]:
@@ -456,7 +425,7 @@ class _Sim:
             if hist and phase == WAITING:  # its reply came before the run began
                 reply = Action("reply", client=0, value=self.rtt)
                 answered = start[s]._replace(timer=0, session=start[s].session._replace(age=hold))
-                hist = self.rec.note(hist, hold - k, "reply", -1, self.step(answered, reply)[0])
+                hist = self.rec.note(hist, hold - k, "reply", -1, self.step(answered, reply)[0], value=self.rtt)
             self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level,
                                       hist=hist))
 
@@ -468,16 +437,10 @@ class _Sim:
                      abandoned=np.zeros(H))
         self.out = out
         self.populate()
-        start, end, lost = self.fault
         shared_gc = "gc" in self.paths and not self.local
         for t in range(H):
             self.t = t
-            if lost >= 0 and t == start:
-                self.lose(lost, end, t)
-            if lost >= 0 and t == end:
-                self.servers = tuple(srv._replace(down=0) if s == lost else srv for s, srv in enumerate(self.servers))
-                if self.rec:
-                    self.rec.server_move(t, Action("restore", server=lost), self.servers)
+            self.faults.at(t)
             self.admitted = [0.0] * S
             self.work = [0.0] * S
             handshakes: list[tuple[_Group, int]] = []
@@ -488,6 +451,8 @@ class _Sim:
                     self.reply(g, t)
                 elif g.phase == WAITING:
                     self.arrive(g, t, handshakes)
+                elif g.phase == HUNG:
+                    self.faults.resume(g, t, handshakes)
                 else:
                     handshakes.append((g, -1))
             self.handshake(handshakes, t)
@@ -511,21 +476,6 @@ class _Sim:
 
     def up(self, t: int) -> list[int]:
         return [s for s in range(self.n_srv) if self.down_until[s] <= t]
-
-    def lose(self, s: int, until: int, t: int) -> None:
-        """Server `s` loses connectivity: every socket on it drops at once (the model's ``lose``)."""
-        self.down_until[s] = until
-        action = Action("lose", server=s)
-        if self.rec:
-            self.rec.server_move(t, action, self.servers)
-        for slot in list(self.calendar.values()):
-            for g in list(slot.values()):
-                if g.alive and g.server == s and g.phase in (HELD, WAITING):
-                    after, _ = self.step(self.client(g, t), action)
-                    if self.rec:
-                        g.hist = self.rec.note(g.hist, t, "dropped", s)
-                    self.drop(g, after, t)
-        self.servers = tuple(srv._replace(down=until - t) if i == s else srv for i, srv in enumerate(self.servers))
 
     def drop(self, g: _Group, after: Client, t: int) -> None:
         """`g`'s socket closed and the model sent it to reconnect; an abandoned session may linger."""
@@ -589,10 +539,17 @@ class _Sim:
         self.schedule(t + max(after.timer, 1), g, stored=same)
 
     def reply(self, g: _Group, t: int) -> None:
-        after, _ = self.step(self.client(g, t), Action("reply", client=0, value=self.rtt))
+        # The model's reply, its round trip the RTT plus the server's delay
+        # behind its queued work (`LoadModel.reply_delay_s`; none by default).
+        rtt = self.rtt + self.reply_delay(g.server) if self.reply_share else self.rtt
+        after, _ = self.step(self.client(g, t), Action("reply", client=0, value=rtt))
         if self.rec:
-            g.hist = self.rec.note(g.hist, t, "reply", -1, after)
+            g.hist = self.rec.note(g.hist, t, "reply", -1, after, value=rtt)
         self.place(g, after, t)
+
+    def reply_delay(self, s: int) -> int:
+        lm = self.loads[s]
+        return lm.reply_delay_s(self.backlog[s] + self.work[s] / lm.capacity)
 
     def arrive(self, g: _Group, t: int, handshakes: list) -> None:
         # A reload: the user opens the page anew instead of sending the next
@@ -655,7 +612,7 @@ class _Sim:
                 self.retry(g.n, g, t, pieces)
                 continue
             for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
-                lm, setup = S.load, S.setup
+                lm, setup = self.loads[s], S.setup
                 wait = self.backlog[s] + self.work[s] / lm.capacity  # seconds of queue ahead of this batch
                 room = S.admission - self.admitted[s] if S.admission else n
                 take = max(0.0, min(n, room, setup.room(wait, lm)))  # admission control, then load shedding
@@ -749,8 +706,10 @@ class _Sim:
     def destroy(self, g: _Group, t: int, s: int, path: str) -> None:
         """`path` on `s` (a reaper; -1 and ``judge:J`` for an extra judge) destroys `g`'s session."""
         g.alive = False
-        if g.phase == DEAD:
+        if g.phase in (DEAD, HUNG):  # no running client's: correct to reap
             self.out.reaped_dead[t] += g.n
+            if g.phase == HUNG:
+                self.faults.hung_reaped(g)
         else:
             # A running client's session: its socket is closed, it reconnects.
             self.out.reaped_valid[t] += g.n
@@ -767,9 +726,9 @@ class _Sim:
                     self.destroy(g, t, g.server, f"judge:{j}")
 
     def drain_and_adjust(self, t: int) -> None:
-        lm, design = self.s.load, self.p.design
+        design = self.p.design
         for s in range(self.n_srv):
-            self.backlog[s] = max(0.0, self.backlog[s] + self.work[s] / lm.capacity - 1.0)
+            self.backlog[s] = max(0.0, self.backlog[s] + self.work[s] / self.loads[s].capacity - 1.0)
         if not self.moves:
             return
         if design.tuner == "per-server":
@@ -851,7 +810,8 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     at_end = sum(g.n for slot in sim.calendar.values() for g in slot.values() if g.alive and g.phase != DEAD)
     series.meta = {"mode": mode, "seed": seed, "design": params.design.name, "policy": storm.policy.name,
                    "clients": storm.clients, "servers": params.servers, "clients_at_end": at_end,
-                   "levels": len(sim.levels.levels)}
+                   "levels": len(sim.levels.levels), "fault": storm.fault.kind,
+                   "reaped_hung": sim.faults.reaped_hung}
     return series
 
 
@@ -861,6 +821,7 @@ def storm_params(scenario, **overrides) -> StormParams:
     The fixed policy waits the scenario's ``[protocol] retry``; the
     adjuster's threshold is ``[load] threshold_ms``.
     """
+    from .faults import Fault
     from .load import LoadModel
     from .policies import Policy
     from .setup import Setup
@@ -872,14 +833,19 @@ def storm_params(scenario, **overrides) -> StormParams:
                     cap=get("cap", d.policy.cap), breaker_after=get("breaker_after", d.policy.breaker_after),
                     breaker_open=get("breaker_open", d.policy.breaker_open))
     load = LoadModel(get("channels", d.load.channels), float(get("capacity", d.load.capacity)),
-                     float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)))
+                     float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)),
+                     float(get("reply_share", d.load.reply_share)))
+    f = d.fault
+    fault = Fault(get("fault", f.kind), get("fault_for", f.fault_for), get("restart_batch", f.restart_batch),
+                  get("restart_pace", f.restart_pace), get("restart_down", f.restart_down),
+                  float(get("hung_share", f.hung_share)), float(get("capacity_left", f.capacity_left)))
     values = dict(
         clients=get("clients", d.clients), load=load, churn_per_hour=float(get("churn_per_hour", d.churn_per_hour)),
         publish_every=get("publish_every", d.publish_every), policy=policy, budget=get("budget", d.budget),
         budget_window=get("budget_window", d.budget_window), admission=float(get("admission", d.admission)),
         setup=Setup(get("setup_deadline", d.setup.deadline), get("abandoned_work", d.setup.abandoned_work),
                     get("queue_limit", d.setup.queue_limit)),
-        threshold_ms=scenario.config["load"]["threshold_ms"], fault_at=get("fault_at", d.fault_at),
+        threshold_ms=scenario.config["load"]["threshold_ms"], fault=fault, fault_at=get("fault_at", d.fault_at),
         horizon=get("horizon", d.horizon), subside_within=get("subside_within", d.subside_within),
     )
     values.update(overrides)

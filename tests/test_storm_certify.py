@@ -128,7 +128,7 @@ def test_a_session_a_reload_began_at_another_level_is_named_not_counted_certifie
     assert cert.inexpressible > 0 and cert.refuted == 0
     assert cert.certified + cert.inexpressible == cert.valid_reaps == round(row["series"].reaped_valid.sum())
     assert "not expressible in the model, first:" in cert.summary()
-    assert all("after a page reload or a setup given up" in c.problem for c in cert.certificates if c.problem)
+    assert all("after a page reload, a setup given up" in c.problem for c in cert.certificates if c.problem)
 
 
 # ------------------------------------------------------------------ the CLI
