@@ -96,6 +96,17 @@ class Fault:
             return start, max(self.batches(start, params.servers)) + self.restart_down, -1
         return start, start + self.fault_for, server if self.kind == "capacity" else -1
 
+    def label(self, window: tuple[int, int, int]) -> str:
+        """The fault in a few words, for a plot's legend; empty when the run has none."""
+        server = window[2]
+        if self.kind == "loss":
+            return f"fault on s{server}" if server >= 0 else ""
+        if self.kind == "restart":
+            return "rolling restart"
+        if self.kind == "hung":
+            return f"{self.hung_share:.0%} of clients hung"
+        return f"s{server} at {self.capacity_left:.0%} capacity"
+
     def describe(self, window: tuple[int, int, int], servers: int) -> str:
         """The fault of a run, for the storm table's header."""
         start, end, server = window

@@ -44,7 +44,10 @@ acts every 10 s; a fleet-wide change reaches every server at its
 propagation deadline, a staged one as soon as its guard allows. Reconnects
 follow the run's policy (`model.policies`) instead of the model's one fixed
 delay, and arrive the policy's delay plus the RTT after the drop, as the
-model's retry does (`Params.retry_delay`). Page reloads (``churn_per_hour``)
+model's retry does (`Params.retry_delay`). A reply's round trip is the
+RTT, plus, with ``reply_share``, its server's delay behind queued work
+(`model.load`): the model's ``reply`` with that value, which the model's own
+RTT choices may not include (certification then names it). Page reloads (``churn_per_hour``)
 are not a protocol step: a reloading user abandons the session and
 handshakes anew. Nor is a setup given up at the client's deadline
 (`model.setup`): the handshake is the model's, then, like a reload, the
@@ -68,7 +71,9 @@ Everything else is the same code, so the two differ only by sampling noise
 
 Time and events
 ---------------
-Whole seconds. Each second: a fault starts or ends; the groups due fire;
+Whole seconds. Each second: the run's fault acts (`model.faults`: a server
+loss starts or ends, a batch restarts, clients hang or return, a server's
+capacity drops or comes back); the groups due fire;
 reconnects are admitted and handshake; the reapers sweep and the extra
 judges fire; backlogs drain; the tuner acts. A reaped or refused client's
 socket is closed and it reconnects. A session abandoned by a dropped
@@ -118,7 +123,8 @@ class Series:
     timeout: np.ndarray  # [t, server] the T each server advises
     interval: np.ndarray  # [t, server] the I each server advises
     abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
-    fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
+    fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none, or fleet-wide
+    fault_label: str = ""  # the fault in a few words (`model.faults`); empty: the run has none
     meta: dict = field(default_factory=dict)
     history: Recording | None = None  # what certification replays (`simulate(..., record=True)`)
 
@@ -803,6 +809,7 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     """
     sim = _Sim(params, storm, mode, seed, record)
     series = sim.run(progress)
+    series.fault_label = storm.fault.label(series.fault)
     if sim.rec:
         series.history = sim.rec.finish(sim.levels.levels)
     # Every client is in exactly one scheduled group at any time: the count

@@ -119,6 +119,9 @@ def run(args) -> int:
     report: dict = {"scenario": scenario.name, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
                     "horizon": storm.horizon, "subside_within": storm.subside_within, "lasso": {}, "runs": [],
                     "not_simulated": refused}
+    window = storm.fault.window(storm.fault_at, scenario.params)
+    report["fault"] = {"kind": storm.fault.kind, "start": window[0], "end": window[1],
+                       "what": storm.fault.describe(window, scenario.params.servers)}
     text = io.StringIO()
     for design, why in refused.items():
         print(f"{design}: not simulated: {why}", file=text)
@@ -166,7 +169,7 @@ def run(args) -> int:
 
     rows = rank_rows(results[len(lassos):len(lassos) + len(runs)])
     print(f"Does it? {args.mode} simulation of {storm.clients:,} clients on {scenario.params.servers} servers, "
-          f"{storm.horizon} s, {storm.fault.describe(rows[0]['series'].fault, scenario.params.servers)}; "
+          f"{storm.horizon} s, {report['fault']['what']}; "
           f"W = {storm.subside_within} s "
           f"({seconds:.1f} s to simulate {len(rows)} runs):", file=text)
     print(f"  {'design':<20}{'rank':>4}  {'mitigation':<15}{'verdict':<14}{'recovery':>10}{'peak/s':>9}"
