@@ -32,8 +32,10 @@ Cases:
   ``sweep`` (gitter-2015, design off, timeout x interval) with both.
 * ``storm/...``: the storm simulation (`model.storm`) of 3 servers and 50,000
   clients for 2 simulated hours (target: under 10 s), with the adjuster on
-  and off, and ``storms/setup-deadline-20`` as configured and with load
-  shedding; the per-client (sampled) model beside the counting (fluid) one on
+  and off, ``storms/setup-deadline-20`` as configured and with load
+  shedding, a ping/pong stack (``stacks/socketio-4`` on 3 servers) and
+  ``storms/socketio-4-rolling-restart`` (pongs late behind queued work) as
+  configured and with load shedding; the per-client (sampled) model beside the counting (fluid) one on
   5,000 clients; ``lasso/...``: the exhaustive search for a storm cycle.
 * ``z3/...``: the symbolic engine. ``search``: a certified ``no_valid_reap``
   counterexample (target: under 2 s on the 2015 fleet); ``proof``: an
