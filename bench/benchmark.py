@@ -32,8 +32,10 @@ Cases:
   ``sweep`` (gitter-2015, design off, timeout x interval) with both.
 * ``storm/...``: the storm simulation (`model.storm`) of 3 servers and 50,000
   clients for 2 simulated hours (target: under 10 s), with the adjuster on
-  and off, and ``storms/setup-deadline-20`` as configured and with load
-  shedding; the per-client (sampled) model beside the counting (fluid) one on
+  and off, ``storms/setup-deadline-20`` as configured and with load
+  shedding, a ping/pong stack (``stacks/socketio-4`` on 3 servers) and
+  ``storms/socketio-4-rolling-restart`` (pongs late behind queued work) as
+  configured and with load shedding; the per-client (sampled) model beside the counting (fluid) one on
   5,000 clients; ``lasso/...``: the exhaustive search for a storm cycle.
 * ``z3/...``: the symbolic engine. ``search``: a certified ``no_valid_reap``
   counterexample (target: under 2 s on the 2015 fleet); ``proof``: an
@@ -125,6 +127,15 @@ _case("storm/50k-2h/off", "gitter-2015", "off", {"storm": {"clients": 50_000, "h
 _case("storm/50k-2h/setup-deadline-20", "storms/setup-deadline-20", "off", engine="storm")
 _case("storm/50k-2h/setup-deadline-20+shed", "storms/setup-deadline-20", "off", {"storm": {"queue_limit": 1523}},
       engine="storm")
+# A ping/pong stack at the same scale (Engine.IO 4's heartbeat, a server-side and a client-side
+# judge, a local store), under the scenario's server loss; and storms/socketio-4-rolling-restart,
+# whose pongs wait behind queued work (model/faults.py, model/load.py): as configured (never
+# recovers, millions of valid reaps) and with load shedding (recovers).
+_case("storm/50k-2h/socketio-4", "stacks/socketio-4", "off",
+      {"topology": {"servers": 3}, "storm": {"clients": 50_000, "horizon": 7200}}, engine="storm")
+_case("storm/50k-2h/socketio-4-rolling-restart", "storms/socketio-4-rolling-restart", "off", engine="storm")
+_case("storm/50k-2h/socketio-4-rolling-restart+shed", "storms/socketio-4-rolling-restart", "off",
+      {"storm": {"queue_limit": 761}}, engine="storm")
 _case("storm/5k-2h-sampled/per-server", "gitter-2015", "per-server",
       {"storm": {"clients": 5000, "horizon": 7200, "capacity": 0.8}}, engine="storm-sampled")
 _case("storm/5k-2h-fluid/per-server", "gitter-2015", "per-server",

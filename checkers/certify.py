@@ -52,7 +52,15 @@ The mapping
   clients (a fresh session at the base level: the reload's own handshake,
   or a later one), the servers' earlier moves taken at the outset; the reaps
   before that step have no model run and are counted *not expressible*, by
-  name, never certified.
+  name, never certified. The same holds after the simulation's faults
+  that are not the model's (`model.faults`): a rolling restart's drop and a
+  hung client's reconnect when its hang ends. A hung client's own sessions
+  are never counted as valid reaps (the model's cut-off client is not valid).
+* **Late replies.** A reply the simulation delays behind its server's queued
+  work (`LoadModel.reply_share`) takes the RTT plus that delay: the model's
+  ``reply`` with that value, if the scenario's ``[protocol] rtt`` lists it;
+  otherwise the history is *not expressible*, by name: the model's client
+  has no such round trip.
 """
 
 from __future__ import annotations
@@ -206,9 +214,12 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
 
 
 # The steps after which a client begins anew, with a session of its own that no
-# protocol step led to: a page reload, and a setup given up at its deadline
-# (the client's own timer, not a protocol rule; it reconnects by its policy).
-RESTARTS = ("reload", "abandoned")
+# protocol step led to: a page reload, a setup given up at its deadline (the
+# client's own timer, not a protocol rule; it reconnects by its policy), and the
+# faults the model's fleet does not have (`model.faults`): a rolling restart's
+# drop (the model loses at most [faults] server_loss servers) and a hang (the
+# client's reconnect when it ends).
+RESTARTS = ("reload", "abandoned", "restarted", "hung")
 
 
 def _since_reload(chain: list[Node]) -> list[Node]:
@@ -239,7 +250,8 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
         if start is None:
             nodes = [n for n in chain if n.kind == "reaped"]
             records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in nodes]
-            why = (f"t={chain[0].t} s: after a page reload or a setup given up at its deadline, the client's new "
+            why = (f"t={chain[0].t} s: after a page reload, a setup given up at its deadline, a rolling restart or "
+                   f"a hang, the client's new "
                    f"session begins on s{chain[0].server} at a level other than the base one, and the client is not "
                    "again at the base level before this reap; neither is a protocol step, and the model's clients "
                    "begin at the base level")

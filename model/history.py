@@ -30,7 +30,7 @@ from .state import Action, Server
 __all__ = ["Node", "Move", "Recording", "Pieces", "PHASE", "order"]
 
 # The stage of a second at which each kind of step happens (see above).
-PHASE = {"lose": 0, "restore": 0, "dropped": 0, "init": 1, "reply": 1, "arrive": 1, "reload": 1, "existence": 1,
+PHASE = {"lose": 0, "restore": 0, "dropped": 0, "restarted": 0, "hung": 0, "init": 1, "reply": 1, "arrive": 1, "reload": 1, "existence": 1,
          "reconnect": 2, "publish": 3, "gc": 3, "judge": 4, "load": 5, "deadline": 5, "adopt": 5,
          "adopt_reaper": 5, "adopt_advice": 5}
 
@@ -45,16 +45,20 @@ class Node:
     ``after`` is the model's `Client` after a reply, arrive or reconnect,
     as the simulation computed it. A ``reaped`` node names the reaper
     ``path`` (``existence``, ``publish``, ``gc``, or ``judge:J`` for extra
-    judge J) and ``n``, how many interchangeable clients it reaped.
+    judge J) and ``n``, how many interchangeable clients it reaped. A
+    ``reply`` node's ``value`` is the round trip the reply took (the RTT, plus
+    its server's delay behind queued work). ``restarted`` (a rolling restart
+    dropped the socket) and ``hung`` (the client stopped answering) are faults
+    the simulation has beyond the model's (`model.faults`).
 
     Nodes compare by identity: a chain is shared, never copied.
     """
 
-    __slots__ = ("parent", "t", "kind", "server", "after", "path", "n")
+    __slots__ = ("parent", "t", "kind", "server", "after", "path", "n", "value")
 
-    def __init__(self, parent, t, kind, server=-1, after=None, path="", n=0.0):
+    def __init__(self, parent, t, kind, server=-1, after=None, path="", n=0.0, value=0):
         self.parent, self.t, self.kind, self.server = parent, t, kind, server
-        self.after, self.path, self.n = after, path, n
+        self.after, self.path, self.n, self.value = after, path, n, value
 
     @property
     def phase(self) -> int:
@@ -99,8 +103,8 @@ class Recording:
     def start(self, t: int, server: int) -> Node:
         return Node(None, t, "init", server)
 
-    def note(self, parent: Node, t: int, kind: str, server: int = -1, after=None) -> Node:
-        return Node(parent, t, kind, server, after)
+    def note(self, parent: Node, t: int, kind: str, server: int = -1, after=None, value: int = 0) -> Node:
+        return Node(parent, t, kind, server, after, value=value)
 
     def reap(self, parent: Node, t: int, server: int, path: str, n: float) -> Node:
         node = Node(parent, t, "reaped", server, path=path, n=n)

@@ -12,8 +12,15 @@ part, stated so it can be argued with:
   waiting) grows by ``work / capacity`` and drains by one second per second.
 * A subscribe arriving behind a backlog ``Q`` completes after
   ``Q + subscribe_ms``: that is the latency Gitter's server timed. Connects,
-  refreshes and replies are cheap and are not queued (the store refresh is
-  one Redis call); only snapshot building competes for the CPU.
+  refreshes and replies are cheap (the store refresh is one Redis call); only
+  snapshot building competes for the CPU.
+* Whether a reply waits behind that work is the one choice stated as data
+  (``reply_share``, 0 by default: it does not). A server that answers
+  heartbeats and connects on the same event loop that builds snapshots
+  (Node's, Python's asyncio) answers ``reply_share x Q`` late, in whole
+  seconds, rounded down: 1 is one loop for everything. The reply's round trip
+  is then the RTT plus that delay, and a busy server's clients send their
+  next heartbeat that much later, where every judge sees it.
 
 The adjuster's side is Gitter's code, not a choice (docs/protocol.md, "The
 load-adaptive advice adjuster"): each process keeps the last 100 subscribe
@@ -28,6 +35,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from .faults import Fault
 from .policies import Policy
 from .setup import Setup
 
@@ -56,6 +64,7 @@ class LoadModel:
     capacity: float = 8.0  # seconds of work per second
     handshake_ms: float = 5.0
     subscribe_ms: float = 20.0
+    reply_share: float = 0.0  # of the queue a heartbeat or connect reply waits behind (0: replies are not queued)
 
     @property
     def reconnect_work_s(self) -> float:
@@ -65,6 +74,14 @@ class LoadModel:
     def latency_ms(self, backlog_s: float, ahead: float) -> float:
         """Subscribe latency for a client arriving behind `backlog_s` and `ahead` others of its batch."""
         return 1000.0 * (backlog_s + ahead * self.reconnect_work_s / self.capacity) + self.subscribe_ms
+
+    def reply_delay_s(self, backlog_s: float) -> int:
+        """Whole seconds a reply waits behind `backlog_s` of queued work (rounded down: never more than it is).
+
+        >>> LoadModel(reply_share=0.5).reply_delay_s(9.9)
+        4
+        """
+        return int(self.reply_share * backlog_s)
 
     def batch_latency_ms(self, backlog_s: float, n: float) -> float:
         """Mean subscribe latency of a batch of `n` reconnects arriving together.
@@ -135,8 +152,9 @@ class StormError(ValueError):
 class StormParams:
     """The fleet's size, its load model, the clients' policy, and the run.
 
-    ``fault_at`` is when the scenario's server loss starts (the server is
-    the first of ``[faults] loss_servers``, or server 0); ``horizon`` is the
+    ``fault`` is the run's fault (`model.faults`; by default the scenario's
+    server loss, of the first of ``[faults] loss_servers`` or server 0) and
+    ``fault_at`` when it starts; ``horizon`` is the
     simulated time; ``subside_within`` is W, how long after the fault ends
     the fleet may take to return to its steady state.
     """
@@ -151,6 +169,7 @@ class StormParams:
     admission: float = 0.0  # handshakes admitted per server per second; 0: no limit
     setup: Setup = Setup()  # the clients' setup deadline, abandoned work, load shedding (model/setup.py)
     threshold_ms: int = 5000  # the adjuster's threshold ([load] threshold_ms)
+    fault: Fault = Fault()
     fault_at: int = 300
     horizon: int = 7200
     subside_within: int = 900

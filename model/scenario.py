@@ -75,6 +75,7 @@ from .params import (
     Params,
     adjuster_advice,
 )
+from .faults import FAULT_KEYS, FAULTS
 from .load import StormParams
 from .policies import POLICIES
 from .rollout import CHANGES, PARTS, PICKUPS, SIDES, Phase, Rollout
@@ -397,6 +398,8 @@ _SPEC: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
 _SPARSE = {("protocol", "publish_expired"), ("scenario", "time_unit"), ("storm", "setup_deadline"),
            ("storm", "abandoned_work"), ("storm", "queue_limit"), ("storm", "breaker_after"),
            ("storm", "breaker_open")}
+_SPARSE |= {("storm", key) for key in ("fault", "fault_for", "restart_batch", "restart_pace", "restart_down",
+                                       "hung_share", "capacity_left", "reply_share")}
 
 
 @_duration
@@ -429,6 +432,21 @@ def _number_at_least(bound: int) -> Callable[[Any], int | float]:
             raise _Invalid(f"{allowed} (got {_kind(value)})")
         if not math.isfinite(value) or value < bound:
             raise _Invalid(allowed + ("" if math.isfinite(value) else " and finite"))
+        return value
+
+    return check
+
+
+def _share(closed: bool, zero: bool = False) -> Callable[[Any], float]:
+    """A fraction: in (0, 1] (`closed`) or (0, 1); from 0 on with `zero`."""
+    allowed = f"must be a number {'>=' if zero else '>'} 0 and {'<=' if closed else '<'} 1"
+
+    def check(value: Any) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _Invalid(f"{allowed} (got {_kind(value)})")
+        low = value >= 0 if zero else value > 0
+        if not (math.isfinite(value) and low and (value <= 1 if closed else value < 1)):
+            raise _Invalid(allowed)
         return value
 
     return check
@@ -510,6 +528,16 @@ _STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # The clients' circuit breaker (model/policies.py).
     "breaker_after": (_S.policy.breaker_after, _whole(0, note=" (failed attempts in a row; 0: no breaker)")),
     "breaker_open": (_S.policy.breaker_open, _whole(1, unit="seconds")),
+    # The run's fault (model/faults.py): the scenario's server loss by default.
+    "fault": (_S.fault.kind, _choice(FAULTS)),
+    "fault_for": (_S.fault.fault_for, _whole(1, unit="seconds")),
+    "restart_batch": (_S.fault.restart_batch, _whole(1, note=" (servers restarted together)")),
+    "restart_pace": (_S.fault.restart_pace, _whole(1, unit="seconds")),
+    "restart_down": (_S.fault.restart_down, _whole(1, unit="seconds")),
+    "hung_share": (_S.fault.hung_share, _share(closed=True)),
+    "capacity_left": (_S.fault.capacity_left, _share(closed=False)),
+    # How much of a server's queued work a reply waits behind (model/load.py).
+    "reply_share": (_S.load.reply_share, _share(closed=True, zero=True)),
     "fault_at": (_S.fault_at, _whole(0, unit="seconds")),
     "horizon": (_S.horizon, _whole(1, 30 * 86400, unit="seconds")),
     "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
@@ -1073,6 +1101,16 @@ def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
         raise _both(label, "[storm] abandoned_work", storm["abandoned_work"], "[storm] setup_deadline", deadline,
                     "without a setup deadline no client abandons a setup, so there is no work to cancel; "
                     "set setup_deadline >= 1 or remove abandoned_work")
+    fault = storm.get("fault", _S.fault.kind)
+    for key in dict.fromkeys(k for keys in FAULT_KEYS.values() for k in keys):
+        users = " or ".join(_fmt(f) for f, keys in FAULT_KEYS.items() if key in keys)
+        if key in storm and key not in FAULT_KEYS[fault]:
+            raise _both(label, f"[storm] {key}", storm[key], "[storm] fault", fault,
+                        f"{key} is a parameter of fault = {users}; set fault to {users} or remove {key}")
+    batch = storm.get("restart_batch", _S.fault.restart_batch)
+    if batch > cfg["topology"]["servers"]:
+        raise _both(label, "[storm] restart_batch", batch, "[topology] servers", cfg["topology"]["servers"],
+                    "a batch restarts at most every server at once")
     if deadline and deadline * 1000 <= storm["subscribe_ms"]:
         raise _both(label, "[storm] setup_deadline", deadline, "[storm] subscribe_ms", storm["subscribe_ms"],
                     "a setup takes at least one subscribe, even on an idle server, so none would ever finish; "

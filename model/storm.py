@@ -44,7 +44,10 @@ acts every 10 s; a fleet-wide change reaches every server at its
 propagation deadline, a staged one as soon as its guard allows. Reconnects
 follow the run's policy (`model.policies`) instead of the model's one fixed
 delay, and arrive the policy's delay plus the RTT after the drop, as the
-model's retry does (`Params.retry_delay`). Page reloads (``churn_per_hour``)
+model's retry does (`Params.retry_delay`). A reply's round trip is the
+RTT, plus, with ``reply_share``, its server's delay behind queued work
+(`model.load`): the model's ``reply`` with that value, which the model's own
+RTT choices may not include (certification then names it). Page reloads (``churn_per_hour``)
 are not a protocol step: a reloading user abandons the session and
 handshakes anew. Nor is a setup given up at the client's deadline
 (`model.setup`): the handshake is the model's, then, like a reload, the
@@ -68,7 +71,9 @@ Everything else is the same code, so the two differ only by sampling noise
 
 Time and events
 ---------------
-Whole seconds. Each second: a fault starts or ends; the groups due fire;
+Whole seconds. Each second: the run's fault acts (`model.faults`: a server
+loss starts or ends, a batch restarts, clients hang or return, a server's
+capacity drops or comes back); the groups due fire;
 reconnects are admitted and handshake; the reapers sweep and the extra
 judges fire; backlogs drain; the tuner acts. A reaped or refused client's
 socket is closed and it reconnects. A session abandoned by a dropped
@@ -88,6 +93,8 @@ from typing import TYPE_CHECKING
 from ..properties.core import NotEncoded
 from . import fleet
 from .events import Handshake, Reaped
+from .faults import FaultRun
+from .groups import DEAD, HUNG, _RETRYING, Group as _Group
 from .history import Pieces, Recording
 from .load import ADJUST_EVERY, SampleWindow, StormError, StormParams
 from .params import REAPER_PATHS, Heartbeat, Judge, Level, Params, adjuster_advice
@@ -100,7 +107,6 @@ __all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "unsimulat
            "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
-DEAD = "dead"  # an abandoned session still in a shared store (the model drops it: nothing reads it)
 GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn
 
 
@@ -117,7 +123,8 @@ class Series:
     timeout: np.ndarray  # [t, server] the T each server advises
     interval: np.ndarray  # [t, server] the I each server advises
     abandoned: np.ndarray | None = None  # setups admitted that second whose clients give up at their deadline
-    fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none
+    fault: tuple[int, int, int] = (0, 0, -1)  # (start, end, server); server -1: none, or fleet-wide
+    fault_label: str = ""  # the fault in a few words (`model.faults`); empty: the run has none
     meta: dict = field(default_factory=dict)
     history: Recording | None = None  # what certification replays (`simulate(..., record=True)`)
 
@@ -236,42 +243,6 @@ class _Levels:
 # ------------------------------------------------------------ groups
 
 
-class _Group:
-    """Interchangeable clients: `n` of them, in one model phase, with one session (or none).
-
-    ``t_ref`` is when the session was last refreshed (reference clock),
-    ``stamp``, ``hs``, ``ref`` are the model's `Session` fields. ``attempt``,
-    ``prev``, ``wstart``, ``used`` are the reconnect policy's state.
-    """
-
-    __slots__ = ("n", "phase", "server", "t_ref", "stamp", "hs", "ref", "attempt", "prev", "wstart", "used", "alive",
-                 "hist")
-
-    def __init__(self, n, phase, server=-1, t_ref=0, stamp=0, hs=0, ref=0, attempt=0, prev=0, wstart=0, used=0,
-                 hist=None):
-        self.n, self.phase, self.server, self.t_ref, self.stamp = n, phase, server, t_ref, stamp
-        self.hs, self.ref, self.attempt, self.prev, self.wstart, self.used = hs, ref, attempt, prev, wstart, used
-        self.alive = True
-        self.hist = hist
-
-    def key(self):
-        return (self.phase, self.server, self.t_ref, self.stamp, self.hs, self.ref, self.attempt, self.prev,
-                self.wstart, self.used)
-
-    @property
-    def base(self) -> int:
-        """The refreshing server's clock at the refresh: a reaper on `s` sees the age ``t + offset(s) - base``."""
-        return self.t_ref + self.stamp
-
-    def session(self, t: int) -> Session | tuple:
-        if self.phase == RETRY:
-            return ()
-        return Session(t - self.t_ref, self.stamp, self.hs, self.ref)
-
-
-_RETRYING = Client(RETRY, -1, 0, ())  # a client about to reconnect: no socket, no session
-
-
 class _Sim:
     def __init__(self, params: Params, storm: StormParams, mode: str, seed: int, record: bool = False) -> None:
         if mode not in MODES:
@@ -312,9 +283,10 @@ class _Sim:
         self.judge_heaps: list[list] = [[] for _ in params.judges]
         self.seq = 0
         self.gc_turn = 0
-        f = params.faults
-        self.loss_server = (f.loss_servers[0] if f.loss_servers else 0) if f.server_loss else -1
-        self.fault = (storm.fault_at, storm.fault_at + f.loss_duration, self.loss_server)
+        self.loads = [storm.load] * self.n_srv  # each server's load model (a capacity fault changes one)
+        self.reply_share = storm.load.reply_share
+        self.faults = FaultRun(self, storm.fault, storm.fault_at)
+        self.fault = self.faults.window
         self.churn_s = storm.churn_per_hour / 3600.0
         self.admitted = [0.0] * self.n_srv
         # Setups abandoned this second, by the clients' retry state: how many, and their histories if recorded.
@@ -395,8 +367,11 @@ class _Sim:
             heapq.heappush(self.index[path].setdefault(bucket, []), (key, self.seq, g))
         if g.phase != DEAD:
             # An extra judge watches a running client's connection (the model's
-            # `expired_judges`); an abandoned session has none.
+            # `expired_judges`); an abandoned session has none, and a hung
+            # client's own judge is frozen with it (a proxy's still runs).
             for j, judge in enumerate(self.p.judges):
+                if g.phase == HUNG and judge.side == "client":
+                    continue
                 heapq.heappush(self.judge_heaps[j], (g.t_ref + self.table.judge_age(judge, g.hs), self.seq, g))
 
     def slot(self, path: str, g: _Group, session: Session) -> tuple[tuple, int]:
@@ -456,7 +431,7 @@ class _Sim:
             if hist and phase == WAITING:  # its reply came before the run began
                 reply = Action("reply", client=0, value=self.rtt)
                 answered = start[s]._replace(timer=0, session=start[s].session._replace(age=hold))
-                hist = self.rec.note(hist, hold - k, "reply", -1, self.step(answered, reply)[0])
+                hist = self.rec.note(hist, hold - k, "reply", -1, self.step(answered, reply)[0], value=self.rtt)
             self.schedule(due, _Group(count, phase, s, -k, session.stamp, session.hs_level, session.ref_level,
                                       hist=hist))
 
@@ -468,16 +443,10 @@ class _Sim:
                      abandoned=np.zeros(H))
         self.out = out
         self.populate()
-        start, end, lost = self.fault
         shared_gc = "gc" in self.paths and not self.local
         for t in range(H):
             self.t = t
-            if lost >= 0 and t == start:
-                self.lose(lost, end, t)
-            if lost >= 0 and t == end:
-                self.servers = tuple(srv._replace(down=0) if s == lost else srv for s, srv in enumerate(self.servers))
-                if self.rec:
-                    self.rec.server_move(t, Action("restore", server=lost), self.servers)
+            self.faults.at(t)
             self.admitted = [0.0] * S
             self.work = [0.0] * S
             handshakes: list[tuple[_Group, int]] = []
@@ -488,6 +457,8 @@ class _Sim:
                     self.reply(g, t)
                 elif g.phase == WAITING:
                     self.arrive(g, t, handshakes)
+                elif g.phase == HUNG:
+                    self.faults.resume(g, t, handshakes)
                 else:
                     handshakes.append((g, -1))
             self.handshake(handshakes, t)
@@ -511,21 +482,6 @@ class _Sim:
 
     def up(self, t: int) -> list[int]:
         return [s for s in range(self.n_srv) if self.down_until[s] <= t]
-
-    def lose(self, s: int, until: int, t: int) -> None:
-        """Server `s` loses connectivity: every socket on it drops at once (the model's ``lose``)."""
-        self.down_until[s] = until
-        action = Action("lose", server=s)
-        if self.rec:
-            self.rec.server_move(t, action, self.servers)
-        for slot in list(self.calendar.values()):
-            for g in list(slot.values()):
-                if g.alive and g.server == s and g.phase in (HELD, WAITING):
-                    after, _ = self.step(self.client(g, t), action)
-                    if self.rec:
-                        g.hist = self.rec.note(g.hist, t, "dropped", s)
-                    self.drop(g, after, t)
-        self.servers = tuple(srv._replace(down=until - t) if i == s else srv for i, srv in enumerate(self.servers))
 
     def drop(self, g: _Group, after: Client, t: int) -> None:
         """`g`'s socket closed and the model sent it to reconnect; an abandoned session may linger."""
@@ -589,10 +545,17 @@ class _Sim:
         self.schedule(t + max(after.timer, 1), g, stored=same)
 
     def reply(self, g: _Group, t: int) -> None:
-        after, _ = self.step(self.client(g, t), Action("reply", client=0, value=self.rtt))
+        # The model's reply, its round trip the RTT plus the server's delay
+        # behind its queued work (`LoadModel.reply_delay_s`; none by default).
+        rtt = self.rtt + self.reply_delay(g.server) if self.reply_share else self.rtt
+        after, _ = self.step(self.client(g, t), Action("reply", client=0, value=rtt))
         if self.rec:
-            g.hist = self.rec.note(g.hist, t, "reply", -1, after)
+            g.hist = self.rec.note(g.hist, t, "reply", -1, after, value=rtt)
         self.place(g, after, t)
+
+    def reply_delay(self, s: int) -> int:
+        lm = self.loads[s]
+        return lm.reply_delay_s(self.backlog[s] + self.work[s] / lm.capacity)
 
     def arrive(self, g: _Group, t: int, handshakes: list) -> None:
         # A reload: the user opens the page anew instead of sending the next
@@ -655,7 +618,7 @@ class _Sim:
                 self.retry(g.n, g, t, pieces)
                 continue
             for n, s in self.choose(g.n, ((1.0 / len(targets), s) for s in targets)):
-                lm, setup = S.load, S.setup
+                lm, setup = self.loads[s], S.setup
                 wait = self.backlog[s] + self.work[s] / lm.capacity  # seconds of queue ahead of this batch
                 room = S.admission - self.admitted[s] if S.admission else n
                 take = max(0.0, min(n, room, setup.room(wait, lm)))  # admission control, then load shedding
@@ -749,8 +712,10 @@ class _Sim:
     def destroy(self, g: _Group, t: int, s: int, path: str) -> None:
         """`path` on `s` (a reaper; -1 and ``judge:J`` for an extra judge) destroys `g`'s session."""
         g.alive = False
-        if g.phase == DEAD:
+        if g.phase in (DEAD, HUNG):  # no running client's: correct to reap
             self.out.reaped_dead[t] += g.n
+            if g.phase == HUNG:
+                self.faults.hung_reaped(g)
         else:
             # A running client's session: its socket is closed, it reconnects.
             self.out.reaped_valid[t] += g.n
@@ -767,9 +732,9 @@ class _Sim:
                     self.destroy(g, t, g.server, f"judge:{j}")
 
     def drain_and_adjust(self, t: int) -> None:
-        lm, design = self.s.load, self.p.design
+        design = self.p.design
         for s in range(self.n_srv):
-            self.backlog[s] = max(0.0, self.backlog[s] + self.work[s] / lm.capacity - 1.0)
+            self.backlog[s] = max(0.0, self.backlog[s] + self.work[s] / self.loads[s].capacity - 1.0)
         if not self.moves:
             return
         if design.tuner == "per-server":
@@ -844,6 +809,7 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     """
     sim = _Sim(params, storm, mode, seed, record)
     series = sim.run(progress)
+    series.fault_label = storm.fault.label(series.fault)
     if sim.rec:
         series.history = sim.rec.finish(sim.levels.levels)
     # Every client is in exactly one scheduled group at any time: the count
@@ -851,7 +817,8 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     at_end = sum(g.n for slot in sim.calendar.values() for g in slot.values() if g.alive and g.phase != DEAD)
     series.meta = {"mode": mode, "seed": seed, "design": params.design.name, "policy": storm.policy.name,
                    "clients": storm.clients, "servers": params.servers, "clients_at_end": at_end,
-                   "levels": len(sim.levels.levels)}
+                   "levels": len(sim.levels.levels), "fault": storm.fault.kind,
+                   "reaped_hung": sim.faults.reaped_hung}
     return series
 
 
@@ -861,6 +828,7 @@ def storm_params(scenario, **overrides) -> StormParams:
     The fixed policy waits the scenario's ``[protocol] retry``; the
     adjuster's threshold is ``[load] threshold_ms``.
     """
+    from .faults import Fault
     from .load import LoadModel
     from .policies import Policy
     from .setup import Setup
@@ -872,14 +840,19 @@ def storm_params(scenario, **overrides) -> StormParams:
                     cap=get("cap", d.policy.cap), breaker_after=get("breaker_after", d.policy.breaker_after),
                     breaker_open=get("breaker_open", d.policy.breaker_open))
     load = LoadModel(get("channels", d.load.channels), float(get("capacity", d.load.capacity)),
-                     float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)))
+                     float(get("handshake_ms", d.load.handshake_ms)), float(get("subscribe_ms", d.load.subscribe_ms)),
+                     float(get("reply_share", d.load.reply_share)))
+    f = d.fault
+    fault = Fault(get("fault", f.kind), get("fault_for", f.fault_for), get("restart_batch", f.restart_batch),
+                  get("restart_pace", f.restart_pace), get("restart_down", f.restart_down),
+                  float(get("hung_share", f.hung_share)), float(get("capacity_left", f.capacity_left)))
     values = dict(
         clients=get("clients", d.clients), load=load, churn_per_hour=float(get("churn_per_hour", d.churn_per_hour)),
         publish_every=get("publish_every", d.publish_every), policy=policy, budget=get("budget", d.budget),
         budget_window=get("budget_window", d.budget_window), admission=float(get("admission", d.admission)),
         setup=Setup(get("setup_deadline", d.setup.deadline), get("abandoned_work", d.setup.abandoned_work),
                     get("queue_limit", d.setup.queue_limit)),
-        threshold_ms=scenario.config["load"]["threshold_ms"], fault_at=get("fault_at", d.fault_at),
+        threshold_ms=scenario.config["load"]["threshold_ms"], fault=fault, fault_at=get("fault_at", d.fault_at),
         horizon=get("horizon", d.horizon), subside_within=get("subside_within", d.subside_within),
     )
     values.update(overrides)

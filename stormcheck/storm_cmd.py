@@ -34,7 +34,7 @@ from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import load_scenario
 from stormcheck.model.storm import MODES, storm_params
-from stormcheck.properties.core import Inconclusive, NotEncoded
+from stormcheck.properties.core import Inconclusive, NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
 
 from . import jobs
@@ -119,6 +119,9 @@ def run(args) -> int:
     report: dict = {"scenario": scenario.name, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
                     "horizon": storm.horizon, "subside_within": storm.subside_within, "lasso": {}, "runs": [],
                     "not_simulated": refused}
+    window = storm.fault.window(storm.fault_at, scenario.params)
+    report["fault"] = {"kind": storm.fault.kind, "start": window[0], "end": window[1],
+                       "what": storm.fault.describe(window, scenario.params.servers)}
     text = io.StringIO()
     for design, why in refused.items():
         print(f"{design}: not simulated: {why}", file=text)
@@ -166,8 +169,8 @@ def run(args) -> int:
 
     rows = rank_rows(results[len(lassos):len(lassos) + len(runs)])
     print(f"Does it? {args.mode} simulation of {storm.clients:,} clients on {scenario.params.servers} servers, "
-          f"{storm.horizon} s, server {rows[0]['series'].fault[2]} loses connectivity at t={storm.fault_at} s for "
-          f"{rows[0]['series'].fault[1] - storm.fault_at} s; W = {storm.subside_within} s "
+          f"{storm.horizon} s, {report['fault']['what']}; "
+          f"W = {storm.subside_within} s "
           f"({seconds:.1f} s to simulate {len(rows)} runs):", file=text)
     print(f"  {'design':<20}{'rank':>4}  {'mitigation':<15}{'verdict':<14}{'recovery':>10}{'peak/s':>9}"
           f"{'valid reaped':>14}{'max T':>7}", file=text)
@@ -200,14 +203,25 @@ def run(args) -> int:
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(text.getvalue())
-    still = [r for r in report["runs"] if r["mitigation"] == "as configured" and r["verdict"] == "violated"]
-    lasso = [d for d, p in report["lasso"].items() if p["verdict"] == "violated"]
+    # The exit code is `check`'s over the configured runs and the lasso searches: 1 if
+    # any is violated, else 3 if any is inconclusive (a run too short to tell), else 0.
+    verdicts = [r["verdict"] for r in report["runs"] if r["mitigation"] == "as configured"]
+    verdicts += [p["verdict"] for p in report["lasso"].values()]
     if uncertified:
         # A reap the model cannot produce: the simulation's figures are not to be trusted.
         print(f"stormcheck: inconclusive: {uncertified:,} valid reap(s) of the simulation not certified: the model "
               "does not let them happen as simulated (see 'Certified by replay')", file=sys.stderr)
         return 3
-    return 1 if still or lasso else 0
+    if str(Verdict.VIOLATED) in verdicts:
+        return 1
+    if str(Verdict.INCONCLUSIVE) in verdicts:
+        why = [f"{r['design']} as configured: {r['basis']}" for r in report["runs"]
+               if r["mitigation"] == "as configured" and r["verdict"] == str(Verdict.INCONCLUSIVE)]
+        why += [f"{d} lasso search: {p.get('basis', 'inconclusive')}" for d, p in report["lasso"].items()
+                if p["verdict"] == str(Verdict.INCONCLUSIVE)]
+        print("stormcheck: inconclusive: " + "; ".join(why), file=sys.stderr)
+        return 3
+    return 0
 
 
 def _certifying(args, clients: int) -> bool:

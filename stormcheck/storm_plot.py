@@ -62,12 +62,12 @@ def _server_style(k: int) -> dict:
     return {"color": colour, "linestyle": style, "linewidth": width}
 
 
-def _marks(ax, fault: tuple[int, int, int], within: int | None) -> None:
-    """The fault (shaded), its end (a line) and the window W after it (a band)."""
-    start, end, server = fault
-    if server < 0:
+def _marks(ax, fault: tuple[int, int, str], within: int | None) -> None:
+    """The fault (shaded, `Series.fault_label` its legend; none if empty), its end (a line) and the window W after it."""
+    start, end, label = fault
+    if not label:
         return
-    ax.axvspan(start / 60, end / 60, color=_FAULT, alpha=0.8, lw=0, label=f"fault on s{server}")
+    ax.axvspan(start / 60, end / 60, color=_FAULT, alpha=0.8, lw=0, label=label)
     ax.axvline(end / 60, color="#c62828", lw=1.2, label="fault ends")
     if within:
         ax.axvspan(end / 60, (end + within) / 60, color=_WINDOW, alpha=0.6, lw=0,
@@ -114,7 +114,7 @@ def design_figure(scenario: str, design: str, rows: list[dict], within: int | No
     """
     configured = next(r for r in rows if r["mitigation"] == "as configured")
     s = configured["series"]
-    fault = s.fault
+    fault = (*s.fault[:2], s.fault_label)
     minutes = np.arange(len(s.reconnects) // 60)
     cols = 2
     grid_rows = -(-len(rows) // cols)

@@ -128,7 +128,7 @@ def test_a_session_a_reload_began_at_another_level_is_named_not_counted_certifie
     assert cert.inexpressible > 0 and cert.refuted == 0
     assert cert.certified + cert.inexpressible == cert.valid_reaps == round(row["series"].reaped_valid.sum())
     assert "not expressible in the model, first:" in cert.summary()
-    assert all("after a page reload or a setup given up" in c.problem for c in cert.certificates if c.problem)
+    assert all("after a page reload, a setup given up" in c.problem for c in cert.certificates if c.problem)
 
 
 # ------------------------------------------------------------------ the CLI
@@ -161,8 +161,10 @@ def test_storm_certify_writes_traces_that_replay(tmp_path, capsys):
                "--horizon", "1500", "--no-lasso", "--no-plot", "--json", "--quiet", "--out", str(tmp_path / "o"),
                "--jobs", "2"])  # workers certify, the parent writes the traces
     doc = json.loads(capsys.readouterr().out)
-    assert rc in (0, 1)
     configured = next(r for r in doc["runs"] if r["mitigation"] == "as configured")
+    # 1,140 s after the fault is too short to judge recovery: inconclusive, exit 3 (not for want of
+    # certification: every run's reaps are certified or named, below).
+    assert configured["verdict"] == "inconclusive" and rc == 3
     assert configured["reaped_valid"] > 0
     for run in doc["runs"]:
         c = run["certification"]
