@@ -55,6 +55,11 @@ MAX_SAMPLED = 200_000
 CERTIFY_UP_TO = 200
 
 
+def _mitigation_width(rows) -> int:
+    """The mitigation column: its longest name ("circuit breaker") and two spaces before the next column."""
+    return max([len("mitigation"), *(len(r["mitigation"]) for r in rows)]) + 2
+
+
 def add_parser(sub) -> None:
     s = sub.add_parser("storm", help="simulate the fleet through the fault: does the reconnect storm subside?")
     s.add_argument("scenario", nargs="?", default="gitter-2015", help="preset name or .toml file (default: gitter-2015)")
@@ -172,12 +177,13 @@ def run(args) -> int:
           f"{storm.horizon} s, {report['fault']['what']}; "
           f"W = {storm.subside_within} s "
           f"({seconds:.1f} s to simulate {len(rows)} runs):", file=text)
-    print(f"  {'design':<20}{'rank':>4}  {'mitigation':<15}{'verdict':<14}{'recovery':>10}{'peak/s':>9}"
+    wide = _mitigation_width(rows)
+    print(f"  {'design':<20}{'rank':>4}  {'mitigation':<{wide}}{'verdict':<14}{'recovery':>10}{'peak/s':>9}"
           f"{'valid reaped':>14}{'max T':>7}", file=text)
     for row in rows:
         rec = row["recovery"]
         took = f"{rec.seconds} s" if rec.seconds is not None else "never"
-        print(f"  {row['design']:<20}{row['rank']:>4}  {row['mitigation']:<15}{str(rec.verdict):<14}{took:>10}"
+        print(f"  {row['design']:<20}{row['rank']:>4}  {row['mitigation']:<{wide}}{str(rec.verdict):<14}{took:>10}"
               f"{rec.peak_reconnects:>9.0f}{rec.reaped_valid:>14,}{rec.max_timeout:>7}", file=text)
         report["runs"].append({"design": row["design"], "mitigation": row["mitigation"], "rank": row["rank"],
                                "description": row["description"], "verdict": str(rec.verdict), "basis": rec.basis,
@@ -253,7 +259,7 @@ def _certified(name: str, rows: list[dict], report: dict, out: Path, text, mode:
                 files.append(str(path))
         written += len(files)
         missing += cert.refuted
-        print(f"  {row['design']:<20}{row['mitigation']:<15}{cert.summary()}", file=text)
+        print(f"  {row['design']:<20}{row['mitigation']:<{_mitigation_width(rows)}}{cert.summary()}", file=text)
         entry["certification"] = {
             "valid_reaps": cert.valid_reaps, "certified": cert.certified, "not_expressible": cert.inexpressible,
             "not_certified": cert.refuted, "traces": files,

@@ -87,7 +87,7 @@ def test_cheap_commands_import_no_heavy_library(tmp_path):
 
 @pytest.mark.parametrize("argv, library, code", [
     (["check", "gitter-2015", "--property", "storm_subsides", "--quiet"], "networkx", 1),  # the lasso search
-    (["storm", "gitter-2015", "--clients", "50", "--horizon", "400", "--no-lasso", "--no-plot", "--quiet"],
+    (["storm", "gitter-2015", "--design", "off", "--clients", "50", "--horizon", "2000", "--no-lasso", "--no-plot", "--quiet"],
      "stormcheck.model.storm", 0),
 ])
 def test_the_probe_sees_a_library_a_command_uses(tmp_path, argv, library, code):
