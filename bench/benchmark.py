@@ -16,6 +16,16 @@ Cases:
   searches partial-order reduced (checkers/por.py), printed beside the full
   ones (states, states/s, time). Each exhaustive row's CPU seconds follow
   the table (the wall clock also counts waiting on a shared machine).
+* ``spin/3x3/off``: SPIN on a Promela model of the ``3x3/off`` fleet
+  (bench/promela/fleet.pml, whose header says what differs from ours: no
+  server symmetry, so more states), built and run by bench/spin_bench.py
+  (``spin -a``, ``gcc`` with the flags it explains, pan bounded in time, depth
+  and 2 GB); verdict, states, states/s and seconds are pan's own figures, peak
+  memory and CPU seconds pan's alone. Run beside ``3x3/off``, a note after the
+  table gives SPIN's states/s over ours (wall and CPU) and our seconds to the
+  verdict over SPIN's. ``spin/3x3/off+bug``: the same model with a seeded bug
+  (publish path at 1.0 x T), which SPIN must report violated. Without
+  ``spin`` or ``gcc`` the rows say what to install and the run goes on.
 * ``compositional/...``: the same 3 x 3 fleets for any number of clients
   (``--engine compositional``: one client against the environment).
 * ``hypothesis/...``: the Hypothesis engine on the 2015 fleet (1 client, and
@@ -95,6 +105,12 @@ for _d in ("per-server", "fleet-wide", "fleet-wide-staged", "per-session-branch"
     _case(f"3x3/{_d}", "gitter-2015", _d, _FLEET, max_seconds=120)
 for _d in ("per-session", "fleet-wide-staged"):
     _case(f"3x3-rtt2/{_d}", "gitter-2015", _d, _ONE_RTT, max_seconds=120)
+# SPIN on a Promela model of the 3x3/off fleet (bench/promela/fleet.pml; bench/spin_bench.py runs it),
+# beside our row; `+bug` the same model with a seeded bug, which SPIN must find.
+CASES["spin/3x3/off"] = {"engine": "spin", "model": "fleet.pml", "defines": [], "clients": 3, "max_seconds": 300,
+                         "ours": "3x3/off"}
+CASES["spin/3x3/off+bug"] = {"engine": "spin", "model": "fleet.pml", "defines": ["SEEDED_BUG"], "clients": 3,
+                             "max_seconds": 300}
 # The same 3 x 3 fleets for any number of clients: one client against the environment
 # (--engine compositional), after its first look at the fleet itself. States are the
 # compositional search's; "complete" means the verdict covers every fleet size.
@@ -428,6 +444,10 @@ def run_case(name: str) -> dict:
         return _run_cli(name, CASES[name])
     if CASES[name]["engine"].startswith("conform"):
         return _run_conform(name, CASES[name])
+    if CASES[name]["engine"] == "spin":
+        from spin_bench import run_spin  # beside this script
+
+        return run_spin(name, CASES[name])
 
     from stormcheck.checkers.bfs import check_bfs
     from stormcheck.model.scenario import load_scenario, scenario_from_dict
@@ -500,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<36}failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
         r = rows[name] = json.loads(proc.stdout)
+        if r.get("skipped"):
+            print(f"{name:<36}{r['skipped']}")
+            continue
         print(f"{name:<36}{r['verdict']:<14}{_cell(r['steps']):>6}{_cell(r['states']):>11}"
               f"{_cell(r['states_per_s']):>10}{r['seconds']:>9.2f}{r['peak_mib']:>10.1f}  {str(r['complete']):<8}"
               f"{_cell(r.get('examples')):>10}{_cell(r.get('examples_per_s')):>8}{_first(r):>12}")
@@ -509,12 +532,17 @@ def main(argv: list[str] | None = None) -> int:
                          if r["cpu_s"] else f"{name}: no CPU time measured")
         if r.get("cli_least") is not None:
             notes.append(f"{name}: median of {CLI_RUNS} whole processes {r['seconds']:.2f} s, least {r['cli_least']:.2f} s")
+        if r.get("build_s") is not None:
+            notes.append(f"{name}: spin -a and gcc {r['build_s']:.1f} s before the search"
+                         + (f"; {r['assertion']}" if r["assertion"] else "")
+                         + (f"; unfinished: {', '.join(r['unfinished'])}" if r["verdict"] == "inconclusive" else ""))
         if r.get("jobs_seconds"):
             s = r["jobs_seconds"]
             notes.append(f"{name}: --jobs 1 {s['1']:.1f} s, --jobs 2 {s['2']:.1f} s, ratio {r['jobs_ratio']}")
     for note in notes:
         print(note)
     _full_against_reduced(names, rows)
+    _spin_against_ours(names, rows)
     if any(CASES[n]["engine"] == "hypothesis" for n in names):
         print(f"\nhypothesis rows: one no_valid_reap search per seed {SEEDS.start}..{SEEDS.stop - 1} (runs of <= "
               f"{HYPOTHESIS_STEPS} steps); medians of steps (shrunk length), seconds (with shrinking), examples "
@@ -535,6 +563,25 @@ def _full_against_reduced(names: list[str], rows: dict) -> None:
               f"complete {full['complete']}), reduced {reduced['states']:,} ({reduced['states_per_s']:,}/s, "
               f"{reduced['cpu_s']} CPU s, complete {reduced['complete']}): "
               f"{reduced['states'] / full['states']:.3f} of the states, full/reduced CPU time {ratio}")
+
+
+def _spin_against_ours(names: list[str], rows: dict) -> None:
+    """For each SPIN row whose Python row ran in the same run: SPIN's states/s over ours, wall and CPU."""
+    for name in names:
+        ours = CASES[name].get("ours")
+        spin, mine = rows.get(name), rows.get(ours)
+        if not spin or not mine or spin.get("skipped") or not spin["states_per_s"] or not mine["states_per_s"]:
+            continue
+        # SPIN stores more states (no server symmetry: fleet.pml's header), so
+        # its states/s is raw speed; the time to the verdict is the other ratio.
+        speed = spin["states_per_s"] / mine["states_per_s"]
+        cpu = (f"{(spin['states'] / spin['cpu_s']) / (mine['states'] / mine['cpu_s']):.1f}"
+               if spin["cpu_s"] and mine["cpu_s"] else "-")
+        verdict = (f"{mine['seconds'] / spin['seconds']:.1f} ({mine['seconds'] / (spin['seconds'] + spin['build_s']):.1f}"
+                   " counting spin -a and gcc)" if spin["seconds"] else "-")
+        print(f"{name} against {ours}: SPIN {spin['states']:,} states at {spin['states_per_s']:,}/s, ours "
+              f"{mine['states']:,} at {mine['states_per_s']:,}/s: SPIN/ours states/s {speed:.1f} "
+              f"(per CPU s {cpu}); seconds to the verdict, ours/SPIN {verdict}")
 
 
 def _cell(value) -> str:
