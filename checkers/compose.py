@@ -218,7 +218,8 @@ def check_compositional(
     if why is not None:
         refused = tuple(PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, f"not covered: {why}")
                         for p in properties)
-        return CheckResult("compositional", scenario, params.design.name, refused, {"states": 0, "transitions": 0})
+        return CheckResult("compositional", scenario, params.design.name, refused,
+                           {"states": 0, "transitions": 0, "seconds": round(time.perf_counter() - t0, 3)})
     if concrete is None:
         concrete = lambda props, max_states=None: _no_fleet(props)  # noqa: E731
     fleet = f"the scenario's own fleet of {params.clients} client{'s' if params.clients != 1 else ''}"

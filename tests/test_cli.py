@@ -263,6 +263,21 @@ def test_violation_outranks_inconclusive_in_the_exit_code(capsys, tmp_path):
 # ---------------------------------------------------------------- properties
 
 
+def test_an_engine_that_refuses_a_rollout_is_inconclusive_in_text_and_json(capsys, tmp_path):
+    # The compositional engine does not cover rollouts: every property inconclusive, naming why, exit 3,
+    # and the text summary prints like any other (it once failed on the refusal's missing timing).
+    for json_flag in ([], ["--json"]):
+        rc = main(["check", "rollouts/phoenix-heartbeat-90", "--engine", "compositional", "--out", str(tmp_path),
+                   *json_flag])
+        out = capsys.readouterr().out
+        assert rc == 3, out
+        assert "not covered: a configuration rollout" in out
+    text = main(["check", "rollouts/phoenix-heartbeat-90", "--engine", "compositional", "--out", str(tmp_path)])
+    assert text == 3
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "verdict: inconclusive" and "0 states, 0 transitions" in out
+
+
 def test_property_option_limits_the_output(capsys, tmp_path):
     out_dir = tmp_path / "o"
     rc, out, err = cli(capsys, "check", PRESET, "--property", "no_valid_reap", "--out", out_dir, "--quiet")
