@@ -715,8 +715,8 @@ class Encoding:
 
         Some up server that may judge a valid client (`_judges`) has a
         publish or GC cutoff at or before the client's next refresh
-        (`properties.protocol.next_refresh_age`), judged by the judged
-        level's own I; or, under a minimum spacing, the next heartbeat may
+        (`properties.protocol.next_refresh_age`), the cutoff the reaper itself
+        applies (`fleet.cutoff_age`); or, under a minimum spacing, the next heartbeat may
         come too soon; or, with a resume window, a client retrying with its
         detached session reconnects at or past the window.
         """
@@ -734,7 +734,7 @@ class Encoding:
                 cases.append(z3.And(live, cl.strikes != NO_PING, earliest - hb.min_spacing + 1 <= 0))
             at_refresh = cl._replace(age=due)
             for s, srv in enumerate(st.servers):
-                reaped = self.any([self._reaps(st, s, at_refresh, path, in_use=False)
+                reaped = self.any([self._reaps(st, s, at_refresh, path)
                                    for path in ("publish", "gc") if path in hb.paths])
                 cases.append(z3.And(live, self.up(srv), self._judges(cl, s), reaped))
         return self.any(cases)
@@ -756,18 +756,16 @@ class Encoding:
         """Server `s`'s reapers may judge `cl`'s session: any server's with a shared store, else its socket's."""
         return cl.server == s if self.params.heartbeat.store == "local" else self.truth(True)
 
-    def _reaps(self, st: SState, s: int, cl: SClient, path: str, in_use: bool = True) -> z3.BoolRef:
-        """`cl` has a session that reaper `path` on `s` destroys (fleet.would_reap).
+    def _reaps(self, st: SState, s: int, cl: SClient, path: str) -> z3.BoolRef:
+        """`cl` has a session that reaper `path` on `s` destroys (fleet.would_reap, fleet.cutoff_age).
 
         ``age >= m x T + k x I`` as ``age x den >= ...``: integers only. The
-        I is the judged level's, or with ``interval_term = "in-use"`` (and
-        `in_use`) the interval the server uses now, its advice level
-        (`fleet.interval_level`); `properties.protocol.reap_margin` reads the
-        judged level's (``in_use=False``).
+        I is the judged level's, or with ``interval_term = "in-use"`` the
+        interval the server uses now, its advice level (`fleet.interval_level`).
         """
         m, k = self.params.multiplier(path), self.params.heartbeat.interval_multiplier
         level = self.judged_level(st, s, cl, path)
-        i_level = st.servers[s].adv if in_use and self.params.heartbeat.interval_term == "in-use" else level
+        i_level = st.servers[s].adv if self.params.heartbeat.interval_term == "in-use" else level
         cutoff = m.numerator * k.denominator * select(self.T, level)
         if k:
             cutoff = cutoff + k.numerator * m.denominator * select(self.I, i_level)

@@ -283,12 +283,21 @@ def reap_age(params: Params, path: str, level: int, in_use: int) -> int:
     return params.reap_ages[path][level]
 
 
+def cutoff_age(params: Params, srv: Server, session: Session, path: str) -> int:
+    """The age (as the judging server sees it) at which reaper `path` on a server with entry `srv` reaps `session`.
+
+    The one statement of a server judge's cutoff: the level it judges by
+    (`judged_level_of`) and, where the stack's judge adds the interval it
+    uses now (`Heartbeat.interval_term` "in-use"), that interval. The reaper
+    (`would_reap`) and the properties' margins (`properties.protocol`) read it.
+    """
+    level, _ = judged_level_of(params, path, session, srv.reap)
+    return reap_age(params, path, level, interval_level_of(params, level, srv.adv))
+
+
 def would_reap(params: Params, state: State, server: int, session: Session, path: str, client: int = -1) -> bool:
     """Would reaper `path` on `server` destroy `session` (of `client`) now?"""
-    srv = state.servers[server]
-    level, _ = judged_level_of(params, path, session, srv.reap)
-    age = reap_age(params, path, level, interval_level_of(params, level, srv.adv))
-    return perceived_age(params, session, server) >= age
+    return perceived_age(params, session, server) >= cutoff_age(params, state.servers[server], session, path)
 
 
 def reply_level(params: Params, state: State, client: int) -> int:

@@ -8,7 +8,7 @@ evaluate them and nothing else. Definitions follow ``docs/protocol.md``
 from __future__ import annotations
 
 from stormcheck.model.events import Fault, Handshake, QueueDropped, Reaped
-from stormcheck.model.fleet import is_valid, judged_level, judges, perceived_age, reply_level
+from stormcheck.model.fleet import cutoff_age, is_valid, judges, perceived_age, reply_level
 from stormcheck.model.params import Params
 from stormcheck.model.state import CRASHED, CUT, HELD, NO_PING, RETRY, WAITING, State
 
@@ -133,8 +133,7 @@ def _client_margin(params: Params, state: State, c: int) -> int | None:
     for r in judges(params, state, c):
         age = perceived_age(params, at_refresh, r)
         for path in paths:
-            level, _ = judged_level(params, state, r, at_refresh, path, c)
-            margin = params.reap_ages[path][level] - age
+            margin = cutoff_age(params, state.servers[r], at_refresh, path) - age
             best = margin if best is None or margin < best else best
     return best
 

@@ -299,3 +299,40 @@ def test_modalities_decide_what_is_interesting():
     assert no.verdict_when_found() is Verdict.HOLDS and no.verdict_when_exhausted() is Verdict.VIOLATED
     assert {p.modality for p in PROPERTIES} == {ALWAYS, SOMETIMES}
     assert str(Verdict.INCONCLUSIVE) == "inconclusive"
+
+
+@pytest.mark.parametrize("rollout", ["socketio-4-ping-60", "socketio-2-ping-60", "python-websockets-ping-60"])
+def test_parameter_agreement_reads_the_cutoff_the_reaper_applies(rollout):
+    # These stacks' servers judge by T plus the interval their own ping schedule uses now
+    # ([heartbeat] interval_term = "in-use"). Rolled to a longer interval, the reaper waits longer,
+    # nothing is reaped, and the margin must say so (it once read the judged level's own I and called
+    # these rollouts violated). Control: the same fleet whose judge adds the judged level's I reaps a
+    # valid client, and the margin sees that coming.
+    from stormcheck.model.scenario import load_scenario, scenario_from_dict
+
+    def verdicts(interval_term: str) -> dict:
+        base = load_scenario(f"rollouts/{rollout}")
+        config = {**base.config, "heartbeat": {**base.config["heartbeat"], "interval_term": interval_term}}
+        params = scenario_from_dict(config, base.source).params
+        result = check_bfs(params, (no_valid_reap, parameter_agreement))
+        return {p.name: p.verdict for p in result.properties}
+
+    assert verdicts("in-use") == {"no_valid_reap": Verdict.HOLDS, "parameter_agreement": Verdict.HOLDS}
+    assert verdicts("judged") == {"no_valid_reap": Verdict.VIOLATED, "parameter_agreement": Verdict.VIOLATED}
+
+
+def test_the_margin_and_the_reaper_state_one_cutoff():
+    # `client_margin`'s server judges and `fleet.would_reap` both read `fleet.cutoff_age`: a session
+    # at exactly that age is reaped, one unit younger it is not.
+    from stormcheck.model.scenario import load_scenario
+
+    params = load_scenario("rollouts/socketio-4-ping-60").params
+    state = next(iter(initial_states(params)))
+    c = next(i for i, cl in enumerate(state.clients) if cl.session)
+    session, s = state.clients[c].session, state.clients[c].server
+    for path in params.heartbeat.paths:
+        if path not in ("publish", "gc"):
+            continue
+        age = fleet.cutoff_age(params, state.servers[s], session, path) - fleet.perceived_age(params, session, s)
+        assert fleet.would_reap(params, state, s, session._replace(age=session.age + age), path, c)
+        assert not fleet.would_reap(params, state, s, session._replace(age=session.age + age - 1), path, c)
