@@ -60,8 +60,23 @@ NOTE = "#fff8e1"
 
 
 def lanes(params: Params) -> list[str]:
-    """Lane names, left to right: clients, servers, then the store."""
-    return [f"c{c}" for c in range(params.clients)] + [f"s{s}" for s in range(params.servers)] + ["store"]
+    """Lane names, left to right: clients, a proxy between them and the servers, servers, then a shared store.
+
+    The store has a lane only where sessions live in one (`Heartbeat.store`
+    "shared"): with sessions local to their socket, what a server records or
+    reaps is drawn on its own lane.
+    """
+    proxy = ["proxy"] if any(j.side == "proxy" for j in params.judges) else []
+    store = ["store"] if params.heartbeat.store != "local" else []
+    return [f"c{c}" for c in range(params.clients)] + proxy + [f"s{s}" for s in range(params.servers)] + store
+
+
+def _lane_title(params: Params, name: str) -> str:
+    if name == "store":
+        return "shared store"
+    if name == "proxy":
+        return next(j.name for j in params.judges if j.side == "proxy")
+    return name
 
 
 class _Canvas:
@@ -69,6 +84,7 @@ class _Canvas:
 
     def __init__(self, names: list[str], uid: str) -> None:
         self.uid = uid  # prefixes marker ids: several diagrams may share one page
+        self.shared = "store" in names  # sessions in a shared store, else each in its server
         self.x = {name: LEFT + LANE_GAP // 2 + i * LANE_GAP for i, name in enumerate(names)}
         self.width = LEFT + LANE_GAP * len(names)
         self.parts: list[str] = []
@@ -90,6 +106,17 @@ class _Canvas:
             f'marker-end="url(#{marker})"/>'
         )
         self.text((x1 + x2) / 2, y - 4, label, color=color, weight="bold" if color == FATAL else "normal")
+
+    def to_store(self, server: str, y: float, label: str, **how) -> None:
+        """What a server writes to or reaps from its sessions: an arrow to the shared store, or a note on itself."""
+        if self.shared:
+            self.arrow(server, "store", y, label, **how)
+        else:
+            self.note(server, y, label, color=how.get("color", ARROW))
+
+    def fleet_lane(self) -> str:
+        """Where a fleet-wide note goes: the shared store, else the first server."""
+        return "store" if self.shared else next(n for n in self.x if n.startswith("s"))
 
     def note(self, lane: str, y: float, label: str, *, color: str = ARROW) -> None:
         w = len(label) * CHAR + 10
@@ -118,10 +145,10 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any, unit: str = "s") -> No
     # store: drawn on the same row, since it is the same instant.
     if isinstance(ev, Handshake):
         cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"handshake: T={ev.timeout} I={ev.interval}")
-        cv.arrow(f"s{ev.server}", "store", y, f"new session c{ev.client}")
+        cv.to_store(f"s{ev.server}", y, f"new session c{ev.client}")
     elif isinstance(ev, Refreshed):
         cv.arrow(f"c{ev.client}", f"s{ev.server}", y, f"connect, held {ev.hold}{unit}")
-        cv.arrow(f"s{ev.server}", "store", y, f"refresh c{ev.client} (age {ev.age}{unit})")
+        cv.to_store(f"s{ev.server}", y, f"refresh c{ev.client} (age {ev.age}{unit})")
     elif isinstance(ev, Replied):
         cv.arrow(f"s{ev.server}", f"c{ev.client}", y, f"reply: T={ev.timeout} I={ev.interval}")
     elif isinstance(ev, Refused):
@@ -136,7 +163,7 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any, unit: str = "s") -> No
     elif isinstance(ev, Reaped) and ev.path == "resume":
         valid = is_valid(pre, ev.client)
         label = f"session of {'valid ' if valid else ''}c{ev.client} expired: closed {ev.age}s ago >= {ev.cutoff}s"
-        cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
+        cv.to_store(f"s{ev.server}", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Struck):
         cv.note(f"s{ev.server}", y, f"early ping c{ev.client}: {ev.spacing}s < {ev.min_spacing}s (strike {ev.strikes})")
     elif isinstance(ev, Reaped) and ev.path == "spacing":
@@ -144,21 +171,31 @@ def _draw_event(cv: _Canvas, y: float, ev: Any, pre: Any, unit: str = "s") -> No
         label = f"GOAWAY too_many_pings to {'valid ' if valid else ''}c{ev.client}: {ev.age}s < {ev.cutoff}s apart"
         cv.arrow(f"s{ev.server}", f"c{ev.client}", y, label, color=FATAL if valid else "#9e9e9e",
                  width=2.6 if valid else 1.2)
+    elif isinstance(ev, Reaped) and ev.path in ("client", "proxy"):
+        # A judge beside the servers': the client closes its own socket, or the proxy cuts the connection.
+        valid = is_valid(pre, ev.client)
+        who = "gives up" if ev.path == "client" else f"cuts {'valid ' if valid else ''}c{ev.client}"
+        label = f"{who}: silent {ev.age}{unit} >= {ev.cutoff}{unit}"
+        src, dst = (f"c{ev.client}", f"s{ev.server}") if ev.path == "client" else ("proxy", f"c{ev.client}")
+        cv.arrow(src, dst, y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Reaped):
         valid = is_valid(pre, ev.client)
         label = f"reap {'valid ' if valid else ''}c{ev.client} ({ev.path}): age {ev.age}{unit} >= {ev.cutoff}"
         color = FATAL if valid else "#9e9e9e"
-        cv.arrow(f"s{ev.server}", "store", y, label, color=color, width=2.6 if valid else 1.2)
+        if cv.shared:
+            cv.arrow(f"s{ev.server}", "store", y, label, color=color, width=2.6 if valid else 1.2)
+        else:  # the server's own liveness timer closes the socket it holds
+            cv.arrow(f"s{ev.server}", f"c{ev.client}", y, label, color=color, width=2.6 if valid else 1.2)
     elif isinstance(ev, QueueDropped):
         valid = is_valid(pre, ev.client) and ev.lost
         fate = "message lost" if ev.lost else f"s{ev.holder} flushed it first"
         label = (f"drop queue of {'valid ' if valid else ''}c{ev.client} (publish): age {ev.age}{unit} >= {ev.cutoff}; "
                  f"{fate}")
-        cv.arrow(f"s{ev.server}", "store", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
+        cv.to_store(f"s{ev.server}", y, label, color=FATAL if valid else "#9e9e9e", width=2.6 if valid else 1.2)
     elif isinstance(ev, Swept):
-        cv.arrow(f"s{ev.server}", "store", y, f"GC round: cutoff {ev.cutoff}")
+        cv.to_store(f"s{ev.server}", y, f"GC round: cutoff {ev.cutoff}")
     elif isinstance(ev, Adjusted):
-        lane = f"s{ev.server}" if ev.server >= 0 else "store"
+        lane = f"s{ev.server}" if ev.server >= 0 else cv.fleet_lane()
         what = {"both": "advice+reaper", "advice": "advice", "reaper": "reaper"}.get(ev.what, ev.what)
         if ev.server < 0:
             cv.note(lane, y, f"fleet target T={ev.timeout} I={ev.interval}")
@@ -215,7 +252,7 @@ def sequence_diagram(run: Run, params: Params, *, fatal: int | None = None, titl
         w = 96 if name == "store" else 60
         cv.parts.append(f'<rect x="{x - w // 2}" y="8" width="{w}" height="26" rx="4" fill="#eceff1" '
                         f'stroke="{ARROW}"/>')
-        cv.text(x, 26, "shared store" if name == "store" else name, weight="bold", size=12)
+        cv.text(x, 26, _lane_title(params, name), weight="bold", size=12)
     if run.loop is not None:  # a lasso: the steps after state `loop` repeat forever
         first = next((k for k, (i, *_rest) in enumerate(rows) if i > run.loop), len(rows))
         y = TOP + ROW * first + 8

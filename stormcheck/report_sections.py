@@ -16,7 +16,7 @@ from stormcheck.model.fleet import cutoff_text, is_valid
 from stormcheck.properties.core import ALWAYS, Verdict
 from stormcheck.properties.protocol import by_name, next_refresh_age, reap_margin
 from stormcheck.traces.run import session_ages, true_age
-from stormcheck.traces.timeline import clock, render_timeline
+from stormcheck.traces.timeline import clock, cutoff_expr, reap_text, render_timeline
 
 from .msc import sequence_diagram
 from .output import run_scenario
@@ -144,18 +144,24 @@ def _arithmetic(prop_name: str, run, params) -> list[str]:
     pre, (action, st) = run.states[-2], run.steps[-1]
     ages = session_ages(run, params.age_cap)[-2]  # true ages, not the ones the model saturates
     lines, u = [], params.unit  # every time below is in the fleet's unit
+    now = run.times()[-1]
     for ev in st.events:
         if not (isinstance(ev, Reaped) and is_valid(pre, ev.client)):
             continue
         saturated, ev = ev.age, true_age(pre, ages, ev)[0]
-        mult = params.gc_mult if ev.path == "gc" else params.publish_mult
-        product = cutoff_text(mult * ev.timeout)
-        m = cutoff_text(mult)
-        formula = (f"{m} x T = {m} x {ev.timeout} = {ev.cutoff}" if product == ev.cutoff
-                   else f"{ev.cutoff} (judged with T = {ev.timeout})")
-        by = "its own server's T" if ev.judged_by == "server" else "the T recorded with the session"
+        if ev.path not in ("gc", "publish"):
+            # A judge beside the servers' reapers (the client's own check, a proxy), a resume window, a
+            # minimum spacing: the timeline's statement of the cut, word for word.
+            lines.append(f"Step {len(run)}: {reap_text(params, pre, ev, now)}.")
+            continue
+        m = cutoff_text(params.gc_mult if ev.path == "gc" else params.publish_mult)
+        k = params.heartbeat.interval_multiplier
+        symbols = f"{m} x T" + (f" + {cutoff_text(k)} x I" if k else "")
+        by = {"server": "its own server's T", "session": "the T recorded with the session",
+              "client": "the client's own T"}.get(ev.judged_by, ev.judged_by)
         lines.append(f"Step {len(run)}: s{ev.server}'s {ev.path} reaper judges c{ev.client}'s session by {by}: "
-                     f"cutoff = {formula} {u}; the age it saw was {ev.age} {u} >= {ev.cutoff} {u}, so it reaped.")
+                     f"cutoff = {symbols} = {cutoff_expr(params, ev)} {u}; the age it saw was {ev.age} {u} >= "
+                     f"{ev.cutoff} {u}, so it reaped.")
         due = next_refresh_age(params, pre, ev.client)
         if due is not None:
             due += ev.age - saturated

@@ -541,3 +541,30 @@ def test_trace_links_work_from_the_page_alone(tmp_path, capsys):
     shutil.copy(out / "report.html", mailed)
     hrefs = [el.get("href") for el in _xml_file(mailed).iter() if el.get("href")]
     assert all(h.startswith(("#", "data:")) for h in hrefs), [h[:40] for h in hrefs if not h.startswith("data:")]
+
+
+def test_a_proxy_cut_is_explained_and_drawn_as_the_proxy_s():
+    # proxies/nginx-websockets-ping-90: nginx's idle timeout cuts a connection whose pings come
+    # every 90 s. The violation section states the cut as the timeline does (the proxy's idle
+    # timeout, not a server reaper's T), and the sequence diagram draws the proxy's lane and no
+    # shared store (sessions live with their sockets). Control: the 2015 fleet keeps its store lane.
+    from stormcheck.checkers.bfs import check_bfs
+    from stormcheck.properties.protocol import no_valid_reap
+    from stormcheck.report_sections import _arithmetic
+
+    sc = load_scenario("proxies/nginx-websockets-ping-90")
+    run = check_bfs(sc.params, (no_valid_reap,)).get("no_valid_reap").run
+    text = " ".join(_arithmetic("no_valid_reap", run, sc.params))
+    assert "proxy nginx cuts valid c0's connection" in text and "idle" in text
+    assert "reaper judges" not in text and "judged with T" not in text
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = [_text(t) for t in ET.fromstring(sequence_diagram(run, sc.params, uid="p")).iter(f"{ns}text")]
+    assert "nginx" in labels and "shared store" not in labels
+    assert any(label.startswith("cuts valid c0: silent") for label in labels)
+    gitter = load_scenario("gitter-2015")
+    g_run = replay_trace(Trace.read(ROOT / "counterexamples" / "gitter-2015.per-server.no_valid_reap.itf.json"),
+                         gitter.params)
+    g_labels = [_text(t) for t in ET.fromstring(sequence_diagram(g_run, gitter.params, uid="g")).iter(f"{ns}text")]
+    assert "shared store" in g_labels and "nginx" not in g_labels
+    assert "cutoff = 1.6 x T = 1.6 x 45 = 72 s" in " ".join(_arithmetic("no_valid_reap", g_run, gitter.params))
+

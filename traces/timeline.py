@@ -54,7 +54,7 @@ from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, A
 
 from .run import Run, session_ages, true_age
 
-__all__ = ["render_timeline", "clock", "WIDTH"]
+__all__ = ["render_timeline", "clock", "WIDTH", "cutoff_expr", "reap_text"]
 
 WIDTH = 100
 _WHAT = {"both": "advice and reaper", "advice": "advice only", "reaper": "reaper only"}
@@ -242,7 +242,7 @@ def _adjusted_text(params: Params, action: Action, ev: Adjusted) -> str:
     return f"s{ev.server} adopts the fleet's {what}"
 
 
-def _cutoff_expr(params: Params, ev: Reaped) -> str:
+def cutoff_expr(params: Params, ev: Reaped) -> str:
     """``1.6 x 45 = 72``, or with an interval term ``1 x 5 + 1 x 25 = 30``."""
     if ev.judged_by == "proxy":
         return f"idle timeout {ev.cutoff}"
@@ -257,7 +257,7 @@ def _cutoff_expr(params: Params, ev: Reaped) -> str:
     return f"{cutoff_text(mult)} x {ev.timeout} + {cutoff_text(k)} x {cutoff_text(interval / k)} = {ev.cutoff}"
 
 
-def _reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = True) -> str:
+def reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = True) -> str:
     path = {"gc": "GC", "publish": "publish path", "existence": "existence check"}.get(ev.path, ev.path)
     if not _faye(params):
         path = "liveness timer" if ev.judged_by != "client" else "client-side liveness check"
@@ -279,14 +279,14 @@ def _reap_text(params: Params, pre: State, ev: Reaped, now: int, exact: bool = T
         judge = next(j for j in params.judges if j.side == ev.path)
         if ev.path == "client":
             return (f"{who} gives up on s{ev.server} (its own check, by its handshake's values): "
-                    f"silence {age} >= {_cutoff_expr(params, ev)}{since}")
+                    f"silence {age} >= {cutoff_expr(params, ev)}{since}")
         return (f"proxy {judge.name} cuts {who}'s connection to s{ev.server}: "
-                f"idle {age} >= {_cutoff_expr(params, ev)}{since}")
+                f"idle {age} >= {cutoff_expr(params, ev)}{since}")
     if is_valid(pre, ev.client):
         who = f"valid c{ev.client}"
     else:
         who = f"c{ev.client} ({ {CRASHED: 'crashed', CUT: 'network cut off'}.get(cl.phase, cl.phase)})"
-    text = f"s{ev.server} {path} reaps {who}: age {age} >= {_cutoff_expr(params, ev)}"
+    text = f"s{ev.server} {path} reaps {who}: age {age} >= {cutoff_expr(params, ev)}"
     # The model reaps at the end of a tick (the worst case for the session);
     # say since when the age was past the cutoff.
     return text + since
@@ -389,7 +389,7 @@ def _as_reap(ev: QueueDropped) -> Reaped:
 
 
 def _queue_text(params: Params, pre: State, ev: QueueDropped, now: int, exact: bool = True) -> str:
-    text = _reap_text(params, pre, _as_reap(ev), now, exact).replace(" reaps ", " drops the message queue of ", 1)
+    text = reap_text(params, pre, _as_reap(ev), now, exact).replace(" reaps ", " drops the message queue of ", 1)
     if not ev.lost:
         return text + f"; s{ev.holder} had flushed the queue down c{ev.client}'s socket first: the message was delivered"
     if ev.holder >= 0:
@@ -411,7 +411,7 @@ def _violation(out: _Out, params: Params, pre: State, ev: Any, i: int, now: int,
         out.say(now, f"VIOLATION (step {i}): {_queue_text(params, pre, ev, now, exact)}")
         ev = _as_reap(ev)
     else:
-        out.say(now, f"VIOLATION (step {i}): {_reap_text(params, pre, ev, now, exact)}")
+        out.say(now, f"VIOLATION (step {i}): {reap_text(params, pre, ev, now, exact)}")
     out.say(None, f"c{ev.client} was valid: {_valid_because(params, pre, ev.client, now, hist)}", 9)
     out.say(None, f"the cutoff was wrong: {_wrong_because(params, pre, ev, hist)}", 9)
 
@@ -574,7 +574,7 @@ def render_timeline(run: Run, params: Params, title: str = "", focus: Any = None
             if _lost(pre, ev):
                 _violation(out, params, pre, ev, i, now, hist, exact)
             elif isinstance(ev, Reaped):
-                out.say(now, _reap_text(params, pre, ev, now, exact))
+                out.say(now, reap_text(params, pre, ev, now, exact))
             elif isinstance(ev, QueueDropped):
                 out.say(now, _queue_text(params, pre, ev, now, exact))
             else:
