@@ -206,6 +206,11 @@ ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
     "a running client's session at A is served by servers at A": lambda e, f: z3.Implies(
         z3.And(_c(f).has, _c(f).hs == 0, z3.Not(_phase(f, _X))),
         z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
+    # Clients first: no server moves before the clients phase is done and its release window over
+    # (`RolloutRules.current`), and from then on no client starts a session at A, so the other
+    # clients (`SState.others`) cannot hold that phase back again once a server has moved.
+    "while other clients hold the clients phase back, every server is at A": lambda e, f: z3.Implies(
+        z3.Not(f.others), z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
     "every server's judge is at B once its advice is": lambda e, f: z3.And(
         [z3.Implies(s.adv >= 1, s.reap >= 1) for s in f.servers]),
     "every server's advice is at B once its judge is": lambda e, f: z3.And(
