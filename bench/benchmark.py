@@ -180,6 +180,12 @@ for _stack in ("actioncable", "faye", "grpc", "mqtt", "phoenix", "python-websock
                "socketio-4"):
     _case(f"z3/proof/stacks/{_stack}", f"stacks/{_stack}", "off", engine="z3-proof")
     _case(f"z3/region/stacks/{_stack}", f"stacks/{_stack}", "off", _STACK_RANGES, engine="z3-region")
+# Regions with a lower bound (gRPC's minimum ping spacing, 300 s: the ranges above stay below it)
+# and with the published Faye stack's retry on the old id, at its 2015 fleet.
+_case("z3/region/stacks/grpc-spacing", "stacks/grpc", "off",
+      {"ranges": {"timeout": [3600, 7220], "interval": [1, 600], "rtt_max": [0, 5]}}, engine="z3-region")
+_case("z3/region/gitter-2015-published/off", "gitter-2015-published", "off",
+      {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-region")
 # Every shipped rollout: no_valid_reap proved or certified (target under 5 s each), and plan over ranges.
 for _rollout in ("actioncable-beat-10", "faye-timeout-101", "mqtt-keepalive-120", "phoenix-heartbeat-90",
                  "python-websockets-ping-60", "signalr-keepalive-60", "socketio-2-ping-60", "socketio-4-ping-60",
@@ -187,6 +193,8 @@ for _rollout in ("actioncable-beat-10", "faye-timeout-101", "mqtt-keepalive-120"
     _case(f"z3/rollout/{_rollout}", f"rollouts/{_rollout}", "off", engine="z3-rollout")
 _case("z3/plan/phoenix-ranged", "rollouts/phoenix-heartbeat-90", "off",
       {"ranges": {"timeout": [40, 80], "interval": [10, 30], "rtt_max": [1, 4]}}, engine="z3-plan")
+# Both orders of ActionCable's change: the release first is proved (the order as written is violated).
+_case("z3/plan/actioncable-beat-10", "rollouts/actioncable-beat-10", "off", engine="z3-plan")
 # Conformance: every scenario of one stack run on its real library (stormcheck conform), wall time
 # per stack; the whole stack suite's target is under 4 minutes.
 for _stack in ("websockets", "socketio-4", "socketio-2", "mqtt", "nginx"):

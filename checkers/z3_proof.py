@@ -46,7 +46,7 @@ from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING
 from .z3_bmc import SolverUnknown, check_known
 from .z3_encoding import PHASE, Encoding, SState, select
 
-__all__ = ["LEMMAS", "ROLLOUT_LEMMAS", "lemmas_for", "ProofOutcome", "prove", "houdini", "covers_text"]
+__all__ = ["LEMMAS", "ROLLOUT_LEMMAS", "lemmas_for", "spaced", "ProofOutcome", "prove", "houdini", "covers_text"]
 
 _H, _W, _R, _CUT, _X, _J = (PHASE[p] for p in (HELD, WAITING, RETRY, CUT, CRASHED, REJOIN))
 
@@ -57,6 +57,18 @@ def _c(f: SState):
 
 def _phase(f, *phases):
     return z3.Or([_c(f).phase == p for p in phases])
+
+
+def spaced(e: Encoding) -> z3.BoolRef:
+    """No heartbeat can come closer than the minimum spacing (`Heartbeat.min_spacing`, `fleet._spacing`).
+
+    A heartbeat reaches its server the hold, the interval of the reply's
+    level and the RTT of that round trip after the previous one reached it
+    (`fleet._reply`); the interval and the RTT alone are at least the
+    smallest interval plus the smallest RTT choice. Exact for a ping
+    answered at once (hold 0); for a held connect the hold only adds to it.
+    """
+    return e.i_min + e.rtt_min >= e.params.heartbeat.min_spacing
 
 
 # Candidate lemmas over one frame of the one-client system: name -> formula.
@@ -129,6 +141,10 @@ LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
         _c(f).age + _c(f).timer <= select(e.H, _c(f).ref) + select(e.I, _c(f).ref) + e.rtt_max + e.retry_wait),
     # A minimum spacing (`Heartbeat.min_spacing`): no heartbeat came early.
     "no early heartbeat is on record": lambda e, f: _c(f).strikes <= 0,
+    # The same where the parameters keep every heartbeat spaced (a region's lower bound, `spaced`):
+    # over a range that also holds intervals below the minimum, only this form can be inductive.
+    "where heartbeats are spaced, no early heartbeat is on record": lambda e, f: z3.Implies(
+        spaced(e), _c(f).strikes <= 0),
     "waiting: wait left <= I of the recorded level + RTT": lambda e, f: z3.Implies(
         _phase(f, _W), _c(f).timer <= select(e.I, _c(f).ref) + e.rtt_max),
     # Staged rollouts: which timeout reapers judge by, against what clients were told.
@@ -190,6 +206,11 @@ ROLLOUT_LEMMAS: dict[str, Callable[[Encoding, SState], z3.BoolRef]] = {
     "a running client's session at A is served by servers at A": lambda e, f: z3.Implies(
         z3.And(_c(f).has, _c(f).hs == 0, z3.Not(_phase(f, _X))),
         z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
+    # Clients first: no server moves before the clients phase is done and its release window over
+    # (`RolloutRules.current`), and from then on no client starts a session at A, so the other
+    # clients (`SState.others`) cannot hold that phase back again once a server has moved.
+    "while other clients hold the clients phase back, every server is at A": lambda e, f: z3.Implies(
+        z3.Not(f.others), z3.And([z3.And(s.adv == 0, s.reap == 0) for s in f.servers])),
     "every server's judge is at B once its advice is": lambda e, f: z3.And(
         [z3.Implies(s.adv >= 1, s.reap >= 1) for s in f.servers]),
     "every server's advice is at B once its judge is": lambda e, f: z3.And(

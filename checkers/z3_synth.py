@@ -25,7 +25,9 @@ session. Method, per path:
 region is taken from a small family of readable constraints, each of the
 form "the oldest a live session gets before its next refresh is younger than
 the earliest cutoff that can judge it" (per design: base level only, the
-largest hold against the smallest timeout, or level by level). Z3 proves
+largest hold against the smallest timeout, or level by level; with the retry
+delay added where a dropped client retries on its old id), and, under a
+minimum spacing, "and heartbeats land at least that far apart". Z3 proves
 which of them imply safety under the invariant over the whole range
 (`region`: the weakest such one), and a point just outside it, found by Z3,
 is checked with a certified bounded search. A region is always a
@@ -47,11 +49,12 @@ from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
 from stormcheck.properties.core import ALWAYS, STEP, NotEncoded, Property
+from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.run import Run
 
 from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, check_known, make_solver, search
-from .z3_encoding import Encoding, ceil_times
-from .z3_proof import LEMMAS, covers_text, houdini
+from .z3_encoding import REAPS, Encoding, ceil_times
+from .z3_proof import LEMMAS, covers_text, houdini, spaced
 
 __all__ = ["Threshold", "Region", "adjuster_thresholds", "safe_region", "path_property", "PATHS",
            "SynthesisError"]
@@ -199,17 +202,24 @@ def _least(s: z3.Solver, x, low: int, high: int) -> int | None:
     return lo
 
 
-def _certified_run(point: Scenario, paths: tuple[str, ...], max_steps: int, seed: int, timeout_ms: int) -> Run | None:
-    """A replayed run of the point fleet in which a reaper of `paths` destroys a valid session."""
+def _certified_run(point: Scenario, paths: tuple[str, ...], max_steps: int, seed: int, timeout_ms: int,
+                   prop: Property | None = None, first: int | None = None) -> Run | None:
+    """A replayed run of the point fleet in which a reaper of `paths` destroys a valid session.
+
+    `prop`: the property the replayed run must break (default:
+    `path_property(paths)`). `first`: a shorter bound asked before
+    `max_steps` (default none).
+    """
     ctx = z3.Context()
     enc = Encoding(point.params, ctx=ctx)
     # One query at the full bound: any run will do, and proving shorter
-    # bounds free first would double the time.
+    # bounds free first would double the time (the 2015 thresholds' 12-step runs).
+    depths = [first, max_steps] if first is not None and first < max_steps else [max_steps]
     outcome = search(enc.init(), enc.trans, lambda i: enc.bad(i, paths), max_steps,
-                     make_solver(seed, timeout_ms, ctx=ctx), depths=[max_steps])
+                     make_solver(seed, timeout_ms, ctx=ctx), depths=depths)
     if outcome.status != "found":
         return None
-    return certify(point.params, enc, outcome, path_property(paths))
+    return certify(point.params, enc, outcome, prop if prop is not None else path_property(paths))
 
 
 # ---------------------------------------------------------------- the region over [ranges]
@@ -220,21 +230,23 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
 
     The age at which a refresh lands is the hold (T for a held connect, 0 for
     a ping answered at once: `Heartbeat.hold`) plus the interval plus the
-    RTT; the earliest cutoff is the smallest multiplier of the stack's reaper
-    paths times T, plus its interval term (``interval_multiplier x I``).
-    Each candidate is only a guess until Z3 proves it (`safe_region`).
+    RTT (plus the retry delay for a retry on the old id); the earliest cutoff
+    is the smallest multiplier of the stack's reaping paths times T, plus its
+    interval term (``interval_multiplier x I``). Under a minimum spacing a
+    lower bound joins each form. Each candidate is only a guess until Z3
+    proves it (`safe_region`).
     """
     p = enc.params
     hb = p.heartbeat
-    m = min(p.multiplier(path) for path in hb.paths)  # the smallest multiplier gives the earliest cutoff
+    # The smallest multiplier gives the earliest cutoff; a publish that only
+    # drops a queue (the published engine) reaps nothing.
+    reaping = [path for path in hb.paths if not (path == "publish" and p.publish_expired == "drop-queue")]
+    m = min(p.multiplier(path) for path in reaping or hb.paths)
     k = hb.interval_multiplier
     mtxt, ktxt = f"{float(m):g}", f"{float(k):g}"
     gap = enc.gap
     gap_txt = " + clock gap" if enc.ranges.get("skew") or p.max_skew_gap else ""
     held = hb.hold == "timeout"
-
-    def refresh(i, h, name=""):
-        return h + i + enc.rtt_max + gap, (f"T{name} + " if held else "") + f"I{name} + rtt_max{gap_txt}"
 
     def cutoff(t, i, name=""):
         if not k:
@@ -244,21 +256,48 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
         num = m.numerator * k.denominator * t + k.numerator * m.denominator * i
         return (num + d - 1) / d, f"ceil({mtxt} x T{name} + {ktxt} x I{name})"
 
-    out = []
-    # 1. Every server stays at the base level (static designs).
-    (lhs, ltxt), (rhs, rtxt) = refresh(enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
-    out.append((f"{ltxt} < {rtxt}", lhs < rhs, [(lhs, rhs)]))
-    if len(enc.T) > 1:
-        # 2. Level by level (a session judged by the level it was held for).
-        pairs = [(refresh(i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
-        out.append((f"for every level l: {refresh(0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
-                    z3.And([a < b for a, b in pairs]), pairs))
-        # 3. The largest hold against the smallest timeout (reapers judge by their own server).
-        if not k:
-            lhs = enc.hold_max + enc.i_max + enc.rtt_max + gap  # hold_max: 0 where a ping is answered at once
-            rhs = ceil_times(m, enc.t_min)
-            what = ("max T + " if held else "") + f"max I + rtt_max{gap_txt} < ceil({mtxt} x min T)"
-            out.append((what, lhs < rhs, [(lhs, rhs)]))
+    def forms(late, late_txt):
+        """Forms 1-3, a refresh landing `late` after the hold, interval and RTT."""
+        def refresh(i, h, name=""):
+            return (h + i + enc.rtt_max + gap + late,
+                    (f"T{name} + " if held else "") + f"I{name} + rtt_max{gap_txt}{late_txt}")
+
+        out = []
+        # 1. Every server stays at the base level (static designs).
+        (lhs, ltxt), (rhs, rtxt) = refresh(enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
+        out.append((f"{ltxt} < {rtxt}", lhs < rhs, [(lhs, rhs)]))
+        if len(enc.T) > 1:
+            # 2. Level by level (a session judged by the level it was held for).
+            pairs = [(refresh(i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
+            out.append((f"for every level l: {refresh(0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
+                        z3.And([a < b for a, b in pairs]), pairs))
+            # 3. The largest hold against the smallest timeout (reapers judge by their own server).
+            if not k:
+                lhs = enc.hold_max + enc.i_max + enc.rtt_max + gap + late  # hold_max: 0 for a ping answered at once
+                rhs = ceil_times(m, enc.t_min)
+                what = ("max T + " if held else "") + f"max I + rtt_max{gap_txt}{late_txt} < ceil({mtxt} x min T)"
+                out.append((what, lhs < rhs, [(lhs, rhs)]))
+        return out
+
+    out = forms(0, "")
+    if p.after_drop == "same-id":
+        # A client whose socket dropped retries on its old id (Faye's stock
+        # client): its session keeps ageing through the retry delay (`retry`
+        # then the RTT: `Params.retry_delay`), and the retry's connect meets
+        # the existence check (`fleet._connect`). A drop can come just before
+        # the refresh would have landed.
+        out += forms(p.retry + enc.rtt_max, f" + retry {p.retry} + rtt_max")
+    if hb.min_spacing:
+        # 4. A lower bound as well: under a minimum spacing the server closes a
+        # connection whose heartbeats come too close (`z3_proof.spaced`). Each
+        # upper-bound form above, with the heartbeats spaced; the spacing's
+        # pair comes first, so the point just outside crosses the lower bound.
+        ms = hb.min_spacing
+        lhs = enc.i_min + enc.rtt_min
+        itxt = "I0" if len(enc.I) == 1 else "min I"
+        floor = (f"{itxt} + rtt_min >= {ms}", spaced(enc), (enc.num(ms - 1), lhs))
+        out += [(f"{floor[0]} and {text}", z3.And(floor[1], formula), [floor[2], *pairs])
+                for text, formula, pairs in list(out)]
     return out
 
 
@@ -367,6 +406,28 @@ def _cti(scenario: Scenario, enc: Encoding, solver, inv: list) -> tuple[Run, dic
     return Run(state, steps), config
 
 
+def _just_outside(s: z3.Solver, pairs: list) -> tuple[z3.ModelRef | None, bool]:
+    """A point outside the region `s` (its negation) holds, and whether it is on the edge.
+
+    On the edge: one inequality fails by exactly zero (lhs == rhs), the
+    others holding, so only one bound is crossed; the pairs are tried in
+    order (a candidate puts the bound it wants shown first). Else any such
+    point with some inequality at zero; else (a point scenario far outside)
+    any point outside.
+    """
+    tries = [z3.And(lhs == rhs, *[a < b for j, (a, b) in enumerate(pairs) if j != i])
+             for i, (lhs, rhs) in enumerate(pairs)]
+    for edge in [*tries, z3.Or([lhs == rhs for lhs, rhs in pairs])]:
+        s.push()
+        s.add(edge)
+        found = check_known(s) == z3.sat
+        model = s.model() if found else None
+        s.pop()
+        if found:
+            return model, True
+    return (s.model(), False) if check_known(s) == z3.sat else (None, False)
+
+
 def _neighbour_inside(enc: Encoding, solver, formula, outside: dict) -> dict | None:
     """A point inside the region one step from `outside` in one parameter (None: none is)."""
     flat = [(key, i, term) for key, terms in enc.base.items() for i, term in enumerate(terms)]
@@ -424,20 +485,18 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
     whole = check_known(s) == z3.unsat
     outside = run = config = inside = None
     if not whole:
-        # Just outside: some inequality fails by exactly zero (lhs == rhs);
-        # if none can (a point scenario far outside), any point outside.
-        s.push()
-        s.add(z3.Or([lhs == rhs for lhs, rhs in pairs]))
-        edge = check_known(s) == z3.sat
-        model = s.model() if edge else None
-        s.pop()
-        if model is None and check_known(s) == z3.sat:
-            model = s.model()
+        model, edge = _just_outside(s, pairs)
         if model is not None:
             outside = enc.param_values(model)
         if edge and some_inside:
             inside = _neighbour_inside(enc, solver, formula, outside)
+        if (edge and some_inside) or (model is not None and not ranges):
+            # A point scenario outside the region is its own point outside: check it too.
             config = concrete_config(scenario.config, outside) if outside else scenario.config
-            run = _certified_run(scenario_from_dict(config, scenario.source), PATHS, max_steps, seed, timeout_ms)
+            # Any reap of a valid session, as the proof excludes (a spacing close too).
+            # Bound 8 first: a drop and a retry past the cutoff take 8 steps on the
+            # Faye stack, found in 5 s at bound 8 and 29 s at bound 16 (measured).
+            run = _certified_run(scenario_from_dict(config, scenario.source), REAPS, max_steps, seed, timeout_ms,
+                                 no_valid_reap, first=8)
     return Region(scenario.name, params.design.name, ranges, text, covers, whole, outside, run, config, max_steps,
                   time.perf_counter() - start, tuple(rejected), some_inside, inside, cti, formula, dict(enc.base))

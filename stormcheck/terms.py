@@ -47,6 +47,9 @@ def _constraint(scenario, constraint: str) -> str:
     for key, (model, _) in _KEYS.items():
         if key in terms:
             out = re.sub(rf"\b{re.escape(model)}\b", terms[key], out)
+    if "rtt" in terms:
+        # A lower bound reads the smallest RTT choice (`z3_synth._candidates`).
+        out = re.sub(r"\brtt_min\b", f"min {terms['rtt']}", out)
     return out
 
 
@@ -79,7 +82,7 @@ def in_terms(scenario, region) -> list[str]:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:
         lines.append(f"    outside (a certified run reaps a valid session): {_point(scenario, region.outside)}")
-    return lines
+    return lines if len(lines) > 1 else []  # nothing proved nor checked: nothing to restate
 
 
 def terms_doc(scenario, region) -> dict | None:

@@ -79,10 +79,15 @@ def test_synth_on_a_stack_states_its_region_in_the_stack_rules(capsys, name, reg
     assert region in out and "proved: any number of clients" in out and "safe" in out
 
 
-def test_synth_on_a_violated_stack_proves_nothing_and_says_so(capsys):
-    # gRPC with a 10 s client keepalive against a 300 s minimum: no region of the upper-bound form is safe.
-    assert main(["synth", "variants/grpc-keepalive-10"]) == 3
-    assert "no candidate region is proved safe" in capsys.readouterr().out
+def test_synth_on_a_violated_stack_shows_the_bound_it_breaks(capsys):
+    # gRPC with a 10 s client keepalive against a 300 s minimum: no upper-bound form is safe; the
+    # region with the spacing's lower bound is proved, the scenario is outside it, and a run there
+    # is certified (the "too many pings" close).
+    assert main(["synth", "variants/grpc-keepalive-10"]) == 0
+    out = capsys.readouterr().out
+    assert "not sufficient: I0 + rtt_max < ceil(1 x T0)" in out
+    assert "I0 + rtt_min >= 300 and I0 + rtt_max < ceil(1 x T0)" in out and "nothing in range is proved safe" in out
+    assert "outside, at the scenario's values: a valid session is reaped (certified run of" in out
 
 
 def test_synth_bad_input(tmp_path, capsys):

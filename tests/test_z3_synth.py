@@ -15,10 +15,14 @@ import copy
 import math
 
 import pytest
+import z3
 
 from stormcheck.checkers.bfs import check_bfs
 from stormcheck.checkers.hypo import check_hypothesis
+from stormcheck.checkers.z3_bmc import make_solver
+from stormcheck.checkers.z3_proof import prove
 from stormcheck.checkers.z3_synth import SynthesisError, adjuster_thresholds, path_property, safe_region
+from stormcheck.model.events import Reaped
 from stormcheck.model.params import adjuster_advice
 from stormcheck.model.scenario import concrete_config, load_scenario, scenario_from_dict
 from stormcheck.properties.core import Verdict
@@ -129,3 +133,73 @@ def test_fleet_sizes_are_not_region_parameters():
     sc = _ranged("off", {"clients": [1, 3]})
     with pytest.raises(SynthesisError, match="any number of clients"):
         safe_region(sc)
+
+
+def _ranged_stack(name: str, ranges: dict):
+    config = copy.deepcopy(load_scenario(f"stacks/{name}").config)
+    config["ranges"] = ranges
+    return scenario_from_dict(config, "test")
+
+
+GRPC_RANGES = {"timeout": [3600, 7220], "interval": [1, 600], "rtt_max": [0, 5]}
+
+
+def _last_reaps(scenario, region) -> list[str]:
+    """The reaper paths of the certified run's last step, replayed at the point outside."""
+    point = scenario_from_dict(region.outside_config, "test")
+    run = replay(point.params, region.outside_run.initial, region.outside_run.actions, region.outside_run.states)
+    return [e.path for e in run.steps[-1][1].events if isinstance(e, Reaped)]
+
+
+def test_grpc_region_has_the_minimum_spacing_as_its_lower_bound():
+    """gRPC closes a connection after too many pings closer than min_spacing (300 s here): the region
+    is bounded below by the spacing (a ping lands I + RTT after the previous one), the run just outside
+    ends in that close, and the point just inside is proved."""
+    sc = _ranged_stack("grpc", GRPC_RANGES)
+    region = safe_region(sc)
+    assert region.constraint == "I0 + rtt_min >= 300 and I0 + rtt_max < ceil(1 x T0)"
+    assert region.conclusive and not region.whole_range_safe
+    # rtt is [0, 2]: the smallest RTT choice is 0, so the edge is at I0 = 299, its neighbour at 300.
+    assert region.outside["interval"] == 299 and region.inside == {**region.outside, "interval": 300}
+    assert _last_reaps(sc, region) == ["spacing"]
+    inside = scenario_from_dict(concrete_config(sc.config, region.inside), "test")
+    assert prove(inside.params, "no_valid_reap", lambda ctx: make_solver(ctx=ctx)).status == "proved"
+
+
+FAYE_RANGES = {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}
+
+
+def test_faye_stack_region_counts_the_retry_on_the_old_id():
+    """The published Faye stack: a client whose socket dropped retries its connect on the same id
+    after the retry delay, and the existence check judges the session then. The region adds the retry
+    to the refresh age; the run just outside is that check, and the exhaustive engine agrees at both
+    neighbouring points."""
+    sc = _ranged_stack("faye", FAYE_RANGES)
+    region = safe_region(sc)
+    assert region.constraint == "T0 + I0 + rtt_max + retry 5 + rtt_max < ceil(1.6 x T0)"
+    assert "T0 + I0 + rtt_max < ceil(1.6 x T0)" in region.rejected  # without the retry: not sufficient
+    assert region.conclusive and sum(region.outside[k] != region.inside[k] for k in FAYE_RANGES) == 1
+    assert _last_reaps(sc, region) == ["existence"]
+    out = scenario_from_dict(concrete_config(sc.config, region.outside), "test")
+    inside = scenario_from_dict(concrete_config(sc.config, region.inside), "test")
+    assert check_bfs(out.params, (no_valid_reap,)).get("no_valid_reap").verdict is Verdict.VIOLATED
+    inside_result = check_bfs(inside.params, (no_valid_reap,))
+    assert inside_result.get("no_valid_reap").verdict is Verdict.HOLDS and inside_result.stats["complete"]
+
+
+@pytest.mark.parametrize("name, ranges", [("grpc", GRPC_RANGES), ("faye", FAYE_RANGES)])
+def test_a_bound_one_past_the_proved_one_is_rejected(monkeypatch, name, ranges):
+    # Seeded bugs: every candidate again with each of its bounds one unit looser
+    # (a spacing one below the minimum, a refresh one past the cutoff).
+    import stormcheck.checkers.z3_synth as synth
+
+    real = synth._candidates
+
+    def with_loose(enc):
+        out = real(enc)
+        return out + [("loose: " + text, z3.And([a < b + 1 for a, b in pairs]), pairs) for text, _, pairs in out]
+
+    monkeypatch.setattr(synth, "_candidates", with_loose)
+    region = safe_region(_ranged_stack(name, ranges), max_steps=1)
+    assert region.constraint is not None and not region.constraint.startswith("loose")
+    assert "loose: " + region.constraint in region.rejected
