@@ -156,7 +156,7 @@ def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner(), ahead: Se
         if isinstance(got, jobs.Failed):
             ctx.progress.line(f"{job.name} ... {got.error}")
         elif i >= len(ahead):
-            ctx.progress.line(f"{job.name} ... {got[0].verdict} ({got[1]:.1f} s)")
+            ctx.progress.line(f"{job.name} ... {_tally(got[0])} ({got[1]:.1f} s)")
         else:
             ctx.progress.line(f"{job.name} ... done")
 
@@ -169,6 +169,21 @@ def run_cells(ctx: ReportContext, runner: jobs.Runner = jobs.Runner(), ahead: Se
                                tuple(PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why) for p in props)),
                    0.0)
         ctx.cells.append(Cell(sc, engine, *got))
+
+
+def _tally(result: CheckResult) -> str:
+    """A cell's verdicts counted, ``holds 2, inconclusive 2``: what the page's matrix shows, property by property.
+
+    The result's overall verdict alone would read "inconclusive" for a cell
+    whose every safety property holds beside a witness not found.
+    """
+    counts: dict[str, int] = {}
+    for p in result.properties:
+        counts[str(p.verdict)] = counts.get(str(p.verdict), 0) + 1
+    return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: _ORDER.index(kv[0])))
+
+
+_ORDER = [str(v) for v in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.INCONCLUSIVE)]
 
 
 def _cell(engine: str, scenario, props, seed: int, options: dict):

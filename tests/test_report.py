@@ -248,8 +248,9 @@ def test_progress_one_line_per_stage_and_quiet(tmp_path, capsys):
     rc, out = _quick(tmp_path, "--design", "per-server", "--design", "off")
     err = capsys.readouterr().err
     assert rc == 0
-    assert re.search(r"^gitter-2015/per-server/exhaustive \.\.\. violated \(\d+\.\d s\)$", err, re.M), err
-    assert re.search(r"^gitter-2015/off/exhaustive \.\.\. holds \(\d+\.\d s\)$", err, re.M), err
+    # Each cell's verdicts counted, as the page's matrix shows them property by property.
+    assert re.search(r"^gitter-2015/per-server/exhaustive \.\.\. violated 2, holds 2 \(\d+\.\d s\)$", err, re.M), err
+    assert re.search(r"^gitter-2015/off/exhaustive \.\.\. holds 4 \(\d+\.\d s\)$", err, re.M), err
     assert re.search(r"^replay gitter-2015\.per-server\.no_valid_reap\.exhaustive \.\.\. replays", err, re.M), err
     rc, out = _quick(tmp_path, "--quiet")
     assert rc == 0 and capsys.readouterr().err == ""
