@@ -95,6 +95,8 @@ for _d in ("per-session", "fleet-wide-staged"):
 # compositional search's; "complete" means the verdict covers every fleet size.
 for _d in ("off", "per-session", "fleet-wide-staged"):
     _case(f"compositional/3x3-rtt2/{_d}", "gitter-2015", _d, _ONE_RTT, max_seconds=300, engine="compositional")
+for _d in ("off", "per-server", "fleet-wide", "fleet-wide-staged", "per-session-branch", "per-session"):
+    _case(f"compositional/3x3/{_d}", "gitter-2015", _d, _FLEET, max_seconds=120, engine="compositional")
 # The Hypothesis engine: time to the first violation, over several seeds.
 SEEDS = range(5)
 HYPOTHESIS_EXAMPLES, HYPOTHESIS_STEPS = 3000, 30
