@@ -190,7 +190,6 @@ def _check(name, design, **budget):
     return sc, run_engine("compositional", sc, PROPERTIES)
 
 
-@pytest.mark.slow
 def test_the_safe_2015_design_holds_for_any_number_of_clients():
     sc, result = _check("gitter-2015", "off")
     for name in ("no_valid_reap", "parameter_agreement"):
@@ -200,7 +199,8 @@ def test_the_safe_2015_design_holds_for_any_number_of_clients():
     got = result.get("dead_session_reaped")
     assert got.verdict is Verdict.HOLDS and "in the scenario's own fleet of 1 client" in got.basis
     replay(sc.params, got.run.initial, got.run.actions, got.run.states)
-    assert result.stats["complete"] and result.stats["states"] > 1000
+    # Pinned: one client against the environment, the same system for the 3 x 3 fleet (bench/benchmark.py).
+    assert result.stats["complete"] and result.stats["states"] == 3_284
 
 
 def test_the_2015_incident_is_reported_with_its_concrete_run():
