@@ -141,19 +141,19 @@ def composable(prop: Property) -> bool:
     return prop.modality == ALWAYS and prop.local
 
 
-def project(state: State, client: int, any_loss: int = 0) -> State:
+def project(state: State, client: int, lost_for: int = 0) -> State:
     """What client `client` of `state` sees, as the one-client system states it: its own record, the servers,
     timers and the cut and loss budgets (no ``hot`` flag, no crash budget: module docstring, "Load", "Crashes").
 
-    A state of that system unless `client` has crashed. `any_loss`: the
-    coarser system's (module docstring, "Losses of any length"), whose lost
-    servers' countdowns all hold this duration.
+    A state of that system unless `client` has crashed. `lost_for`: as the
+    coarser system states it (module docstring, "Losses of any length"),
+    every lost server's countdown at this duration (0: as it stands).
     """
     servers = state.servers
     if any(srv.hot for srv in servers):
         servers = tuple(srv._replace(hot=False) for srv in servers)
-    if any_loss:
-        servers = _lost_for(servers, any_loss)
+    if lost_for:
+        servers = _lost_for(servers, lost_for)
     return state._replace(clients=(state.clients[client],), servers=servers, crashes_left=0)
 
 
@@ -221,7 +221,8 @@ def env_step(params: Params, state: State, target: State, any_loss: bool = False
         elif (st.state._replace(servers=_lost_for(st.state.servers, duration)) if any_loss else st.state) == target:
             return action
     if ticks:
-        # The next deadline bounds a tick (None: none does), but not a loss the coarser system forgot.
+        # The next deadline bounds a tick (None: none does), but not a loss the coarser system forgot
+        # (counted here as up: `_lost_for` 0).
         longest = next_deadline(state._replace(servers=_lost_for(state.servers, 0)) if any_loss else state)
         for d in sorted(_elapsed(state, target)):
             if d >= 1 and (longest is None or d <= longest):
