@@ -278,8 +278,8 @@ def check_compositional(
     is certain and short, and a witness can only come from a concrete fleet.
     What it does not find violated, the compositional search covers for any
     number of clients (with losses of any length first, then, if that finds
-    a violation, as stated). The whole concrete search runs only for what is still
-    open: a witness not yet found, a property that does not compose, and a
+    a violation, as stated). The whole concrete search runs only for what is
+    still open: a witness not yet found, a property that does not compose, and a
     violation only the compositional search reached, which is reported only
     if the fleet reproduces it (module docstring).
     """
