@@ -17,7 +17,9 @@ Cases:
   ones (states, states/s, time). Each exhaustive row's CPU seconds follow
   the table (the wall clock also counts waiting on a shared machine).
 * ``compositional/...``: the same 3 x 3 fleets for any number of clients
-  (``--engine compositional``: one client against the environment).
+  (``--engine compositional``: one client against the environment), every
+  named design with both RTT choices, and the safe ones with one (target: a
+  verdict within 60 s and 2 GB each).
 * ``hypothesis/...``: the Hypothesis engine on the 2015 fleet (1 client, and
   3 clients as in the issue's anchor: Quint's random simulator needs 11-19 s
   to hit the 2015 violation). Each case runs one ``no_valid_reap`` search per
