@@ -174,6 +174,7 @@ __all__ = [
     "cutoff_text",
     "new_session",
     "successors",
+    "next_deadline",
     "judges",
     "current_phase",
     "client_level",
@@ -1125,12 +1126,22 @@ def _when_tick(params: Params, state: State) -> list[Action]:
 
 
 def _next_deadline(params: Params, state: State) -> int:
+    # Nothing scheduled (every client crashed, every server up): time passes
+    # by the longest hold, enough for any lingering session to age.
+    due = next_deadline(state)
+    return max(level.timeout for level in params.levels) if due is None else due
+
+
+def next_deadline(state: State) -> int | None:
+    """The smallest running countdown of `state`: a client's, a lost server's, the tuner's or the rollout's.
+
+    None when nothing counts down. Time may pass by any amount up to it with
+    no event falling due on the way.
+    """
     timers = [cl.timer for cl in state.clients if cl.phase != CRASHED and cl.timer > 0]
     timers += [srv.down for srv in state.servers if srv.down > 0]
     timers += [t for t in (state.tuner_timer, state.rollout) if t > 0]
-    # Nothing scheduled (every client crashed, every server up): time passes
-    # by the longest hold, enough for any lingering session to age.
-    return min(timers, default=max(level.timeout for level in params.levels))
+    return min(timers, default=None)
 
 
 def _tick(params: Params, state: State, a: Action) -> Step:
