@@ -285,6 +285,7 @@ class _Sim:
         self.gc_turn = 0
         self.loads = [storm.load] * self.n_srv  # each server's load model (a capacity fault changes one)
         self.reply_share = storm.load.reply_share
+        self.late_replies, self.latest_reply = 0.0, 0  # replies past the largest RTT, and the latest one
         self.faults = FaultRun(self, storm.fault, storm.fault_at)
         self.fault = self.faults.window
         self.churn_s = storm.churn_per_hour / 3600.0
@@ -548,6 +549,11 @@ class _Sim:
         # The model's reply, its round trip the RTT plus the server's delay
         # behind its queued work (`LoadModel.reply_delay_s`; none by default).
         rtt = self.rtt + self.reply_delay(g.server) if self.reply_share else self.rtt
+        if rtt > self.rtt:
+            # Later than any round trip the scenario allows ([protocol] rtt): what the model and
+            # `check` prove assumes none is, so the output says how many were (`meta["late_replies"]`).
+            self.late_replies += g.n
+            self.latest_reply = max(self.latest_reply, rtt)
         after, _ = self.step(self.client(g, t), Action("reply", client=0, value=rtt))
         if self.rec:
             g.hist = self.rec.note(g.hist, t, "reply", -1, after, value=rtt)
@@ -818,7 +824,8 @@ def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int 
     series.meta = {"mode": mode, "seed": seed, "design": params.design.name, "policy": storm.policy.name,
                    "clients": storm.clients, "servers": params.servers, "clients_at_end": at_end,
                    "levels": len(sim.levels.levels), "fault": storm.fault.kind,
-                   "reaped_hung": sim.faults.reaped_hung}
+                   "reaped_hung": sim.faults.reaped_hung,
+                   "late_replies": sim.late_replies, "latest_reply": sim.latest_reply}
     return series
 
 

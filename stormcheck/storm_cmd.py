@@ -55,6 +55,20 @@ MAX_SAMPLED = 200_000
 CERTIFY_UP_TO = 200
 
 
+def _late_note(rows, storm, params, text) -> None:
+    """Say when replies came later than the scenario's largest RTT: outside what `check` and the lasso prove."""
+    late = [(row, row["series"].meta) for row in rows if row["series"].meta.get("late_replies", 0) >= 0.5]
+    if not late:
+        return
+    latest = max(meta["latest_reply"] for _, meta in late)
+    runs = ", ".join(f"{row['design']}/{row['mitigation']} {meta['late_replies']:,.0f}" for row, meta in late[:4])
+    more = f" and {len(late) - 4} more runs" if len(late) > 4 else ""
+    print(f"  replies held behind queued work ([storm] reply_share = {storm.load.reply_share:g}) came later than the "
+          f"largest RTT the scenario allows ({params.rtt_max} s), up to {latest} s: {runs}{more}. The model, "
+          "`check` and the lasso search assume every reply within [protocol] rtt, so a valid reap after such a "
+          "reply is outside what they prove.", file=text)
+
+
 def _mitigation_width(rows) -> int:
     """The mitigation column: its longest name ("circuit breaker") and two spaces before the next column."""
     return max([len("mitigation"), *(len(r["mitigation"]) for r in rows)]) + 2
@@ -190,12 +204,14 @@ def run(args) -> int:
                                "recovery_seconds": rec.seconds, "peak_reconnects_per_s": round(rec.peak_reconnects, 2),
                                "baseline_per_s": round(rec.baseline, 2), "reconnects": rec.reconnects,
                                "reaped_valid": rec.reaped_valid, "reaped_dead": rec.reaped_dead,
-                               "max_timeout": rec.max_timeout, "abandoned": rec.abandoned, "rejected": rec.rejected})
+                               "max_timeout": rec.max_timeout, "abandoned": rec.abandoned, "rejected": rec.rejected,
+                               "late_replies": round(row["series"].meta.get("late_replies", 0))})
     if storm.setup.deadline:  # only then can a setup be abandoned
         print(f"  clients give up a setup after {storm.setup.deadline} s ([storm] setup_deadline): a minute with an "
               "abandoned setup is not calm.", file=text)
     print(f"  calm = one-minute mean of reconnects/s <= {CALM_FACTOR} x baseline + 1, T/I at base, no valid "
           f"session reaped; recovered = calm from then to the end, seen for at least {SETTLE} s.", file=text)
+    _late_note(rows, storm, scenario.params, text)
     uncertified = _certified(scenario.name, rows, report, out, text, args.mode, args.seed) if certifying else 0
 
     files = _write_series(scenario.name, rows, out, plot=not args.no_plot, within=storm.subside_within)

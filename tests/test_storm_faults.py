@@ -260,7 +260,17 @@ def test_storm_prints_the_fault_and_exits_3_on_an_inconclusive_run(tmp_path, cap
     assert "a rolling restart of 3 servers, 1 at a time, 60 s apart from t=300 s, each down 10 s" in out
     assert re.search(r"as configured +inconclusive", out)
     assert err.splitlines()[-1].startswith("stormcheck: inconclusive: off as configured: the run ends 570 s after")
+    # The replies held behind queued work came later than any RTT the model allows: said, with counts.
+    assert "came later than the largest RTT the scenario allows (2 s)" in out
+    assert "is outside what they prove" in out
     assert main(["storm", str(tmp_path / "small.toml"), *argv, "--json", "--quiet"]) == 3
     doc = json.loads(capsys.readouterr().out)
+    assert all(run["late_replies"] > 0 for run in doc["runs"] if run["mitigation"] == "as configured")
+    # Control: replies not queued come within the RTT, and nothing is said.
+    calm = small.replace("reply_share = 1", "reply_share = 0")
+    assert calm != small
+    (tmp_path / "calm.toml").write_text(calm)
+    main(["storm", str(tmp_path / "calm.toml"), *argv[:-2], "--out", str(tmp_path / "c")])
+    assert "came later than the largest RTT" not in capsys.readouterr().out
     assert doc["fault"] == {"kind": "restart", "start": 300, "end": 430, "what": doc["fault"]["what"]}
     assert doc["fault"]["what"].startswith("a rolling restart of 3 servers")
