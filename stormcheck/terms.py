@@ -3,7 +3,7 @@
 The symbolic engine proves a region over the model's keys (``T0``, ``I0``,
 ``rtt_max``) in the scenario's time unit. A stack's user thinks in the
 library's settings: Socket.IO's ``pingTimeout`` and ``pingInterval`` in
-milliseconds, MQTT's keep-alive in seconds. A scenario's optional
+milliseconds, MQTT's keep-alive in seconds, nginx's ``proxy_read_timeout``. A scenario's optional
 ``[terms]`` table names them (`model.scenario`); this module restates a
 region, and the points just inside and outside it, in those names and that
 unit. Only the wording changes: the constraint is the one Z3 proved, and a
@@ -50,6 +50,9 @@ def _constraint(scenario, constraint: str) -> str:
     if "rtt" in terms:
         # A lower bound reads the smallest RTT choice (`z3_synth._candidates`).
         out = re.sub(r"\brtt_min\b", f"min {terms['rtt']}", out)
+    if "idle_timeout" in terms:
+        # A proxy's bound reads "< 60 (nginx's idle timeout)" (`z3_synth._judge_bounds`).
+        out = out.replace("'s idle timeout)", f"'s {terms['idle_timeout']})")
     return out
 
 
