@@ -84,7 +84,10 @@ def in_terms(scenario, region) -> list[str]:
     if region.inside:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:
-        lines.append(f"    outside (a certified run reaps a valid session): {_point(scenario, region.outside)}")
+        # A proxy's or a client's cut is stated as such (`z3_synth.Region.cut`), not as a reap.
+        cut = region.cut or ""
+        what = f": a valid session {cut}" if cut.startswith("cut by") else " reaps a valid session"
+        lines.append(f"    outside (a certified run{what}): {_point(scenario, region.outside)}")
     return lines if len(lines) > 1 else []  # nothing proved nor checked: nothing to restate
 
 
