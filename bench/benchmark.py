@@ -197,6 +197,14 @@ _case("z3/region/stacks/grpc-spacing", "stacks/grpc", "off",
       {"ranges": {"timeout": [3600, 7220], "interval": [1, 600], "rtt_max": [0, 5]}}, engine="z3-region")
 _case("z3/region/gitter-2015-published/off", "gitter-2015-published", "off",
       {"ranges": {"timeout": [10, 120], "interval": [0, 30], "rtt_max": [0, 10]}}, engine="z3-region")
+# Regions bounded by a judge beside the servers: nginx's 60 s proxy_read_timeout over intervals up to
+# 120 s (the run just outside is the proxy's cut), the ping-90 point past it, and Engine.IO 4's client
+# judge made earlier than the server's (pingTimeout only: its own bound, the client's cut outside).
+_case("z3/region/proxies/nginx-websockets", "proxies/nginx-websockets", "off", _STACK_RANGES, engine="z3-region")
+_case("z3/region/proxies/nginx-ping-90", "proxies/nginx-websockets-ping-90", "off", engine="z3-region")
+_case("z3/region/socketio-4-client-early", "stacks/socketio-4", "off",
+      {**_STACK_RANGES, "judge": [{"name": "client", "side": "client", "cutoff_from": "handshake",
+                                   "multiplier": 1, "interval_multiplier": 0}]}, engine="z3-region")
 # Every shipped rollout: no_valid_reap proved or certified (target under 5 s each), and plan over ranges.
 for _rollout in ("actioncable-beat-10", "faye-timeout-101", "mqtt-keepalive-120", "phoenix-heartbeat-90",
                  "python-websockets-ping-60", "signalr-keepalive-60", "socketio-2-ping-60", "socketio-4-ping-60",
@@ -229,7 +237,10 @@ CASES["cli/list"] = {"engine": "cli", "argv": ["list"], "code": 0}
 def _merge(base: dict, edit: dict) -> dict:
     out = copy.deepcopy(base)
     for section, values in edit.items():
-        out.setdefault(section, {}).update(values)
+        if isinstance(values, list):  # an array of tables ([[judge]]) is replaced whole
+            out[section] = copy.deepcopy(values)
+        else:
+            out.setdefault(section, {}).update(values)
     return out
 
 

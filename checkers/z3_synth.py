@@ -26,8 +26,10 @@ region is taken from a small family of readable constraints, each of the
 form "the oldest a live session gets before its next refresh is younger than
 the earliest cutoff that can judge it" (per design: base level only, the
 largest hold against the smallest timeout, or level by level; with the retry
-delay added where a dropped client retries on its old id), and, under a
-minimum spacing, "and heartbeats land at least that far apart". Z3 proves
+delay added where a dropped client retries on its old id), with the bounds
+of the judges beside the servers (a proxy's idle timeout, a client's own
+cutoff) where they add one, and, under a minimum spacing, "and heartbeats
+land at least that far apart". Z3 proves
 which of them imply safety under the invariant over the whole range
 (`region`: the weakest such one), and a point just outside it, found by Z3,
 is checked with a certified bounded search. A region is always a
@@ -232,9 +234,10 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
     a ping answered at once: `Heartbeat.hold`) plus the interval plus the
     RTT (plus the retry delay for a retry on the old id); the earliest cutoff
     is the smallest multiplier of the stack's reaping paths times T, plus its
-    interval term (``interval_multiplier x I``). Under a minimum spacing a
-    lower bound joins each form. Each candidate is only a guess until Z3
-    proves it (`safe_region`).
+    interval term (``interval_multiplier x I``). Judges beside the servers'
+    add their bounds (`_judge_bounds`). Under a minimum spacing a lower bound
+    joins each form. Each candidate is only a guess until Z3 proves it
+    (`safe_region`).
     """
     p = enc.params
     hb = p.heartbeat
@@ -287,6 +290,14 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
         # the existence check (`fleet._connect`). A drop can come just before
         # the refresh would have landed.
         out += forms(p.retry + enc.rtt_max, f" + retry {p.retry} + rtt_max")
+    if extra := _judge_bounds(enc, m, k):
+        # Judges beside the servers' reapers: each form again with their
+        # bounds, offered first (at a point where both hold, the region names
+        # them). Their pairs come first, so the point just outside is their
+        # cut. The servers' forms alone stay, to show they do not suffice.
+        jtext, jformula, jpairs = extra
+        out = [(f"{jtext} and {text}", z3.And(jformula, formula), [*jpairs, *pairs])
+               for text, formula, pairs in out] + out
     if hb.min_spacing:
         # 4. A lower bound as well: under a minimum spacing the server closes a
         # connection whose heartbeats come too close (`z3_proof.spaced`). Each
@@ -299,6 +310,44 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
         out += [(f"{floor[0]} and {text}", z3.And(floor[1], formula), [floor[2], *pairs])
                 for text, formula, pairs in list(out)]
     return out
+
+
+def _judge_bounds(enc: Encoding, m, k) -> tuple[str, z3.BoolRef, list] | None:
+    """The extra judges' bounds (`Params.judges`): (text, formula, pairs), None when none adds one.
+
+    A judge reads the session's age itself (`fleet.expired_judges`: no clock
+    offset), which a heartbeat resets through the proxy (the scenario format
+    refuses a proxy that does not count pings): the refresh lands at the
+    hold plus the interval plus the RTT, as for the servers' reapers. A
+    proxy's cutoff is its fixed idle timeout, whatever the level; a client's
+    is ``m x T + k x I`` of the level told at its handshake. On one level, a
+    client judge whose multipliers are at least the servers' cuts no earlier
+    than the servers' form, which already bounds the refresh: no bound of its
+    own (on several, the handshake's level and the servers' may differ).
+    """
+    p = enc.params
+    held = p.heartbeat.hold == "timeout"  # the scenario format refuses judges of a held heartbeat
+    one = len(enc.I) == 1
+    name = "0" if one else "_l"
+    refresh = (f"T{name} + " if held else "") + f"I{name} + rtt_max"
+    texts, pairs = [], []
+    for judge in p.judges:
+        if judge.source == "fixed":
+            # The largest refresh against the one idle timeout.
+            largest = refresh if one else ("max T + " if held else "") + "max I + rtt_max"
+            texts.append(f"{largest} < {judge.timeout} ({judge.name}'s idle timeout)")
+            pairs.append((enc.hold_max + enc.i_max + enc.rtt_max, enc.num(judge.timeout)))
+            continue
+        jm, jk = judge.multiplier, judge.interval_multiplier
+        if one and jm >= m and jk >= k:
+            continue
+        cut = f"ceil({float(jm):g} x T{name}" + (f" + {float(jk):g} x I{name})" if jk else ")")
+        texts.append(("" if one else "for every level l: ") + f"{refresh} < {cut} ({judge.name}'s judge)")
+        pairs += [(h + i + enc.rtt_max, enc.judge_age(judge, enc.num(level)))
+                  for level, (h, i) in enumerate(zip(enc.H, enc.I))]
+    if not pairs:
+        return None
+    return " and ".join(texts), z3.And([a < b for a, b in pairs]), pairs
 
 
 @dataclass(frozen=True)
@@ -326,6 +375,7 @@ class Region:
     some_inside: bool = True  # False: no value in range satisfies the constraint
     inside: dict | None = None  # a point just inside, next to `outside` (for cross-checks)
     cti: tuple | None = None  # (run, config): where the invariant alone allows a reap, if it does
+    cut: str | None = None  # how `outside_run` ends a valid session ("cut by the proxy nginx")
     # The proved constraint as a formula over the ranged parameters, for `contains`.
     formula: object = field(default=None, compare=False, repr=False)
     base: dict = field(default_factory=dict, compare=False, repr=False)
@@ -360,6 +410,8 @@ class Region:
                 lines.append("  which holds at the scenario's values: safe")
             elif self.whole_range_safe:
                 lines.append("  which holds for every value in range: the whole range is safe")
+            elif not self.some_inside and not self.ranges:
+                lines.append("  which the scenario's values do not satisfy")
             elif not self.some_inside:
                 lines.append("  which no value in range satisfies: nothing in range is proved safe")
         for text in self.rejected:
@@ -370,7 +422,7 @@ class Region:
                 lines.append("  just inside, at " + ", ".join(f"{k} = {v}" for k, v in self.inside.items())
                              + ": proved safe")
             if self.outside_run is not None:
-                lines.append(f"  outside, at {at}: a valid session is reaped "
+                lines.append(f"  outside, at {at}: a valid session is {self.cut or 'reaped'} "
                              f"(certified run of {len(self.outside_run)} steps)")
             else:
                 lines.append(f"  outside, at {at}: no run found within {self.max_steps} steps "
@@ -499,4 +551,21 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
             run = _certified_run(scenario_from_dict(config, scenario.source), REAPS, max_steps, seed, timeout_ms,
                                  no_valid_reap, first=8)
     return Region(scenario.name, params.design.name, ranges, text, covers, whole, outside, run, config, max_steps,
-                  time.perf_counter() - start, tuple(rejected), some_inside, inside, cti, formula, dict(enc.base))
+                  time.perf_counter() - start, tuple(rejected), some_inside, inside, cti,
+                  _cut_by(params, run), formula, dict(enc.base))
+
+
+def _cut_by(params, run: Run | None) -> str | None:
+    """How `run`'s last step ends a valid session: a server's reaper path, or an extra judge by name."""
+    if run is None or not run.steps:
+        return None
+    action, last = run.steps[-1]
+    for e in last.events:
+        if isinstance(e, Reaped) and e.path in ("client", "proxy"):
+            judge = params.judges[action.value]
+            return f"cut by the proxy {judge.name}" if judge.side == "proxy" else f"cut by the {judge.name}'s own judge"
+        if isinstance(e, Reaped) and e.path == "spacing":
+            return "closed by its server: pings too close together"
+        if isinstance(e, Reaped):
+            return f"reaped by a server's {e.path} path"
+    return None

@@ -551,12 +551,14 @@ _OPTIONAL["client"] = {
 }
 
 # [terms]: what a stack calls the model's timeout, interval and round trip, and
-# the unit its settings are written in. Only synth and the report read it: they
+# the unit its settings are written in; `idle_timeout`, what its proxy calls
+# its idle timeout ([[proxy]]). Only synth and the report read it: they
 # state a region and its points in these names (`stormcheck.terms`).
 _OPTIONAL["terms"] = {
     "timeout": (None, _text(nonempty=True)),
     "interval": (None, _text(nonempty=True)),
     "rtt": (None, _text(nonempty=True)),
+    "idle_timeout": (None, _text(nonempty=True)),
     "unit": (None, _choice(tuple(TIME_UNITS))),
 }
 _SPARSE |= {("terms", key) for key in _OPTIONAL["terms"]}

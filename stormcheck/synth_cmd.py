@@ -212,6 +212,7 @@ def _region_doc(region) -> dict:
         "inside": region.inside,
         "outside": region.outside,
         "outside_certified_steps": len(region.outside_run) if region.outside_run is not None else None,
+        "outside_cut": region.cut,  # how the run outside ends a valid session ("cut by the proxy nginx")
         "cti": {"state": str(region.cti[0].initial), "steps": [str(a) for a in region.cti[0].actions]}
         if region.cti is not None else None,
         "seconds": round(region.seconds, 3),

@@ -3,7 +3,7 @@
 The symbolic engine proves a region over the model's keys (``T0``, ``I0``,
 ``rtt_max``) in the scenario's time unit. A stack's user thinks in the
 library's settings: Socket.IO's ``pingTimeout`` and ``pingInterval`` in
-milliseconds, MQTT's keep-alive in seconds. A scenario's optional
+milliseconds, MQTT's keep-alive in seconds, nginx's ``proxy_read_timeout``. A scenario's optional
 ``[terms]`` table names them (`model.scenario`); this module restates a
 region, and the points just inside and outside it, in those names and that
 unit. Only the wording changes: the constraint is the one Z3 proved, and a
@@ -50,6 +50,9 @@ def _constraint(scenario, constraint: str) -> str:
     if "rtt" in terms:
         # A lower bound reads the smallest RTT choice (`z3_synth._candidates`).
         out = re.sub(r"\brtt_min\b", f"min {terms['rtt']}", out)
+    if "idle_timeout" in terms:
+        # A proxy's bound reads "< 60 (nginx's idle timeout)" (`z3_synth._judge_bounds`).
+        out = out.replace("'s idle timeout)", f"'s {terms['idle_timeout']})")
     return out
 
 
@@ -81,7 +84,10 @@ def in_terms(scenario, region) -> list[str]:
     if region.inside:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:
-        lines.append(f"    outside (a certified run reaps a valid session): {_point(scenario, region.outside)}")
+        # A proxy's or a client's cut is stated as such (`z3_synth.Region.cut`), not as a reap.
+        cut = region.cut or ""
+        what = f": a valid session {cut}" if cut.startswith("cut by") else " reaps a valid session"
+        lines.append(f"    outside (a certified run{what}): {_point(scenario, region.outside)}")
     return lines if len(lines) > 1 else []  # nothing proved nor checked: nothing to restate
 
 

@@ -86,8 +86,9 @@ def test_synth_on_a_violated_stack_shows_the_bound_it_breaks(capsys):
     assert main(["synth", "variants/grpc-keepalive-10"]) == 0
     out = capsys.readouterr().out
     assert "not sufficient: I0 + rtt_max < ceil(1 x T0)" in out
-    assert "I0 + rtt_min >= 300 and I0 + rtt_max < ceil(1 x T0)" in out and "nothing in range is proved safe" in out
-    assert "outside, at the scenario's values: a valid session is reaped (certified run of" in out
+    assert "I0 + rtt_min >= 300 and I0 + rtt_max < ceil(1 x T0)" in out and "the scenario's values do not satisfy" in out
+    assert ("outside, at the scenario's values: a valid session is closed by its server: pings too close together "
+            "(certified run of") in out
 
 
 def test_synth_bad_input(tmp_path, capsys):
@@ -153,6 +154,17 @@ def test_synth_states_a_stack_region_in_its_own_names_and_unit(tmp_path, capsys)
     assert f"outside (a certified run reaps a valid session): pingTimeout = {1000 * doc['outside']['timeout']} ms" in out
 
 
+def test_synth_names_a_proxys_bound_and_cut_in_its_own_terms(capsys):
+    # nginx-websockets-ping-90: pings every 90 s through nginx's 60 s proxy_read_timeout.
+    assert main(["synth", "proxies/nginx-websockets-ping-90"]) == 0
+    out = capsys.readouterr().out
+    assert "I0 + rtt_max < 60 (nginx's idle timeout) and I0 + rtt_max < ceil(1 x T0 + 1 x I0)" in out
+    assert "safe where ping_interval + RTT < 60 (nginx's proxy_read_timeout) and " in out
+    assert "outside, at the scenario's values: a valid session is cut by the proxy nginx (certified run of" in out
+    assert main(["synth", "proxies/nginx-websockets-ping-90", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outside_cut"] == "cut by the proxy nginx"
+
+
 def test_a_scenario_without_terms_keeps_the_model_names(tmp_path, capsys):
     path = tmp_path / "ranged.toml"
     path.write_text(RANGED)
@@ -165,7 +177,7 @@ def test_a_scenario_without_terms_keeps_the_model_names(tmp_path, capsys):
 @pytest.mark.parametrize("line, says", [
     ('unit = "minutes"', '[terms] unit = "minutes": must be one of "s", "ms"'),
     ('timeout = ""', '[terms] timeout = "": must be a non-empty string'),
-    ("keepalive = 60", "[terms] keepalive: unknown key; allowed keys in [terms]: timeout, interval, rtt, unit"),
+    ("keepalive = 60", "[terms] keepalive: unknown key; allowed keys in [terms]: timeout, interval, rtt, idle_timeout, unit"),
 ])
 def test_bad_terms_exit_2_naming_key_value_and_what_is_allowed(tmp_path, capsys, line, says):
     path = tmp_path / "bad.toml"

@@ -187,8 +187,72 @@ def test_faye_stack_region_counts_the_retry_on_the_old_id():
     assert inside_result.get("no_valid_reap").verdict is Verdict.HOLDS and inside_result.stats["complete"]
 
 
-@pytest.mark.parametrize("name, ranges", [("grpc", GRPC_RANGES), ("faye", FAYE_RANGES)])
-def test_a_bound_one_past_the_proved_one_is_rejected(monkeypatch, name, ranges):
+STACK_RANGES = {"timeout": [5, 300], "interval": [1, 120], "rtt_max": [0, 10]}
+
+
+def _ranged_preset(name: str, ranges: dict, judge: dict | None = None):
+    """Preset `name` over `ranges`; `judge`: keys replaced in its first [[judge]] table."""
+    config = copy.deepcopy(load_scenario(name).config)
+    config["ranges"] = ranges
+    if judge:
+        config["judge"][0].update(judge)
+    return scenario_from_dict(config, "test")
+
+
+def _proved_inside(sc, region) -> bool:
+    inside = scenario_from_dict(concrete_config(sc.config, region.inside), "test")
+    return prove(inside.params, "no_valid_reap", lambda ctx: make_solver(ctx=ctx)).status == "proved"
+
+
+def test_proxy_region_is_bounded_by_its_idle_timeout():
+    """nginx closes a connection silent for 60 s (proxy_read_timeout), and the server's pings reset
+    its timer: over intervals up to 120 s the region is bounded by the proxy, the run just outside
+    ends in nginx's cut, and the point just inside is proved."""
+    sc = _ranged_preset("proxies/nginx-websockets", STACK_RANGES)
+    region = safe_region(sc)
+    assert region.constraint == "I0 + rtt_max < 60 (nginx's idle timeout) and I0 + rtt_max < ceil(1 x T0 + 1 x I0)"
+    assert "I0 + rtt_max < ceil(1 x T0 + 1 x I0)" in region.rejected  # the servers' form alone: not sufficient
+    assert region.conclusive and region.outside["interval"] + region.outside["rtt_max"] == 60
+    assert sum(region.outside[k] != region.inside[k] for k in STACK_RANGES) == 1
+    assert _last_reaps(sc, region) == ["proxy"]
+    assert "a valid session is cut by the proxy nginx (certified run of" in region.text()
+    assert _proved_inside(sc, region)
+
+
+def test_a_point_past_the_proxy_timeout_is_its_own_point_outside():
+    # nginx-websockets-ping-90: pings every 90 s through a 60 s idle timeout.
+    sc = load_scenario("proxies/nginx-websockets-ping-90")
+    region = safe_region(sc)
+    assert region.constraint == "I0 + rtt_max < 60 (nginx's idle timeout) and I0 + rtt_max < ceil(1 x T0 + 1 x I0)"
+    assert not region.some_inside and region.outside_run is not None
+    assert _last_reaps(sc, region) == ["proxy"]
+    assert "which the scenario's values do not satisfy" in region.text()
+
+
+def test_a_client_judge_no_earlier_than_the_servers_adds_no_bound():
+    # Engine.IO 4's client gives up after pingInterval + pingTimeout, as the server does: the
+    # servers' form covers it, and the proof (whose bad steps include the client's expire) agrees.
+    region = safe_region(_ranged_preset("stacks/socketio-4", STACK_RANGES))
+    assert region.constraint == "I0 + rtt_max < ceil(1 x T0 + 1 x I0)" and region.conclusive
+
+
+def test_an_earlier_client_judge_bounds_the_region():
+    # A client that waits pingTimeout only (interval_multiplier 0) cuts before the server would:
+    # the region gets its bound, and the run just outside ends in the client's own judge.
+    sc = _ranged_preset("stacks/socketio-4", STACK_RANGES, {"interval_multiplier": 0})
+    region = safe_region(sc)
+    assert region.constraint == ("I0 + rtt_max < ceil(1 x T0) (client's judge) and "
+                                 "I0 + rtt_max < ceil(1 x T0 + 1 x I0)")
+    assert region.conclusive and sum(region.outside[k] != region.inside[k] for k in STACK_RANGES) == 1
+    assert _last_reaps(sc, region) == ["client"]
+    assert _proved_inside(sc, region)
+
+
+@pytest.mark.parametrize("name, ranges, judge", [
+    ("stacks/grpc", GRPC_RANGES, None), ("stacks/faye", FAYE_RANGES, None),
+    ("proxies/nginx-websockets", STACK_RANGES, None), ("stacks/socketio-4", STACK_RANGES, {"interval_multiplier": 0}),
+])
+def test_a_bound_one_past_the_proved_one_is_rejected(monkeypatch, name, ranges, judge):
     # Seeded bugs: every candidate again with each of its bounds one unit looser
     # (a spacing one below the minimum, a refresh one past the cutoff).
     import stormcheck.checkers.z3_synth as synth
@@ -200,6 +264,6 @@ def test_a_bound_one_past_the_proved_one_is_rejected(monkeypatch, name, ranges):
         return out + [("loose: " + text, z3.And([a < b + 1 for a, b in pairs]), pairs) for text, _, pairs in out]
 
     monkeypatch.setattr(synth, "_candidates", with_loose)
-    region = safe_region(_ranged_stack(name, ranges), max_steps=1)
+    region = safe_region(_ranged_preset(name, ranges, judge), max_steps=1)
     assert region.constraint is not None and not region.constraint.startswith("loose")
     assert "loose: " + region.constraint in region.rejected
