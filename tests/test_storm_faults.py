@@ -316,3 +316,25 @@ def test_storm_prints_the_fault_and_exits_3_on_an_inconclusive_run(tmp_path, cap
     assert "came later than the largest RTT" not in capsys.readouterr().out
     assert doc["fault"] == {"kind": "restart", "start": 300, "end": 430, "what": doc["fault"]["what"]}
     assert doc["fault"]["what"].startswith("a rolling restart of 3 servers")
+
+
+def test_storm_certifies_the_reaps_after_late_replies_and_says_so(tmp_path, capsys):
+    # The preset on 40 clients (capacity in proportion), for 600 s, sampled: every run certified.
+    text = (Path(__file__).resolve().parent.parent / "model" / "scenarios" / f"{PRESET}.toml").read_text()
+    small = text.replace("clients = 50000", "clients = 40").replace("capacity = 8.0", f"capacity = {8.0 * 40 / 50_000}")
+    (tmp_path / "small.toml").write_text(small)
+    argv = ["storm", str(tmp_path / "small.toml"), "--mode", "sampled", "--design", "per-server", "--horizon", "600",
+            "--no-lasso", "--no-plot", "--out", str(tmp_path / "o")]
+    # Too short to judge recovery (exit 3 for that, on stderr), not for certification.
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    assert "not certified" not in err
+    assert re.search(r"as configured +([\d,]+) valid reaps, \1 certified by replay \(\1 of them after replies that "
+                     r"took up to \d+ s, beyond \[protocol\] rtt \[0, 2\]", out), out
+    assert "with the round trips those replies took added to [protocol] rtt" in out
+    assert main(argv + ["--json", "--quiet"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    configured = next(r for r in doc["runs"] if r["mitigation"] == "as configured")["certification"]
+    assert configured["late"] == configured["certified"] == configured["valid_reaps"] > 0
+    assert configured["latest_round_trip"] > 2 and configured["not_certified"] == 0
+    assert all(r["certification"]["not_certified"] == 0 for r in doc["runs"])
