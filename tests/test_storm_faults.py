@@ -323,7 +323,7 @@ def test_storm_certifies_the_reaps_after_late_replies_and_says_so(tmp_path, caps
     text = (Path(__file__).resolve().parent.parent / "model" / "scenarios" / f"{PRESET}.toml").read_text()
     small = text.replace("clients = 50000", "clients = 40").replace("capacity = 8.0", f"capacity = {8.0 * 40 / 50_000}")
     (tmp_path / "small.toml").write_text(small)
-    argv = ["storm", str(tmp_path / "small.toml"), "--mode", "sampled", "--design", "per-server", "--horizon", "600",
+    argv = ["storm", str(tmp_path / "small.toml"), "--mode", "sampled", "--horizon", "600",
             "--no-lasso", "--no-plot", "--out", str(tmp_path / "o")]
     # Too short to judge recovery (exit 3 for that, on stderr), not for certification.
     assert main(argv) == 3
