@@ -57,10 +57,18 @@ The mapping
   hung client's reconnect when its hang ends. A hung client's own sessions
   are never counted as valid reaps (the model's cut-off client is not valid).
 * **Late replies.** A reply the simulation delays behind its server's queued
-  work (`LoadModel.reply_share`) takes the RTT plus that delay: the model's
-  ``reply`` with that value, if the scenario's ``[protocol] rtt`` lists it;
-  otherwise the history is *not expressible*, by name: the model's client
-  has no such round trip.
+  work (`LoadModel.reply_share`) takes the RTT plus that delay, often far
+  beyond the scenario's ``[protocol] rtt`` choices. A history whose replies
+  take such round trips runs on the certificate's fleet with ``[protocol]
+  rtt`` extended by exactly those (sorted, without repeats): the model's
+  ``reply`` with that value, every other guard as before, and the trace's
+  ``scenario_config`` that extended fleet, so ``stormcheck replay`` checks
+  it on it. Only those histories: the model's retry wait after a drop is
+  ``retry`` plus the largest RTT (`Params.retry_delay`), so the extended
+  fleet's client waits longer than the scenario's. Such reaps are counted
+  apart (`Certification.late`): certified on a fleet whose round trips the
+  scenario does not allow. A reap earlier in such a history, before its
+  first late reply, is certified by its own run on the unextended fleet.
 """
 
 from __future__ import annotations
@@ -82,7 +90,7 @@ from stormcheck.traces.run import Run, replay
 
 from .certify_run import Builder, NotCertified, renumbered
 
-__all__ = ["Certificate", "Certification", "certify", "certificate_scenario", "NotCertified"]
+__all__ = ["Certificate", "Certification", "certify", "certificate_scenario", "late_config", "NotCertified"]
 
 ENGINE = "storm-certify"
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class Certificate:
     problem: str | None  # None: certified
     inexpressible: bool = False  # the problem is a step the protocol does not have, not one it refutes
     start_t: int = 0  # the simulation's time at the model run's initial state
+    late: tuple[int, ...] = ()  # round trips beyond [protocol] rtt its run takes: added to its fleet's rtt
 
     @property
     def clients(self) -> float:
@@ -111,6 +120,7 @@ class Certification:
     inexpressible: int  # reaps whose history takes a step the model does not have (a page reload, a longer wait)
     certificates: tuple[Certificate, ...]
     config: dict  # the certificates' fleet (`certificate_scenario`), as a scenario config
+    late: int = 0  # certified reaps whose history took round trips beyond [protocol] rtt (each on its own fleet)
 
     def trace(self, certificate: Certificate, meta: dict | None = None) -> Trace:
         """`certificate`'s model run as an ITF trace that ``stormcheck replay`` re-checks (`meta`: more ``#meta``).
@@ -120,12 +130,17 @@ class Certification:
         """
         if certificate.trace is not None:
             return certificate.trace
-        cert = scenario_from_dict(self.config, source="certificate")
+        cert = scenario_from_dict(late_config(self.config, certificate.late), source="certificate")
         return run_to_trace(certificate.run, cert.params, _trace_meta(cert, certificate, meta or {}))
 
     @property
     def uncertified(self) -> int:
         return self.valid_reaps - self.certified
+
+    @property
+    def latest(self) -> int | None:
+        """The longest round trip a certified run took beyond [protocol] rtt (None: none did)."""
+        return max((max(c.late) for c in self.certificates if c.problem is None and c.late), default=None)
 
     @property
     def refuted(self) -> int:
@@ -134,6 +149,9 @@ class Certification:
 
     def summary(self) -> str:
         text = f"{self.valid_reaps:,} valid reaps, {self.certified:,} certified by replay"
+        if self.late:
+            text += (f" ({self.late:,} of them after replies that took up to {self.latest} s, beyond [protocol] rtt "
+                     f"{list(self.config['protocol']['rtt'])}: on the fleet with those round trips added)")
         inexpressible = [c for c in self.certificates if c.problem and c.inexpressible]
         if inexpressible:
             text += (f"; {self.inexpressible:,} not expressible in the model, first: {inexpressible[0].name}: "
@@ -168,6 +186,29 @@ def certificate_scenario(scenario: Scenario, series: Series) -> tuple[Scenario, 
     return cert, {old: new for new, old in enumerate(ordered)}
 
 
+def late_config(config: dict, late: tuple[int, ...]) -> dict:
+    """A certificate fleet's `config` with ``[protocol] rtt`` extended by the round trips `late` (sorted, once each)."""
+    if not late:
+        return config
+    out = copy.deepcopy(config)
+    protocol = out.setdefault("protocol", {})
+    protocol["rtt"] = sorted(set(protocol.get("rtt", Params.rtt)) | set(late))
+    return out
+
+
+def _late_scenario(cert: Scenario, late: tuple[int, ...]) -> Scenario:
+    """`cert` with the round trips `late` added to its RTT choices, and nothing else changed."""
+    extended = scenario_from_dict(late_config(cert.config, late), source=f"{cert.source}, with round trips {list(late)}")
+    if dataclasses.replace(cert.params, rtt=extended.params.rtt) != extended.params:
+        raise ValueError("the fleet with late round trips differs from the certificate's beyond [protocol] rtt")
+    return extended
+
+
+def _is_late(node: Node, rtt: tuple[int, ...]) -> bool:
+    """A reply whose round trip is not one of `rtt` (the scenario's choices): held behind queued work."""
+    return node.kind == "reply" and node.value not in rtt
+
+
 def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces: bool = False,
             through_itf: bool = False) -> Certification:
     """Certify every valid reap `series` recorded (a `simulate(..., record=True)` run of `scenario`).
@@ -187,30 +228,43 @@ def certify(scenario: Scenario, series: Series, meta: dict | None = None, traces
     rec = series.history
     # A reap whose client was reaped again later is certified by the later
     # reap's run, which goes through it: one run per history's last reap.
-    # (Not across a page reload: the run after it starts anew, see `_model_start`.)
+    # (Not across a page reload: the run after it starts anew, see `_model_start`.
+    # Nor across the history's first late reply: the run after it is on a fleet
+    # with round trips the scenario's lacks, and a reap before it has its own run,
+    # on the scenario's fleet.)
+    rtt = cert.params.rtt
     covered: set[int] = set()
     for node in rec.reaps:
-        parent = node.parent
+        path, parent = [], node.parent
         while parent is not None and parent.kind not in RESTARTS:
-            if parent.kind == "reaped":
-                covered.add(id(parent))
+            path.append(parent)
             parent = parent.parent
+        path.reverse()
+        first_late = next((i for i, n in enumerate(path) if _is_late(n, rtt)), len(path))
+        covered.update(id(n) for i, n in enumerate(path)
+                       if n.kind == "reaped" and (i > first_late or first_late == len(path)))
     leaves = sorted((n for n in rec.reaps if id(n) not in covered), key=lambda n: n.t)
     moves = rec.moves
     certificates = []
+    fleets = {(): cert}  # the certificate fleet for each set of late round trips, made once
     done: dict[int, float] = {}
+    late: dict[int, float] = {}  # certified only on a fleet with late round trips
     inexpressible: dict[int, float] = {}
     for i, leaf in enumerate(leaves):
-        c, run_nodes, before = _certify_one(f"c{i}", cert, renumber, leaf, moves, (meta or {}) if traces else None,
-                                            through_itf)
+        c, run_nodes, before = _certify_one(f"c{i}", fleets, renumber, leaf, moves,
+                                            (meta or {}) if traces else None, through_itf)
         certificates.append(c)
         inexpressible.update((id(n), n.n) for n in before)
-        if c.problem is None or c.inexpressible:
-            (done if c.problem is None else inexpressible).update((id(n), n.n) for n in run_nodes)
+        if c.problem is None:
+            (late if c.late else done).update((id(n), n.n) for n in run_nodes)
+        elif c.inexpressible:
+            inexpressible.update((id(n), n.n) for n in run_nodes)
+    late = {k: v for k, v in late.items() if k not in done}
+    done.update(late)
     inexpressible = {k: v for k, v in inexpressible.items() if k not in done}
     valid = sum(n.n for n in rec.reaps)
     return Certification(int(round(valid)), int(round(sum(done.values()))), int(round(sum(inexpressible.values()))),
-                         tuple(certificates), cert.config)
+                         tuple(certificates), cert.config, int(round(sum(late.values()))))
 
 
 # The steps after which a client begins anew, with a session of its own that no
@@ -238,9 +292,14 @@ def _model_start(chain: list[Node], params: Params, renumber: dict) -> int | Non
     return None
 
 
-def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: list[Move],
+def _certify_one(name: str, fleets: dict[tuple, Scenario], renumber: dict, leaf: Node, moves: list[Move],
                  meta: dict | None, through_itf: bool) -> tuple[Certificate, list[Node], list[Node]]:
-    """The certificate of `leaf`'s history, the reap nodes its run covers, and those before the run's start."""
+    """The certificate of `leaf`'s history, the reap nodes its run covers, and those before the run's start.
+
+    `fleets`: the certificate fleet by the late round trips added to it
+    (``()``: the scenario's own); a history's late round trips add theirs.
+    """
+    cert = fleets[()]
     full = leaf.chain()
     chain = _since_reload(full)
     reloaded = full[0] is not chain[0]
@@ -260,13 +319,17 @@ def _certify_one(name: str, cert: Scenario, renumber: dict, leaf: Node, moves: l
         chain = chain[start:]
     nodes = [n for n in chain if n.kind == "reaped"]
     records = [{"t": n.t, "server": n.server, "path": n.path, "clients": n.n, "step": None} for n in nodes]
+    late = tuple(sorted({n.value for n in chain if _is_late(n, cert.params.rtt)}))
+    if late not in fleets:
+        fleets[late] = _late_scenario(cert, late)
+    cert = fleets[late]
     builder = Builder(cert.params, renumber, records)
     try:
         builder.build(chain, moves, reloaded=reloaded)
     except NotCertified as err:
-        return Certificate(name, tuple(records), None, None, str(err), err.inexpressible), nodes, before
+        return Certificate(name, tuple(records), None, None, str(err), err.inexpressible, late=late), nodes, before
     run = Run(builder.initial, tuple(builder.steps))
-    c = Certificate(name, tuple(records), run, None, None, start_t=builder.start_t)
+    c = Certificate(name, tuple(records), run, None, None, start_t=builder.start_t, late=late)
     trace = None if meta is None else run_to_trace(run, cert.params, _trace_meta(cert, c, meta))
     problem = _replays(run, trace, cert, records, through_itf)
     return dataclasses.replace(c, trace=trace, problem=problem), nodes, before

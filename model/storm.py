@@ -47,7 +47,7 @@ delay, and arrive the policy's delay plus the RTT after the drop, as the
 model's retry does (`Params.retry_delay`). A reply's round trip is the
 RTT, plus, with ``reply_share``, its server's delay behind queued work
 (`model.load`): the model's ``reply`` with that value, which the model's own
-RTT choices may not include (certification then names it). Page reloads (``churn_per_hour``)
+RTT choices may not include (certification then adds it to them, and says so). Page reloads (``churn_per_hour``)
 are not a protocol step: a reloading user abandons the session and
 handshakes anew. Nor is a setup given up at the client's deadline
 (`model.setup`): the handshake is the model's, then, like a reload, the

@@ -1,8 +1,9 @@
 """The storm simulation's faults (model/faults.py) and replies late behind queued work (model/load.py).
 
 Each fault changes the run the way its docstring says, and the run without
-it does not; storms/socketio-4-rolling-restart's stated numbers hold; a late
-reply is never certified, and a misreported one is refuted.
+it does not; storms/socketio-4-rolling-restart's stated numbers hold; a reap
+after a late reply is certified on the fleet with that round trip added, and
+a misreported one is refuted.
 """
 
 import copy
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stormcheck.checkers.certify import certify
+from stormcheck.checkers.certify import RESTARTS, certify
 from stormcheck.checkers.recovery import mitigations, recovery
 from stormcheck.cli import main
 from stormcheck.model import history as history_module
@@ -221,13 +222,56 @@ def test_fluid_and_sampled_agree_on_a_late_reply_storm():
         assert abs(r.reaped_valid - fluid.reaped_valid) <= 0.15 * fluid.reaped_valid, (r.reaped_valid, fluid.reaped_valid)
 
 
-def test_a_reap_after_a_late_reply_is_not_expressible_never_certified():
+def _after_late_replies(series, rtt) -> int:
+    """The valid reaps whose history, since its last restart, has a reply whose round trip is not one of `rtt`."""
+    total = 0.0
+    for node in series.history.reaps:
+        parent = node.parent
+        while parent is not None and parent.kind not in RESTARTS:
+            if parent.kind == "reply" and parent.value not in rtt:
+                total += node.n
+                break
+            parent = parent.parent
+    return round(total)
+
+
+def _late_certification(**certify_args):
     sc = load_scenario(PRESET)
     _, series, _ = _run(sc, "sampled", 0, record=True, horizon=900, **_small(sc, 90))
-    cert = certify(sc, series)
-    assert cert.valid_reaps > 0 and cert.certified == 0 and cert.refuted == 0, cert.summary()
-    assert cert.inexpressible == cert.valid_reaps
-    assert "[protocol] rtt choices [0, 2] do not include it" in cert.summary()
+    return sc, series, certify(sc, series, **certify_args)
+
+
+def test_a_reap_after_a_late_reply_is_certified_on_the_fleet_with_its_round_trips(tmp_path, capsys):
+    sc, series, cert = _late_certification(traces=True)
+    assert cert.valid_reaps > 0 and cert.certified == cert.valid_reaps, cert.summary()
+    assert cert.late == _after_late_replies(series, sc.params.rtt) > 0
+    assert cert.latest > 100  # far beyond the scenario's largest RTT, 2 s
+    assert (f"{cert.late:,} of them after replies that took up to {cert.latest} s, beyond [protocol] rtt [0, 2]"
+            in cert.summary())
+    late = [c for c in cert.certificates if c.late]
+    assert late and all(c.problem is None for c in late)
+    for c in late:
+        path = tmp_path / f"{c.name}.itf.json"
+        cert.trace(c).write(path)
+        # Its fleet is the scenario's, with exactly the round trips its replies took added.
+        rtt = json.loads(path.read_text())["#meta"]["scenario_config"]["protocol"]["rtt"]
+        assert rtt == sorted({0, 2, *c.late}) and min(c.late) > 2
+        assert main(["replay", str(path)]) == 0, capsys.readouterr()
+
+
+def test_a_late_reply_recorded_one_second_short_is_refuted(monkeypatch):
+    # The seeded bug: the simulator records a late reply one second shorter than it used.
+    note = history_module.Recording.note
+
+    def short(self, parent, t, kind, server=-1, after=None, value=0):
+        return note(self, parent, t, kind, server, after, value - 1 if kind == "reply" and value > 2 else value)
+
+    monkeypatch.setattr(history_module.Recording, "note", short)
+    _, _, cert = _late_certification()
+    # Every reap follows a late reply here, and none is certified: on the fleet with the recorded
+    # round trips, the model's client waits a second less than the simulation's after its reply.
+    assert cert.valid_reaps > 0 and cert.refuted == cert.valid_reaps and cert.late == 0, cert.summary()
+    assert "after its reply, the simulation's client is" in cert.summary()
 
 
 def test_a_late_reply_recorded_as_on_time_is_refuted(monkeypatch):
@@ -238,9 +282,7 @@ def test_a_late_reply_recorded_as_on_time_is_refuted(monkeypatch):
         return note(self, parent, t, kind, server, after, min(value, 2))
 
     monkeypatch.setattr(history_module.Recording, "note", on_time)
-    sc = load_scenario(PRESET)
-    _, series, _ = _run(sc, "sampled", 0, record=True, horizon=900, **_small(sc, 90))
-    cert = certify(sc, series)
+    _, _, cert = _late_certification()
     assert cert.valid_reaps > 0 and cert.refuted > 0, cert.summary()
 
 
@@ -274,3 +316,29 @@ def test_storm_prints_the_fault_and_exits_3_on_an_inconclusive_run(tmp_path, cap
     assert "came later than the largest RTT" not in capsys.readouterr().out
     assert doc["fault"] == {"kind": "restart", "start": 300, "end": 430, "what": doc["fault"]["what"]}
     assert doc["fault"]["what"].startswith("a rolling restart of 3 servers")
+
+
+def test_storm_certifies_the_reaps_after_late_replies_and_says_so(tmp_path, capsys):
+    # The preset on 30 clients (capacity in proportion), for 500 s, sampled: every run certified.
+    text = (Path(__file__).resolve().parent.parent / "model" / "scenarios" / f"{PRESET}.toml").read_text()
+    small = text.replace("clients = 50000", "clients = 30").replace("capacity = 8.0", f"capacity = {8.0 * 30 / 50_000}")
+    (tmp_path / "small.toml").write_text(small)
+    argv = ["storm", str(tmp_path / "small.toml"), "--mode", "sampled", "--horizon", "500",
+            "--no-lasso", "--no-plot", "--out", str(tmp_path / "o")]
+    # Too short to judge recovery (exit 3 for that, on stderr), not for certification.
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    assert "not certified" not in err
+    assert re.search(r"as configured +([\d,]+) valid reaps, \1 certified by replay \(\1 of them after replies that "
+                     r"took up to \d+ s, beyond \[protocol\] rtt \[0, 2\]", out), out
+    assert "with the round trips those replies took added to [protocol] rtt" in out
+    assert main(argv + ["--json", "--quiet"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    configured = next(r for r in doc["runs"] if r["mitigation"] == "as configured")["certification"]
+    assert configured["late"] == configured["certified"] == configured["valid_reaps"] > 0
+    assert configured["latest_round_trip"] > 2 and configured["not_certified"] == 0
+    assert all(r["certification"]["not_certified"] == 0 for r in doc["runs"])
+    # The traces the command wrote (made after the run, from the certificate) carry their own fleet.
+    trace = configured["traces"][-1]
+    assert max(json.loads(Path(trace).read_text())["#meta"]["scenario_config"]["protocol"]["rtt"]) > 2
+    assert main(["replay", trace]) == 0
