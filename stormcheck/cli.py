@@ -438,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stormcheck: {what}: interrupted by {signals.signal_name(signum)}; "
                   f"{_kept(output.WRITTEN[kept:])}", file=sys.stderr)
             return signals.exit_code(signum)
+        finally:
+            output.tidy()
 
 
 def _caused_by_interrupt(err: BaseException) -> bool:

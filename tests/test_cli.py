@@ -406,6 +406,37 @@ def test_scenario_name_cannot_steer_files_out_of_the_out_folder(capsys, tmp_path
         assert rc == 0 and files_under(out_dir)
 
 
+# The one folder a process cannot make whoever runs it (root included, for
+# whom every permission check passes): /proc takes no new entries.
+UNWRITABLE = Path("/proc/nope")
+# Each command that takes --out, with options that make its work short.
+OUT_COMMANDS = {
+    "check": ["check", "static-45", "--engine", "hypothesis", "--seed", "1", "--examples", "5", "--quiet"],
+    "storm": ["storm", "static-45", "--no-lasso", "--no-plot", "--horizon", "600", "--clients", "100", "--quiet"],
+    "synth": ["synth", "static-45"],
+    "sweep": ["sweep", "static-45", "--grid", "timeout=30:45:15", "--no-boundary", "--quiet"],
+    "report": ["report", "static-45", "--engine", "exhaustive", "--skip", "storms", "--skip", "synthesis", "--quiet"],
+}
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", sorted(OUT_COMMANDS))
+def test_an_out_folder_that_cannot_be_made_is_refused_before_any_work(capsys, command):
+    rc, out, err = cli(capsys, *OUT_COMMANDS[command], "--out", UNWRITABLE)
+    assert rc == 2 and out == ""
+    line = one_line_message(err)
+    assert f"--out {UNWRITABLE}: cannot be created" in line, line
+
+
+def test_an_out_folder_made_up_front_is_removed_when_nothing_is_written(capsys, tmp_path):
+    out_dir = tmp_path / "new" / "deeper"
+    rc, out, err = cli(capsys, "check", "static-45", "--design", "off", "--property", "no_valid_reap", "--quiet",
+                       "--out", out_dir)
+    assert rc == 0, err
+    assert not (tmp_path / "new").exists(), "the probe's folders must go when no finding was written"
+    assert files_under(tmp_path) == []
+
+
 # -------------------------------------------------------------------- replay
 
 
