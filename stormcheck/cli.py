@@ -368,8 +368,27 @@ def _all_designs(outputs: list[dict], verdict: str) -> dict:
             "verdict": verdict, "designs": {o["design"]: o for o in outputs}}
 
 
+# What `replay` takes, said with every file it cannot use.
+_REPLAY_TAKES = "replay takes an ITF trace (JSON, *.itf.json) written by 'stormcheck check --out'"
+
+
+def _read_trace(path: Path) -> Trace:
+    """`Trace.read`, its errors as bad input that says what the file should be."""
+    try:
+        return Trace.read(path)
+    except FileNotFoundError:
+        raise _BadInput(f"{path}: no such file; {_REPLAY_TAKES}") from None
+    except IsADirectoryError:
+        raise _BadInput(f"{path}: is a folder; {_REPLAY_TAKES}") from None
+    except OSError as err:
+        raise _BadInput(f"{path}: cannot be read ({err.strerror or err}); {_REPLAY_TAKES}") from None
+    except ValueError as err:  # the message starts with the path and says what was wrong
+        said = str(err)
+        raise _BadInput(said if "replay the ITF trace" in said else f"{said}; {_REPLAY_TAKES}") from None
+
+
 def _replay(args) -> int:
-    trace = Trace.read(args.trace)
+    trace = _read_trace(args.trace)
     meta = trace.meta
     config = meta.get("scenario_config")
     if not isinstance(config, dict):

@@ -488,7 +488,10 @@ def test_replay_of_a_file_that_is_not_json_exits_2(capsys, tmp_path):
     path.write_text("this is {not json\n", encoding="utf-8")
     rc, out, err = cli(capsys, "replay", path)
     assert rc == 2 and out == ""
-    assert str(path) in one_line_message(err)
+    line = one_line_message(err)
+    # What was wrong, and what the file should be.
+    assert f"{path}: not JSON" in line, line
+    assert "ITF trace (JSON" in line and "stormcheck check --out" in line, line
 
 
 def test_replay_of_json_without_scenario_config_exits_2(capsys, tmp_path, written_trace):
@@ -510,7 +513,13 @@ def test_replay_of_json_without_scenario_config_exits_2(capsys, tmp_path, writte
 def test_replay_of_a_missing_file_exits_2(capsys, tmp_path):
     rc, out, err = cli(capsys, "replay", tmp_path / "nope.itf.json")
     assert rc == 2
-    assert "nope.itf.json" in one_line_message(err)
+    line = one_line_message(err)
+    assert f"{tmp_path / 'nope.itf.json'}: no such file" in line, line
+    assert "ITF trace (JSON" in line and "stormcheck check --out" in line, line
+    assert "Errno" not in line
+    rc, out, err = cli(capsys, "replay", tmp_path)
+    assert rc == 2
+    assert f"{tmp_path}: is a folder" in one_line_message(err)
 
 
 def test_replay_of_a_trace_with_a_bad_scenario_config_exits_2(capsys, tmp_path, written_trace):
