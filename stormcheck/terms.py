@@ -67,7 +67,7 @@ def in_terms(scenario, region) -> list[str]:
         return []
     own, factor = _unit(scenario)
     counted = scenario.params.unit
-    lines = [f"  in {scenario.name}'s own terms (settings in {own}):"]
+    lines = []
     if region.constraint is not None:
         note = f" (each term in {counted}, as the scenario counts)" if factor != 1 else ""
         lines.append(f"    safe where {_constraint(scenario, region.constraint)}{note}")
@@ -79,7 +79,9 @@ def in_terms(scenario, region) -> list[str]:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:
         lines.append(f"    outside (a certified run reaps a valid session): {_point(scenario, region.outside)}")
-    return lines
+    # A region with nothing proved and no point to restate (no safe candidate
+    # over [ranges]) has nothing to say in the stack's terms: no heading either.
+    return [f"  in {scenario.name}'s own terms (settings in {own}):", *lines] if lines else []
 
 
 def terms_doc(scenario, region) -> dict | None:

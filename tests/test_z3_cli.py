@@ -94,7 +94,16 @@ def test_synth_bad_input(tmp_path, capsys):
     path.write_text(RANGED)
     assert main(["synth", str(path), "--high-ms", "9000"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "--high-ms" in err
+    assert "Traceback" not in err and "--high-ms 9000: only used when synth finds an adjuster's thresholds" in err
+    assert "has [ranges]" in err
+
+
+def test_synth_refuses_high_ms_for_a_design_without_an_adjuster(capsys):
+    # static-45's design is off: synth finds no thresholds, so --high-ms would be dropped unread.
+    assert main(["synth", "static-45", "--high-ms", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--high-ms 5: only used when synth finds an adjuster's thresholds" in err, err
+    assert "static-45 has design off, which has no adjuster" in err and "Traceback" not in err
 
 
 def test_check_symbolic_states_its_bound_when_nothing_is_proved(tmp_path, capsys):
@@ -146,6 +155,18 @@ def test_synth_states_a_stack_region_in_its_own_names_and_unit(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "in socketio-4's own terms (settings in ms):" in out
     assert f"outside (a certified run reaps a valid session): pingTimeout = {1000 * doc['outside']['timeout']} ms" in out
+
+
+def test_a_region_with_nothing_to_restate_prints_no_terms_heading(tmp_path, capsys):
+    # Behind a proxy that cuts every idle connection at 15 s, no candidate over the
+    # ranges is proved safe: nothing in the stack's terms, so no heading for it.
+    path = _ranged_stack(tmp_path, "socketio-4")
+    with open(path, "a") as f:
+        f.write('\n[[proxy]]\nname = "nginx"\nidle_timeout = 15\nresets = "any-frame"\ncounts_pings = true\n')
+    assert main(["synth", path]) == 3
+    out = capsys.readouterr().out
+    assert "no candidate region is proved safe" in out
+    assert "own terms" not in out, out
 
 
 def test_a_scenario_without_terms_keeps_the_model_names(tmp_path, capsys):
