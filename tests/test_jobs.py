@@ -207,3 +207,13 @@ def test_a_signal_stops_the_pool_and_leaves_nothing_half_written(tmp_path, signu
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers left running: {alive}"
+
+
+def test_a_long_job_run_here_shows_progress_within_about_a_second(capsys):
+    # Run in this process, the first job holds the run for 2.5 s: a line must come
+    # while it runs, not only when it ends.
+    todo = [jobs.Job("slow", time.sleep, (2.5,)), jobs.Job("quick", time.sleep, (0,))]
+    assert jobs.run(todo, label="wait") == [None, None]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[0].startswith("wait: 0/2 jobs done, running slow, "), lines
+    assert lines[-1].startswith("wait: 2/2 jobs done"), lines
