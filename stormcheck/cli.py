@@ -21,7 +21,8 @@ from pathlib import Path
 
 from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
+from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, list_presets, load_scenario,
+                                       scenario_from_dict, shipped_names)
 from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Inconclusive, Verdict
 from stormcheck.properties.protocol import DELIVERY, LIVENESS, PROPERTIES, by_name
 from stormcheck.traces.export import replay_trace
@@ -432,6 +433,10 @@ def _list() -> int:
     print("Preset scenarios:")
     for sc in list_presets():
         print(f"  {sc.name:<22}{sc.description}")
+    # The shipped folders hold most presets: say they exist and how to see them.
+    counts = {folder: len(shipped_names(folder)) for folder in SHIPPED_FOLDERS}
+    print(f"  and {sum(counts.values())} more in folders: {', '.join(f'{f} ({n})' for f, n in counts.items())}; "
+          f"'stormcheck list FOLDER' lists them, run one as FOLDER/NAME")
     print("\nDesigns (--design):")
     for d in DESIGNS.values():
         print(f"  {d.name:<22}tuner={d.tuner} judge={d.judge} record={d.record} "

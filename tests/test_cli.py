@@ -22,7 +22,7 @@ import pytest
 
 from stormcheck.cli import main
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.scenario import preset_names
+from stormcheck.model.scenario import preset_names, shipped_names
 from stormcheck.properties.protocol import PROPERTIES
 
 PRESET = "gitter-2015"
@@ -552,6 +552,14 @@ def test_list_prints_presets_designs_and_properties(capsys):
     assert preset_names() == PRESETS
     sections = out.strip().split("\n\n")
     assert len(sections) == 3
+    # The presets end with the shipped folders, their counts and how to list them.
+    *presets, folders = sections[0].splitlines()
+    counts = {f: len(shipped_names(f)) for f in ("stacks", "rollouts", "proxies", "variants", "storms")}
+    assert all(counts.values()), counts
+    assert folders == (f"  and {sum(counts.values())} more in folders: "
+                       f"{', '.join(f'{f} ({n})' for f, n in counts.items())}; "
+                       "'stormcheck list FOLDER' lists them, run one as FOLDER/NAME")
+    sections[0] = "\n".join(presets)
     first_words = [[line.split()[0] for line in s.strip().splitlines()[1:]] for s in sections]
     # The properties: the default set of `check`, then those checked on request (delivery, liveness).
     assert first_words == [PRESETS, list(DESIGNS), PROPS + ["no_message_loss", "storm_subsides"]]
