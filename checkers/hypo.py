@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, target
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import StopTest, Unsatisfiable
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -168,6 +169,11 @@ class _Search:
         self.progress = progress
         self.started = self.last_report = time.perf_counter()
         self.examples = 0  # every example, all searches
+        # Examples Hypothesis stopped part way (their choices outgrew its size
+        # limit for one example): run, but not counted in its max_examples, so
+        # a search runs that many more than its budget asks.
+        self.cut_short = 0
+        self.search_cut_short = 0
         self.steps = 0
         self.witnesses: dict[str, Found] = {}
         self.first: tuple[float, int] | None = None  # (seconds, example) of this search's first violation
@@ -196,7 +202,7 @@ class _Search:
         return strategy
 
     def begin_search(self) -> None:
-        self.first, self.search_examples = None, 0
+        self.first, self.search_examples, self.search_cut_short = None, 0, 0
         self.search_started = time.perf_counter()
 
     def example_started(self) -> None:
@@ -207,6 +213,11 @@ class _Search:
             if now - self.last_report >= 1.0:
                 self.last_report = now
                 self.progress({"examples": self.examples, "steps": self.steps, "seconds": now - self.started})
+
+    def example_cut_short(self) -> None:
+        if self.first is None:  # while shrinking, stopped attempts are part of the shrinking counted apart
+            self.cut_short += 1
+            self.search_cut_short += 1
 
     def witness(self, prop: Property, found: Found) -> None:
         old = self.witnesses.get(prop.name)
@@ -361,6 +372,11 @@ class FleetMachine(RuleBasedStateMachine):
         self.apply(data.draw(self._search.choice(self.enabled[kind]), label=kind))
 
     def teardown(self) -> None:
+        # Called as the run unwinds: Hypothesis stops an example that outgrows
+        # its size limit by raising StopTest through it (CPython shows the
+        # exception being raised to a `finally` as `sys.exc_info`).
+        if self.example and isinstance(sys.exc_info()[1], StopTest):
+            self._search.example_cut_short()
         if self._targeting and self.pressure is not None:
             target(float(self.pressure), label="reap pressure (-margin, s)")
 
@@ -517,6 +533,7 @@ def check_hypothesis(
         outcome[name] = {
             "found": found,
             "examples": search.search_examples,
+            "cut_short": search.search_cut_short,
             "seconds": time.perf_counter() - t0,
             "first": search.first,
         }
@@ -524,6 +541,9 @@ def check_hypothesis(
     results = tuple(_verdict(p, outcome, search, steps, seed) for p in properties)
     stats = {
         "examples": search.examples,
+        "cut_short": search.cut_short,
+        # Runs replayed while shrinking a counterexample, after the one that found it.
+        "shrinking": sum(o["examples"] - o["first"][1] for o in outcome.values() if o["first"]),
         "steps": search.steps,
         "seconds": round(seconds, 3),
         "examples_per_second": round(search.examples / seconds, 1) if seconds else None,
@@ -537,6 +557,7 @@ def check_hypothesis(
         "searches": {
             name: {
                 "examples": o["examples"],
+                "cut_short": o["cut_short"],
                 "seconds": round(o["seconds"], 3),
                 "first_violation_seconds": round(o["first"][0], 3) if o["first"] else None,
                 "first_violation_example": o["first"][1] if o["first"] else None,
@@ -548,22 +569,23 @@ def check_hypothesis(
     return CheckResult("hypothesis", scenario.name, scenario.design.name, results, stats)
 
 
-def _budget(n: int, steps: int) -> str:
-    return f"{n:,} example{'s' if n != 1 else ''} of <= {steps} steps"
+def _budget(n: int, steps: int, cut_short: int = 0) -> str:
+    cut = f" ({cut_short:,} of them cut short at Hypothesis's size limit for one example)" if cut_short else ""
+    return f"{n:,} example{'s' if n != 1 else ''} of <= {steps} steps{cut}"
 
 
 def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyResult:
     if prop.modality == SOMETIMES:
         found = search.witnesses.get(prop.name)
         if found is None:
-            basis = f"no witness found in {_budget(search.examples, steps)}"
+            basis = f"no witness found in {_budget(search.examples, steps, search.cut_short)}"
             return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)
         basis = f"witness of {len(found.run)} steps found in {_budget(search.examples, steps)}"
         return _with_run(prop, Verdict.HOLDS, basis, found, search)
     o = outcome[prop.name]
     found = o["found"]
     if not isinstance(found, PropertyViolation):
-        basis = f"no counterexample found in {_budget(o['examples'], steps)}"
+        basis = f"no counterexample found in {_budget(o['examples'], steps, o['cut_short'])}"
         if isinstance(found, str):
             basis += f" ({found})"
         return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)

@@ -234,7 +234,12 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
                  else f"seed {st['seed']}")
-        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
+        # More examples than --examples asked: say what the others were.
+        extra = [f"{st[key]:,} {what}" for key, what in (("cut_short", "cut short at Hypothesis's size limit for one "
+                                                         "example"), ("shrinking", "shrinking a counterexample"))
+                 if st.get(key)]
+        extra_text = f" ({'; '.join(extra)})" if extra else ""
+        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps{extra_text}, {st['steps']:,} steps, "
               f"{st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
         print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
