@@ -24,7 +24,7 @@ from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError,
                                        shipped_names)
 from stormcheck.properties.core import Verdict
 
-__all__ = ["add_parser", "run", "add_list_argument", "list_shipped"]
+__all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone"]
 
 _EXIT = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
 
