@@ -168,6 +168,9 @@ class _Search:
         self.progress = progress
         self.started = self.last_report = time.perf_counter()
         self.examples = 0  # every example, all searches
+        # Runs beyond a search's budget of whole runs (`beyond_budget`): Hypothesis's
+        # max_examples counts whole runs, not those it stops part way.
+        self.cut_short = 0
         self.steps = 0
         self.witnesses: dict[str, Found] = {}
         self.first: tuple[float, int] | None = None  # (seconds, example) of this search's first violation
@@ -514,9 +517,12 @@ def check_hypothesis(
         machine = fleet_machine(scenario, properties, fail_on=[name] if prop else [], targeting=db is None,
                                 _search=search)
         found = _run_search(machine, _derived_seed(seed, name), settings)
+        extra = beyond_budget(search.search_examples, examples) if search.first is None else 0
+        search.cut_short += extra
         outcome[name] = {
             "found": found,
             "examples": search.search_examples,
+            "cut_short": extra,
             "seconds": time.perf_counter() - t0,
             "first": search.first,
         }
@@ -524,6 +530,9 @@ def check_hypothesis(
     results = tuple(_verdict(p, outcome, search, steps, seed) for p in properties)
     stats = {
         "examples": search.examples,
+        "cut_short": search.cut_short,
+        # Runs replayed while shrinking a counterexample, after the one that found it.
+        "shrinking": sum(o["examples"] - o["first"][1] for o in outcome.values() if o["first"]),
         "steps": search.steps,
         "seconds": round(seconds, 3),
         "examples_per_second": round(search.examples / seconds, 1) if seconds else None,
@@ -537,6 +546,7 @@ def check_hypothesis(
         "searches": {
             name: {
                 "examples": o["examples"],
+                "cut_short": o["cut_short"],
                 "seconds": round(o["seconds"], 3),
                 "first_violation_seconds": round(o["first"][0], 3) if o["first"] else None,
                 "first_violation_example": o["first"][1] if o["first"] else None,
@@ -548,22 +558,35 @@ def check_hypothesis(
     return CheckResult("hypothesis", scenario.name, scenario.design.name, results, stats)
 
 
-def _budget(n: int, steps: int) -> str:
-    return f"{n:,} example{'s' if n != 1 else ''} of <= {steps} steps"
+def beyond_budget(run: int, budget: int) -> int:
+    """Runs a search made beyond its budget of `budget` whole runs (0 when it stopped sooner).
+
+    Hypothesis's ``max_examples`` counts the runs it completes; a run it
+    stops part way, its choices past its size limit for one example, does
+    not count, and another is made in its place. Read from the public
+    budget and our own count of the runs begun, not from Hypothesis's
+    internals.
+    """
+    return max(0, run - budget)
+
+
+def _budget(n: int, steps: int, cut_short: int = 0) -> str:
+    cut = f" ({cut_short:,} of them beyond the budget of whole runs)" if cut_short else ""
+    return f"{n:,} example{'s' if n != 1 else ''} of <= {steps} steps{cut}"
 
 
 def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyResult:
     if prop.modality == SOMETIMES:
         found = search.witnesses.get(prop.name)
         if found is None:
-            basis = f"no witness found in {_budget(search.examples, steps)}"
+            basis = f"no witness found in {_budget(search.examples, steps, search.cut_short)}"
             return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)
         basis = f"witness of {len(found.run)} steps found in {_budget(search.examples, steps)}"
         return _with_run(prop, Verdict.HOLDS, basis, found, search)
     o = outcome[prop.name]
     found = o["found"]
     if not isinstance(found, PropertyViolation):
-        basis = f"no counterexample found in {_budget(o['examples'], steps)}"
+        basis = f"no counterexample found in {_budget(o['examples'], steps, o['cut_short'])}"
         if isinstance(found, str):
             basis += f" ({found})"
         return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)

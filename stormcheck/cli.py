@@ -21,7 +21,8 @@ from pathlib import Path
 
 from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult, run_engine
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.scenario import Scenario, ScenarioError, list_presets, load_scenario, scenario_from_dict
+from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, list_presets, load_scenario,
+                                       scenario_from_dict, shipped_names)
 from stormcheck.properties.core import ALWAYS, EVENTUALLY_ALWAYS, SOMETIMES, Inconclusive, Verdict
 from stormcheck.properties.protocol import DELIVERY, LIVENESS, PROPERTIES, by_name
 from stormcheck.traces.export import replay_trace
@@ -233,7 +234,12 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
                  else f"seed {st['seed']}")
-        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps, {st['steps']:,} steps, "
+        # More examples than --examples asked: say what the others were.
+        extra = [f"{st[key]:,} {what}" for key, what in (("cut_short", "beyond the budget of whole runs"),
+                                                        ("shrinking", "shrinking a counterexample"))
+                 if st.get(key)]
+        extra_text = f" ({'; '.join(extra)})" if extra else ""
+        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps{extra_text}, {st['steps']:,} steps, "
               f"{st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
         print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
@@ -368,8 +374,27 @@ def _all_designs(outputs: list[dict], verdict: str) -> dict:
             "verdict": verdict, "designs": {o["design"]: o for o in outputs}}
 
 
+# What `replay` takes, said with every file it cannot use.
+_REPLAY_TAKES = "replay takes an ITF trace (JSON, *.itf.json) written by 'stormcheck check --out'"
+
+
+def _read_trace(path: Path) -> Trace:
+    """`Trace.read`, its errors as bad input that says what the file should be."""
+    try:
+        return Trace.read(path)
+    except FileNotFoundError:
+        raise _BadInput(f"{path}: no such file; {_REPLAY_TAKES}") from None
+    except IsADirectoryError:
+        raise _BadInput(f"{path}: is a folder; {_REPLAY_TAKES}") from None
+    except OSError as err:
+        raise _BadInput(f"{path}: cannot be read ({err.strerror or err}); {_REPLAY_TAKES}") from None
+    except ValueError as err:  # the message starts with the path and says what was wrong
+        said = str(err)
+        raise _BadInput(said if "replay the ITF trace" in said else f"{said}; {_REPLAY_TAKES}") from None
+
+
 def _replay(args) -> int:
-    trace = Trace.read(args.trace)
+    trace = _read_trace(args.trace)
     meta = trace.meta
     config = meta.get("scenario_config")
     if not isinstance(config, dict):
@@ -413,6 +438,10 @@ def _list() -> int:
     print("Preset scenarios:")
     for sc in list_presets():
         print(f"  {sc.name:<22}{sc.description}")
+    # The shipped folders hold most presets: say they exist and how to see them.
+    counts = {folder: len(shipped_names(folder)) for folder in SHIPPED_FOLDERS}
+    print(f"  and {sum(counts.values())} more in folders: {', '.join(f'{f} ({n})' for f, n in counts.items())}; "
+          f"'stormcheck list FOLDER' lists them, run one as FOLDER/NAME")
     print("\nDesigns (--design):")
     for d in DESIGNS.values():
         print(f"  {d.name:<22}tuner={d.tuner} judge={d.judge} record={d.record} "
@@ -438,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stormcheck: {what}: interrupted by {signals.signal_name(signum)}; "
                   f"{_kept(output.WRITTEN[kept:])}", file=sys.stderr)
             return signals.exit_code(signum)
+        finally:
+            output.tidy()
 
 
 def _caused_by_interrupt(err: BaseException) -> bool:

@@ -16,11 +16,16 @@ import itertools
 
 from stormcheck.model.scenario import RANGE_KEYS, Scenario, ScenarioError, concrete_config, scenario_from_dict
 
-__all__ = ["with_flags", "GRID_KEYS", "MAX_POINTS", "parse_grid", "grid_points"]
+__all__ = ["with_flags", "GRID_KEYS", "MAX_POINTS", "RANGE_POINTS", "parse_grid", "grid_from_ranges", "grid_points",
+           "unswept"]
 
 # A grid point is one whole value per key; `skew` is a list (one per server).
 GRID_KEYS = tuple(k for k in RANGE_KEYS if k != "skew")
 MAX_POINTS = 10_000  # about 15 minutes of the small presets' searches on one core
+# Points per axis when a sweep takes its grid from the scenario's [ranges]:
+# LO, HI and evenly spaced whole values between (fewer where the range holds
+# fewer). Eleven keeps two axes at 121 points, a few minutes of small searches.
+RANGE_POINTS = 11
 
 
 def with_flags(scenario: Scenario, section: str, values: dict) -> Scenario:
@@ -76,15 +81,39 @@ def parse_grid(specs: list[str]) -> dict[str, list[int]]:
     return grid
 
 
+def grid_from_ranges(scenario: Scenario) -> dict[str, list[int]]:
+    """The grid a sweep without --grid takes: each ranged key, `RANGE_POINTS` values from LO to HI.
+
+    Raises `ScenarioError` when the scenario has no [ranges] a grid can take.
+    """
+    ranges = {k: v for k, v in scenario.ranges.items() if k in GRID_KEYS}
+    if not ranges:
+        raise ScenarioError(f"--grid: give at least one, as KEY=LO:HI[:STEP] with KEY one of {', '.join(GRID_KEYS)} "
+                            f"(without --grid a sweep takes its axes from [ranges], which {scenario.source} "
+                            f"{'ranges only skew in' if scenario.ranges else 'does not have'})")
+    grid = {k: sorted({lo + round(i * (hi - lo) / (RANGE_POINTS - 1)) for i in range(RANGE_POINTS)})
+            for k, (lo, hi) in ranges.items()}
+    count = 1
+    for values in grid.values():
+        count *= len(values)
+    if count > MAX_POINTS:
+        raise ScenarioError(f"{scenario.source}: [ranges] make {count:,} points at {RANGE_POINTS} per axis; at most "
+                            f"{MAX_POINTS:,}: give --grid with a coarser STEP")
+    return grid
+
+
+def unswept(scenario: Scenario, grid: dict) -> list[str]:
+    """The scenario's ranged keys that `grid` has no axis for: checked at their point values."""
+    return [k for k in scenario.ranges if k not in grid]
+
+
 def grid_points(scenario: Scenario, grid: dict[str, list[int]]) -> list[tuple[dict, Scenario]]:
     """Every point of `grid` (first key slowest) with the scenario it stands for, each checked.
 
     A point the scenario format refuses stops the sweep before any work,
-    naming the point and the rule it breaks.
+    naming the point and the rule it breaks. The scenario's [ranges] are not
+    drawn from: a key with no axis keeps the scenario's point value.
     """
-    if scenario.ranges:
-        raise ScenarioError(f"{scenario.source}: has [ranges]; a sweep sets those keys itself, from --grid: "
-                            "remove [ranges] or sweep another scenario")
     points = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))

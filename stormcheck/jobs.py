@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -184,8 +186,10 @@ class _Status:
     """``label: done/total jobs, running NAME`` on stderr, once a run has taken a second.
 
     On a terminal one line is rewritten in place; otherwise a plain line
-    when a job ends or, in this process, starts (at most one a second), and
-    every ten seconds while none does.
+    as soon as the run has taken a second, then when a job ends or, in this
+    process, starts (at most one a second), and every ten seconds while none
+    does. A job run in this process is ticked by `_ticking` meanwhile, so a
+    long first job is not a silence.
     """
 
     def __init__(self, label: str, total: int, enabled: bool, stream=None) -> None:
@@ -193,8 +197,10 @@ class _Status:
         self.stream = stream or sys.stderr
         self.tty = enabled and self.stream.isatty()
         self.started = self.last = time.perf_counter()
-        self.open = False
+        self.open = self.shown = False
         self.done, self.running = 0, []
+        # `show` is called by the ticker thread as well as the run: one line at a time.
+        self.lock = threading.Lock()
 
     def show(self, running: Sequence[str] | None = None, ended: bool = False, starting: bool = False) -> None:
         if running is not None:
@@ -204,22 +210,49 @@ class _Status:
         if not self.enabled or now - self.started < 1.0:
             return
         # Off a terminal: when a job ends or starts here, at most once a second; else every ten seconds.
-        if not (self.tty or ((ended or starting) and now - self.last >= 1.0) or (ended and self.done == self.total)
-                or now - self.last >= 10.0):
+        if not (self.tty or not self.shown or ((ended or starting) and now - self.last >= 1.0)
+                or (ended and self.done == self.total) or now - self.last >= 10.0):
             return
         more = f" (+{len(running) - 1})" if len(running) > 1 else ""
         what = f", running {running[0]}{more}" if running else ""
         line = f"{self.label}: {self.done}/{self.total} jobs done{what}, {now - self.started:.0f} s"
-        self.stream.write(f"\r{line}\033[K" if self.tty else line + "\n")
-        self.stream.flush()
-        self.last, self.open = now, self.tty
+        with self.lock:
+            self.stream.write(f"\r{line}\033[K" if self.tty else line + "\n")
+            self.stream.flush()
+            self.last, self.open, self.shown = now, self.tty, True
 
     def clear(self) -> None:
         """End the rewritten line, so other output starts on a line of its own."""
-        if self.open:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self.open = False
+        with self.lock:
+            if self.open:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+                self.open = False
+
+
+@contextmanager
+def _ticking(status: _Status):
+    """While the block runs a job in this process, show `status` about once a second from a thread.
+
+    The pool and Dask paths wait on their jobs a second at a time and show
+    the status as they wait; a job run here holds this thread until it ends.
+    """
+    if not status.enabled:
+        yield
+        return
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.5):
+            status.show()
+
+    thread = threading.Thread(target=tick, name="stormcheck-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run(jobs: Sequence[Job], runner: Runner = Runner(), *, label: str = "jobs", progress: bool = True,
@@ -248,7 +281,10 @@ def run(jobs: Sequence[Job], runner: Runner = Runner(), *, label: str = "jobs", 
     if runner.scheduler is None and runner.workers == 1:
         for i, job in enumerate(jobs):
             status.show([job.name], starting=True)  # this process is busy until the job ends
-            finish(i, *_call(job.fn, job.args, {**job.kwargs, **job.local}))
+            # A job given its own progress callback here speaks for itself; the others are ticked.
+            with _ticking(status) if "progress" not in job.local else nullcontext():
+                got = _call(job.fn, job.args, {**job.kwargs, **job.local})
+            finish(i, *got)
     elif runner.scheduler is not None:
         _run_dask(jobs, runner.scheduler, status, finish)
     else:

@@ -21,7 +21,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import signals
 
-__all__ = ["check_out", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "WRITTEN"]
+__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "WRITTEN"]
 
 # Every file `atomic_path` completed in this process, in order: what an
 # interrupted command can say it kept.
@@ -79,22 +79,58 @@ class OutputError(ValueError):
     """An output location that cannot be written: found before any work starts."""
 
 
+# Folders `check_out` created, outermost first: `tidy` removes those still
+# empty when the command ends, so a run that wrote nothing leaves nothing.
+MADE: list[Path] = []
+
+
 def check_out(folder, flag: str = "--out") -> None:
     """Refuse an output folder that cannot be made or written, before any work starts.
 
     Every command calls this on its output location first, so a long search
-    is never thrown away for want of a place to write its results.
+    is never thrown away for want of a place to write its results. Asking
+    the file system is the only sure test (`os.access` says yes to root, and
+    some file systems refuse a folder whatever the permissions say), so the
+    folder is created and a probe file written in it and removed; the folders
+    made here are removed again by `tidy` if nothing is written into them.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{flag} {folder}: is a file, not a folder; give a folder (it is created if missing)")
     probe = folder.absolute()
+    missing = []
     while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
         probe = probe.parent
     if not probe.is_dir():
         raise OutputError(f"{flag} {folder}: {probe} is a file, so the folder cannot be made; give another folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {folder}: {probe} is not writable; give a folder you can write to")
+    made = list(reversed(missing))
+    try:
+        for path in made:
+            path.mkdir()
+        fd, name = tempfile.mkstemp(prefix=".stormcheck-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        for path in reversed(made):
+            if path.is_dir():
+                path.rmdir()
+        why = err.strerror or str(err)
+        raise OutputError(f"{flag} {folder}: cannot be {'created' if made else 'written'} ({why}); "
+                          "give a folder you can write to") from None
+    MADE.extend(made)
+
+
+def tidy() -> None:
+    """Remove the folders `check_out` made that are still empty: the run wrote nothing there."""
+    while MADE:
+        path = MADE.pop()
+        try:
+            path.rmdir()
+        except OSError:  # something was written into it (or beside, in a parent): kept
+            pass
 
 
 def file_mode() -> int:

@@ -14,15 +14,17 @@ candidate holds but some search did not finish.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 
 from stormcheck.checkers.plan import PlanResult, plan
 from stormcheck.model.rollout import Phase
-from stormcheck.model.scenario import SHIPPED_FOLDERS, ScenarioError, load_scenario, shipped_names
+from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, load_scenario, scenario_from_dict,
+                                       shipped_names)
 from stormcheck.properties.core import Verdict
 
-__all__ = ["add_parser", "run", "add_list_argument", "list_shipped"]
+__all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone"]
 
 _EXIT = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
 
@@ -93,7 +95,41 @@ def _summary(result: PlanResult) -> dict:
     }
 
 
-def _print(result: PlanResult, source: str, engine: str = "exhaustive") -> None:
+def b_alone(scenario: Scenario) -> Scenario:
+    """`scenario` with configuration B from the start and no rollout: the fleet once the rollout is over."""
+    config = copy.deepcopy(scenario.config)
+    rollout = config.pop("rollout")
+    config["protocol"].update(timeout=rollout["timeout"], interval=rollout["interval"])
+    config["scenario"]["name"] = f"{scenario.name}-B"
+    return scenario_from_dict(config, source=f"{scenario.source}, configuration B alone")
+
+
+def _print_b_alone(scenario: Scenario) -> None:
+    """Why no order is safe: configuration B itself is unsafe (its counterexample), or only the ways to it."""
+    from stormcheck.checkers.bfs import check_bfs
+    from stormcheck.properties.protocol import no_valid_reap
+    from stormcheck.traces.timeline import render_timeline
+
+    fleet = b_alone(scenario)
+    p = fleet.params
+    prop = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds).get(no_valid_reap.name)
+    b = f"configuration B (timeout {p.t0}, interval {p.i0}{'' if p.unit == 's' else ' ' + p.unit})"
+    how = (f"to check it: copy {scenario.source.removeprefix('preset:')} with [protocol] timeout = {p.t0}, "
+           f"interval = {p.i0} and no [rollout], then run 'stormcheck check' on the copy")
+    if prop.verdict == Verdict.VIOLATED:
+        print(f"{b} is unsafe by itself, with no rollout at all: {no_valid_reap.name} is violated with every server "
+              f"and client on B from the start ({prop.basis}); no order can be safe. Its counterexample:\n")
+        print(render_timeline(prop.run, p, title=f"{fleet.name}: {b} alone", focus=prop))
+        print(how)
+    elif prop.verdict == Verdict.HOLDS:
+        print(f"{b} alone is safe ({no_valid_reap.name} holds: {prop.basis}): what is unsafe is every way to reach "
+              f"it; 'stormcheck check {scenario.source.removeprefix('preset:')} --property {no_valid_reap.name}' "
+              "shows the counterexample of the order as written")
+    else:
+        print(f"{b} alone was not decided ({prop.basis}): B itself, or every way to reach it, is unsafe; {how}")
+
+
+def _print(result: PlanResult, source: str, engine: str = "exhaustive", scenario: Scenario | None = None) -> None:
     print(f"scenario {result.scenario} ({source}): parts that move from A to B: {', '.join(result.parts)}")
     for c in result.candidates:
         mark = str(c.verdict).upper() if c.verdict != Verdict.HOLDS else "holds"
@@ -110,8 +146,8 @@ def _print(result: PlanResult, source: str, engine: str = "exhaustive") -> None:
         print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
               "parameter values shown beside it")
     elif result.verdict == Verdict.VIOLATED:
-        print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout "
-              "(configuration B itself, or every way to reach it, is unsafe)")
+        print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout")
+        _print_b_alone(scenario)
     elif engine == "symbolic":
         print("\nno candidate order was proved safe, and some could not be shown unsafe either (their "
               "counterexamples to induction are above): raise --steps, or check them with --engine exhaustive")
@@ -157,5 +193,5 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(_summary(result), indent=2))
     else:
-        _print(result, scenario.source, args.engine)
+        _print(result, scenario.source, args.engine, scenario)
     return _EXIT[result.verdict]

@@ -47,6 +47,7 @@ from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import PROPERTIES, by_name
 
 from . import jobs, signals
+from .output import check_out
 from .report_core import (
     Budget,
     Cell,
@@ -385,6 +386,8 @@ def _run(args) -> int:
     if len({s.name for s in scenarios}) != len(scenarios):
         raise ReportError("two scenarios share a name; give each scenario file a distinct [scenario] name")
     designs = {s.name: _designs_for(s, args.designs) for s in scenarios}
+    _check_out(Path(args.out))
+    check_out(args.out)  # made and written to now: an unwritable folder must not cost the whole run
     engines = tuple(e for e in ENGINE_ORDER if e in (args.engines or ENGINE_ORDER))
     progress = Progress(not args.quiet)
     t0 = time.perf_counter()

@@ -81,7 +81,7 @@ def add_parser(sub) -> None:
                    help="a named design, or 'all' (default: the scenario's design and 'off' for comparison)")
     s.add_argument("--mode", choices=MODES, default="fluid",
                    help="fluid: counts split by probability (deterministic, any size); sampled: one client each")
-    s.add_argument("--seed", type=int, default=0, help="RNG seed of the sampled mode (default 0)")
+    s.add_argument("--seed", type=int, default=None, help="RNG seed of the sampled mode (default 0)")
     cert = s.add_mutually_exclusive_group()
     cert.add_argument("--certify", dest="certify", action="store_true", default=None,
                       help="replay every valid reap of a sampled run through the model, one ITF trace per client "
@@ -247,10 +247,21 @@ def run(args) -> int:
 
 
 def _certifying(args, clients: int) -> bool:
-    """Whether to certify: --certify / --no-certify, else sampled runs of up to `CERTIFY_UP_TO` clients."""
-    if args.certify and args.mode != "sampled":
-        raise StormError("--certify needs --mode sampled: a fluid run counts fractions of clients, which have no "
-                         "histories to replay")
+    """Whether to certify: --certify / --no-certify, else sampled runs of up to `CERTIFY_UP_TO` clients.
+
+    Also refuses --seed in fluid mode, and sets the sampled mode's default
+    seed: an option the chosen mode would ignore is refused, not dropped.
+    """
+    if args.mode != "sampled":
+        if args.seed is not None:
+            raise StormError(f"--seed {args.seed}: only used by --mode sampled (the mode is {args.mode}, which "
+                             "draws nothing: its run is the same for every seed)")
+        if args.certify is not None:
+            flag = "--certify" if args.certify else "--no-certify"
+            raise StormError(f"{flag}: only used by --mode sampled (the mode is {args.mode}: a fluid run counts "
+                             "fractions of clients, which have no histories to replay)")
+    if args.seed is None:
+        args.seed = 0
     if args.certify is None:
         return args.mode == "sampled" and clients <= CERTIFY_UP_TO
     return args.certify

@@ -54,6 +54,8 @@ def merge(results: Sequence[CheckResult], run_seeds: Sequence[int]) -> CheckResu
         "seed": run_seeds[0],
         "property_seeds": picked,
         "examples": sum(r.stats.get("examples", 0) for r in results),
+        "cut_short": sum(r.stats.get("cut_short", 0) for r in results),
+        "shrinking": sum(r.stats.get("shrinking", 0) for r in results),
         "steps": sum(r.stats.get("steps", 0) for r in results),
         "seconds": round(sum(r.stats.get("seconds", 0) for r in results), 3),
         "max_examples": first.stats.get("max_examples"),

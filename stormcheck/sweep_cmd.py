@@ -1,7 +1,10 @@
 """``stormcheck sweep SCENARIO --grid KEY=LO:HI:STEP ...``: the verdict at every point of a grid.
 
 Each grid point is the scenario with those values (the keys ``[ranges]``
-takes), checked by one engine as ``stormcheck check`` would; the points are
+takes), checked by one engine as ``stormcheck check`` would. Without
+``--grid`` the axes are the scenario's ``[ranges]``, `flags.RANGE_POINTS`
+values each; with it, ``[ranges]`` is not used (a ranged key with no axis is
+checked at its point value, and the command says so). The points are
 independent jobs (`stormcheck.jobs`), so ``--jobs`` and ``--scheduler``
 spread them, and the tables come out in grid order whatever ran where.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import sys
 from pathlib import Path
 
 from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine
@@ -33,7 +37,7 @@ from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import PROPERTIES, by_name
 
 from . import jobs
-from .flags import GRID_KEYS, grid_points, parse_grid
+from .flags import GRID_KEYS, RANGE_POINTS, grid_from_ranges, grid_points, parse_grid, unswept
 from .output import atomic_path, check_out, write_text
 
 __all__ = ["add_parser", "run"]
@@ -49,9 +53,10 @@ FAILED = "failed"
 
 def add_parser(sub) -> None:
     s = sub.add_parser("sweep", help="check every point of a parameter grid; table and plot of the verdicts")
-    s.add_argument("scenario", help="a preset name or a .toml file (without [ranges])")
+    s.add_argument("scenario", help="a preset name or a .toml file")
     s.add_argument("--grid", action="append", metavar="KEY=LO:HI[:STEP]",
-                   help=f"an axis of the grid (repeatable), HI included; keys: {', '.join(GRID_KEYS)}")
+                   help=f"an axis of the grid (repeatable), HI included; keys: {', '.join(GRID_KEYS)} "
+                        f"(default: the scenario's [ranges], {RANGE_POINTS} points per axis)")
     s.add_argument("--design", help=f"a named design: {', '.join(DESIGNS)} (default: the scenario's)")
     s.add_argument("--engine", default="exhaustive", choices=sorted(ENGINES), help="the engine (default: exhaustive)")
     s.add_argument("--property", action="append", dest="properties", metavar="NAME",
@@ -65,7 +70,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """The ``sweep`` command; every input checked before the first search."""
-    grid = parse_grid(args.grid or [])
+    grid = parse_grid(args.grid) if args.grid else None
     if args.design is not None and args.design not in DESIGNS:
         raise ScenarioError(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)}")
     scenario = load_scenario(args.scenario, design=args.design)
@@ -73,6 +78,17 @@ def run(args) -> int:
         props = tuple(by_name(n) for n in dict.fromkeys(args.properties)) if args.properties else PROPERTIES
     except KeyError as err:
         raise ScenarioError(f"--property: {err.args[0]}") from None
+    left = unswept(scenario, grid) if grid is not None else []
+    if grid is None:
+        grid = grid_from_ranges(scenario)
+        left = unswept(scenario, grid)
+        _note(args, f"no --grid: sweeping {scenario.source}'s [ranges], up to {RANGE_POINTS} points per axis: "
+                    + "; ".join(f"{k} {v[0]} to {v[-1]} ({len(v)} points)" for k, v in grid.items()))
+        if left:
+            _note(args, f"[ranges] {', '.join(left)}: not a grid key, so every point has the scenario's point value")
+    elif scenario.ranges:
+        rest = f"; {', '.join(left)}, with no axis, keep the scenario's point values" if left else ""
+        _note(args, f"{scenario.source}'s [ranges] is not used by the sweep: its axes are those of --grid{rest}")
     points = grid_points(scenario, grid)
     check_out(args.out)
     todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed})
@@ -119,6 +135,11 @@ def run(args) -> int:
     worst = max((EXIT_CODES[Verdict(r["verdict"])] if r["verdict"] != FAILED else 3 for r in rows),
                 key=lambda c: (0, 3, 1).index(c))
     return worst
+
+
+def _note(args, text: str) -> None:
+    if not args.quiet:
+        print(f"stormcheck: note: {text}", file=sys.stderr)
 
 
 def _label(point: dict) -> str:

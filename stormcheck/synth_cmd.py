@@ -83,10 +83,13 @@ def run(args) -> int:
         if args.out is not None:
             check_out(args.out)
         scenario = load_scenario(args.scenario, design=args.design)
-        if args.high_ms is not None and scenario.ranges:
-            raise _BadInput("--high-ms: only for adjuster thresholds (a scenario without [ranges])")
+        thresholds = not scenario.ranges and _thresholds_apply(scenario)
+        if args.high_ms is not None and not thresholds:
+            raise _BadInput(f"--high-ms {args.high_ms}: only used when synth finds an adjuster's thresholds (a design "
+                            f"whose server adjusts the timeout, over more than one load level, no [ranges]); "
+                            f"{scenario.name} {_why_no_thresholds(scenario)}")
         try:
-            if not scenario.ranges and _thresholds_apply(scenario):
+            if thresholds:
                 found = _thresholds(scenario, args)
                 doc = _thresholds_doc(scenario, found)
                 ok = all(t.load_ms is None or t.certified is not None for t in found)
@@ -173,6 +176,20 @@ def thresholds_from(results: list) -> list:
 def _thresholds_apply(scenario: Scenario) -> bool:
     d = scenario.params.design
     return d.adjusts() and d.judge == "server" and d.tuner != "fleet-staged" and len(scenario.params.levels) > 1
+
+
+def _why_no_thresholds(scenario: Scenario) -> str:
+    """Why `_thresholds_apply` is false for `scenario`, as the end of a sentence."""
+    d = scenario.params.design
+    if scenario.ranges:
+        return "has [ranges]: synth finds the safe region they span"
+    if not d.adjusts():
+        return f"has design {d.name}, which has no adjuster"
+    if d.judge != "server":
+        return f"has design {d.name}, whose adjuster is judged by the {d.judge}"
+    if d.tuner == "fleet-staged":
+        return f"has design {d.name}, whose tuner is fleet-staged"
+    return "has one load level: there is no threshold between levels"
 
 
 def _thresholds_doc(scenario: Scenario, found) -> dict:

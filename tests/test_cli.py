@@ -22,7 +22,7 @@ import pytest
 
 from stormcheck.cli import main
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.scenario import preset_names
+from stormcheck.model.scenario import preset_names, shipped_names
 from stormcheck.properties.protocol import PROPERTIES
 
 PRESET = "gitter-2015"
@@ -421,6 +421,37 @@ def test_scenario_name_cannot_steer_files_out_of_the_out_folder(capsys, tmp_path
         assert rc == 0 and files_under(out_dir)
 
 
+# The one folder a process cannot make whoever runs it (root included, for
+# whom every permission check passes): /proc takes no new entries.
+UNWRITABLE = Path("/proc/nope")
+# Each command that takes --out, with options that make its work short.
+OUT_COMMANDS = {
+    "check": ["check", "static-45", "--engine", "hypothesis", "--seed", "1", "--examples", "5", "--quiet"],
+    "storm": ["storm", "static-45", "--no-lasso", "--no-plot", "--horizon", "600", "--clients", "100", "--quiet"],
+    "synth": ["synth", "static-45"],
+    "sweep": ["sweep", "static-45", "--grid", "timeout=30:45:15", "--no-boundary", "--quiet"],
+    "report": ["report", "static-45", "--engine", "exhaustive", "--skip", "storms", "--skip", "synthesis", "--quiet"],
+}
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("command", sorted(OUT_COMMANDS))
+def test_an_out_folder_that_cannot_be_made_is_refused_before_any_work(capsys, command):
+    rc, out, err = cli(capsys, *OUT_COMMANDS[command], "--out", UNWRITABLE)
+    assert rc == 2 and out == ""
+    line = one_line_message(err)
+    assert f"--out {UNWRITABLE}: cannot be created" in line, line
+
+
+def test_an_out_folder_made_up_front_is_removed_when_nothing_is_written(capsys, tmp_path):
+    out_dir = tmp_path / "new" / "deeper"
+    rc, out, err = cli(capsys, "check", "static-45", "--design", "off", "--property", "no_valid_reap", "--quiet",
+                       "--out", out_dir)
+    assert rc == 0, err
+    assert not (tmp_path / "new").exists(), "the probe's folders must go when no finding was written"
+    assert files_under(tmp_path) == []
+
+
 # -------------------------------------------------------------------- replay
 
 
@@ -472,7 +503,10 @@ def test_replay_of_a_file_that_is_not_json_exits_2(capsys, tmp_path):
     path.write_text("this is {not json\n", encoding="utf-8")
     rc, out, err = cli(capsys, "replay", path)
     assert rc == 2 and out == ""
-    assert str(path) in one_line_message(err)
+    line = one_line_message(err)
+    # What was wrong, and what the file should be.
+    assert f"{path}: not JSON" in line, line
+    assert "ITF trace (JSON" in line and "stormcheck check --out" in line, line
 
 
 def test_replay_of_json_without_scenario_config_exits_2(capsys, tmp_path, written_trace):
@@ -494,7 +528,13 @@ def test_replay_of_json_without_scenario_config_exits_2(capsys, tmp_path, writte
 def test_replay_of_a_missing_file_exits_2(capsys, tmp_path):
     rc, out, err = cli(capsys, "replay", tmp_path / "nope.itf.json")
     assert rc == 2
-    assert "nope.itf.json" in one_line_message(err)
+    line = one_line_message(err)
+    assert f"{tmp_path / 'nope.itf.json'}: no such file" in line, line
+    assert "ITF trace (JSON" in line and "stormcheck check --out" in line, line
+    assert "Errno" not in line
+    rc, out, err = cli(capsys, "replay", tmp_path)
+    assert rc == 2
+    assert f"{tmp_path}: is a folder" in one_line_message(err)
 
 
 def test_replay_of_a_trace_with_a_bad_scenario_config_exits_2(capsys, tmp_path, written_trace):
@@ -527,6 +567,14 @@ def test_list_prints_presets_designs_and_properties(capsys):
     assert preset_names() == PRESETS
     sections = out.strip().split("\n\n")
     assert len(sections) == 3
+    # The presets end with the shipped folders, their counts and how to list them.
+    *presets, folders = sections[0].splitlines()
+    counts = {f: len(shipped_names(f)) for f in ("stacks", "rollouts", "proxies", "variants", "storms")}
+    assert all(counts.values()), counts
+    assert folders == (f"  and {sum(counts.values())} more in folders: "
+                       f"{', '.join(f'{f} ({n})' for f, n in counts.items())}; "
+                       "'stormcheck list FOLDER' lists them, run one as FOLDER/NAME")
+    sections[0] = "\n".join(presets)
     first_words = [[line.split()[0] for line in s.strip().splitlines()[1:]] for s in sections]
     # The properties: the default set of `check`, then those checked on request (delivery, liveness).
     assert first_words == [PRESETS, list(DESIGNS), PROPS + ["no_message_loss", "storm_subsides"]]

@@ -205,9 +205,36 @@ def test_nothing_is_found_where_the_manifest_says_holds(check):
     prop = result.get("no_valid_reap")
     # Never "holds": random search proves nothing.
     assert prop.verdict == Verdict.INCONCLUSIVE and prop.run is None
-    n = searched(result)["examples"]
-    assert n >= 25
-    assert prop.basis == f"no counterexample found in {n:,} examples of <= {STEPS} steps"
+    n, cut = searched(result)["examples"], searched(result)["cut_short"]
+    assert n - cut == 25  # whole examples: the budget, exactly
+    said = f" ({cut:,} of them beyond the budget of whole runs)" if cut else ""
+    assert prop.basis == f"no counterexample found in {n:,} examples of <= {STEPS} steps{said}"
+
+
+def test_examples_past_the_budget_are_counted_and_said_so(capsys, tmp_path):
+    # Hypothesis does not count an example it stops part way (its choices outgrew
+    # its size limit) in max_examples: --examples 300 ran 323. The budget is kept,
+    # the extra ones are named.
+    rc = main(["check", "static-45", "--engine", "hypothesis", "--seed", "1", "--examples", "300",
+               "--property", "no_valid_reap", "--quiet", "--json", "--out", str(tmp_path)])
+    assert rc == 3
+    doc = json.loads(capsys.readouterr().out)
+    st = doc["stats"]
+    assert st["cut_short"] > 0 and st["examples"] - st["cut_short"] == 300 and st["shrinking"] == 0
+    assert doc["properties"]["no_valid_reap"]["basis"] == (
+        f"no counterexample found in {st['examples']:,} examples of <= 30 steps "
+        f"({st['cut_short']:,} of them beyond the budget of whole runs)")
+
+
+def test_runs_spent_shrinking_are_counted_apart(capsys, tmp_path):
+    result = check_hypothesis(load_scenario("gitter-2015"), (NVR,), seed=FAST_SEED, examples=300, steps=STEPS)
+    st, s = result.stats, searched(result)
+    assert result.get("no_valid_reap").verdict == Verdict.VIOLATED
+    assert st["shrinking"] == s["examples"] - s["first_violation_example"] > 0
+    assert s["cut_short"] == 0  # counted only for a search that ran its budget out
+    assert main(["check", "gitter-2015", "--engine", "hypothesis", "--seed", str(FAST_SEED), "--examples", "300",
+                 "--property", "no_valid_reap", "--quiet", "--out", str(tmp_path)]) == 1
+    assert f"({st['shrinking']:,} shrinking a counterexample)" in capsys.readouterr().out
 
 
 def test_sometimes_properties_hold_with_a_witness_or_stay_inconclusive():

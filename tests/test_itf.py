@@ -415,7 +415,7 @@ def test_constructor_stores_tuples():
 def test_read_errors_name_the_file(tmp_path):
     bad_json = tmp_path / "bad.itf.json"
     bad_json.write_text("{not json")
-    with pytest.raises(ValueError, match=r"bad\.itf\.json: Expecting property name"):
+    with pytest.raises(ValueError, match=r"bad\.itf\.json: not JSON: Expecting property name"):
         Trace.read(bad_json)
     bad_trace = tmp_path / "lacks.itf.json"
     obj = clients_json()

@@ -96,6 +96,49 @@ def test_sweep_says_why_no_boundary_is_drawn(tmp_path, capsys):
     assert "proved boundary not drawn" in (tmp_path / "gitter-2015.sweep.md").read_text()
 
 
+RANGED = """
+[scenario]
+name = "ranged"
+design = "off"
+[topology]
+servers = 2
+clients = 1
+[protocol]
+timeout = 45
+interval = 10
+[ranges]
+timeout = [10, 120]
+interval = [0, 3]
+"""
+
+
+def test_sweep_without_grid_sweeps_the_scenarios_ranges(tmp_path, capsys):
+    # One scenario serves synth, plan --engine symbolic and sweep: no second copy without [ranges].
+    path = tmp_path / "ranged.toml"
+    path.write_text(RANGED)
+    rc = main(["sweep", str(path), "--no-boundary", "--property", "no_valid_reap", "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert rc in (0, 1) and "Traceback" not in err
+    assert (f"no --grid: sweeping {path}'s [ranges], up to 11 points per axis: timeout 10 to 120 (11 points); "
+            "interval 0 to 3 (4 points)") in err, err
+    assert "44 points over timeout, interval" in out
+    rows = (tmp_path / "o" / "ranged.sweep.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows[::4]] == [str(t) for t in range(10, 121, 11)]
+
+
+def test_sweep_with_a_grid_says_the_ranges_are_not_used(tmp_path, capsys):
+    path = tmp_path / "ranged.toml"
+    path.write_text(RANGED)
+    rc = main(["sweep", str(path), "--grid", "timeout=40:50:10", "--no-boundary", "--property", "no_valid_reap",
+               "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert (f"{path}'s [ranges] is not used by the sweep: its axes are those of --grid; interval, with no axis, "
+            "keep the scenario's point values") in err, err
+    rows = (tmp_path / "o" / "ranged.sweep.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows] == [["timeout", "verdict"], ["40", "holds"], ["50", "holds"]]
+
+
 def test_report_same_with_two_workers(tmp_path, capsys):
     argv = ["report", "gitter-2015", "--engine", "exhaustive", "--design", "per-server", "--design", "off",
             "--skip", "storms", *SAFETY, "--quiet"]
@@ -173,6 +216,8 @@ def test_a_failed_design_is_reported_and_the_others_kept(tmp_path, capsys, monke
     (["sweep", "gitter-2015", "--grid", "timeout=1:2", "--scheduler", "tcp://127.0.0.1:9"],
      "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 1 s"),
     (["sweep", "gitter-2015"], "--grid: give at least one, as KEY=LO:HI[:STEP]"),
+    (["sweep", "gitter-2015"], "without --grid a sweep takes its axes from [ranges], which preset:gitter-2015 does "
+                               "not have"),
     (["sweep", "gitter-2015", "--grid", "speed=1:2"], "'speed' is not a grid key"),
     (["sweep", "gitter-2015", "--grid", "timeout=0:3"], "the point timeout=0 is not a valid scenario"),
     (["check", "--runs", "3"], "--runs: only used by --engine hypothesis"),
@@ -207,3 +252,13 @@ def test_a_signal_stops_the_pool_and_leaves_nothing_half_written(tmp_path, signu
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers left running: {alive}"
+
+
+def test_a_long_job_run_here_shows_progress_within_about_a_second(capsys):
+    # Run in this process, the first job holds the run for 2.5 s: a line must come
+    # while it runs, not only when it ends.
+    todo = [jobs.Job("slow", time.sleep, (2.5,)), jobs.Job("quick", time.sleep, (0,))]
+    assert jobs.run(todo, label="wait") == [None, None]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[0].startswith("wait: 0/2 jobs done, running slow, "), lines
+    assert lines[-1].startswith("wait: 2/2 jobs done"), lines

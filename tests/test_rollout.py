@@ -300,3 +300,26 @@ def test_every_rollout_is_pinned_in_the_manifest():
     pinned = {c["scenario"]: c["verdicts"]["no_valid_reap"] for c in checks if c["scenario"].startswith("rollouts/")}
     # Reviewed expectations: the written orders that move the interval first reap.
     assert pinned == {**{n: "violated" for n in UNSAFE_AS_WRITTEN}, **{n: "holds" for n in SAFE_AS_WRITTEN}}
+
+
+def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_why(tmp_path, capsys):
+    # B's 1 s pong wait is shorter than the 2 s RTT: unsafe with no rollout at all,
+    # so no order helps, and the plan shows B's own counterexample.
+    from stormcheck.model.scenario import _preset_dir
+    from stormcheck.plan_cmd import b_alone
+
+    text = (_preset_dir() / "rollouts/python-websockets-ping-60.toml").read_text(encoding="utf-8")
+    head, rollout = text.split("\n[rollout]\n")
+    rollout = ("\n" + rollout).replace("\ntimeout = 30\n", "\ntimeout = 1\n").replace("\ninterval = 60\n", "\ninterval = 70\n")
+    path = tmp_path / "roll70.toml"
+    path.write_text(head + "\n[rollout]" + rollout, encoding="utf-8")
+    alone = b_alone(load_scenario(str(path)))
+    assert "rollout" not in alone.config and alone.params.rollout is None
+    assert (alone.params.t0, alone.params.i0) == (1, 70)
+    assert main(["plan", str(path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "configuration B (timeout 1, interval 70) is unsafe by itself, with no rollout at all: " \
+           "no_valid_reap is violated" in out, out
+    assert "s1 liveness timer reaps valid c0" in out  # its counterexample, as a timeline
+    assert f"copy {path} with [protocol] timeout = 1, interval = 70 and no [rollout]" in out
+    assert "B itself, or every way to reach it" not in out

@@ -176,9 +176,17 @@ def test_storm_certify_writes_traces_that_replay(tmp_path, capsys):
     assert "its last step violates no_valid_reap" in capsys.readouterr().out
 
 
-def test_certify_needs_the_sampled_mode(tmp_path, capsys):
-    assert main(["storm", "--certify", "--clients", "100", "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "--certify needs --mode sampled" in capsys.readouterr().err
+@pytest.mark.parametrize("flags, named", [
+    (["--certify"], "--certify: only used by --mode sampled"),
+    (["--no-certify"], "--no-certify: only used by --mode sampled"),
+    (["--seed", "5"], "--seed 5: only used by --mode sampled"),
+])
+def test_a_flag_the_fluid_mode_would_ignore_is_refused(tmp_path, capsys, flags, named):
+    # Refused up front, naming the flag and when it applies; nothing written.
+    assert main(["storm", *flags, "--clients", "100", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "the mode is fluid" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("design", ["off", "per-server"])

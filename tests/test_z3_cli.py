@@ -100,7 +100,16 @@ def test_synth_bad_input(tmp_path, capsys):
     path.write_text(RANGED)
     assert main(["synth", str(path), "--high-ms", "9000"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "--high-ms" in err
+    assert "Traceback" not in err and "--high-ms 9000: only used when synth finds an adjuster's thresholds" in err
+    assert "has [ranges]" in err
+
+
+def test_synth_refuses_high_ms_for_a_design_without_an_adjuster(capsys):
+    # static-45's design is off: synth finds no thresholds, so --high-ms would be dropped unread.
+    assert main(["synth", "static-45", "--high-ms", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--high-ms 5: only used when synth finds an adjuster's thresholds" in err, err
+    assert "static-45 has design off, which has no adjuster" in err and "Traceback" not in err
 
 
 def test_check_symbolic_states_its_bound_when_nothing_is_proved(tmp_path, capsys):
@@ -163,6 +172,23 @@ def test_synth_names_a_proxys_bound_and_cut_in_its_own_terms(capsys):
     assert "outside, at the scenario's values: a valid session is cut by the proxy nginx (certified run of" in out
     assert main(["synth", "proxies/nginx-websockets-ping-90", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["outside_cut"] == "cut by the proxy nginx"
+
+
+def test_a_region_with_nothing_to_restate_prints_no_terms_heading(tmp_path):
+    # A region over [ranges] with nothing proved and no point checked has nothing to say in the
+    # stack's terms: no heading either. Control: the same stack's proved region restates itself.
+    import dataclasses
+
+    from stormcheck.checkers.z3_synth import safe_region
+    from stormcheck.model.scenario import load_scenario
+    from stormcheck.terms import in_terms
+
+    scenario = load_scenario(_ranged_stack(tmp_path, "socketio-4"))
+    region = safe_region(scenario)
+    lines = in_terms(scenario, region)
+    assert lines[0] == "  in socketio-4's own terms (settings in ms):" and len(lines) > 1
+    empty = dataclasses.replace(region, constraint=None, inside=None, outside=None, outside_run=None)
+    assert in_terms(scenario, empty) == []
 
 
 def test_a_scenario_without_terms_keeps_the_model_names(tmp_path, capsys):

@@ -371,6 +371,6 @@ class Trace:
                     trace = where.removesuffix(".timeline.txt") + ".itf.json"
                     raise ValueError(f"{where}: a timeline is for reading; replay the ITF trace written "
                                      f"beside it: {trace}") from None
-                raise ValueError(f"{where}: {e}") from e
+                raise ValueError(f"{where}: not JSON: {e}") from e
             except ValueError as e:  # incl. UnicodeDecodeError
                 raise ValueError(f"{where}: {e}") from e
