@@ -60,6 +60,12 @@ def capacity_per_s(params: Params, storm: StormParams) -> float:
 
 def check_curve(params: Params, storm: StormParams) -> None:
     """Raise `StormError` (saying what to change) if the curve cannot be drawn for this fleet and run."""
+    if storm.fault.kind != "loss":
+        # The calm start removes the scenario's server loss, and the stormy start's end is the loss's:
+        # another kind of fault would still strike the calm start, and end at another time.
+        raise StormError(f'[storm] fault = "{storm.fault.kind}": the goodput curve starts its stormy runs with '
+                         'the scenario\'s server loss and its calm runs without it; draw it with fault = "loss" '
+                         '(the default), or run this fault without --goodput')
     if not params.faults.server_loss:
         raise StormError("the goodput curve's stormy start is the scenario's server loss, and it has none "
                          "([faults] server_loss = 0); give it one (server_loss = 1) to draw the curve")

@@ -118,6 +118,18 @@ def recovery(series: Series, params: Params, storm: StormParams) -> Recovery:
         basis = (f"recovered {recovered_at - end} s after the fault ended (W = {W} s) and stayed calm for the "
                  f"remaining {horizon - recovered_at} s")
         return Recovery(Verdict.HOLDS, basis, recovered_at=recovered_at, seconds=recovered_at - end, **figures)
+    last_storm = end + int(not_calm[-1]) if len(not_calm) else None
+    if horizon - end < W + SETTLE and last_storm is not None and last_storm >= end + W:
+        # Too short to see a recovery, but not to see its absence: a second that is not calm past
+        # the fault's end + W means no recovery within W, however the run would have gone on.
+        basis = (f"not calm at t={last_storm} s, {last_storm - end} s after the fault ended (W = {W} s): "
+                 "it did not recover within W")
+        return Recovery(Verdict.VIOLATED, basis, recovered_at=recovered_at,
+                        seconds=None if recovered_at is None else recovered_at - end, **figures)
+    if horizon <= end:
+        basis = (f"the fault is not over when the run ends (at t={horizon} s; the fault ends at t={end} s): "
+                 f"a horizon of at least {end + W + SETTLE} s sees W = {W} s plus {SETTLE} s of calm")
+        return Recovery(Verdict.INCONCLUSIVE, basis, recovered_at=None, seconds=None, **figures)
     if horizon - end < W + SETTLE:
         basis = f"the run ends {horizon - end} s after the fault; seeing W = {W} s plus {SETTLE} s of calm needs more"
         return Recovery(Verdict.INCONCLUSIVE, basis, recovered_at=recovered_at,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import random
 import signal
@@ -105,7 +104,7 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _check_parser(sub)
     if "replay" in wanted:
         r = sub.add_parser("replay", help="re-check a stored trace against the current model")
-        r.add_argument("trace", type=Path, help="an ITF trace written by 'stormcheck check'")
+        r.add_argument("trace", type=Path, help="an ITF trace written by stormcheck (check, storm --certify or synth, with --out)")
         r.add_argument("--timeline", action="store_true", help="print the replayed run as a timeline")
     if "list" in wanted:
         ls = sub.add_parser("list", help="list the preset scenarios, designs and properties")

@@ -38,7 +38,7 @@ class _Bad(ValueError):
 
 def add_parser(subparsers) -> None:
     """Add the ``conform`` command to the CLI's subparsers."""
-    p = subparsers.add_parser("conform", help="drive a trace (or a free run) through a real Faye + Redis fleet")
+    p = subparsers.add_parser("conform", help="drive a trace (or a free run) through the real software: Faye + Redis, or a stack's own library")
     p.add_argument("target", help="an ITF trace (.itf.json), or with --free-run a scenario (preset or .toml)")
     p.add_argument("--scale", type=float, default=0.1,
                    help="wall seconds per model second (default 0.1; 0.05 is twice as fast)")

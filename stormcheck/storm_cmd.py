@@ -62,9 +62,9 @@ def _late_note(rows, storm, params, text) -> None:
         return
     latest = max(meta["latest_reply"] for _, meta in late)
     runs = ", ".join(f"{row['design']}/{row['mitigation']} {meta['late_replies']:,.0f}" for row, meta in late[:4])
-    more = f" and {len(late) - 4} more runs" if len(late) > 4 else ""
+    more = f" and {len(late) - 4} more run{'s' if len(late) > 5 else ''}" if len(late) > 4 else ""
     print(f"  replies held behind queued work ([storm] reply_share = {storm.load.reply_share:g}) came later than the "
-          f"largest RTT the scenario allows ({params.rtt_max} s), up to {latest} s: {runs}{more}. `check` and "
+          f"largest RTT the scenario allows ({params.rtt_max} s), up to {latest:,} s: {runs}{more}. `check` and "
           "the lasso search assume every reply within [protocol] rtt, so a valid reap after such a reply is "
           "outside what they prove (certification replays it on the fleet with those round trips added).", file=text)
 
@@ -88,7 +88,10 @@ def add_parser(sub) -> None:
                            f"history in OUT/certified/ (default in sampled mode up to {CERTIFY_UP_TO:,} clients; "
                            "exit 3 if one does not replay)")
     cert.add_argument("--no-certify", dest="certify", action="store_false", help="do not certify a sampled run")
-    s.add_argument("--clients", type=int, default=None, help="fleet size (default: [storm] clients)")
+    s.add_argument("--clients", type=int, default=None,
+                   help="fleet size (default: [storm] clients); the servers' [storm] capacity stays as written, "
+                        "so a smaller fleet on the same servers is a lighter load: scale capacity in the file "
+                        "to keep the same load")
     s.add_argument("--horizon", type=int, default=None, help="simulated seconds (default: [storm] horizon)")
     s.add_argument("--out", default="out/storm", help="folder for CSV, plots and lasso traces (default ./out/storm)")
     s.add_argument("--no-lasso", action="store_true", help="skip the exhaustive lasso search")

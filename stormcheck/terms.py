@@ -104,7 +104,9 @@ def terms_doc(scenario, region) -> dict | None:
         return {names.get(k, k): (float(v * factor) if (v * factor).denominator != 1 else int(v * factor))
                 if k in names else v for k, v in values.items()}
 
-    return {"names": names, "unit": own,
+    # The constraint's terms and constants are in the scenario's own unit (`constraint_unit`), as the
+    # text output says beside it; the two points are converted into the stack's (`unit`).
+    return {"names": names, "unit": own, "constraint_unit": scenario.params.unit,
             "constraint": _constraint(scenario, region.constraint) if region.constraint is not None else None,
             "inside": point(region.inside), "outside": point(region.outside)}
 

@@ -342,3 +342,27 @@ def test_storm_certifies_the_reaps_after_late_replies_and_says_so(tmp_path, caps
     trace = configured["traces"][-1]
     assert max(json.loads(Path(trace).read_text())["#meta"]["scenario_config"]["protocol"]["rtt"]) > 2
     assert main(["replay", trace]) == 0
+
+
+def test_the_goodput_curve_refuses_a_fault_it_does_not_start_from(tmp_path, capsys):
+    # The curve's calm runs remove the server loss and its stormy runs end with it: a rolling
+    # restart would still strike the calm start. Refused before any run, nothing written;
+    # the same fleet with the default fault draws it (checked without running it: `check_curve`).
+    from stormcheck.checkers.goodput import check_curve
+
+    rc = main(["storm", PRESET, "--no-lasso", "--goodput", "--no-plot", "--out", str(tmp_path / "g")])
+    assert rc == 2 and not (tmp_path / "g").exists()
+    assert '[storm] fault = "restart": the goodput curve' in capsys.readouterr().err
+    sc = _scenario(PRESET, fault="loss")
+    check_curve(sc.params, storm_params(sc))  # no error: the curve covers the server loss
+
+
+def test_a_run_that_ends_before_its_fault_does_is_inconclusive_and_says_so():
+    # The loss starts at t=300 and lasts 60 s: a 320 s run never sees it end (it once said
+    # "the run ends -40 s after the fault"). Control: a run long enough to see it decides.
+    sc = load_scenario("gitter-2015", design="off")
+    _, _, rec = _run(sc, horizon=320, **_small(sc, 50))
+    assert rec.verdict == Verdict.INCONCLUSIVE
+    assert rec.basis.startswith("the fault is not over when the run ends (at t=320 s; the fault ends at t=360 s)")
+    _, _, decided = _run(sc, horizon=2000, **_small(sc, 50))
+    assert decided.verdict == Verdict.HOLDS

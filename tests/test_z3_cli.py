@@ -147,6 +147,7 @@ def test_synth_states_a_stack_region_in_its_own_names_and_unit(tmp_path, capsys)
     assert main(["synth", path, "--json", "--out", str(tmp_path / "out")]) == 0
     doc = json.loads(capsys.readouterr().out)
     terms = doc["terms"]
+    assert terms["constraint_unit"] == "s"  # the constraint's terms and constants, as the scenario counts
     assert terms["unit"] == "ms" and terms["names"] == {"timeout": "pingTimeout", "interval": "pingInterval",
                                                         "rtt_max": "RTT"}
     assert terms["constraint"] == doc["constraint"].replace("T0", "pingTimeout").replace("I0", "pingInterval") \
