@@ -273,8 +273,8 @@ def _certifying(args, clients: int) -> bool:
 def _certified(name: str, rows: list[dict], report: dict, out: Path, text, mode: str, seed: int) -> int:
     """The certification of each run: a line per run, its traces written; returns how many reaps the model refutes."""
     folder = out / "certified"
-    print(f"Certified by replay: each valid reap's client history as a run of the model, one client on the "
-          f"scenario's servers, replayed (traces in {folder}/):", file=text)
+    print("Certified by replay: each valid reap's client history as a run of the model, one client on the "
+          "scenario's servers, replayed:", file=text)
     missing, written, late = 0, 0, 0
     for row, entry in zip(rows, report["runs"]):
         cert = row["certification"]
@@ -300,7 +300,11 @@ def _certified(name: str, rows: list[dict], report: dict, out: Path, text, mode:
             "uncertified": [{"history": c.name, "reaps": round(c.clients), "expressible": not c.inexpressible,
                              "why": c.problem} for c in cert.certificates if c.problem],
         }
-    print(f"  wrote {written:,} traces; each replays with 'stormcheck replay' and ends in no_valid_reap.", file=text)
+    if written:
+        print(f"  wrote {written:,} traces to {folder}/; each replays with 'stormcheck replay' and ends in "
+              "no_valid_reap.", file=text)
+    else:
+        print("  no trace written: no valid reap was certified.", file=text)
     if late:
         print("  A reap after replies held behind queued work is certified on the scenario's fleet with the round "
               "trips those replies took added to [protocol] rtt (its trace's scenario_config): the model's reply "

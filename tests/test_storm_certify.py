@@ -204,3 +204,13 @@ def test_a_storm_with_abandoned_setups_is_certified_or_named_and_recording_leave
     assert series.abandoned.sum() > 0  # the deadline bites in this run
     cert = certify(sc, series)
     assert cert.refuted == 0 and cert.certified + cert.inexpressible == cert.valid_reaps, cert.summary()
+
+
+def test_a_certification_with_nothing_to_certify_names_no_folder(tmp_path, capsys):
+    # No valid reap under design off: no trace, and no folder named that does not exist.
+    argv = ["storm", "gitter-2015", "--design", "off", "--mode", "sampled", "--clients", "30", "--horizon", "2000",
+            "--no-lasso", "--no-plot", "--out", str(tmp_path / "o")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "no trace written: no valid reap was certified." in out and "certified/" not in out
+    assert not (tmp_path / "o" / "certified").exists()
