@@ -427,6 +427,9 @@ def _replay(args) -> int:
         else:
             what = "violates" if prop.modality == ALWAYS else "witnesses"
             line += f"; its last step {what} {name}"
+    elif meta.get("kind") == "counterexample to induction":
+        # synth's CTI: its first state satisfies the proof's invariant but need not be reachable.
+        line += "; a counterexample to induction, NOT a counterexample: its first state need not be reachable"
     print(line)
     if args.timeline:
         print(render_timeline(run, scenario.params, title=str(args.trace)))

@@ -53,7 +53,11 @@ def test_synth_prints_a_checked_region_as_json(tmp_path, capsys):
     # So is the counterexample to induction, labelled as one (its first state may be unreachable).
     cti = json.loads(open(doc["files"]["synth-cti"]).read())
     assert cti["#meta"]["kind"] == "counterexample to induction" and "property" not in cti["#meta"]
+    capsys.readouterr()
     assert main(["replay", doc["files"]["synth-cti"]]) == 0
+    assert "a counterexample to induction, NOT a counterexample" in capsys.readouterr().out
+    assert main(["replay", doc["files"]["synth-outside"]]) == 0  # control: a real reap says no such thing
+    assert "NOT a counterexample" not in capsys.readouterr().out
 
 
 def test_synth_text(tmp_path, capsys):
