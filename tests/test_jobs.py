@@ -172,6 +172,11 @@ def test_sweep_on_a_dask_local_cluster_and_its_killed_worker(tmp_path, capsys):
         todo = [jobs.Job("first", math.sqrt, (4,)), jobs.Job("raises", math.sqrt, (-1,)),
                 jobs.Job("last", math.sqrt, (9,)), jobs.Job("killed", signal.raise_signal, (signal.SIGKILL,))]
         got = jobs.run(todo, jobs.Runner(scheduler=cluster.scheduler_address), progress=False)
+        # The nannies restart each killed worker. Closing the cluster while one is still restarting
+        # trips a race in distributed's own teardown ("can only join a started process"), so wait
+        # until both workers are back before the cluster closes.
+        with distributed.Client(cluster) as client:
+            client.wait_for_workers(2, timeout=120)
     assert got[0] == 2.0 and got[2] == 3.0
     assert got[1] == jobs.Failed("raises", "ValueError: math domain error", "ValueError")
     assert got[3].name == "killed" and got[3].kind == "KilledWorker", got[3]
