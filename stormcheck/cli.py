@@ -89,6 +89,8 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     first = argv[0] if argv else None
     if first == "--version":
         wanted: tuple = ()
+    elif first is None:
+        wanted = ("check",)  # a bare command line is `check` (the README's main job)
     elif first in _MODULES or first in _OWN:
         wanted = (first,)
     else:
@@ -502,7 +504,7 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     command = args.command or "check"
     if args.command is None:
-        args = _parser(["check"]).parse_args(["check", *words])
+        args = parser.parse_args(["check", *words])
     try:
         # --jobs / --scheduler: checked once, here, before any command starts work.
         args.runner = jobs.runner_from(args)

@@ -40,7 +40,7 @@ def _write(path=sys.argv[1]):
 
 atexit.register(_write)
 argv = sys.argv[2:]
-if argv:
+if argv != ["-"]:
     from stormcheck.__main__ import main
     sys.exit(main(argv))
 import stormcheck.cli
@@ -51,6 +51,7 @@ COUNTEREXAMPLE = Path(__file__).resolve().parent.parent / "counterexamples" / "g
 # (argv, exit code). argv None: only ``import stormcheck.cli``.
 CHEAP = {
     "import": (None, 0),
+    "bare": ([], 1),  # the README's main job: `stormcheck` alone checks gitter-2015
     "list": (["list"], 0),
     "list-stacks": (["list", "stacks"], 0),
     "check": (["check", "gitter-2015", "--out", "{tmp}/out"], 1),
@@ -62,7 +63,7 @@ CHEAP = {
 
 def _start(tmp_path: Path, name: str, argv: list[str] | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    words = [w.format(tmp=tmp_path) for w in argv or ()]
+    words = ["-"] if argv is None else [w.format(tmp=tmp_path) for w in argv]
     return subprocess.Popen([sys.executable, "-c", _PROBE, str(tmp_path / f"{name}.json"), *words], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -80,7 +81,7 @@ def test_cheap_commands_import_no_heavy_library(tmp_path):
     for name, proc in procs.items():
         rc, loaded, err = _loaded(tmp_path, name, proc)
         assert rc == CHEAP[name][1], (name, err)
-        what = f"stormcheck {' '.join(CHEAP[name][0])}" if CHEAP[name][0] else "import stormcheck.cli"
+        what = f"stormcheck {' '.join(CHEAP[name][0])}" if CHEAP[name][0] is not None else "import stormcheck.cli"
         loaded = [m for m in loaded if m not in USES.get(name, ())]
         assert loaded == [], f"{what} imported {', '.join(loaded)}: import it inside the function that uses it"
 
