@@ -85,9 +85,11 @@ def decide_order(scenario: Scenario, *, max_steps: int = 24, seed: int = 0,
             return result(Verdict.INCONCLUSIVE, f"the solver's {outcome.steps}-step path did not replay through "
                                                 f"the model ({err}): encoding bug"), values, \
                 time.perf_counter() - start
-        at = ", ".join(f"{k}={v}" for k, v in values.items()) or "the scenario's point values"
-        return result(Verdict.VIOLATED, f"certified counterexample of {len(run)} steps at {at} (z3 picked them "
-                                        f"in the ranges; replayed)", run), values, time.perf_counter() - start
+        # Without [ranges] the solver picked nothing: the run is at the file's own values.
+        at = (f"{', '.join(f'{k}={v}' for k, v in values.items())} (z3 picked them in the ranges; replayed)"
+              if ranges else "the scenario's point values (it has no [ranges]; replayed)")
+        return result(Verdict.VIOLATED, f"certified counterexample of {len(run)} steps at {at}", run), values, \
+            time.perf_counter() - start
     why = proof.reason if proof.status != "cti" else (
         f"counterexample to induction (a state the invariant allows, maybe unreachable): {proof.cti}"
         + (f", step {proof.cti_action}" if proof.cti_action is not None else ""))

@@ -9,7 +9,10 @@ clients, unbounded time) or gets a certified counterexample at values the
 solver picked (`stormcheck.checkers.plan_z3`). Exit codes: 0 a safe order
 was found (printed, with the ``[[rollout.phases]]`` tables to paste into the
 scenario), 1 every candidate reaps a valid client, 2 bad input, 3 no
-candidate holds but some search did not finish.
+candidate holds but some search did not finish. When the exhaustive plan
+finds no safe order it checks configuration B alone, and says whether B
+itself is unsafe (with its counterexample), in the text and in ``--json``
+(``b_alone``) alike.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError,
                                        shipped_names)
 from stormcheck.properties.core import Verdict
 
-__all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone"]
+__all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone", "b_alone_diagnosis"]
 
 _EXIT = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
 
@@ -80,7 +83,7 @@ def _phase_toml(phase: Phase) -> str:
     return "\n".join(lines)
 
 
-def _summary(result: PlanResult) -> dict:
+def _summary(result: PlanResult, diagnosis: dict | None = None) -> dict:
     proposal = result.proposal
     return {
         "scenario": result.scenario,
@@ -92,6 +95,7 @@ def _summary(result: PlanResult) -> dict:
             for c in result.candidates
         ],
         "proposal": proposal.label() if proposal else None,
+        **({"b_alone": diagnosis} if diagnosis is not None else {}),
     }
 
 
@@ -104,8 +108,12 @@ def b_alone(scenario: Scenario) -> Scenario:
     return scenario_from_dict(config, source=f"{scenario.source}, configuration B alone")
 
 
-def _print_b_alone(scenario: Scenario) -> None:
-    """Why no order is safe: configuration B itself is unsafe (its counterexample), or only the ways to it."""
+def b_alone_diagnosis(scenario: Scenario) -> dict:
+    """Why no order is safe: configuration B itself is unsafe (its counterexample), or only the ways to it.
+
+    The same words for the text and the JSON output: ``says`` is the sentence
+    the text prints, ``counterexample`` (B unsafe alone) its steps and timeline.
+    """
     from stormcheck.checkers.bfs import check_bfs
     from stormcheck.properties.protocol import no_valid_reap
     from stormcheck.traces.timeline import render_timeline
@@ -114,22 +122,37 @@ def _print_b_alone(scenario: Scenario) -> None:
     p = fleet.params
     prop = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds).get(no_valid_reap.name)
     b = f"configuration B (timeout {p.t0}, interval {p.i0}{'' if p.unit == 's' else ' ' + p.unit})"
-    how = (f"to check it: copy {scenario.source.removeprefix('preset:')} with [protocol] timeout = {p.t0}, "
-           f"interval = {p.i0} and no [rollout], then run 'stormcheck check' on the copy")
+    copy_of = scenario.source.removeprefix('preset:')
+    how = (f"to check it: copy {copy_of} with [protocol] timeout = {p.t0}, interval = {p.i0} and no [rollout], "
+           "then run 'stormcheck check' on the copy")
+    out = {"configuration": {"timeout": p.t0, "interval": p.i0, "unit": p.unit}, "property": no_valid_reap.name,
+           "verdict": str(prop.verdict), "basis": prop.basis}
     if prop.verdict == Verdict.VIOLATED:
-        print(f"{b} is unsafe by itself, with no rollout at all: {no_valid_reap.name} is violated with every server "
-              f"and client on B from the start ({prop.basis}); no order can be safe. Its counterexample:\n")
-        print(render_timeline(prop.run, p, title=f"{fleet.name}: {b} alone", focus=prop))
-        print(how)
+        out["says"] = (f"{b} is unsafe by itself, with no rollout at all: {no_valid_reap.name} is violated with every "
+                       f"server and client on B from the start ({prop.basis}); no order can be safe")
+        out["counterexample"] = {"steps": len(prop.run),
+                                 "timeline": render_timeline(prop.run, p, title=f"{fleet.name}: {b} alone",
+                                                             focus=prop)}
+        out["to_check"] = how
     elif prop.verdict == Verdict.HOLDS:
-        print(f"{b} alone is safe ({no_valid_reap.name} holds: {prop.basis}): what is unsafe is every way to reach "
-              f"it; 'stormcheck check {scenario.source.removeprefix('preset:')} --property {no_valid_reap.name}' "
-              "shows the counterexample of the order as written")
+        out["says"] = (f"{b} alone is safe ({no_valid_reap.name} holds: {prop.basis}): what is unsafe is every way "
+                       f"to reach it; 'stormcheck check {copy_of} --property {no_valid_reap.name}' shows the "
+                       "counterexample of the order as written")
     else:
-        print(f"{b} alone was not decided ({prop.basis}): B itself, or every way to reach it, is unsafe; {how}")
+        out["says"] = f"{b} alone was not decided ({prop.basis}): B itself, or every way to reach it, is unsafe; {how}"
+    return out
 
 
-def _print(result: PlanResult, source: str, engine: str = "exhaustive", scenario: Scenario | None = None) -> None:
+def _print_b_alone(diagnosis: dict) -> None:
+    if "counterexample" in diagnosis:
+        print(f"{diagnosis['says']}. Its counterexample:\n")
+        print(diagnosis["counterexample"]["timeline"])
+        print(diagnosis["to_check"])
+    else:
+        print(diagnosis["says"])
+
+
+def _print(result: PlanResult, source: str, engine: str, scenario: Scenario, diagnosis: dict | None) -> None:
     print(f"scenario {result.scenario} ({source}): parts that move from A to B: {', '.join(result.parts)}")
     for c in result.candidates:
         mark = str(c.verdict).upper() if c.verdict != Verdict.HOLDS else "holds"
@@ -142,12 +165,15 @@ def _print(result: PlanResult, source: str, engine: str = "exhaustive", scenario
         print(f"\nproposed order{note}: {proposal.label()}\n")
         print("\n\n".join(_phase_toml(p) for p in proposal.phases))
         print()
-    elif result.verdict == Verdict.VIOLATED and engine == "symbolic":
+    elif result.verdict == Verdict.VIOLATED and engine == "symbolic" and scenario.ranges:
         print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
               "parameter values shown beside it")
+    elif result.verdict == Verdict.VIOLATED and engine == "symbolic":
+        print("\nno order is safe at the scenario's point values (it has no [ranges]): each reaps a valid client "
+              "in the certified counterexample shown beside it")
     elif result.verdict == Verdict.VIOLATED:
         print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout")
-        _print_b_alone(scenario)
+        _print_b_alone(diagnosis)
     elif engine == "symbolic":
         print("\nno candidate order was proved safe, and some could not be shown unsafe either (their "
               "counterexamples to induction are above): raise --steps, or check them with --engine exhaustive")
@@ -190,8 +216,11 @@ def run(args) -> int:
             return 3
     else:
         result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
+    # Why no order is safe, asked of the exhaustive plan only: it checks B alone at the same point.
+    no_order = result.verdict == Verdict.VIOLATED and args.engine == "exhaustive"
+    diagnosis = b_alone_diagnosis(scenario) if no_order else None
     if args.json:
-        print(json.dumps(_summary(result), indent=2))
+        print(json.dumps(_summary(result, diagnosis), indent=2))
     else:
-        _print(result, scenario.source, args.engine, scenario)
+        _print(result, scenario.source, args.engine, scenario, diagnosis)
     return _EXIT[result.verdict]

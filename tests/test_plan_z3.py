@@ -98,6 +98,20 @@ def test_plan_engine_symbolic_on_the_command_line(tmp_path, capsys):
     assert out.count("certified counterexample") == 2 and "at the parameter values shown beside it" in out
 
 
+def test_a_symbolic_plan_of_a_file_without_ranges_does_not_speak_of_ranges(tmp_path, capsys):
+    """B's timeout 60 s under Phoenix's 90 s interval: every order reaps, at the file's own values (no [ranges]:
+    the solver picked none)."""
+    path = tmp_path / "unsafe.toml"
+    text = (ROOT / "model" / "scenarios" / "rollouts" / "phoenix-heartbeat-90.toml").read_text()
+    assert "[ranges]" not in text
+    path.write_text(text.replace("timeout = 180", "timeout = 60"))
+    assert main(["plan", str(path), "--engine", "symbolic", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "in the ranges" not in out and "scenario's ranges" not in out, out
+    assert out.count("certified counterexample of") == 2 and "at the scenario's point values (it has no [ranges]" in out
+    assert "no order is safe at the scenario's point values" in out
+
+
 @pytest.mark.slow
 def test_the_symbolic_and_exhaustive_plans_agree_on_every_shipped_rollout():
     """Wherever the solver decides a candidate order it agrees with the complete search at the point, and it

@@ -323,3 +323,28 @@ def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_
     assert "s1 liveness timer reaps valid c0" in out  # its counterexample, as a timeline
     assert f"copy {path} with [protocol] timeout = 1, interval = 70 and no [rollout]" in out
     assert "B itself, or every way to reach it" not in out
+
+
+def test_plan_json_carries_the_configuration_b_alone_diagnosis_the_text_gives(tmp_path, capsys):
+    # The same unsafe B as above: the JSON says what the text says, with B's own counterexample.
+    from stormcheck.model.scenario import _preset_dir
+
+    text = (_preset_dir() / "rollouts/python-websockets-ping-60.toml").read_text(encoding="utf-8")
+    head, rollout = text.split("\n[rollout]\n")
+    rollout = ("\n" + rollout).replace("\ntimeout = 30\n", "\ntimeout = 1\n").replace("\ninterval = 60\n", "\ninterval = 70\n")
+    path = tmp_path / "roll70.toml"
+    path.write_text(head + "\n[rollout]" + rollout, encoding="utf-8")
+    assert main(["plan", str(path), "--quiet"]) == 1
+    said = capsys.readouterr().out
+    assert main(["plan", str(path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    b = doc["b_alone"]
+    assert b["configuration"] == {"timeout": 1, "interval": 70, "unit": "s"}
+    assert (b["property"], b["verdict"], b["basis"]) == ("no_valid_reap", "violated", "found at depth 3 after 10 states")
+    assert b["says"].startswith("configuration B (timeout 1, interval 70) is unsafe by itself") and b["says"] in said
+    assert b["counterexample"]["steps"] == 3 and b["counterexample"]["timeline"] in said
+    assert "s1 liveness timer reaps valid c0" in b["counterexample"]["timeline"]
+    assert b["to_check"] in said
+    # A plan with a safe order has nothing to diagnose.
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", "--json"]) == 0
+    assert "b_alone" not in json.loads(capsys.readouterr().out)
