@@ -24,7 +24,7 @@ SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth
 # parameter_agreement violation of rollouts/socketio-2-ping-60 and two others takes 21 steps).
 ROLLOUT_STEPS = 24
 
-__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "unused_seed", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
 
 
 def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
@@ -81,6 +81,19 @@ ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "hypothesis": ("examples", "steps", "database"),
     "symbolic": ("steps",),
 }
+
+# The engines a seed steers: Hypothesis draws its runs from it, the solver is seeded with it. Breadth-first
+# search (exhaustive, compositional) draws nothing: its result is the same for every seed.
+SEEDED_ENGINES = ("hypothesis", "symbolic")
+
+
+def unused_seed(engine: str, seed: int | None) -> str | None:
+    """Why a given `seed` is refused for `engine` (one it would not steer); None when the engine uses it."""
+    if seed is None or engine in SEEDED_ENGINES:
+        return None
+    users = " or ".join(f"--engine {e}" for e in SEEDED_ENGINES)
+    return (f"--seed {seed}: only used by {users} (the engine is {engine}, whose search draws nothing: "
+            "its result is the same for every seed)")
 
 
 def run_engine(name: str, scenario, properties, *, seed: int | None = None, progress: Callable | None = None,

@@ -18,7 +18,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from stormcheck.checkers import ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult, run_engine
+from stormcheck.checkers import (ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult,
+                                 run_engine, unused_seed)
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, list_presets, load_scenario,
                                        scenario_from_dict, shipped_names)
@@ -128,8 +129,8 @@ def _check_parser(sub) -> None:
     c.add_argument("--out", default="out", type=Path, help="folder for traces and timelines (default: ./out)")
     c.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
     c.add_argument("--seed", type=int,
-                   help="seed for randomised engines, recorded in traces; with it a hypothesis run is repeatable "
-                        "and uses no example database (default: exhaustive 0, hypothesis a fresh seed)")
+                   help="hypothesis, symbolic: the seed, recorded in traces; with it a hypothesis run is repeatable "
+                        "and uses no example database (default: hypothesis a fresh seed, symbolic 0)")
     c.add_argument("--examples", type=int, metavar="N",
                    help="hypothesis: runs per always-property (default 1000)")
     c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); "
@@ -183,6 +184,9 @@ def _engine_options(args) -> dict:
                             "whose runs are deterministic)")
         if not 1 <= args.runs <= MAX_RUNS:
             raise _BadInput(f"--runs {args.runs}: must be a whole number from 1 to {MAX_RUNS}")
+    refused = unused_seed(args.engine, args.seed)
+    if refused:
+        raise _BadInput(refused)
     takes = ENGINE_OPTIONS.get(args.engine, ())
     for key in ("examples", "steps"):
         if getattr(args, key) is not None and key not in takes:

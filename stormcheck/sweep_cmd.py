@@ -30,7 +30,7 @@ import io
 import sys
 from pathlib import Path
 
-from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine
+from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine, unused_seed
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict
 from stormcheck.properties.core import Verdict
@@ -61,7 +61,7 @@ def add_parser(sub) -> None:
     s.add_argument("--engine", default="exhaustive", choices=sorted(ENGINES), help="the engine (default: exhaustive)")
     s.add_argument("--property", action="append", dest="properties", metavar="NAME",
                    help="check only this property (repeatable); default: the safety and reachability properties")
-    s.add_argument("--seed", type=int, default=0, help="seed of randomised engines, the same at every point")
+    s.add_argument("--seed", type=int, help="hypothesis, symbolic: the seed, the same at every point (default 0)")
     s.add_argument("--out", type=Path, default=Path("out/sweep"), help="folder for the tables and plot (default ./out/sweep)")
     s.add_argument("--no-boundary", action="store_true", help="do not ask the symbolic engine for the proved boundary")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -70,6 +70,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """The ``sweep`` command; every input checked before the first search."""
+    refused = unused_seed(args.engine, args.seed)
+    if refused:
+        raise ScenarioError(refused)
     grid = parse_grid(args.grid) if args.grid else None
     if args.design is not None and args.design not in DESIGNS:
         raise ScenarioError(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)}")
@@ -91,7 +94,7 @@ def run(args) -> int:
         _note(args, f"{scenario.source}'s [ranges] is not used by the sweep: its axes are those of --grid{rest}")
     points = grid_points(scenario, grid)
     check_out(args.out)
-    todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed})
+    todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed or 0})
             for point, sc in points]
     why_not = _why_no_boundary(args, grid, props)
     if why_not is None:

@@ -675,6 +675,26 @@ def test_symbolic_engine_refuses_the_exhaustive_budget(capsys):
     assert "--max-depth: not used by --engine symbolic" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, engine", [
+    (["check", "--engine", "compositional"], "compositional"),
+    (["check"], "exhaustive"),
+    (["sweep", "gitter-2015", "--grid", "clients=1:1"], "exhaustive"),
+    (["sweep", "gitter-2015", "--grid", "clients=1:1", "--engine", "compositional"], "compositional"),
+])
+def test_a_seed_the_engine_would_not_use_is_refused(capsys, tmp_path, argv, engine):
+    # Breadth-first search draws nothing: a seed would change nothing, so it is refused, before any work.
+    assert main([*argv, "--seed", "5", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"--seed 5: only used by --engine hypothesis or --engine symbolic (the engine is {engine}" in err, err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_the_engines_a_seed_steers_still_take_it(capsys, tmp_path):
+    assert main(["check", "static-45", "--engine", "symbolic", "--seed", "5", "--property", "no_valid_reap",
+                 "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 5
+
+
 def test_a_closed_pipe_is_not_reported_as_bad_input(tmp_path):
     # `stormcheck check | head -1`: the reader leaves early; no error message.
     import subprocess, sys
