@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from stormcheck.properties.core import Verdict
 from stormcheck.traces.run import Run
 
-__all__ = ["PropertyResult", "CheckResult", "EXIT_CODES"]
+__all__ = ["PropertyResult", "CheckResult", "EXIT_CODES", "examples_searched"]
 
 # Exit codes of `stormcheck check`: 0 everything holds, 1 a property is
 # violated, 3 inconclusive (2 is reserved for bad input).
@@ -70,3 +70,17 @@ class CheckResult:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def examples_searched(stats: dict) -> str:
+    """A randomised run's examples in words: ``check``'s summary line and the report's cell say it alike.
+
+    More examples than the budget asked for are said apart: runs Hypothesis
+    stopped part way and made again (`checkers.hypo.beyond_budget`), and runs
+    replayed while shrinking a counterexample.
+    """
+    extra = [f"{stats[key]:,} {what}" for key, what in (("cut_short", "beyond the budget of whole runs"),
+                                                        ("shrinking", "shrinking a counterexample"))
+             if stats.get(key)]
+    extra_text = f" ({'; '.join(extra)})" if extra else ""
+    return f"{stats.get('examples', 0):,} examples of <= {stats.get('max_steps')} steps{extra_text}"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from stormcheck.checkers import (ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult,
                                  run_engine, unused_seed)
+from stormcheck.checkers.result import examples_searched
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, list_presets, load_scenario,
                                        scenario_from_dict, shipped_names)
@@ -239,13 +240,7 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
                  else f"seed {st['seed']}")
-        # More examples than --examples asked: say what the others were.
-        extra = [f"{st[key]:,} {what}" for key, what in (("cut_short", "beyond the budget of whole runs"),
-                                                        ("shrinking", "shrinking a counterexample"))
-                 if st.get(key)]
-        extra_text = f" ({'; '.join(extra)})" if extra else ""
-        print(f"  {st['examples']:,} examples of <= {st['max_steps']} steps{extra_text}, {st['steps']:,} steps, "
-              f"{st['seconds']} s{rate}, {seeds}{ranged}")
+        print(f"  {examples_searched(st)}, {st['steps']:,} steps, {st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
         print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
               f"{st.get('seconds', 0)} s, seed {st['seed']}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import re
 
+from stormcheck.checkers.result import examples_searched
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
 from stormcheck.properties.core import ALWAYS, Verdict
@@ -290,7 +291,7 @@ def _searched(cell: Cell) -> str:
         return (f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions, depth {st.get('depth')}"
                 f"{bound}; {'complete' if st.get('complete') else 'stopped: ' + str(st.get('stopped'))}")
     if cell.engine == "hypothesis":
-        return (f"{st.get('examples', 0):,} examples of <= {st.get('max_steps')} steps, {st.get('steps', 0):,} steps"
+        return (f"{examples_searched(st)}, {st.get('steps', 0):,} steps"
                 f" (budget {st.get('max_examples')} per always property)")
     if cell.engine == "symbolic":
         parts = []

@@ -569,3 +569,28 @@ def test_a_proxy_cut_is_explained_and_drawn_as_the_proxy_s():
     assert "shared store" in g_labels and "nginx" not in g_labels
     assert "cutoff = 1.6 x T = 1.6 x 45 = 72 s" in " ".join(_arithmetic("no_valid_reap", g_run, gitter.params))
 
+
+
+def test_a_hypothesis_cell_counts_its_examples_as_check_does(capsys):
+    """--examples 300 on static-45 (seed 1) runs 323: Hypothesis remakes the runs it stops part way. The
+    report's searched column says so as `check --engine hypothesis` does, not a plain 323."""
+    from stormcheck.checkers.hypo import check_hypothesis
+    from stormcheck.checkers.result import CheckResult
+    from stormcheck.cli import _print_result
+    from stormcheck.properties.protocol import no_valid_reap
+    from stormcheck.report_core import Cell
+    from stormcheck.report_sections import _searched
+
+    sc = load_scenario("static-45")
+    result = check_hypothesis(sc, (no_valid_reap,), seed=1, examples=300, steps=30)
+    st = result.stats
+    assert st["cut_short"] > 0 and st["examples"] - st["cut_short"] == 300
+    said = f"{st['examples']:,} examples of <= 30 steps ({st['cut_short']:,} beyond the budget of whole runs)"
+    _print_result(sc, result, {}, quiet=True)
+    assert said in capsys.readouterr().out
+    assert _searched(Cell(sc, "hypothesis", result, 0.0)).startswith(said + ", ")
+    # Runs replayed while shrinking a counterexample are said apart too, beside those beyond the budget.
+    both = CheckResult("hypothesis", sc.name, sc.design.name, result.properties,
+                       {**st, "examples": 400, "cut_short": 23, "shrinking": 77})
+    assert _searched(Cell(sc, "hypothesis", both, 0.0)).startswith(
+        "400 examples of <= 30 steps (23 beyond the budget of whole runs; 77 shrinking a counterexample), ")
