@@ -16,7 +16,10 @@ every result had before they existed.
   batches. A restart drops the server's sockets (the model's effect of a
   dropped socket: a local session goes with it, a shared one stays in the
   store, dead, until a reaper destroys it) and the server refuses
-  connections for ``restart_down`` seconds. The new process starts with an
+  connections for ``restart_down`` seconds (each server its own: with a
+  pace shorter than that the batches overlap, and the clients of a
+  restarted server find only the servers up, none while all are down;
+  `Fault.most_down`). The new process starts with an
   empty queue and an empty adjuster sample window; it keeps its advice
   level, since the model has no step that resets one outside a rollout
   (which the simulation refuses). The model's fleet loses at most
@@ -86,6 +89,21 @@ class Fault:
         return {start + k * pace: tuple(range(first, min(first + size, servers)))
                 for k, first in enumerate(range(0, servers, size))}
 
+    def most_down(self, servers: int) -> int:
+        """The most servers a rolling restart has down at once.
+
+        ``restart_batch`` while each batch is back before the next one starts;
+        more when ``restart_pace`` is shorter than ``restart_down``, the
+        batches then overlapping (each server keeps its own down time, so
+        the simulation runs overlapping restarts as they are: the clients
+        of a restarted server find only the servers up).
+
+        >>> Fault("restart", restart_pace=5, restart_down=12).most_down(servers=4)
+        3
+        """
+        starts = self.batches(0, servers)
+        return max(sum(len(batch) for s, batch in starts.items() if t - self.restart_down < s <= t) for t in starts)
+
     def window(self, start: int, params) -> tuple[int, int, int]:
         """(start, end, server) of the fault in a run of `params`' fleet; server -1: none, or all of them."""
         f = params.faults
@@ -116,9 +134,14 @@ class Fault:
             return f"server {server} loses connectivity at t={start} s for {end - start} s"
         if self.kind == "restart":
             n = len(self.batches(start, servers))
+            most = self.most_down(servers)
+            # Batches closer than a restart's down time overlap: say how many are down together.
+            overlap = "" if most <= self.restart_batch else (
+                f", so the restarts overlap: all {most} servers down at once, none taking connections"
+                if most == servers else f", so the restarts overlap: up to {most} servers down at once")
             return (f"a rolling restart of {servers} servers, {self.restart_batch} at a time, {self.restart_pace} s "
-                    f"apart from t={start} s, each down {self.restart_down} s ({n} batch{'es' * (n > 1)}, over at "
-                    f"t={end} s)")
+                    f"apart from t={start} s, each down {self.restart_down} s{overlap} ({n} batch{'es' * (n > 1)}, "
+                    f"over at t={end} s)")
         if self.kind == "hung":
             return f"{self.hung_share:.0%} of the clients hang (sockets open) at t={start} s for {end - start} s"
         return f"server {server} keeps {self.capacity_left:.0%} of its capacity at t={start} s for {end - start} s"

@@ -7,6 +7,7 @@ a misreported one is refuted.
 """
 
 import copy
+import doctest
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from stormcheck.checkers.certify import RESTARTS, certify
 from stormcheck.checkers.recovery import mitigations, recovery
 from stormcheck.cli import main
+from stormcheck.model import faults as faults_module
 from stormcheck.model import history as history_module
 from stormcheck.model.faults import FAULT_KEYS, Fault
 from stormcheck.model.load import LoadModel
@@ -132,6 +134,26 @@ def test_a_restart_takes_local_sessions_with_its_sockets_and_refuses_connections
     # Every server down from 300 to 330: nobody connects until then; then all 3,000 do.
     assert series.reconnects[300:330].sum() == 0 and series.reconnects[330:340].sum() == pytest.approx(3000)
     assert series.backlog_s[300].max() == 0  # a restarted process's queue is gone
+
+
+def test_overlapping_restarts_are_run_as_they_are_and_described_truthfully():
+    # One server every 5 s, each down 30 s: s0 is down 300-330, s1 305-335, s2 310-340. Each server keeps its
+    # own down time, so from 310 to 330 all three are down together and nobody connects; the description says
+    # so instead of "1 at a time" alone.
+    sc = _scenario("stacks/python-websockets", servers=3, fault="restart", restart_pace=5, restart_down=30)
+    storm, series, _ = _run(sc, clients=3000, horizon=900)
+    assert series.fault == (300, 340, -1)
+    assert series.reconnects[310:330].sum() == 0 and series.reconnects[330:345].sum() > 0
+    assert storm.fault.most_down(3) == 3
+    said = storm.fault.describe(series.fault, 3)
+    assert said == ("a rolling restart of 3 servers, 1 at a time, 5 s apart from t=300 s, each down 30 s, so the "
+                    "restarts overlap: all 3 servers down at once, none taking connections (3 batches, over at "
+                    "t=340 s)"), said
+    # Partly overlapping: at most two of four down; and no overlap where each batch is back before the next.
+    assert Fault("restart", restart_pace=5, restart_down=6).describe((300, 321, -1), 4).endswith(
+        "each down 6 s, so the restarts overlap: up to 2 servers down at once (4 batches, over at t=321 s)")
+    assert Fault("restart", restart_pace=10, restart_down=10).most_down(4) == 1
+    assert doctest.testmod(faults_module).failed == 0
 
 
 # ------------------------------------------------------------------ hung clients
