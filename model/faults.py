@@ -44,17 +44,35 @@ every result had before they existed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .groups import HUNG, Group
 from .state import HELD, RETRY, WAITING, Action
 
-__all__ = ["Fault", "FAULTS", "FAULT_KEYS", "FaultRun"]
+__all__ = ["Fault", "FAULTS", "FAULT_KEYS", "FaultRun", "least_hung_share"]
 
 FAULTS = ("loss", "restart", "hung", "capacity")
 # The [storm] keys each fault reads (a key of another fault is refused by the scenario format).
 FAULT_KEYS = {"loss": (), "restart": ("restart_batch", "restart_pace", "restart_down"),
               "hung": ("hung_share", "fault_for"), "capacity": ("capacity_left", "fault_for")}
+
+
+def least_hung_share(clients: int) -> str:
+    """The smallest ``hung_share`` (a short decimal, rounded up) that hangs one client of a fleet of `clients`.
+
+    The fluid run hangs ``hung_share`` x the running clients, at most
+    `clients`; below one that is a fraction of a client, no whole one. A
+    sampled run draws each client with that chance: whether one hangs at
+    all would be its seed's.
+
+    >>> least_hung_share(3), least_hung_share(100_000)
+    ('0.334', '1e-05')
+    """
+    text = f"{1 / clients:.3g}"
+    if float(text) * clients < 1:  # rounded down: the next value up, at the same precision
+        text = f"{float(text) + 10 ** (math.floor(math.log10(float(text))) - 2):.3g}"
+    return text
 
 
 @dataclass(frozen=True)

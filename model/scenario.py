@@ -75,7 +75,7 @@ from .params import (
     Params,
     adjuster_advice,
 )
-from .faults import FAULT_KEYS, FAULTS
+from .faults import FAULT_KEYS, FAULTS, least_hung_share
 from .load import StormParams
 from .policies import POLICIES
 from .rollout import CHANGES, PARTS, PICKUPS, SIDES, Phase, Rollout
@@ -1109,6 +1109,13 @@ def _check_storm(label: str, raw: dict, cfg: dict) -> dict:
         if key in storm and key not in FAULT_KEYS[fault]:
             raise _both(label, f"[storm] {key}", storm[key], "[storm] fault", fault,
                         f"{key} is a parameter of fault = {users}; set fault to {users} or remove {key}")
+    share = storm.get("hung_share", _S.fault.hung_share)
+    if fault == "hung" and share * storm["clients"] < 1:
+        raise _both(label, "[storm] hung_share", share, "[storm] clients", storm["clients"],
+                    f"that share of the clients is {share * storm['clients']:.2g} of one, so no whole client hangs "
+                    "(a fluid run hangs that fraction; a sampled run draws each client with that chance, so whether "
+                    f"any hangs is its seed's); the smallest hung_share that hangs one client of this fleet is "
+                    f"1/{storm['clients']} ({least_hung_share(storm['clients'])})")
     batch = storm.get("restart_batch", _S.fault.restart_batch)
     if batch > cfg["topology"]["servers"]:
         raise _both(label, "[storm] restart_batch", batch, "[topology] servers", cfg["topology"]["servers"],

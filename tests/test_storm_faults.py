@@ -84,6 +84,27 @@ def test_bad_fault_keys_name_the_key_the_value_and_what_is_allowed(storm, messag
         scenario_from_dict({"scenario": {"name": "s"}, "storm": storm}, "f.toml")
 
 
+def test_a_hung_share_that_hangs_no_client_of_the_fleet_is_refused_before_any_work(tmp_path, capsys):
+    # A fluid run hangs hung_share x the running clients (at most [storm] clients): 0.0001 of 3,000 is 0.3 of
+    # one. Refused with the key, the value and the least share that hangs one client: 1/3000, 0.000334 rounded up.
+    with pytest.raises(ScenarioError, match=re.escape(
+            "[storm] hung_share = 0.0001 with [storm] clients = 3000: that share of the clients is 0.3 of one, so no "
+            "whole client hangs")) as err:
+        scenario_from_dict({"scenario": {"name": "s"}, "storm": {"clients": 3000, "fault": "hung",
+                                                                 "hung_share": 0.0001}}, "f.toml")
+    assert str(err.value).endswith("the smallest hung_share that hangs one client of this fleet is 1/3000 (0.000334)")
+    least = {"clients": 3000, "fault": "hung", "hung_share": 0.000334}
+    assert storm_params(scenario_from_dict({"scenario": {"name": "s"}, "storm": least}, "f.toml")).fault.hung_share \
+        == 0.000334
+    # On the command line, before any simulation, in either mode; --clients is held to it as the file is.
+    path = tmp_path / "hung.toml"
+    path.write_text('[scenario]\nname = "hung"\n[storm]\nclients = 3000\nfault = "hung"\nhung_share = 0.001\n')
+    assert main(["storm", str(path), "--mode", "sampled", "--clients", "500", "--out", str(tmp_path / "o")]) == 2
+    said = capsys.readouterr().err
+    assert "--clients 500:" in said and "[storm] hung_share = 0.001 with [storm] clients = 500" in said
+    assert "1/500 (0.002)" in said and "Traceback" not in said and not (tmp_path / "o").exists()
+
+
 # ------------------------------------------------------------------ rolling restart
 
 
