@@ -46,6 +46,15 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$_want" ]; then
     echo "$_want" >"$STAMP"
 fi
 
+# The compiled search core (stormcheck/_compiled.py): a source edited since it was compiled runs
+# as source until it is compiled again, which is done here (a minute or two), before the run.
+_stale="$("$VENV/bin/python" -c 'import sys, stormcheck._compiled as c; print(" ".join(c.stale(sys.argv[1])))' "$ROOT" 2>/dev/null || true)"
+if [ -n "$_stale" ]; then
+    echo "bootstrap: compiling the search core again ($_stale changed)" >&2
+    (cd "$ROOT" && "$VENV/bin/python" -m pip install -q --no-deps -e .) \
+        || echo "bootstrap: compiling failed; the changed modules run as source" >&2
+fi
+
 # Release the lock: the caller is about to exec a long-running command and
 # must not keep other callers waiting for it.
 exec 9>&-

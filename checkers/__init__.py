@@ -8,8 +8,10 @@ them and `ENGINE_OPTIONS` names the options each one takes.
 from __future__ import annotations
 
 from stormcheck import one_name
+from stormcheck._compiled import prefer_current
 
 one_name(__name__, "stormcheck.checkers")
+prefer_current(__name__, __path__)  # a compiled module runs only while it is a build of its source
 
 import dataclasses
 from typing import Callable

@@ -186,7 +186,7 @@ def _expansion(params: Params, state, search: _Search):
     return ((a, done[a]) if a in done else next(successors(params, state, [a])) for a in listed)
 
 
-def _path_to(search: _Search, state) -> list:
+def _path_to(search: _Search, state) -> tuple[list, object]:
     """Canonical states from a root to `state`, root excluded."""
     path = []
     while search.seen[state] is not None:

@@ -1,5 +1,7 @@
 """stormcheck package."""
 
 from stormcheck import one_name
+from stormcheck._compiled import prefer_current
 
 one_name(__name__, "stormcheck.properties")
+prefer_current(__name__, __path__)  # a compiled module runs only while it is a build of its source
