@@ -416,10 +416,10 @@ def test_synth_thresholds_in_milliseconds_are_the_seconds_ones_times_1000(tmp_pa
 
 def test_a_seeded_unit_slip_in_the_ranged_adjuster_is_caught(tmp_path, monkeypatch):
     """Control: an adjuster that forgets the unit (moves T by 1 ms, not 1 s) changes the answer."""
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_params
     from stormcheck.checkers.z3_synth import adjuster_thresholds
 
-    monkeypatch.setattr(z3_encoding, "TIME_UNITS", {"s": 1, "ms": 1})
+    monkeypatch.setattr(z3_params, "TIME_UNITS", {"s": 1, "ms": 1})
     ms = load_scenario(str(gitter_in_ms(tmp_path)))
     seconds = adjuster_thresholds(load_scenario("gitter-2015"), paths=("publish",), max_steps=16)
     slipped = adjuster_thresholds(ms, paths=("publish",), max_steps=16)
