@@ -132,7 +132,7 @@ class ParamTerms:
             lo, hi = self.ranges[key]
             cs += [z3.And(v >= lo, v <= hi) for v in terms]
         if "load_ms" in self.ranges and len(self.params.levels) > 1:
-            # The highest level stays above the one below it (scenario.py checks this too).
+            # The highest level stays above the one below it (scenario_ranges.py checks this too).
             cs.append(self.base["load_ms"][0] > self.params.levels[-2].avg_ms)
         return z3.And(cs) if cs else self.truth(True)
 

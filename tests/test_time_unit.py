@@ -23,7 +23,7 @@ import pytest
 from stormcheck.checkers import run_engine
 from stormcheck.traces.run import replay
 from stormcheck.cli import main
-from stormcheck.model import scenario as scenario_module
+from stormcheck.model import scenario_format
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.params import DESIGNS, Params, adjuster_advice
@@ -82,12 +82,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_the_scenario_format_marks_exactly_these_durations():
     marked = set()
-    for section, spec in (*scenario_module._SPEC.items(), *scenario_module._OPTIONAL.items(),
-                          ("rollout", scenario_module._ROLLOUT_KEYS),
-                          ("rollout.phases", scenario_module._PHASE_SPEC), ("proxy", scenario_module._PROXY_SPEC),
-                          ("judge", scenario_module._JUDGE_SPEC)):
+    for section, spec in (*scenario_format._SPEC.items(), *scenario_format._OPTIONAL.items(),
+                          ("rollout", scenario_format._ROLLOUT_KEYS),
+                          ("rollout.phases", scenario_format._PHASE_SPEC), ("proxy", scenario_format._PROXY_SPEC),
+                          ("judge", scenario_format._JUDGE_SPEC)):
         marked |= {(section, key) for key, (_, check) in spec.items() if getattr(check, "duration", False)}
-    marked |= {("ranges", key) for key, (_, check) in scenario_module._RANGES.items()
+    marked |= {("ranges", key) for key, (_, check) in scenario_format._RANGES.items()
                if getattr(check, "duration", False)}
     assert marked == {(section, key) for section, keys in DURATIONS.items() for key in keys}
 
@@ -120,7 +120,7 @@ def test_a_bad_time_unit_names_key_value_and_what_is_allowed(value):
         scenario_from_dict({"scenario": {"name": "x", "time_unit": value}}, "doc")
     msg = str(info.value)
     assert "[scenario] time_unit = " in msg and '"s", "ms"' in msg and "every duration" in msg
-    assert scenario_module._fmt(value) in msg
+    assert scenario_format._fmt(value) in msg
 
 
 def test_a_bad_time_unit_exits_2_with_one_message(tmp_path, capsys):
