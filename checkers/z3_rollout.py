@@ -49,7 +49,8 @@ from stormcheck.model.rollout import DUE, NOT_BEGUN, RUNNING, Phase
 from stormcheck.model.state import CRASHED, HELD, RETRY, WAITING
 
 if TYPE_CHECKING:
-    from .z3_encoding import Encoding, SAction, SServer, SState
+    from .z3_encoding import Encoding
+    from .z3_records import SAction, SServer, SState
 
 __all__ = ["RolloutRules", "ENV_OTHERS_DONE"]
 
@@ -68,7 +69,7 @@ class RolloutRules:
     """The rollout rules of one fleet, over the terms of `enc` (an `Encoding` of a fleet with a rollout)."""
 
     def __init__(self, enc: "Encoding") -> None:
-        from .z3_encoding import PHASE
+        from .z3_records import PHASE
 
         self.enc = enc
         self.rollout = enc.params.rollout
@@ -168,7 +169,7 @@ class RolloutRules:
 
     def _moves(self, st: "SState", a, kind: str):  # fleet._moving, per server and per phase
         """A server of the servers phase under way takes the phase's part at B (`a` None: guards only)."""
-        from .z3_encoding import _with_server
+        from .z3_records import _with_server
 
         enc, live = self.enc, kind == "reconfigure"
         cur = self.current(st)
@@ -202,7 +203,7 @@ class RolloutRules:
         return st._replace(rollout=timer)
 
     def upgrade(self, st: "SState", a):  # fleet._upgrade (a None: guards only)
-        from .z3_encoding import _with_client, ite
+        from .z3_records import _with_client, ite
 
         enc = self.enc
         release = self._under_way(st, lambda p: p.side == "clients" and p.pickup == "release")
@@ -219,7 +220,7 @@ class RolloutRules:
 
     def pick_up(self, st: "SState", c: int) -> "SState":  # fleet._pick_up
         """A client running A takes B from a reply, if the clients phase under way says so."""
-        from .z3_encoding import _with_client
+        from .z3_records import _with_client
 
         cl = st.clients[c]
         advice = self._under_way(st, lambda p: p.side == "clients" and p.pickup == "advice")
@@ -258,6 +259,6 @@ class RolloutRules:
 
     @staticmethod
     def _env_kind():
-        from .z3_encoding import ENV
+        from .z3_records import ENV
 
         return ENV

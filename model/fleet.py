@@ -375,7 +375,7 @@ def _reply(params: Params, state: State, a: Action) -> Step:
         # two schedules (an old hold, new interval, or the reverse), so it
         # counts as refreshed under no level until its next connect arrives.
         # (Staged designs judge by server, so ref_level is free to mean this;
-        # scenario.py enforces it.)
+        # scenario_checks.py enforces it.)
         session = session._replace(ref_level=STALE)
     nxt = _replace_client(state, a.client, Client(WAITING, cl.server, adv.interval + a.value, session))
     return Step(nxt, picked + (Replied(a.client, cl.server, adv.timeout, adv.interval),))

@@ -488,7 +488,7 @@ class Params:
                 out.append(f"[{section}] {name} = {getattr(self, name)!r} (the published Faye stack)")
         if self.unit != "s":
             # The storm simulation steps a whole second at a time; the symbolic
-            # encoding counts in either unit (`z3_encoding._ENCODED_FEATURES`).
+            # encoding counts in either unit (`z3_coverage._ENCODED_FEATURES`).
             out.append(f'time in milliseconds ([scenario] time_unit = "{self.unit}")')
         return tuple(out) + self.judge_rules()
 

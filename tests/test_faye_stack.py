@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from stormcheck.checkers import run_engine
-from stormcheck.checkers.z3_encoding import check_encodable
+from stormcheck.checkers.z3_coverage import check_encodable
 from stormcheck.model.events import Handshake, QueueDropped, Reaped, Refreshed, Refused
 from stormcheck.model.fleet import (ACTIONS, DELETE_FIRST, FLUSH_FIRST, ProtocolError, actions, initial_states,
                                     is_valid, step, successors)

@@ -24,7 +24,7 @@ import pytest
 
 from stormcheck.checkers import run_engine
 from stormcheck.checkers.plan import plan
-from stormcheck.checkers.z3_encoding import check_encodable
+from stormcheck.checkers.z3_coverage import check_encodable
 from stormcheck.cli import main
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import ACTIONS, expired_judges, initial_states, is_valid, would_reap

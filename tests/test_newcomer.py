@@ -194,7 +194,7 @@ def test_nesting_is_measured_outside_strings_and_comments():
     assert toml_depth.too_deep(deep_inline) == (1, 21)
     assert toml_depth.too_deep('x = "' + "[" * 100 + '"\ny = \'\'\'\n' + "{" * 100 + "\n'''\n") is None
     for name in ("gitter-2015", "stacks/socketio-4", "rollouts/phoenix-heartbeat-90", "proxies/nginx-websockets"):
-        from stormcheck.model.scenario import _read
+        from stormcheck.model.scenario_files import _read
         assert toml_depth.too_deep(_read(name)[0], limit=3) is None, name
 
 

@@ -305,7 +305,7 @@ def test_every_rollout_is_pinned_in_the_manifest():
 def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_why(tmp_path, capsys):
     # B's 1 s pong wait is shorter than the 2 s RTT: unsafe with no rollout at all,
     # so no order helps, and the plan shows B's own counterexample.
-    from stormcheck.model.scenario import _preset_dir
+    from stormcheck.model.scenario_files import _preset_dir
     from stormcheck.plan_cmd import b_alone
 
     text = (_preset_dir() / "rollouts/python-websockets-ping-60.toml").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from fractions import Fraction
 import pytest
 
 from stormcheck.model import scenario as scenario_module
+from stormcheck.model import scenario_files
 from stormcheck.model.params import DESIGNS, Bounds, Design, Faults, Level, Params, adjuster_advice
 from stormcheck.model.scenario import (
     ScenarioError,
@@ -328,6 +329,7 @@ def test_dict_errors_name_the_source():
         scenario_from_dict(["not", "a", "dict"], "trace-42")
 
 
-def test_docstring_examples():
-    result = doctest.testmod(scenario_module)
+@pytest.mark.parametrize("module", [scenario_module, scenario_files])
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

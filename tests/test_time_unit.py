@@ -23,7 +23,7 @@ import pytest
 from stormcheck.checkers import run_engine
 from stormcheck.traces.run import replay
 from stormcheck.cli import main
-from stormcheck.model import scenario as scenario_module
+from stormcheck.model import scenario_format
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.params import DESIGNS, Params, adjuster_advice
@@ -82,12 +82,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_the_scenario_format_marks_exactly_these_durations():
     marked = set()
-    for section, spec in (*scenario_module._SPEC.items(), *scenario_module._OPTIONAL.items(),
-                          ("rollout", scenario_module._ROLLOUT_KEYS),
-                          ("rollout.phases", scenario_module._PHASE_SPEC), ("proxy", scenario_module._PROXY_SPEC),
-                          ("judge", scenario_module._JUDGE_SPEC)):
+    for section, spec in (*scenario_format._SPEC.items(), *scenario_format._OPTIONAL.items(),
+                          ("rollout", scenario_format._ROLLOUT_KEYS),
+                          ("rollout.phases", scenario_format._PHASE_SPEC), ("proxy", scenario_format._PROXY_SPEC),
+                          ("judge", scenario_format._JUDGE_SPEC)):
         marked |= {(section, key) for key, (_, check) in spec.items() if getattr(check, "duration", False)}
-    marked |= {("ranges", key) for key, (_, check) in scenario_module._RANGES.items()
+    marked |= {("ranges", key) for key, (_, check) in scenario_format._RANGES.items()
                if getattr(check, "duration", False)}
     assert marked == {(section, key) for section, keys in DURATIONS.items() for key in keys}
 
@@ -120,7 +120,7 @@ def test_a_bad_time_unit_names_key_value_and_what_is_allowed(value):
         scenario_from_dict({"scenario": {"name": "x", "time_unit": value}}, "doc")
     msg = str(info.value)
     assert "[scenario] time_unit = " in msg and '"s", "ms"' in msg and "every duration" in msg
-    assert scenario_module._fmt(value) in msg
+    assert scenario_format._fmt(value) in msg
 
 
 def test_a_bad_time_unit_exits_2_with_one_message(tmp_path, capsys):
@@ -416,10 +416,10 @@ def test_synth_thresholds_in_milliseconds_are_the_seconds_ones_times_1000(tmp_pa
 
 def test_a_seeded_unit_slip_in_the_ranged_adjuster_is_caught(tmp_path, monkeypatch):
     """Control: an adjuster that forgets the unit (moves T by 1 ms, not 1 s) changes the answer."""
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_params
     from stormcheck.checkers.z3_synth import adjuster_thresholds
 
-    monkeypatch.setattr(z3_encoding, "TIME_UNITS", {"s": 1, "ms": 1})
+    monkeypatch.setattr(z3_params, "TIME_UNITS", {"s": 1, "ms": 1})
     ms = load_scenario(str(gitter_in_ms(tmp_path)))
     seconds = adjuster_thresholds(load_scenario("gitter-2015"), paths=("publish",), max_steps=16)
     slipped = adjuster_thresholds(ms, paths=("publish",), max_steps=16)

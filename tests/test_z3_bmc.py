@@ -129,11 +129,11 @@ def test_a_one_client_run_is_lifted_to_three_mirroring_clients():
 def test_a_parameter_the_encoding_does_not_know_is_refused(gitter, monkeypatch):
     # A field the model gains is "not encoded" unless it keeps its default:
     # played here by forgetting one the encoding knows.
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_coverage
     from stormcheck.model.params import Params
 
-    monkeypatch.setitem(z3_encoding._KNOWN, Params, z3_encoding._KNOWN[Params] - {"retry"})
-    z3_encoding.check_encodable(gitter)  # at its default: fine
+    monkeypatch.setitem(z3_coverage._KNOWN, Params, z3_coverage._KNOWN[Params] - {"retry"})
+    z3_coverage.check_encodable(gitter)  # at its default: fine
     changed = dataclasses.replace(gitter, retry=30)
     got = check_symbolic(changed, (no_valid_reap,), max_steps=2).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE and got.basis == "not encoded: Params.retry = 30"
@@ -154,9 +154,9 @@ def test_engine_knows_nothing_of_the_domain():
 def test_a_fleet_the_encoding_does_not_cover_is_inconclusive_with_a_reason(monkeypatch):
     # Every shipped preset is encoded today: an encoding that had not stated the
     # stacks' rules stands for a rule the model gains later.
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_coverage
 
-    monkeypatch.setattr(z3_encoding, "_ENCODED_FEATURES", frozenset())
+    monkeypatch.setattr(z3_coverage, "_ENCODED_FEATURES", frozenset())
     sc = load_scenario("stacks/mqtt")
     got = check_symbolic(sc.params, (no_valid_reap,), max_steps=2).get("no_valid_reap")
     assert got.verdict is Verdict.INCONCLUSIVE

@@ -128,7 +128,7 @@ def test_check_symbolic_states_its_bound_when_nothing_is_proved(tmp_path, capsys
 
 def _ranged_stack(tmp_path, name: str) -> str:
     """Stack preset `name` with its timeout, interval and RTT ranged, as a file."""
-    from stormcheck.model.scenario import _preset_dir
+    from stormcheck.model.scenario_files import _preset_dir
 
     text = (_preset_dir() / f"stacks/{name}.toml").read_text()
     path = tmp_path / f"{name}.toml"

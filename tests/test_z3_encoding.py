@@ -224,9 +224,9 @@ def test_the_rollout_marker_is_a_term_only_in_a_fleet_with_a_rollout():
 def test_a_fleet_the_encoding_does_not_cover_is_refused(monkeypatch):
     # Every model feature is encoded today: one left out of the encoded set stands for a rule the
     # model gains later, refused by its own name.
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_coverage
 
-    monkeypatch.setattr(z3_encoding, "_ENCODED_FEATURES", frozenset())
+    monkeypatch.setattr(z3_coverage, "_ENCODED_FEATURES", frozenset())
     with pytest.raises(NotEncoded, match=r"not encoded: time in milliseconds") as err:
         Encoding(Params(levels=LEVELS, t0=45_000, i0=1_000, rtt=(0, 2000), unit="ms"))
     assert not isinstance(err.value, ValueError)  # the CLI reads ValueError as bad input (exit 2)
@@ -234,11 +234,11 @@ def test_a_fleet_the_encoding_does_not_cover_is_refused(monkeypatch):
 
 def test_a_field_the_encoding_does_not_read_is_refused_unless_at_its_default(monkeypatch):
     """A rule the model gains later is refused by name until it is encoded, never read as the old behaviour."""
-    from stormcheck.checkers import z3_encoding
+    from stormcheck.checkers import z3_coverage
 
     Encoding(Params(heartbeat=Heartbeat(hold="none", store="local", min_spacing=5)))
-    known = {k: v - {"min_spacing"} if k is Heartbeat else v for k, v in z3_encoding._KNOWN.items()}
-    monkeypatch.setattr(z3_encoding, "_KNOWN", known)
+    known = {k: v - {"min_spacing"} if k is Heartbeat else v for k, v in z3_coverage._KNOWN.items()}
+    monkeypatch.setattr(z3_coverage, "_KNOWN", known)
     Encoding(Params(heartbeat=Heartbeat(hold="none", store="local")))  # at its default
     with pytest.raises(NotEncoded, match=r"not encoded: Heartbeat.min_spacing = 5"):
         Encoding(Params(heartbeat=Heartbeat(hold="none", store="local", min_spacing=5)))

@@ -7,7 +7,7 @@ manifest has a witness). A verdict must agree with the manifest's, and say
 how it was reached: a violation is a certified (replayed) run; a design that
 holds is *proved* (inductive invariant: any number of clients, unbounded
 time), not bounded. The exceptions are what the encoding does not cover
-(time in milliseconds, `z3_encoding.check_encodable`): inconclusive, saying
+(time in milliseconds, `z3_coverage.check_encodable`): inconclusive, saying
 "not encoded", never a guess.
 """
 
@@ -20,7 +20,7 @@ import pytest
 
 from stormcheck.checkers import run_engine
 from stormcheck.checkers.z3_bmc import CHECKED
-from stormcheck.checkers.z3_encoding import check_encodable
+from stormcheck.checkers.z3_coverage import check_encodable
 from stormcheck.model.scenario import load_scenario
 from stormcheck.properties.core import NotEncoded, Verdict
 from stormcheck.properties.protocol import by_name
