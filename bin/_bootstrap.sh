@@ -44,6 +44,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$_want" ]; then
     (cd "$ROOT" && "$VENV/bin/python" -m pip install -q -e '.[test]') \
         || _bootstrap_die "pip install failed (see errors above)"
     echo "$_want" >"$STAMP"
+    "$VENV/bin/python" -c 'import sys, stormcheck._compiled as c; sys.exit(0 if c.compiled_any() else 1)' \
+        || echo "bootstrap: the search core was not compiled (no C compiler? apt-get install gcc, then" \
+                "rm $STAMP and run again); it runs from source, about 1.5 x slower" >&2
 fi
 
 # The compiled search core (stormcheck/_compiled.py): a source edited since it was compiled runs

@@ -32,7 +32,7 @@ import json
 import os
 import sys
 
-__all__ = ["COMPILED", "MANIFEST", "PURE_ENV", "prefer_current", "stale", "status", "digest"]
+__all__ = ["COMPILED", "MANIFEST", "PURE_ENV", "prefer_current", "stale", "status", "digest", "compiled_any"]
 
 # Module name -> its source, relative to the repository root (setup.py compiles these).
 COMPILED = {
@@ -124,6 +124,11 @@ def stale(root: str) -> list[str]:
     recorded = _manifest()
     return [name for name, digest_then in recorded.items()
             if name in COMPILED and digest(os.path.join(root, COMPILED[name])) != digest_then]
+
+
+def compiled_any() -> bool:
+    """Did the build compile any module (the manifest records what it compiled)?"""
+    return bool(_manifest())
 
 
 def status() -> dict[str, str]:

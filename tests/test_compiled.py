@@ -79,9 +79,11 @@ def test_stale_names_the_modules_to_compile_again(tmp_path, monkeypatch):
     assert _compiled.stale(str(tmp_path)) == []
     (tmp_path / "model" / "fleet.py").write_text("# the rules, edited\n")
     assert _compiled.stale(str(tmp_path)) == ["stormcheck.model.fleet"]
-    # Nothing compiled (no C compiler): nothing to bring up to date.
+    assert _compiled.compiled_any()
+    # Nothing compiled (no C compiler): nothing to bring up to date, and the install says so.
     monkeypatch.setattr(_compiled, "_manifest", lambda: {})
     assert _compiled.stale(str(tmp_path)) == []
+    assert not _compiled.compiled_any()
 
 
 def _status() -> dict:
