@@ -80,14 +80,7 @@ class SessionTerms:
         return srv.down == 0
 
     def new_session(self, s: int, hs, ref) -> dict:  # fleet.new_session
-        p, design = self.params, self.params.design
-        by_session = design.judge == "session"
-        keep_hs = by_session and design.record == "handshake"
-        keep_hs = keep_hs or p.heartbeat.interval_from == "handshake" or p.heartbeat.client_owned
-        keep_hs = keep_hs or any(j.source == "handshake" for j in p.judges)
-        keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
-            by_session and design.record == "refresh"
-        )
+        keep_hs, keep_ref = self.params.session_levels_kept
         zero = self.num(0)
         return dict(has=self.truth(True), age=zero, stamp=self.off[s],
                     hs=hs if keep_hs else zero, ref=ref if keep_ref else zero, strikes=zero)

@@ -240,14 +240,7 @@ def new_session(params: Params, server: int, hs_level: int, ref_level: int) -> S
     A level the design never reads is stored as 0: otherwise two states that
     behave identically would differ in a dead field and double the search.
     """
-    design = params.design
-    by_session = design.judge == "session"
-    keep_hs = by_session and design.record == "handshake"
-    keep_hs = keep_hs or params.heartbeat.interval_from == "handshake" or params.heartbeat.client_owned
-    keep_hs = keep_hs or any(j.source == "handshake" for j in params.judges)
-    keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
-        by_session and design.record == "refresh"
-    )
+    keep_hs, keep_ref = params.session_levels_kept
     return Session(0, params.offset(server), hs_level if keep_hs else 0, ref_level if keep_ref else 0)
 
 

@@ -596,6 +596,26 @@ class Params:
         """True when some server's T/I can change: an adjusting design and two levels."""
         return self.design.adjusts() and len(self.levels) > 1
 
+    @cached_property  # read at every new session, by the model and by the symbolic encoding
+    def session_levels_kept(self) -> tuple[bool, bool]:
+        """Whether a session records (its handshake level, its last refresh level): what something reads.
+
+        A level nothing reads is stored as 0: otherwise two states that behave
+        identically would differ in a dead field and double the search. The
+        handshake level is read by a per-session judge that records it, by
+        stacks that take the interval from the handshake or let the client set
+        its own, and by judges whose cutoff comes from the handshake; the
+        refresh level by a reply with the advice of the connect's arrival, a
+        staged fleet-wide change, and a per-session judge that records refreshes.
+        """
+        design, heartbeat = self.design, self.heartbeat
+        by_session = design.judge == "session"
+        keep_hs = (by_session and design.record == "handshake") or heartbeat.interval_from == "handshake" or (
+            heartbeat.client_owned or any(j.source == "handshake" for j in self.judges))
+        keep_ref = design.reply_advice == "arrival" or design.tuner == "fleet-staged" or (
+            by_session and design.record == "refresh")
+        return keep_hs, keep_ref
+
     @cached_property  # read at every state's canonical form
     def servers_symmetric(self) -> bool:
         """True when no server is singled out, so servers may be permuted."""

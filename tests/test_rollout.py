@@ -302,17 +302,24 @@ def test_every_rollout_is_pinned_in_the_manifest():
     assert pinned == {**{n: "violated" for n in UNSAFE_AS_WRITTEN}, **{n: "holds" for n in SAFE_AS_WRITTEN}}
 
 
-def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_why(tmp_path, capsys):
-    # B's 1 s pong wait is shorter than the 2 s RTT: unsafe with no rollout at all,
-    # so no order helps, and the plan shows B's own counterexample.
+def _unsafe_b(tmp_path):
+    """python-websockets-ping-60 with B's pong wait (1 s) shorter than the 2 s RTT: unsafe with no rollout at all."""
     from stormcheck.model.scenario_files import _preset_dir
-    from stormcheck.plan_cmd import b_alone
 
     text = (_preset_dir() / "rollouts/python-websockets-ping-60.toml").read_text(encoding="utf-8")
     head, rollout = text.split("\n[rollout]\n")
     rollout = ("\n" + rollout).replace("\ntimeout = 30\n", "\ntimeout = 1\n").replace("\ninterval = 60\n", "\ninterval = 70\n")
     path = tmp_path / "roll70.toml"
     path.write_text(head + "\n[rollout]" + rollout, encoding="utf-8")
+    return path
+
+
+def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_why(tmp_path, capsys):
+    # B's 1 s pong wait is shorter than the 2 s RTT: unsafe with no rollout at all,
+    # so no order helps, and the plan shows B's own counterexample.
+    from stormcheck.plan_cmd import b_alone
+
+    path = _unsafe_b(tmp_path)
     alone = b_alone(load_scenario(str(path)))
     assert "rollout" not in alone.config and alone.params.rollout is None
     assert (alone.params.t0, alone.params.i0) == (1, 70)
@@ -327,13 +334,7 @@ def test_plan_with_no_safe_order_says_configuration_b_alone_is_unsafe_and_shows_
 
 def test_plan_json_carries_the_configuration_b_alone_diagnosis_the_text_gives(tmp_path, capsys):
     # The same unsafe B as above: the JSON says what the text says, with B's own counterexample.
-    from stormcheck.model.scenario import _preset_dir
-
-    text = (_preset_dir() / "rollouts/python-websockets-ping-60.toml").read_text(encoding="utf-8")
-    head, rollout = text.split("\n[rollout]\n")
-    rollout = ("\n" + rollout).replace("\ntimeout = 30\n", "\ntimeout = 1\n").replace("\ninterval = 60\n", "\ninterval = 70\n")
-    path = tmp_path / "roll70.toml"
-    path.write_text(head + "\n[rollout]" + rollout, encoding="utf-8")
+    path = _unsafe_b(tmp_path)
     assert main(["plan", str(path), "--quiet"]) == 1
     said = capsys.readouterr().out
     assert main(["plan", str(path), "--json"]) == 1
