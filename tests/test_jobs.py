@@ -268,7 +268,10 @@ def test_a_failed_design_is_reported_and_the_others_kept(tmp_path, capsys, monke
      "--jobs 2 and --scheduler tcp://127.0.0.1:1: give one"),
     (["report", "--scheduler", "no such host"], "--scheduler 'no such host': give the scheduler's address"),
     (["sweep", "gitter-2015", "--grid", "timeout=1:2", "--scheduler", "tcp://127.0.0.1:9"],
-     "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 1 s"),
+     "--scheduler tcp://127.0.0.1:9: connection refused: nothing listens there"),
+    (["check", "--scheduler", "foo"], "--scheduler foo: give the scheduler's address as [tcp://]HOST:PORT"),
+    (["check", "--scheduler", "tcp://127.0.0.1:1:2"], "give the scheduler's address as [tcp://]HOST:PORT"),
+    (["check", "--scheduler", "tcp://127.0.0.1:70000"], "give the scheduler's address as [tcp://]HOST:PORT"),
     (["sweep", "gitter-2015"], "--grid: give at least one, as KEY=LO:HI[:STEP]"),
     (["sweep", "gitter-2015"], "without --grid a sweep takes its axes from [ranges], which preset:gitter-2015 does "
                                "not have"),
@@ -283,6 +286,23 @@ def test_bad_flags_exit_2_with_one_line_before_any_work(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address, message", [
+    ("foo", "give the scheduler's address as [tcp://]HOST:PORT"),  # no port: refused before any lookup
+    ("tcp://127.0.0.1:1", "connection refused: nothing listens there"),  # not Dask's whole connect timeout
+    ("bogus://127.0.0.1:1", "not an address Dask can use (unknown address scheme 'bogus'"),
+])
+def test_a_bad_scheduler_fails_fast_and_leaves_no_traceback(tmp_path, address, message):
+    # In a process of its own: a Dask client left unclosed reports its failed close at exit.
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "stormcheck", "check", "gitter-2015", "--scheduler", address],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert took < jobs.CONNECT_SECONDS / 2, took
     assert list(tmp_path.iterdir()) == []
 
 
