@@ -56,9 +56,11 @@ class _Progress:
             line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
         else:
-            rate = info["states"] / info["seconds"] if info["seconds"] else 0
+            # A run of several searches (compositional) names the one on, and gives its own rate.
+            phase = f"{info['phase']}: " if info.get("phase") else ""
+            rate = info.get("rate", info["states"] / info["seconds"] if info["seconds"] else 0)
             line = (
-                f"{self.label}: {info['states']:,} states, {info['transitions']:,} transitions, "
+                f"{self.label}: {phase}{info['states']:,} states, {info['transitions']:,} transitions, "
                 f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
             )
         sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
