@@ -62,10 +62,10 @@ def _compositional(scenario, properties, *, seed: int | None = None, progress: C
     # against any number of others for what holds there.
     from .compose import check_compositional
 
-    def concrete(props, max_states=None):
+    def concrete(props, max_states=None, progress=None):
         bounds = scenario.bounds if max_states is None else dataclasses.replace(
             scenario.bounds, max_states=min(max_states, scenario.bounds.max_states))
-        return check_bfs(scenario.params, props, scenario=scenario.name, budget=bounds)
+        return check_bfs(scenario.params, props, scenario=scenario.name, budget=bounds, progress=progress)
 
     return check_compositional(scenario.params, properties, scenario=scenario.name, budget=scenario.bounds,
                                progress=progress, concrete=concrete)

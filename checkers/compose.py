@@ -272,9 +272,10 @@ def check_compositional(
 ) -> CheckResult:
     """Check `properties`; each `composable` one for any number of clients.
 
-    `concrete(properties, max_states)` searches the scenario's own fleet (the
-    engine passes the exhaustive engine; ``max_states`` None: the scenario's
-    budget). A first look of `FIRST_LOOK` states goes first: a violation there
+    `concrete(properties, max_states, progress)` searches the scenario's own
+    fleet (the engine passes the exhaustive engine; ``max_states`` None: the
+    scenario's budget; `progress` as the exhaustive engine's). Every search
+    reports to `progress`, naming its phase, on the whole run's clock. A first look of `FIRST_LOOK` states goes first: a violation there
     is certain and short, and a witness can only come from a concrete fleet.
     What it does not find violated, the compositional search covers for any
     number of clients (with losses of any length first, then, if that finds
@@ -291,9 +292,10 @@ def check_compositional(
         return CheckResult("compositional", scenario, params.design.name, refused,
                            {"states": 0, "transitions": 0, "seconds": round(time.perf_counter() - t0, 3)})
     if concrete is None:
-        concrete = lambda props, max_states=None: _no_fleet(props)  # noqa: E731
+        concrete = lambda props, max_states=None, progress=None: _no_fleet(props)  # noqa: E731
     fleet = f"the scenario's own fleet of {params.clients} client{'s' if params.clients != 1 else ''}"
-    first = concrete(properties, FIRST_LOOK)
+    report = _Progress(progress, t0)
+    first = concrete(properties, FIRST_LOOK, progress=report.phase("first look at the own fleet"))
     answered = {p.name: first.get(p.name) for p in properties
                 if first.get(p.name).verdict is Verdict.VIOLATED
                 or (not composable(p) and first.get(p.name).verdict is not Verdict.INCONCLUSIVE)}
@@ -303,13 +305,16 @@ def check_compositional(
     if general:
         system, started = one_client(params), time.perf_counter()
         any_loss = system.faults.server_loss > 0
-        found, search = _search(system, tuple(general), budget, progress, any_loss)
+        found, search = _search(system, tuple(general), budget,
+                                report.phase("one client, any number of others" + (", losses of any length"
+                                                                                    if any_loss else "")), any_loss)
         if any_loss and found:
             # Perhaps only a loss of another length than the stated one reaches them: the system that keeps
             # the countdown decides, in what is left of the time budget (module docstring).
             stats["any_loss"] = dict(search, found=dict(found))
             left = max(budget.max_seconds - (time.perf_counter() - started), 0)
-            found, search = _search(system, tuple(general), dataclasses.replace(budget, max_seconds=left), progress)
+            found, search = _search(system, tuple(general), dataclasses.replace(budget, max_seconds=left),
+                                    report.phase("one client, any number of others"))
         stats.update(search, states_per_second=None)
     results: dict[str, PropertyResult] = {}
     for prop in general:
@@ -333,7 +338,7 @@ def check_compositional(
                                                 f"compositional search stopped ({search['stopped']}) after "
                                                 f"{search['states']:,} states")
     still = tuple(p for p in properties if p.name not in answered and p.name not in results)
-    whole = concrete(still) if still else None
+    whole = concrete(still, progress=report.phase("the own fleet")) if still else None
     if whole is not None:
         stats["concrete"] = dict(whole.stats)
     for prop in properties:
@@ -352,6 +357,39 @@ def check_compositional(
     return CheckResult("compositional", scenario, params.design.name, ordered, stats)
 
 
+class _Progress:
+    """The run's progress, over its searches: each phase's counts, on the run's clock, about once a second.
+
+    A run of several searches, each under a second, still takes longer than
+    one: the caller hears from it once the run (not a search) has taken a
+    second, as from the exhaustive engine, and learns which search is on.
+    """
+
+    def __init__(self, progress: Callable[[dict], None] | None, t0: float) -> None:
+        self.progress, self.t0, self.last = progress, t0, t0
+
+    def phase(self, name: str) -> _Phase | None:
+        """What a search of this phase reports to (None: nobody listens)."""
+        return None if self.progress is None else _Phase(self, name)
+
+    def due(self, now: float) -> bool:
+        return now - self.last >= 1.0
+
+
+class _Phase:
+    """One search's progress callback: its counts, said with the phase's name and the run's seconds."""
+
+    def __init__(self, run: _Progress, name: str) -> None:
+        self.run, self.name, self.started = run, name, time.perf_counter()
+        self.due = run.due
+
+    def __call__(self, info: dict) -> None:
+        now = time.perf_counter()
+        self.run.last = now
+        rate = info["states"] / (now - self.started) if now > self.started else 0
+        self.run.progress({**info, "seconds": now - self.run.t0, "phase": self.name, "rate": rate})
+
+
 def _no_fleet(properties) -> CheckResult:
     return CheckResult("exhaustive", "", "", tuple(
         PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, "no concrete fleet was searched")
@@ -368,7 +406,7 @@ def _search(params: Params, properties: tuple[Property, ...], budget: Bounds, pr
     seen = set(roots)
     queue = deque((r, 0) for r in roots)
     found: dict[str, int] = {}
-    transitions, start, last = 0, time.perf_counter(), time.perf_counter()
+    transitions, start = 0, time.perf_counter()
     stopped = ""
     while queue:
         state, depth = queue.popleft()
@@ -395,8 +433,7 @@ def _search(params: Params, properties: tuple[Property, ...], budget: Bounds, pr
         if now - start >= budget.max_seconds:
             stopped = f"time budget of {budget.max_seconds:g} s spent"
             break
-        if progress is not None and now - last >= 1.0:
-            last = now
+        if progress is not None and progress.due(now):  # on the whole run's clock: `_Progress`
             progress({"states": len(seen), "transitions": transitions, "depth": depth, "seconds": now - start,
                       "queued": len(queue)})
     complete = not queue and not stopped

@@ -18,8 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from stormcheck.checkers import (ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult,
-                                 run_engine, unused_seed)
+from stormcheck.checkers import ENGINES, EXIT_CODES, CheckResult, run_engine
 from stormcheck.checkers.result import examples_searched
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, list_presets, load_scenario,
@@ -31,8 +30,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import jobs, output, signals, swarm, synth_cmd
-from .flags import with_flags
+from . import engine_flags, jobs, output, signals, swarm
 from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
 
 __all__ = ["main"]
@@ -58,9 +56,11 @@ class _Progress:
             line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
         else:
-            rate = info["states"] / info["seconds"] if info["seconds"] else 0
+            # A run of several searches (compositional) names the one on, and gives its own rate.
+            phase = f"{info['phase']}: " if info.get("phase") else ""
+            rate = info.get("rate", info["states"] / info["seconds"] if info["seconds"] else 0)
             line = (
-                f"{self.label}: {info['states']:,} states, {info['transitions']:,} transitions, "
+                f"{self.label}: {phase}{info['states']:,} states, {info['transitions']:,} transitions, "
                 f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
             )
         sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
@@ -132,14 +132,7 @@ def _check_parser(sub) -> None:
     c.add_argument("--seed", type=int,
                    help="hypothesis, symbolic: the seed, recorded in traces; with it a hypothesis run is repeatable "
                         "and uses no example database (default: hypothesis a fresh seed, symbolic 0)")
-    c.add_argument("--examples", type=int, metavar="N",
-                   help="hypothesis: runs per always-property (default 1000)")
-    c.add_argument("--steps", type=int, metavar="N", help="hypothesis: steps per run at most (default 30); "
-                        f"symbolic: the BMC bound (default: the scenario's depth bound, else {SYMBOLIC_STEPS}; "
-                        f"{ROLLOUT_STEPS} with a rollout)")
-    c.add_argument("--max-states", type=int, help="exhaustive, compositional: override the scenario's state budget")
-    c.add_argument("--max-seconds", type=float, help="exhaustive, compositional: override the scenario's time budget")
-    c.add_argument("--max-depth", type=int, help="exhaustive: override the scenario's depth bound (0: none)")
+    engine_flags.add_arguments(c)
     c.add_argument("--runs", type=int, metavar="K",
                    help="hypothesis: a swarm of K seeded runs (seed, seed + 1, ...), merged per property; "
                         "spread over --jobs or --scheduler")
@@ -155,65 +148,21 @@ def _scenario(args) -> Scenario:
     design = None if args.design in (None, "all") else args.design
     scenario = load_scenario(args.scenario, design=design)
     # The [search] keys' own checks, as if the file said so (`flags.with_flags`).
-    return with_flags(scenario, "search", {"max_states": args.max_states, "max_seconds": args.max_seconds,
-                                           "max_depth": args.max_depth})
-
-
-# The search budget ([search], --max-*) bounds the engines that enumerate
-# states; the Hypothesis engine is bounded by --examples and --steps instead.
-# An option the chosen engine would ignore is refused, not silently dropped.
-_IGNORES_BUDGET = ("hypothesis", "symbolic")
-
-
-# The longest runs an engine can be asked for and still finish.
-MAX_STEPS = {"hypothesis": 1000, "symbolic": synth_cmd.MAX_STEPS}
-_STEPS_WHY = {
-    "hypothesis": "50 examples of 1000 steps take about a minute; far longer runs overflow Hypothesis's "
-                  "buffer for one example",
-    "symbolic": synth_cmd.STEPS_WHY,
-}
+    return engine_flags.with_budget(scenario, args)
 
 
 MAX_RUNS = 10_000  # a swarm larger than this is a budget to state with --examples
 
 
 def _engine_options(args) -> dict:
-    """The engine options given (ENGINE_OPTIONS), checked against the chosen engine."""
+    """The engine options given (`engine_flags.engine_options`), and --runs, checked against the chosen engine."""
     if args.runs is not None:
         if args.engine != "hypothesis":
             raise _BadInput(f"--runs: only used by --engine hypothesis (the engine is {args.engine}, "
                             "whose runs are deterministic)")
         if not 1 <= args.runs <= MAX_RUNS:
             raise _BadInput(f"--runs {args.runs}: must be a whole number from 1 to {MAX_RUNS}")
-    refused = unused_seed(args.engine, args.seed)
-    if refused:
-        raise _BadInput(refused)
-    takes = ENGINE_OPTIONS.get(args.engine, ())
-    for key in ("examples", "steps"):
-        if getattr(args, key) is not None and key not in takes:
-            users = " or ".join(f"--engine {e}" for e, opts in ENGINE_OPTIONS.items() if key in opts)
-            raise _BadInput(f"--{key}: only used by {users} (the engine is {args.engine})")
-    if args.engine in _IGNORES_BUDGET:
-        for key in ("max_states", "max_seconds", "max_depth"):
-            if getattr(args, key) is not None:
-                bounded_by = "--examples and --steps" if args.engine == "hypothesis" else "--steps"
-                raise _BadInput(f"--{key.replace('_', '-')}: not used by --engine {args.engine}, "
-                                f"which is bounded by {bounded_by}")
-    if args.engine == "compositional" and args.max_depth is not None:
-        raise _BadInput("--max-depth: not used by --engine compositional, whose search covers runs of any length "
-                        "(bound it with --max-states or --max-seconds)")
-    options = {}
-    for key in takes:
-        value = getattr(args, key, None)
-        if value is None:
-            continue
-        if value < 1:
-            raise _BadInput(f"--{key} {value}: must be a whole number >= 1")
-        most = MAX_STEPS.get(args.engine) if key == "steps" else None
-        if most is not None and value > most:
-            raise _BadInput(f"--steps {value}: at most {most} with --engine {args.engine} ({_STEPS_WHY[args.engine]})")
-        options[key] = value
-    return options
+    return engine_flags.engine_options(args)
 
 
 def _properties(names):

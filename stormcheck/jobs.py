@@ -137,20 +137,82 @@ def runner_from(args) -> Runner:
     return Runner(workers=jobs)
 
 
+# Dask's address schemes that name a host and a port (`distributed.comm`): these
+# are checked here, and a refused connection is an answer not worth waiting for.
+_HOST_PORT = ("tcp", "tls", "ws", "wss")
+_EXAMPLE = "tcp://10.0.0.5:8786"
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of a ``tcp://`` or ``tls://`` address (None for Dask's other schemes).
+
+    A bare ``HOST:PORT`` is TCP, as Dask reads it. Raises `JobsError` for
+    an address without a port: Dask would refuse it too, but only after
+    setting up a client, and a name it would look up must not be guessed at.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme not in _HOST_PORT:
+        return None
+    host, sep, port = rest.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")  # an IPv6 address: [::1]:8786
+    host = host[1:-1] if bracketed else host
+    if (not sep or not host or (":" in host and not bracketed) or not port.isdigit()
+            or not 0 < int(port) < 65536):
+        raise JobsError(f"--scheduler {address}: give the scheduler's address as [{scheme}://]HOST:PORT, "
+                        f"e.g. {_EXAMPLE}")
+    return host, int(port)
+
+
+def _refused(address: str, host: str, port: int) -> None:
+    """Raise `JobsError` at once when nothing listens at `host`:`port`; Dask would retry until its timeout.
+
+    Anything else (a slow or filtered network) is left to Dask's own connection and its timeout.
+    """
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
+            return
+    except ConnectionRefusedError:
+        why = "connection refused: nothing listens there"
+    except socket.gaierror as err:
+        why = f"no such host ({err.strerror or err})"
+    except OSError:
+        return
+    raise JobsError(f"--scheduler {address}: {why}; check the address, or drop --scheduler to run here")
+
+
 def _connect(address: str):
+    if not address or any(c.isspace() for c in address):
+        raise JobsError(f"--scheduler {address!r}: give the scheduler's address, e.g. {_EXAMPLE}")
+    where = _host_port(address)
     try:
         from distributed import Client
     except ImportError:
         raise JobsError(f"--scheduler {address}: needs Dask's distributed package; "
                         "install it with: pip install 'stormcheck[dask]'") from None
-    if not address or any(c.isspace() for c in address):
-        raise JobsError(f"--scheduler {address!r}: give the scheduler's address, e.g. tcp://10.0.0.5:8786")
+    if where is not None:
+        _refused(address, *where)
+    # Made in two steps so that a client that failed to connect is still ours to
+    # close: left to the garbage collector, its close runs at exit, waits twice
+    # the timeout and prints a traceback after the error message.
+    client = Client.__new__(Client)
     try:
-        return Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
-    except Exception as err:  # refused, timed out, or not an address Dask can parse: all one answer
+        client.__init__(address, timeout=CONNECT_SECONDS, set_as_default=False)
+    except Exception as err:
+        try:
+            client.close(timeout=CONNECT_SECONDS)
+        except Exception:  # noqa: S110 - the error that matters is the one about the address
+            pass
         why = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise JobsError(f"--scheduler {address}: no Dask scheduler answered within {CONNECT_SECONDS} s ({why}); "
-                        "check the address, or drop --scheduler to run here") from None
+        # Dask refuses an address it cannot parse with a ValueError; anything else is the connection's.
+        what = "not an address Dask can use" if type(err) is ValueError else \
+            f"no Dask scheduler answered within {CONNECT_SECONDS} s"
+        raise JobsError(f"--scheduler {address}: {what} ({why}); check the address, or drop --scheduler to run "
+                        "here") from None
+    return client
 
 
 # ---------------------------------------------------------------- running

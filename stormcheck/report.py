@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from stormcheck.checkers import ENGINES, CheckResult, PropertyResult, run_engine
+from stormcheck.checkers import CheckResult, PropertyResult, run_engine
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import ScenarioError, load_scenario, preset_names
 from stormcheck.properties import protocol
@@ -48,6 +48,7 @@ from stormcheck.properties.protocol import PROPERTIES, by_name
 
 from . import jobs, signals
 from .output import check_out
+from .report_agreement import NOT_CHECKED
 from .report_core import (
     Budget,
     Cell,
@@ -176,15 +177,18 @@ def _tally(result: CheckResult) -> str:
     """A cell's verdicts counted, ``holds 2, inconclusive 2``: what the page's matrix shows, property by property.
 
     The result's overall verdict alone would read "inconclusive" for a cell
-    whose every safety property holds beside a witness not found.
+    whose every safety property holds beside a witness not found. A property
+    the engine does not check is counted as the page shows it, "not checked",
+    apart from a search that ran and could not decide.
     """
     counts: dict[str, int] = {}
     for p in result.properties:
-        counts[str(p.verdict)] = counts.get(str(p.verdict), 0) + 1
+        word = str(p.verdict) if p.checked else NOT_CHECKED
+        counts[word] = counts.get(word, 0) + 1
     return ", ".join(f"{v} {n}" for v, n in sorted(counts.items(), key=lambda kv: _ORDER.index(kv[0])))
 
 
-_ORDER = [str(v) for v in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.INCONCLUSIVE)]
+_ORDER = [*(str(v) for v in (Verdict.VIOLATED, Verdict.HOLDS, Verdict.INCONCLUSIVE)), NOT_CHECKED]
 
 
 def _cell(engine: str, scenario, props, seed: int, options: dict):
@@ -301,8 +305,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--design", action="append", dest="designs", metavar="D",
                    help=f"a design to report (repeatable), or 'all': {', '.join(DESIGNS)}; "
                         "default: each scenario's own")
-    r.add_argument("--engine", action="append", dest="engines", choices=sorted(ENGINES),
-                   help="an engine to run (repeatable; default: all three)")
+    r.add_argument("--engine", action="append", dest="engines", choices=ENGINE_ORDER,
+                   help=f"an engine to run (repeatable; default: all three, {', '.join(ENGINE_ORDER)})")
     r.add_argument("--property", action="append", dest="properties", metavar="NAME",
                    help="report only this property (repeatable); default: all, liveness where no depth bound")
     r.add_argument("--seed", type=int, default=0, help="seed of the randomised and solver engines (default 0)")

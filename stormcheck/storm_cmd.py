@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from stormcheck.checkers.bfs import check_bfs
+from stormcheck.checkers.result import EXIT_CODES
 from stormcheck.checkers.goodput import (LOADS, MEASURE, STARTS, capacity_per_s, check_curve, goodput_run,
                                          metastable_loads)
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
@@ -138,7 +139,7 @@ def run(args) -> int:
     out = Path(args.out)
     check_out(out)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    report: dict = {"scenario": scenario.name, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
+    report: dict = {"scenario": scenario.name, "verdict": None, "mode": args.mode, "seed": args.seed, "clients": storm.clients,
                     "horizon": storm.horizon, "subside_within": storm.subside_within, "lasso": {}, "runs": [],
                     "not_simulated": refused}
     window = storm.fault.window(storm.fault_at, scenario.params)
@@ -224,29 +225,42 @@ def run(args) -> int:
         files += _write_goodput(scenario.name, curve_design, points, report["goodput"], out, plot=not args.no_plot)
     report["files"] = files
     print(f"Wrote {len(files)} files to {out}/ (time series CSV{'' if args.no_plot else ', plots'}).", file=text)
+    verdict = _verdict(report, uncertified)
+    report["verdict"] = str(verdict)  # as check's: the exit code's verdict, in the document
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(text.getvalue())
-    # The exit code is `check`'s over the configured runs and the lasso searches: 1 if
-    # any is violated, else 3 if any is inconclusive (a run too short to tell), else 0.
-    verdicts = [r["verdict"] for r in report["runs"] if r["mitigation"] == "as configured"]
-    verdicts += [p["verdict"] for p in report["lasso"].values()]
     if uncertified:
         # A reap the model cannot produce: the simulation's figures are not to be trusted.
         print(f"stormcheck: inconclusive: {uncertified:,} valid reap(s) of the simulation not certified: the model "
               "does not let them happen as simulated (see 'Certified by replay')", file=sys.stderr)
-        return 3
-    if str(Verdict.VIOLATED) in verdicts:
-        return 1
-    if str(Verdict.INCONCLUSIVE) in verdicts:
+    elif verdict is Verdict.INCONCLUSIVE:
         why = [f"{r['design']} as configured: {r['basis']}" for r in report["runs"]
                if r["mitigation"] == "as configured" and r["verdict"] == str(Verdict.INCONCLUSIVE)]
         why += [f"{d} lasso search: {p.get('basis', 'inconclusive')}" for d, p in report["lasso"].items()
                 if p["verdict"] == str(Verdict.INCONCLUSIVE)]
         print("stormcheck: inconclusive: " + "; ".join(why), file=sys.stderr)
-        return 3
-    return 0
+    return EXIT_CODES[verdict]
+
+
+def _verdict(report: dict, uncertified: int) -> Verdict:
+    """The command's verdict (its exit code, `EXIT_CODES`): `check`'s rule over the configured runs and lassos.
+
+    Inconclusive when a simulated reap is not certified (the model does not
+    let it happen as simulated, so the figures are not to be trusted); else
+    violated if any is, else inconclusive if any is (a run too short to
+    tell), else holds.
+    """
+    verdicts = [r["verdict"] for r in report["runs"] if r["mitigation"] == "as configured"]
+    verdicts += [p["verdict"] for p in report["lasso"].values()]
+    if uncertified:
+        return Verdict.INCONCLUSIVE
+    if str(Verdict.VIOLATED) in verdicts:
+        return Verdict.VIOLATED
+    if str(Verdict.INCONCLUSIVE) in verdicts:
+        return Verdict.INCONCLUSIVE
+    return Verdict.HOLDS
 
 
 def _certifying(args, clients: int) -> bool:

@@ -5,13 +5,15 @@ takes), checked by one engine as ``stormcheck check`` would. Without
 ``--grid`` the axes are the scenario's ``[ranges]``, `flags.RANGE_POINTS`
 values each; with it, ``[ranges]`` is not used (a ranged key with no axis is
 checked at its point value, and the command says so). The points are
-independent jobs (`stormcheck.jobs`), so ``--jobs`` and ``--scheduler``
+independent jobs (`stormcheck.jobs`), each with ``check``'s budget options
+(`stormcheck.engine_flags`), so ``--jobs`` and ``--scheduler``
 spread them, and the tables come out in grid order whatever ran where.
 
 Written to ``--out`` (atomically, by this process only):
 
 * ``SCENARIO.sweep.csv`` and ``SCENARIO.sweep.md``: one row per point, the
-  overall verdict and each property's;
+  overall verdict and each property's, how much the engine searched, and
+  what the verdict rests on (the basis ``check`` prints);
 * ``SCENARIO.sweep.png``: the verdict over the grid (the first two keys;
   with more, a cell shows the worst verdict over the others), and the
   boundary of the region the symbolic engine proves free of valid-session
@@ -30,13 +32,14 @@ import io
 import sys
 from pathlib import Path
 
-from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine, unused_seed
+from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine
+from stormcheck.checkers.result import examples_searched
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import ScenarioError, load_scenario, scenario_from_dict
 from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import PROPERTIES, by_name
 
-from . import jobs
+from . import engine_flags, jobs
 from .flags import GRID_KEYS, RANGE_POINTS, grid_from_ranges, grid_points, parse_grid, unswept
 from .output import atomic_path, check_out, write_text
 
@@ -62,6 +65,7 @@ def add_parser(sub) -> None:
     s.add_argument("--property", action="append", dest="properties", metavar="NAME",
                    help="check only this property (repeatable); default: the safety and reachability properties")
     s.add_argument("--seed", type=int, help="hypothesis, symbolic: the seed, the same at every point (default 0)")
+    engine_flags.add_arguments(s)  # check's budget, the same at every point
     s.add_argument("--out", type=Path, default=Path("out/sweep"), help="folder for the tables and plot (default ./out/sweep)")
     s.add_argument("--no-boundary", action="store_true", help="do not ask the symbolic engine for the proved boundary")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -70,13 +74,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """The ``sweep`` command; every input checked before the first search."""
-    refused = unused_seed(args.engine, args.seed)
-    if refused:
-        raise ScenarioError(refused)
+    options = engine_flags.engine_options(args)
     grid = parse_grid(args.grid) if args.grid else None
     if args.design is not None and args.design not in DESIGNS:
         raise ScenarioError(f"--design {args.design!r}: unknown design; choose one of {', '.join(DESIGNS)}")
-    scenario = load_scenario(args.scenario, design=args.design)
+    # The budget as [search] keys of the scenario: every point is built from its config, so every point has it.
+    scenario = engine_flags.with_budget(load_scenario(args.scenario, design=args.design), args)
     try:
         props = tuple(by_name(n) for n in dict.fromkeys(args.properties)) if args.properties else PROPERTIES
     except KeyError as err:
@@ -94,7 +97,7 @@ def run(args) -> int:
         _note(args, f"{scenario.source}'s [ranges] is not used by the sweep: its axes are those of --grid{rest}")
     points = grid_points(scenario, grid)
     check_out(args.out)
-    todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed or 0})
+    todo = [jobs.Job(_label(point), run_engine, (args.engine, sc, props), {"seed": args.seed or 0, **options})
             for point, sc in points]
     why_not = _why_no_boundary(args, grid, props)
     if why_not is None:
@@ -179,21 +182,47 @@ def _boundary(config: dict, source: str, grid: dict, points: list[dict]) -> dict
 
 def _row(point: dict, result, props) -> dict:
     if isinstance(result, jobs.Failed):
-        return {"point": point, "verdict": FAILED, "properties": {p.name: "" for p in props}, "states": "",
+        return {"point": point, "verdict": FAILED, "properties": {p.name: "" for p in props}, "searched": "",
                 "note": result.error}
-    violated = [p for p in result.properties if p.verdict == Verdict.VIOLATED]
-    note = f"{violated[0].name}: {violated[0].basis}" if violated else ""
     return {"point": point, "verdict": str(result.verdict),
             "properties": {p.name: str(p.verdict) for p in result.properties},
-            "states": result.stats.get("states", ""), "note": note}
+            "searched": _searched(result), "note": _basis(result)}
+
+
+def _basis(result) -> str:
+    """What the point's verdict rests on, as ``check`` prints it: the basis of each property that decided it.
+
+    A basis the properties share is said once; otherwise each is named, so a
+    compositional "holds for any number of clients" stays apart from one
+    that holds in the scenario's own fleet only.
+    """
+    deciding = [p for p in result.properties if p.verdict == result.verdict]
+    groups: dict[str, list[str]] = {}
+    for p in deciding:
+        groups.setdefault(p.basis, []).append(p.name)
+    if len(groups) == 1 and len(deciding) == len(result.properties):
+        return next(iter(groups))
+    return "; ".join(f"{', '.join(names)}: {basis}" for basis, names in groups.items())
+
+
+def _searched(result) -> str:
+    """How much the engine searched, in its own unit, as ``check``'s summary line counts it."""
+    st = result.stats
+    if "examples" in st:
+        return examples_searched(st)
+    if "states" in st:
+        return f"{st['states']:,} states"
+    if "depth_bound" in st:
+        return f"certified search of up to {st['depth_bound']} steps"
+    return ""
 
 
 def _columns(grid: dict, props) -> list[str]:
-    return [*grid, "verdict", *(p.name for p in props), "states", "note"]
+    return [*grid, "verdict", *(p.name for p in props), "searched", "note"]
 
 
 def _cells(row: dict, props) -> list:
-    return [*row["point"].values(), row["verdict"], *(row["properties"][p.name] for p in props), row["states"],
+    return [*row["point"].values(), row["verdict"], *(row["properties"][p.name] for p in props), row["searched"],
             row["note"]]
 
 

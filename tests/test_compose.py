@@ -260,7 +260,7 @@ def test_a_violation_only_the_abstraction_reaches_is_inconclusive_never_violated
     # and the engine must not call that a violation without a run of a real fleet.
     from stormcheck.checkers.result import CheckResult, PropertyResult
 
-    def finds_nothing(props, max_states=None):
+    def finds_nothing(props, max_states=None, progress=None):
         return CheckResult("exhaustive", "", "per-server", tuple(
             PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, "seeded: not searched") for p in props), {})
 
@@ -305,3 +305,37 @@ def test_the_command_line_runs_it_and_refuses_a_depth_bound(tmp_path, capsys):
     assert main(["check", "gitter-2015", "--engine", "compositional", "--max-depth", "5", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--max-depth: not used by --engine compositional" in err and "Traceback" not in err
+
+
+def test_progress_covers_every_search_of_the_run_on_its_clock():
+    # A run over a second reports, whichever of its searches takes the time: here a first look of the
+    # scenario's fleet that reports once (as the exhaustive engine does after its own second), then a
+    # compositional search that may take less than a second of its own.
+    import time
+
+    from stormcheck.checkers.bfs import check_bfs
+
+    scenario = load_scenario("static-45")
+    seen, returned = [], []
+
+    def concrete(props, max_states=None, progress=None):
+        time.sleep(0.6)
+        if progress is not None:
+            progress({"states": 7, "transitions": 9, "depth": 2, "seconds": 0.6, "queued": 3})
+        time.sleep(0.6)
+        bounds = scenario.bounds if max_states is None else dataclasses.replace(scenario.bounds, max_states=max_states)
+        result = check_bfs(scenario.params, props, budget=bounds, progress=progress)
+        returned.append(time.perf_counter())
+        return result
+
+    result = compose.check_compositional(scenario.params, PROPERTIES, budget=scenario.bounds,
+                                         progress=lambda info: seen.append((time.perf_counter(), info)),
+                                         concrete=concrete)
+    assert result.get("no_valid_reap").verdict is Verdict.HOLDS
+    assert seen[0][1]["phase"] == "first look at the own fleet" and seen[0][1]["states"] == 7
+    # The compositional search reports as soon as a second has passed since the run's last line, not
+    # after a second of its own.
+    first = next(i for i, (_, info) in enumerate(seen) if info["phase"].startswith("one client, any number"))
+    due = max(returned[0], seen[first - 1][0] + 1.0)
+    assert seen[first][0] - due < 0.5, (seen, returned)
+    assert all(later[1]["seconds"] >= earlier[1]["seconds"] for earlier, later in zip(seen, seen[1:]))

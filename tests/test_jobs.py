@@ -96,6 +96,55 @@ def test_sweep_says_why_no_boundary_is_drawn(tmp_path, capsys):
     assert "proved boundary not drawn" in (tmp_path / "gitter-2015.sweep.md").read_text()
 
 
+def _sweep_rows(folder: Path, name: str) -> list[dict]:
+    import csv
+
+    return list(csv.DictReader((folder / f"{name}.sweep.csv").read_text().splitlines()))
+
+
+def test_sweep_takes_checks_budget_and_each_row_says_its_basis(tmp_path, capsys):
+    # The search budget as check takes it, the same at every point; an inconclusive row says why.
+    rc = main(["sweep", "static-45", "--grid", "timeout=40:45:5", "--max-states", "50", "--no-boundary", "--quiet",
+               "--out", str(tmp_path / "x")])
+    assert rc == 3
+    for row in _sweep_rows(tmp_path / "x", "static-45"):
+        assert row["verdict"] == "inconclusive" and row["searched"] == "50 states"
+        assert row["note"] == ("no_valid_reap, parameter_agreement, dead_session_reaped: "
+                               "search stopped (state budget of 50 spent) after 50 states")
+    # The Hypothesis engine's budget: a 5-example point, not a 1000-example one.
+    rc = main(["sweep", "static-45", "--engine", "hypothesis", "--grid", "timeout=40:40", "--examples", "5",
+               "--steps", "10", "--seed", "1", "--property", "no_valid_reap", "--no-boundary", "--quiet",
+               "--out", str(tmp_path / "h")])
+    [row] = _sweep_rows(tmp_path / "h", "static-45")
+    assert rc == 3 and row["searched"] == "5 examples of <= 10 steps"
+    assert row["note"] == "no counterexample found in 5 examples of <= 10 steps"
+
+
+def test_sweep_rows_tell_any_number_of_clients_from_the_own_fleet(tmp_path, capsys):
+    rc = main(["sweep", "static-45", "--engine", "compositional", "--grid", "timeout=45:45", "--no-boundary",
+               "--quiet", "--out", str(tmp_path)])
+    [row] = _sweep_rows(tmp_path, "static-45")
+    assert rc == 0 and row["verdict"] == "holds"
+    general, own = row["note"].split("; dead_session_reaped")
+    assert general.startswith("no_valid_reap, parameter_agreement: compositional search complete")
+    assert general.endswith("holds for any number of clients")
+    assert "(in the scenario's own fleet of 2 clients)" in own
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--examples", "5"], "--examples: only used by --engine hypothesis (the engine is exhaustive)"),
+    (["--engine", "hypothesis", "--max-states", "9"], "--max-states: not used by --engine hypothesis"),
+    (["--engine", "compositional", "--max-depth", "3"], "--max-depth: not used by --engine compositional"),
+    (["--engine", "hypothesis", "--steps", "1001"], "--steps 1001: at most 1000 with --engine hypothesis"),
+    (["--max-seconds", "-1"], "--max-seconds -1"),
+])
+def test_sweep_refuses_a_budget_its_engine_does_not_use(tmp_path, capsys, argv, message):
+    rc = main(["sweep", "static-45", "--grid", "timeout=40:45:5", *argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
 RANGED = """
 [scenario]
 name = "ranged"
@@ -219,7 +268,10 @@ def test_a_failed_design_is_reported_and_the_others_kept(tmp_path, capsys, monke
      "--jobs 2 and --scheduler tcp://127.0.0.1:1: give one"),
     (["report", "--scheduler", "no such host"], "--scheduler 'no such host': give the scheduler's address"),
     (["sweep", "gitter-2015", "--grid", "timeout=1:2", "--scheduler", "tcp://127.0.0.1:9"],
-     "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 1 s"),
+     "--scheduler tcp://127.0.0.1:9: connection refused: nothing listens there"),
+    (["check", "--scheduler", "foo"], "--scheduler foo: give the scheduler's address as [tcp://]HOST:PORT"),
+    (["check", "--scheduler", "tcp://127.0.0.1:1:2"], "give the scheduler's address as [tcp://]HOST:PORT"),
+    (["check", "--scheduler", "tcp://127.0.0.1:70000"], "give the scheduler's address as [tcp://]HOST:PORT"),
     (["sweep", "gitter-2015"], "--grid: give at least one, as KEY=LO:HI[:STEP]"),
     (["sweep", "gitter-2015"], "without --grid a sweep takes its axes from [ranges], which preset:gitter-2015 does "
                                "not have"),
@@ -234,6 +286,23 @@ def test_bad_flags_exit_2_with_one_line_before_any_work(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address, message", [
+    ("foo", "give the scheduler's address as [tcp://]HOST:PORT"),  # no port: refused before any lookup
+    ("tcp://127.0.0.1:1", "connection refused: nothing listens there"),  # not Dask's whole connect timeout
+    ("bogus://127.0.0.1:1", "not an address Dask can use (unknown address scheme 'bogus'"),
+])
+def test_a_bad_scheduler_fails_fast_and_leaves_no_traceback(tmp_path, address, message):
+    # In a process of its own: a Dask client left unclosed reports its failed close at exit.
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "stormcheck", "check", "gitter-2015", "--scheduler", address],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert took < jobs.CONNECT_SECONDS / 2, took
     assert list(tmp_path.iterdir()) == []
 
 

@@ -9,6 +9,7 @@ exhaustive-only reports, which take well under a second.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -594,3 +595,27 @@ def test_a_hypothesis_cell_counts_its_examples_as_check_does(capsys):
                        {**st, "examples": 400, "cut_short": 23, "shrinking": 77})
     assert _searched(Cell(sc, "hypothesis", both, 0.0)).startswith(
         "400 examples of <= 30 steps (23 beyond the budget of whole runs; 77 shrinking a counterexample), ")
+
+
+def test_progress_line_counts_the_cell_in_the_pages_words(tmp_path, capsys):
+    # The Hypothesis engine does not check liveness: the page says "not checked", and so does the line.
+    out = tmp_path / "r"
+    rc = main(["report", "gitter-2015", "--engine", "hypothesis", "--property", "no_valid_reap", "--property",
+               "storm_subsides", "--examples", "5", "--hypothesis-steps", "10", "--skip", "storms", "--skip",
+               "synthesis", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0
+    page = html_matrix(ET.parse(out / "report.html").getroot())
+    words = [page["gitter-2015", "per-server", p, "hypothesis"] for p in ("no_valid_reap", "storm_subsides")]
+    assert words[1] == "not checked"
+    counted = ", ".join(f"{w} {words.count(w)}" for w in dict.fromkeys(words))
+    assert f"gitter-2015/per-server/hypothesis ... {counted} (" in err, err
+
+
+def test_report_offers_the_engines_it_runs():
+    r = report.add_parser(argparse.ArgumentParser().add_subparsers())
+    with pytest.raises(SystemExit):
+        r.parse_args(["--engine", "compositional"])  # not among the three a report runs
+    shown = " ".join(r.format_help().split())
+    assert "--engine {exhaustive,hypothesis,symbolic}" in shown
+    assert "default: all three, exhaustive, hypothesis, symbolic" in shown

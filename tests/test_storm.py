@@ -11,6 +11,7 @@ import pytest
 from stormcheck.checkers.bfs import check_bfs
 from stormcheck.checkers.goodput import LOADS, check_curve, goodput_curve, metastable_loads
 from stormcheck.checkers.recovery import mitigations, recovery, storm_table
+from stormcheck.checkers.result import EXIT_CODES
 from stormcheck.cli import main
 from stormcheck.model.load import LoadModel, SampleWindow, StormError
 from stormcheck.model.params import DESIGNS, Bounds
@@ -593,3 +594,14 @@ def test_lasso_search_agrees_with_manifest(entry):
     assert (str(prop.verdict), result.stats["states"], result.stats["complete"]) == (
         entry["verdict"], entry["states"], entry["complete"])
     assert (len(prop.run) - prop.run.loop if prop.run is not None else None) == entry["cycle_steps"]
+
+
+@pytest.mark.parametrize("argv, verdict", [
+    (["stacks/signalr", "--clients", "2000", "--horizon", "1500", "--no-lasso"], "holds"),
+    (["gitter-2015", "--clients", "500", "--horizon", "1200"], "violated"),  # the 2015 design's lasso
+    (["static-45", "--horizon", "400", "--no-lasso"], "inconclusive"),  # 40 s after the fault: too short to tell
+])
+def test_storm_json_says_the_verdict_its_exit_code_says(tmp_path, capsys, argv, verdict):
+    rc = main(["storm", *argv, "--no-plot", "--json", "--quiet", "--out", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == verdict and rc == EXIT_CODES[Verdict(verdict)]
