@@ -21,7 +21,7 @@ from stormcheck.checkers.goodput import LOADS, MEASURE, STARTS, capacity_per_s, 
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.storm import storm_params
+from stormcheck.model.storm_scenario import storm_params
 
 from . import jobs
 from .report_core import ReportContext, Section

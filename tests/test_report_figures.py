@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from stormcheck.checkers.recovery import storm_table  # noqa: E402
 from stormcheck.model.scenario import load_scenario  # noqa: E402
-from stormcheck.model.storm import storm_params  # noqa: E402
+from stormcheck.model.storm_scenario import storm_params  # noqa: E402
 from stormcheck.report_synth import MIN_FONT, _region_figure, _threshold_figure  # noqa: E402
 from stormcheck.storm_plot import design_figure  # noqa: E402
 

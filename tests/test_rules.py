@@ -17,7 +17,7 @@ import pytest
 
 from stormcheck.checkers import hypo, z3_coverage
 from stormcheck.checkers.z3_coverage import check_encodable
-from stormcheck.model import fleet, storm
+from stormcheck.model import fleet, storm_scenario
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import SHIPPED_FOLDERS, load_scenario, preset_names, shipped_names
 from stormcheck.properties.core import NotEncoded
@@ -37,7 +37,7 @@ def test_every_list_of_kinds_derives_from_the_table():
 
 @pytest.mark.parametrize("engine,covered,refused", [
     ("symbolic", z3_coverage.ENCODED, z3_coverage.REFUSED),
-    ("storm simulation", storm.SIMULATED, storm.UNSIMULATED),
+    ("storm simulation", storm_scenario.SIMULATED, storm_scenario.UNSIMULATED),
 ])
 def test_each_re_encoding_engine_covers_or_refuses_every_kind(engine, covered, refused):
     assert not set(covered) & set(refused), f"{engine}: a kind both covered and refused"
@@ -77,7 +77,7 @@ def test_a_scenario_that_reaches_a_refused_kind_is_refused(name, design):
     reached = _kinds_reached(params)
     assert reached <= KINDS
     for engine, refused, refuse in (("symbolic", z3_coverage.REFUSED, check_encodable),
-                                    ("storm simulation", storm.UNSIMULATED, storm.refuse_unsimulated)):
+                                    ("storm simulation", storm_scenario.UNSIMULATED, storm_scenario.refuse_unsimulated)):
         used = sorted(reached & set(refused))
         if used:
             with pytest.raises(NotEncoded):
@@ -87,4 +87,4 @@ def test_a_scenario_that_reaches_a_refused_kind_is_refused(name, design):
 def test_every_refused_kind_is_reached_by_some_shipped_scenario():
     """So that the refusal test above is not vacuous: each refusal is exercised."""
     reached = set().union(*(_kinds_reached(load_scenario(name, design=d).params) for name, d in SHIPPED))
-    assert set(z3_coverage.REFUSED) | set(storm.UNSIMULATED) <= reached
+    assert set(z3_coverage.REFUSED) | set(storm_scenario.UNSIMULATED) <= reached

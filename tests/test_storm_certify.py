@@ -11,7 +11,7 @@ from stormcheck.checkers.certify import certify
 from stormcheck.checkers.recovery import storm_run
 from stormcheck.cli import main
 from stormcheck.model import storm as storm_module
-from stormcheck.model import fleet
+from stormcheck.model import fleet, storm_tuner
 from stormcheck.model.events import Reaped
 from stormcheck.model.params import Params
 from stormcheck.model.scenario import load_scenario, scenario_from_dict
@@ -92,7 +92,7 @@ def test_recording_leaves_the_sampled_run_as_it_is():
 
 def test_a_reap_one_second_early_is_not_certified(monkeypatch):
     # The simulator's reapers cut one second short of the cutoff the model states.
-    monkeypatch.setattr(storm_module._Table, "reap_age",
+    monkeypatch.setattr(storm_tuner._Table, "reap_age",
                         lambda self, path, level, in_use=None: Params.reap_age(self, path, level, in_use) - 1)
     _, _, cert = _certified("gitter-2015", "per-server", 100)
     assert cert.valid_reaps > 0 and cert.certified == 0 and cert.refuted > 0, cert.summary()
