@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stormcheck import count
 from stormcheck.properties.core import Verdict
 from stormcheck.traces.run import Run
 
@@ -83,4 +84,4 @@ def examples_searched(stats: dict) -> str:
                                                         ("shrinking", "shrinking a counterexample"))
              if stats.get(key)]
     extra_text = f" ({'; '.join(extra)})" if extra else ""
-    return f"{stats.get('examples', 0):,} examples of <= {stats.get('max_steps')} steps{extra_text}"
+    return f"{count(stats.get('examples', 0), 'example')} of <= {stats.get('max_steps')} steps{extra_text}"

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from stormcheck import count
 from stormcheck.checkers import (ENGINE_OPTIONS, ENGINES, EXIT_CODES, ROLLOUT_STEPS, SYMBOLIC_STEPS, CheckResult,
                                  run_engine, unused_seed)
 from stormcheck.checkers.result import examples_searched
@@ -55,7 +56,7 @@ class _Progress:
             line = f"{self.label}: {info['property']}: {where}, {info['seconds']:.0f} s"
         elif "examples" in info:  # a randomised engine counts examples, not states
             rate = info["examples"] / info["seconds"] if info["seconds"] else 0
-            line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
+            line = (f"{self.label}: {info['examples']:,} examples, {count(info['steps'], 'step')}, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
         else:
             rate = info["states"] / info["seconds"] if info["seconds"] else 0
@@ -230,10 +231,9 @@ def _properties(names):
 
 def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: bool) -> None:
     print(f"scenario {scenario.name} ({scenario.source}), design {result.design}, engine {result.engine}")
-    width = max([11] + [len(p.modality) + 1 for p in result.properties])
-    for p in result.properties:
-        mark = str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds"
-        print(f"  {p.name:<24}{p.modality:<{width}}{mark:<14}{p.basis}")
+    marks = [str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds" for p in result.properties]
+    for p, mark in zip(result.properties, marks):
+        print(_row(result.properties, marks, p, mark))
     st = result.stats
     if "examples" in st:
         rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
@@ -260,6 +260,14 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
     for name, paths in files.items():
         print(f"  {name}: {'  '.join(paths.values())}")
     print(f"verdict: {result.verdict}")
+
+
+def _row(props, marks: list[str], p, mark: str) -> str:
+    """One line of the property table: every column at least two spaces wider than its longest entry."""
+    name_w = max([24] + [len(q.name) + 2 for q in props])
+    modality_w = max([11] + [len(q.modality) + 2 for q in props])
+    mark_w = max([14] + [len(m) + 2 for m in marks])
+    return f"  {p.name:<{name_w}}{p.modality:<{modality_w}}{mark:<{mark_w}}{p.basis}"
 
 
 def _headline(result: CheckResult):
@@ -401,7 +409,7 @@ def _replay(args) -> int:
         raise _BadInput(f"{args.trace}: '#meta' has no scenario_config: not a trace written by 'stormcheck check'")
     scenario = scenario_from_dict(config, source=f"trace:{args.trace}")
     run = replay_trace(trace, scenario.params)
-    line = f"{args.trace}: replays, {len(run)} steps ({scenario.name}, design {scenario.design.name})"
+    line = f"{args.trace}: replays, {count(len(run), 'step')} ({scenario.name}, design {scenario.design.name})"
     name = meta.get("property")
     if name:
         try:

@@ -1,0 +1,75 @@
+"""What `check` and its neighbours say: counts, suggestions, pointers and the property table.
+
+Everything runs on gitter-2015 (a few hundred states per design).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stormcheck.cli import main
+
+
+def cli(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# ------------------------------------------------------------------ wording
+
+
+@pytest.mark.parametrize("given", ["0", "0.0"])
+def test_a_whole_max_seconds_is_said_back_as_a_whole_number(tmp_path, capsys, given):
+    rc, _, err = cli(capsys, "check", "gitter-2015", "--max-seconds", given, "--out", tmp_path)
+    assert rc == 2 and "Traceback" not in err
+    assert "--max-seconds 0: " in err and "[search] max_seconds = 0: must be a number > 0" in err, err
+    assert "0.0" not in err
+
+
+@pytest.mark.parametrize("name, said", [
+    # Nothing like it in the folder: the folder's presets, and no far-fetched guess.
+    ("stacks/nope", "stacks/nope: does not exist; stacks/ holds: stacks/actioncable, stacks/faye, stacks/grpc"),
+    ("stacks/grcp", "Did you mean stacks/grpc?"),
+    ("stack/grpc", "Did you mean stacks/grpc?"),
+    ("rollouts/phoenix", "Did you mean rollouts/phoenix-heartbeat-90?"),
+])
+def test_an_unknown_scenario_gets_a_close_match_or_its_folders_list(tmp_path, capsys, name, said):
+    rc, _, err = cli(capsys, "check", name, "--out", tmp_path)
+    assert rc == 2 and said in err, err
+    if "Did you mean" not in said:
+        assert "Did you mean" not in err and "rollouts/" not in err, err
+
+
+def test_a_one_step_trace_replays_as_one_step(tmp_path, capsys):
+    from stormcheck.model.scenario import load_scenario
+    from stormcheck.traces.export import replay_trace, run_to_trace
+    from stormcheck.traces.itf import Trace
+    from stormcheck.traces.run import Run
+
+    # The first step of a witness the check writes, as a trace of its own.
+    assert cli(capsys, "check", "gitter-2015", "--property", "rehandshake_reachable", "--out", tmp_path,
+               "--quiet")[0] == 0
+    sc = load_scenario("gitter-2015")
+    run = replay_trace(Trace.read(tmp_path / "gitter-2015.per-server.rehandshake_reachable.itf.json"), sc.params)
+    path = tmp_path / "one.itf.json"
+    run_to_trace(Run(run.initial, run.steps[:1]), sc.params, {"scenario_config": sc.config}).write(path)
+    rc, out, _ = cli(capsys, "replay", path)
+    assert rc == 0 and f"{path}: replays, 1 step (gitter-2015" in out, out
+
+
+def test_plan_without_a_rollout_points_to_the_list_of_rollouts(capsys):
+    rc, _, err = cli(capsys, "plan", "gitter-2015")
+    assert rc == 2 and "see 'stormcheck list rollouts' for the shipped rollouts" in err, err
+
+
+def test_the_property_table_keeps_two_spaces_between_columns_with_a_liveness_row(tmp_path, capsys):
+    rc, out, _ = cli(capsys, "check", "gitter-2015", "--property", "no_valid_reap", "--property", "storm_subsides",
+                     "--out", tmp_path, "--quiet")
+    assert rc == 1
+    rows = [line for line in out.splitlines() if line.startswith(("  no_valid_reap ", "  storm_subsides "))]
+    assert len(rows) == 2
+    at = {row.index("VIOLATED") for row in rows}
+    assert len(at) == 1, rows  # the verdicts in one column ...
+    column = at.pop()
+    assert all(row[column - 2:column] == "  " for row in rows), rows  # ... apart from the longest modality
