@@ -26,7 +26,7 @@ SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth
 # parameter_agreement violation of rollouts/socketio-2-ping-60 and two others takes 21 steps).
 ROLLOUT_STEPS = 24
 
-__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "unused_seed", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "LIVENESS_WHY", "unused_seed", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
 
 
 def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
@@ -119,13 +119,30 @@ def run_engine(name: str, scenario, properties, *, seed: int | None = None, prog
         raise ValueError(f"engine {name!r} takes no option {', '.join(unknown)}; its options: {takes}")
     if name == "exhaustive":
         return engine(scenario, properties, seed=seed, progress=progress, **options)
-    # Only a lasso through the whole state graph shows a liveness violation;
-    # the other engines say so rather than guess.
+    return _without_liveness(name, engine, scenario, properties, seed=seed, progress=progress, **options)
+
+
+# Only a lasso through the whole state graph shows a liveness violation; the
+# other engines refuse it, by name, before they run.
+LIVENESS_WHY = ("only --engine exhaustive decides liveness (it needs a lasso through the whole state graph): "
+                "use --engine exhaustive (or `stormcheck storm`)")
+
+
+def _without_liveness(name: str, engine: Callable, scenario, properties, **kwargs) -> CheckResult:
+    """`engine` on the properties it decides; each liveness property refused (`LIVENESS_WHY`), not guessed.
+
+    When nothing is left to decide, the engine is not run at all: a search
+    that checks nothing would only spend time (a Hypothesis run of a thousand
+    examples) before saying the same.
+    """
     decided = tuple(p for p in properties if not p.liveness)
-    result = engine(scenario, decided, seed=seed, progress=progress, **options)
+    if decided:
+        result = engine(scenario, decided, **kwargs)
+    else:
+        result = CheckResult(name, scenario.name, scenario.design.name, (),
+                             stats={"not_run": f"no property --engine {name} decides", "seconds": 0})
     found = {p.name: p for p in result.properties}
-    why = "liveness needs a lasso through the whole state graph: use --engine exhaustive (or `stormcheck storm`)"
     merged = tuple(found[p.name] if p.name in found
-                   else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why, checked=False)
+                   else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, LIVENESS_WHY, checked=False)
                    for p in properties)
     return dataclasses.replace(result, properties=merged)

@@ -235,7 +235,9 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
     for p, mark in zip(result.properties, marks):
         print(_row(result.properties, marks, p, mark))
     st = result.stats
-    if "examples" in st:
+    if "not_run" in st:
+        print(f"  nothing run: {st['not_run']}")
+    elif "examples" in st:
         rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")

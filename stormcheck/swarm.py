@@ -32,7 +32,7 @@ def seeds(result: CheckResult, own: int) -> dict[str, int]:
 
 def merge(results: Sequence[CheckResult], run_seeds: Sequence[int]) -> CheckResult:
     """One result from the runs `results`, made with `run_seeds` (in the same order)."""
-    if len(results) == 1:
+    if len(results) == 1 or "not_run" in results[0].stats:  # nothing was run: every run says the same
         return results[0]
     first = results[0]
     k = len(results)

@@ -1,9 +1,14 @@
-"""What `check` and its neighbours say: counts, suggestions, pointers and the property table.
+"""What `check` claims, and on what; and what it and its neighbours say.
 
+An engine that does not decide a property refuses it before it runs;
+counts, suggestions, pointers and the property table say what they mean.
 Everything runs on gitter-2015 (a few hundred states per design).
 """
 
 from __future__ import annotations
+
+import json
+import time
 
 import pytest
 
@@ -14,6 +19,37 @@ def cli(capsys, *argv):
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+# ------------------------------------------------------------------ liveness: refused before running
+
+
+def test_the_hypothesis_engine_refuses_liveness_at_once_as_the_symbolic_engine_does(tmp_path, capsys, monkeypatch):
+    from stormcheck.checkers import hypo
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the hypothesis engine ran with nothing it decides")
+
+    monkeypatch.setattr(hypo, "check_hypothesis", ran)
+    codes = {}
+    for engine in ("hypothesis", "symbolic"):
+        start = time.perf_counter()
+        rc, out, err = cli(capsys, "check", "gitter-2015", "--engine", engine, "--property", "storm_subsides",
+                           "--seed", "1", "--out", tmp_path / engine)
+        assert time.perf_counter() - start < 5, engine
+        codes[engine] = rc
+        row = next(line for line in out.splitlines() if line.startswith("  storm_subsides "))
+        assert "INCONCLUSIVE" in row and "only --engine exhaustive decides liveness" in row, row
+        assert f"nothing run: no property --engine {engine} decides" in out
+        assert out.rstrip().endswith("verdict: inconclusive") and "Traceback" not in err
+    assert codes == {"hypothesis": 3, "symbolic": 3}
+
+
+def test_a_swarm_of_nothing_to_decide_is_not_run_either(tmp_path, capsys):
+    rc, out, _ = cli(capsys, "check", "gitter-2015", "--engine", "hypothesis", "--property", "storm_subsides",
+                     "--seed", "1", "--runs", "3", "--out", tmp_path, "--quiet", "--json")
+    doc = json.loads(out)
+    assert rc == 3 and doc["stats"]["not_run"] == "no property --engine hypothesis decides"
 
 
 # ------------------------------------------------------------------ wording
