@@ -34,7 +34,13 @@ def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Call
     result = check_bfs(
         scenario.params, properties, scenario=scenario.name, budget=scenario.bounds, progress=progress
     )
-    return result
+    bound = result.stats.get("depth_bound")
+    if result.stats.get("complete") or not bound:
+        return result
+    # A search cut at the depth bound: a "holds" with no run behind it rests on that bound.
+    return dataclasses.replace(result, properties=tuple(
+        dataclasses.replace(p, within=bound) if p.verdict == Verdict.HOLDS and p.run is None else p
+        for p in result.properties))
 
 
 def _hypothesis(scenario, properties, *, seed: int | None = None, progress: Callable | None = None,

@@ -29,6 +29,10 @@ class PropertyResult:
     the values it drew. `repro` is the source of a runnable test reproducing
     the run, when the engine writes one.
 
+    `within` is the bound a "holds" rests on when the search was bounded:
+    every run of at most that many steps was searched, and none longer
+    (None: the verdict needs no bound, or is not "holds").
+
     `checked` is False when the engine does not check this property at all
     (the symbolic engine and liveness, a fleet its encoding does not cover):
     the verdict is then inconclusive, as for any undecided property, and
@@ -45,6 +49,7 @@ class PropertyResult:
     drawn: dict | None = None
     repro: str | None = field(default=None, compare=False, repr=False)
     checked: bool = True
+    within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ class CheckResult:
             if v in verdicts:
                 return v
         return Verdict.HOLDS
+
+    @property
+    def within(self) -> int | None:
+        """The step bound an overall "holds" rests on (`PropertyResult.within`); None if none or not "holds"."""
+        bounds = [p.within for p in self.properties if p.within is not None]
+        return min(bounds) if bounds and self.verdict == Verdict.HOLDS else None
 
     def get(self, name: str) -> PropertyResult:
         for p in self.properties:

@@ -357,8 +357,8 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
     for prop in properties:
         ticker.at(property=prop.name, phase="proof", depth=0)
 
-        def verdict(v, basis, run=None, checked=True):
-            results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked))
+        def verdict(v, basis, run=None, checked=True, within=None):
+            results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked, within=within))
 
         if enc is None:
             verdict(Verdict.INCONCLUSIVE, f"not encoded: {not_encoded}", checked=False)
@@ -413,7 +413,7 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
         elif outcome.status == "none" and prop.modality == ALWAYS:
             why = "" if proof is None else f"; not proved ({proof.status}: see stats)"
             verdict(Verdict.HOLDS, f"bounded: no counterexample of <= {count(max_steps, 'step')} "
-                                   f"(z3 BMC){why}")
+                                   f"(z3 BMC){why}", within=max_steps)
         elif outcome.status == "none":
             verdict(Verdict.INCONCLUSIVE, f"no witness of <= {count(max_steps, 'step')} (z3 BMC)")
         else:

@@ -34,7 +34,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import jobs, output, signals, swarm, synth_cmd
 from .flags import with_flags
-from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
+from .output import check_out, finding_lost, run_scenario, summary, verdict_words, version, write_findings
 
 __all__ = ["main"]
 
@@ -242,7 +242,7 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
                  else f"seed {st['seed']}")
-        print(f"  {examples_searched(st)}, {st['steps']:,} steps, {st['seconds']} s{rate}, {seeds}{ranged}")
+        print(f"  {examples_searched(st)}, {count(st['steps'], 'step')}, {st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
         print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
               f"{st.get('seconds', 0)} s, seed {st['seed']}")
@@ -261,7 +261,7 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
             print(shown.repro)
     for name, paths in files.items():
         print(f"  {name}: {'  '.join(paths.values())}")
-    print(f"verdict: {result.verdict}")
+    print(f"verdict: {verdict_words(result)}")
 
 
 def _row(props, marks: list[str], p, mark: str) -> str:
@@ -380,8 +380,10 @@ def _write_findings(sc: Scenario, result: CheckResult, out: Path, seed: int) -> 
 def _all_designs(outputs: list[dict], verdict: str) -> dict:
     """One JSON document for `check --design all`: the worst verdict, then each design's summary."""
     first = outputs[0]
+    bounds = [o["within_steps"] for o in outputs if o.get("within_steps") is not None]
+    within = min(bounds) if bounds and verdict == str(Verdict.HOLDS) else None
     return {"scenario": first["scenario"], "source": first["source"], "engine": first["engine"],
-            "verdict": verdict, "designs": {o["design"]: o for o in outputs}}
+            "verdict": verdict, "within_steps": within, "designs": {o["design"]: o for o in outputs}}
 
 
 # What `replay` takes, said with every file it cannot use.

@@ -1,7 +1,8 @@
 """What `check` claims, and on what; and what it and its neighbours say.
 
-An engine that does not decide a property refuses it before it runs;
-counts, suggestions, pointers and the property table say what they mean.
+An engine that does not decide a property refuses it before it runs; a
+bounded search says its bound in the verdict line and beside the JSON
+verdict; counts, suggestions, pointers and the property table say what they mean.
 Everything runs on gitter-2015 (a few hundred states per design).
 """
 
@@ -50,6 +51,29 @@ def test_a_swarm_of_nothing_to_decide_is_not_run_either(tmp_path, capsys):
                      "--seed", "1", "--runs", "3", "--out", tmp_path, "--quiet", "--json")
     doc = json.loads(out)
     assert rc == 3 and doc["stats"]["not_run"] == "no property --engine hypothesis decides"
+
+
+# ------------------------------------------------------------------ a bounded search says its bound
+
+
+@pytest.mark.parametrize("depth, verdict, line, code", [
+    (11, "holds", "verdict: holds within 11 steps", 0),  # the 2015 bug is 12 steps deep
+    (12, "violated", "verdict: violated", 1),
+])
+def test_the_verdict_line_and_json_carry_the_depth_bound(tmp_path, capsys, depth, verdict, line, code):
+    argv = ("check", "gitter-2015", "--max-depth", depth, "--property", "no_valid_reap", "--out", tmp_path, "--quiet")
+    rc, out, _ = cli(capsys, *argv)
+    assert rc == code and out.rstrip().splitlines()[-1] == line, out
+    rc, out, _ = cli(capsys, *argv, "--json")
+    doc = json.loads(out)
+    assert doc["verdict"] == verdict and doc["within_steps"] == (depth if verdict == "holds" else None)
+    assert list(doc)[list(doc).index("verdict") + 1] == "within_steps"  # beside the verdict it qualifies
+
+
+def test_an_unbounded_search_claims_no_bound(tmp_path, capsys):
+    rc, out, _ = cli(capsys, "check", "gitter-2015", "--design", "off", "--out", tmp_path, "--quiet", "--json")
+    doc = json.loads(out)
+    assert rc == 0 and doc["verdict"] == "holds" and doc["within_steps"] is None
 
 
 # ------------------------------------------------------------------ wording
