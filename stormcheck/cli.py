@@ -244,7 +244,7 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
                  else f"seed {st['seed']}")
         print(f"  {examples_searched(st)}, {count(st['steps'], 'step')}, {st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
-        print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
+        print(f"  symbolic: inductive proofs, then certified search of up to {count(st['depth_bound'], 'step')}; "
               f"{st.get('seconds', 0)} s, seed {st['seed']}")
     else:
         rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
@@ -290,9 +290,6 @@ def _check(args) -> int:
     # the first search: bad input must stop the run before anything is written.
     fleets = {d: scenario.with_design(d) if args.design == "all" else scenario for d in designs}
     check_out(args.out)
-    if scenario.ranges and args.engine != "hypothesis" and not args.quiet:
-        print(f"stormcheck: note: {scenario.source} has [ranges]; only --engine hypothesis draws from them, "
-              f"--engine {args.engine} checks the point values", file=sys.stderr)
     results = _run_checks(args, fleets, props, options)
     worst, outputs = 0, []
     verdicts = {}
@@ -382,8 +379,10 @@ def _all_designs(outputs: list[dict], verdict: str) -> dict:
     first = outputs[0]
     bounds = [o["within_steps"] for o in outputs if o.get("within_steps") is not None]
     within = min(bounds) if bounds and verdict == str(Verdict.HOLDS) else None
+    # What the engine searched of a ranged scenario: the same for every design.
+    ranged = {k: first[k] for k in ("ranges", "ranges_searched", "searched", "ranges_searched_by") if k in first}
     return {"scenario": first["scenario"], "source": first["source"], "engine": first["engine"],
-            "verdict": verdict, "within_steps": within, "designs": {o["design"]: o for o in outputs}}
+            "verdict": verdict, "within_steps": within, **ranged, "designs": {o["design"]: o for o in outputs}}
 
 
 # What `replay` takes, said with every file it cannot use.

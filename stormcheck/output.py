@@ -217,6 +217,7 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
         "verdict": str(result.verdict),
         # The step bound a "holds" rests on (null: none), beside the verdict it qualifies.
         "within_steps": result.within,
+        **_ranges(result),
         "properties": {
             p.name: {
                 "modality": p.modality,
@@ -233,11 +234,25 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
     }
 
 
+def _ranges(result: CheckResult) -> dict:
+    """For a scenario with [ranges]: them, whether this engine searched them, and what it searched instead."""
+    if "ranges_searched" not in result.stats:
+        return {}
+    searched = result.stats["ranges_searched"]
+    return {"ranges": result.stats.get("ranges", {}), "ranges_searched": searched,
+            "searched": "ranges" if searched else "point values only",
+            **({} if searched else {"ranges_searched_by": result.stats.get("ranges_searched_by", {})})}
+
+
 def verdict_words(result: CheckResult) -> str:
-    """The verdict line's words: the verdict, with the bound of the search it rests on."""
+    """The verdict line's words: the verdict, with the bound or the limit of the search it rests on."""
     said = str(result.verdict)
     if result.within is not None:
         return f"{said} within {count(result.within, 'step')}"
+    if result.stats.get("ranges_searched") is False:
+        spans = ", ".join(f"{key} [{lo}, {hi}]" for key, (lo, hi) in result.stats.get("ranges", {}).items())
+        return (f"{said} (at the point values only; [ranges] {spans} not searched by --engine {result.engine}: "
+                "--engine hypothesis draws from them, `stormcheck synth` proves over them)")
     return said
 
 

@@ -61,6 +61,7 @@ def merge(results: Sequence[CheckResult], run_seeds: Sequence[int]) -> CheckResu
         "max_examples": first.stats.get("max_examples"),
         "max_steps": first.stats.get("max_steps"),
         "ranges": first.stats.get("ranges", {}),
+        **({"ranges_searched": first.stats["ranges_searched"]} if "ranges_searched" in first.stats else {}),
     }
     return dataclasses.replace(first, properties=tuple(merged), stats=stats)
 

@@ -1,9 +1,11 @@
 """What `check` claims, and on what; and what it and its neighbours say.
 
-An engine that does not decide a property refuses it before it runs; a
-bounded search says its bound in the verdict line and beside the JSON
-verdict; counts, suggestions, pointers and the property table say what they mean.
-Everything runs on gitter-2015 (a few hundred states per design).
+Each verdict is held to what was searched: a scenario's [ranges] that the
+engine did not search, a liveness property an engine refuses before it
+runs, a bounded search's bound in the verdict line and beside the JSON
+verdict. Then counts, suggestions, pointers and the property table say what
+they mean. Everything runs on gitter-2015 (a few hundred states per design)
+or a small file written to tmp_path.
 """
 
 from __future__ import annotations
@@ -14,12 +16,83 @@ import time
 import pytest
 
 from stormcheck.cli import main
+from stormcheck.model.scenario_files import _read
+
+RANGES = "\n[ranges]\ntimeout = [10, 60]\ninterval = [0, 30]\n"
 
 
 def cli(capsys, *argv):
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+def scenario_file(tmp_path, ranges: str = RANGES):
+    """gitter-2015 under the static design `off` (whose point values hold), with `ranges` appended."""
+    text = _read("gitter-2015")[0].replace('design = "per-server"', 'design = "off"', 1)
+    path = tmp_path / ("ranged.toml" if ranges else "point.toml")
+    path.write_text(text + ranges)
+    return path
+
+
+# ------------------------------------------------------------------ [ranges] and the engines that skip them
+
+
+def test_the_point_values_alone_hold_under_the_exhaustive_engine(tmp_path, capsys):
+    # The correct design at its point values: the same file without [ranges] holds.
+    rc, out, _ = cli(capsys, "check", scenario_file(tmp_path, ranges=""), "--out", tmp_path / "o", "--quiet")
+    assert rc == 0 and out.rstrip().endswith("verdict: holds"), out
+
+
+def test_a_ranged_scenario_is_not_said_to_hold_by_an_engine_that_checked_its_point_values(tmp_path, capsys):
+    path = scenario_file(tmp_path)
+    rc, out, err = cli(capsys, "check", path, "--out", tmp_path / "o", "--quiet")
+    assert rc == 3, out + err
+    verdict = out.rstrip().splitlines()[-1]
+    assert verdict.startswith("verdict: inconclusive (at the point values only; [ranges] timeout [10, 60], "
+                              "interval [0, 30] not searched by --engine exhaustive"), verdict
+    assert "--engine hypothesis" in verdict and "synth" in verdict
+    for name in ("no_valid_reap", "parameter_agreement"):
+        row = next(line for line in out.splitlines() if line.startswith(f"  {name} "))
+        assert "INCONCLUSIVE" in row and "holds at the point values only: [ranges] not searched by --engine " \
+                                           "exhaustive (--engine hypothesis draws from them; the symbolic engine" in row
+    # A witness found at the point values is a run of the fleet the file describes, and stands.
+    row = next(line for line in out.splitlines() if line.startswith("  rehandshake_reachable "))
+    assert " holds " in row and "at the point values only" in row
+
+    rc, out, _ = cli(capsys, "check", path, "--out", tmp_path / "o", "--quiet", "--json")
+    doc = json.loads(out)
+    assert rc == 3 and doc["verdict"] == "inconclusive"
+    assert doc["ranges_searched"] is False and doc["searched"] == "point values only"
+    assert doc["ranges"] == {"timeout": [10, 60], "interval": [0, 30]}
+    assert set(doc["ranges_searched_by"]) == {"hypothesis", "symbolic"}
+    assert "point values only" in doc["properties"]["no_valid_reap"]["basis"]
+    # Over every design, as one document: said once, at the top, as for one design.
+    rc, out, _ = cli(capsys, "check", path, "--design", "all", "--out", tmp_path / "o", "--quiet", "--json")
+    doc = json.loads(out)
+    assert doc["ranges_searched"] is False and doc["searched"] == "point values only"
+
+
+def test_a_counterexample_at_the_point_values_of_a_ranged_scenario_stands(tmp_path, capsys):
+    # The 2015 design at its own values: a run of the fleet the file describes, so violated (exit 1).
+    path = scenario_file(tmp_path)
+    rc, out, _ = cli(capsys, "check", path, "--design", "per-server", "--property", "no_valid_reap",
+                     "--out", tmp_path / "o", "--quiet", "--json")
+    doc = json.loads(out)
+    got = doc["properties"]["no_valid_reap"]
+    assert rc == 1 and doc["verdict"] == got["verdict"] == "violated" and got["steps"] == 12
+    assert got["basis"].startswith("found at depth 12") and "at the point values only" in got["basis"]
+    assert doc["ranges_searched"] is False
+
+
+def test_the_hypothesis_engine_searches_the_ranges_and_finds_the_violation_inside_them(tmp_path, capsys):
+    # The seeded bug: a timeout of 10 against an interval up to 30 reaps valid clients.
+    rc, out, _ = cli(capsys, "check", scenario_file(tmp_path), "--engine", "hypothesis", "--seed", "1",
+                     "--examples", "200", "--out", tmp_path / "o", "--quiet", "--json")
+    doc = json.loads(out)
+    assert rc == 1 and doc["verdict"] == "violated", doc["properties"]
+    assert doc["ranges_searched"] is True and doc["searched"] == "ranges"
+    assert doc["properties"]["no_valid_reap"]["drawn"]["timeout"] <= 60
 
 
 # ------------------------------------------------------------------ liveness: refused before running
