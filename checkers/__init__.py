@@ -26,7 +26,9 @@ SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth
 # parameter_agreement violation of rollouts/socketio-2-ping-60 and two others takes 21 steps).
 ROLLOUT_STEPS = 24
 
-__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "unused_seed", "run_engine", "CheckResult", "PropertyResult", "EXIT_CODES"]
+__all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "RANGED_ENGINES",
+           "RANGES_COVERED_BY", "LIVENESS_WHY", "unused_seed", "run_engine", "points_only", "CheckResult",
+           "PropertyResult", "EXIT_CODES"]
 
 
 def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Callable | None = None) -> CheckResult:
@@ -34,7 +36,13 @@ def _exhaustive(scenario, properties, *, seed: int | None = None, progress: Call
     result = check_bfs(
         scenario.params, properties, scenario=scenario.name, budget=scenario.bounds, progress=progress
     )
-    return result
+    bound = result.stats.get("depth_bound")
+    if result.stats.get("complete") or not bound:
+        return result
+    # A search cut at the depth bound: a "holds" with no run behind it rests on that bound.
+    return dataclasses.replace(result, properties=tuple(
+        dataclasses.replace(p, within=bound) if p.verdict == Verdict.HOLDS and p.run is None else p
+        for p in result.properties))
 
 
 def _hypothesis(scenario, properties, *, seed: int | None = None, progress: Callable | None = None,
@@ -118,14 +126,71 @@ def run_engine(name: str, scenario, properties, *, seed: int | None = None, prog
         takes = ", ".join(ENGINE_OPTIONS.get(name, ())) or "none"
         raise ValueError(f"engine {name!r} takes no option {', '.join(unknown)}; its options: {takes}")
     if name == "exhaustive":
-        return engine(scenario, properties, seed=seed, progress=progress, **options)
-    # Only a lasso through the whole state graph shows a liveness violation;
-    # the other engines say so rather than guess.
+        result = engine(scenario, properties, seed=seed, progress=progress, **options)
+    else:
+        result = _without_liveness(name, engine, scenario, properties, seed=seed, progress=progress, **options)
+    if not scenario.ranges:
+        return result
+    if name in RANGED_ENGINES:
+        return dataclasses.replace(result, stats={**result.stats, "ranges_searched": True})
+    return points_only(result, scenario.ranges)
+
+
+# Only a lasso through the whole state graph shows a liveness violation; the
+# other engines refuse it, by name, before they run.
+LIVENESS_WHY = ("only --engine exhaustive decides liveness (it needs a lasso through the whole state graph): "
+                "use --engine exhaustive (or `stormcheck storm`)")
+
+
+def _without_liveness(name: str, engine: Callable, scenario, properties, **kwargs) -> CheckResult:
+    """`engine` on the properties it decides; each liveness property refused (`LIVENESS_WHY`), not guessed.
+
+    When nothing is left to decide, the engine is not run at all: a search
+    that checks nothing would only spend time (a Hypothesis run of a thousand
+    examples) before saying the same.
+    """
     decided = tuple(p for p in properties if not p.liveness)
-    result = engine(scenario, decided, seed=seed, progress=progress, **options)
+    if decided:
+        result = engine(scenario, decided, **kwargs)
+    else:
+        result = CheckResult(name, scenario.name, scenario.design.name, (),
+                             stats={"not_run": f"no property --engine {name} decides", "seconds": 0})
     found = {p.name: p for p in result.properties}
-    why = "liveness needs a lasso through the whole state graph: use --engine exhaustive (or `stormcheck storm`)"
     merged = tuple(found[p.name] if p.name in found
-                   else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, why, checked=False)
+                   else PropertyResult(p.name, p.modality, Verdict.INCONCLUSIVE, LIVENESS_WHY, checked=False)
                    for p in properties)
     return dataclasses.replace(result, properties=merged)
+
+
+# The engine `check` runs that searches a scenario's [ranges]: Hypothesis draws
+# every run's parameters from them. Every other engine checks the point values.
+RANGED_ENGINES = ("hypothesis",)
+# Where each engine that covers [ranges] does so: the solver proves over them
+# in `synth` and `plan`, while `check --engine symbolic` encodes the point values.
+RANGES_COVERED_BY = {"hypothesis": "stormcheck check --engine hypothesis draws every run's values from them",
+                     "symbolic": "stormcheck synth and stormcheck plan --engine symbolic prove over them"}
+
+
+def points_only(result: CheckResult, ranges: dict) -> CheckResult:
+    """`result`, found at a ranged scenario's point values, said to be no more than that.
+
+    A run the engine found (a counterexample, a witness) is a run of the
+    fleet the file describes at its point values, and stands. A verdict
+    about every run (a property holds, a witness does not exist) covers
+    those values alone, not the [ranges] the scenario asks about: it becomes
+    inconclusive, its basis saying what was searched and which engines
+    search the ranges. The stats carry the same as data (``ranges``,
+    ``ranges_searched`` False, ``ranges_searched_by``).
+    """
+    note = (f"the point values only: [ranges] not searched by --engine {result.engine} "
+            "(--engine hypothesis draws from them; the symbolic engine proves over them in synth and plan)")
+    props = []
+    for p in result.properties:
+        if p.run is not None or not p.checked:
+            props.append(p if not p.checked else dataclasses.replace(p, basis=f"{p.basis}; at {note}"))
+        else:
+            props.append(dataclasses.replace(p, verdict=Verdict.INCONCLUSIVE, within=None,
+                                             basis=f"{p.verdict} at {note}; {p.basis}"))
+    stats = {**result.stats, "ranges": {key: [lo, hi] for key, (lo, hi) in ranges.items()},
+             "ranges_searched": False, "ranges_searched_by": RANGES_COVERED_BY}
+    return dataclasses.replace(result, properties=tuple(props), stats=stats)

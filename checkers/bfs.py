@@ -33,6 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from stormcheck import count
 from stormcheck.model.fleet import actions, canonical, initial_states, successors
 from stormcheck.model.params import Bounds, Params
 from stormcheck.properties.core import ALWAYS, STATE, Property, Verdict
@@ -195,7 +196,7 @@ def explore(
         else:
             search.complete = not search.cut_at_depth
             search.within_bound = search.cut_at_depth
-            search.reason = (f"every run of at most {budget.max_depth} steps explored" if search.cut_at_depth
+            search.reason = (f"every run of at most {count(budget.max_depth, 'step')} explored" if search.cut_at_depth
                              else "complete")
     finally:
         search.transitions = transitions

@@ -118,6 +118,7 @@ import time
 from collections import deque
 from typing import Callable
 
+from stormcheck import count
 from stormcheck.model.fleet import RULE, actions, canonical, initial_states, next_deadline, successors
 from stormcheck.model.params import Bounds, Params
 from stormcheck.model.state import Action, State, Step
@@ -293,7 +294,7 @@ def check_compositional(
                            {"states": 0, "transitions": 0, "seconds": round(time.perf_counter() - t0, 3)})
     if concrete is None:
         concrete = lambda props, max_states=None, progress=None: _no_fleet(props)  # noqa: E731
-    fleet = f"the scenario's own fleet of {params.clients} client{'s' if params.clients != 1 else ''}"
+    fleet = f"the scenario's own fleet of {count(params.clients, 'client')}"
     report = _Progress(progress, t0)
     first = concrete(properties, FIRST_LOOK, progress=report.phase("first look at the own fleet"))
     answered = {p.name: first.get(p.name) for p in properties

@@ -68,6 +68,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
 
+from stormcheck import count
 from stormcheck.model.scenario import Scenario
 from stormcheck.properties.core import ALWAYS, SOMETIMES, Verdict
 from stormcheck.properties.protocol import PROPERTIES, reap_margin  # noqa: F401 (reap_margin: re-exported)
@@ -219,7 +220,7 @@ def beyond_budget(run: int, budget: int) -> int:
 
 def _budget(n: int, steps: int, cut_short: int = 0) -> str:
     cut = f" ({cut_short:,} of them beyond the budget of whole runs)" if cut_short else ""
-    return f"{n:,} example{'s' if n != 1 else ''} of <= {steps} steps{cut}"
+    return f"{count(n, 'example')} of <= {count(steps, 'step')}{cut}"
 
 
 def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyResult:
@@ -228,7 +229,7 @@ def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyR
         if found is None:
             basis = f"no witness found in {_budget(search.examples, steps, search.cut_short)}"
             return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)
-        basis = f"witness of {len(found.run)} steps found in {_budget(search.examples, steps)}"
+        basis = f"witness of {count(len(found.run), 'step')} found in {_budget(search.examples, steps)}"
         return _with_run(prop, Verdict.HOLDS, basis, found, search)
     o = outcome[prop.name]
     found = o["found"]
@@ -240,7 +241,7 @@ def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyR
     # No clock time here: the same seed gives the same basis (stats keep the seconds).
     _, example = o["first"]
     f = found.found
-    basis = f"found in example {example} of <= {steps} steps, shrunk to {len(f.run)} steps"
+    basis = f"found in example {example} of <= {count(steps, 'step')}, shrunk to {count(len(f.run), 'step')}"
     if f.drawn:
         basis += f" (drawn: {_drawn_text(f.drawn)})"
     repro = reproduction(f.scenario, prop, f.start, f.run.actions, seed=seed, drawn=f.drawn)

@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import z3
 
+from stormcheck import count
 from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
 from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import no_valid_reap
@@ -88,13 +89,13 @@ def decide_order(scenario: Scenario, *, max_steps: int = 24, seed: int = 0,
         # Without [ranges] the solver picked nothing: the run is at the file's own values.
         at = (f"{', '.join(f'{k}={v}' for k, v in values.items())} (z3 picked them in the ranges; replayed)"
               if ranges else "the scenario's point values (it has no [ranges]; replayed)")
-        return result(Verdict.VIOLATED, f"certified counterexample of {len(run)} steps at {at}", run), values, \
+        return result(Verdict.VIOLATED, f"certified counterexample of {count(len(run), 'step')} at {at}", run), values, \
             time.perf_counter() - start
     why = proof.reason if proof.status != "cti" else (
         f"counterexample to induction (a state the invariant allows, maybe unreachable): {proof.cti}"
         + (f", step {proof.cti_action}" if proof.cti_action is not None else ""))
     found = "solver returned unknown" if outcome.status == "unknown" else "no counterexample"
-    return result(Verdict.INCONCLUSIVE, f"not proved ({why}); {found} of <= {outcome.none_within} steps "
+    return result(Verdict.INCONCLUSIVE, f"not proved ({why}); {found} of <= {count(outcome.none_within, 'step')} "
                                         f"(z3 BMC)"), {}, time.perf_counter() - start
 
 

@@ -8,6 +8,7 @@ depends on nothing but stormcheck, so it can live in any test suite.
 
 from __future__ import annotations
 
+from stormcheck import count
 from stormcheck.model.scenario import Scenario
 from stormcheck.model.state import Action
 from stormcheck.properties.core import STATE, Property
@@ -61,7 +62,7 @@ def reproduction(scenario: Scenario, prop: Property, start: int, actions: list[A
         )
     return f'''"""Reproduction: {prop.name} violated in {scenario.name} under design {scenario.design.name}.
 
-Found by {found_by}: {len(actions)} steps from initial state {start}.
+Found by {found_by}: {count(len(actions), "step")} from initial state {start}.
 {drawn_line}
 The test replays the run through the current model and asserts that its last
 {"state" if prop.over == STATE else "step"} still violates {prop.name}: it passes while the design has the bug and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stormcheck import count
 from stormcheck.properties.core import Verdict
 from stormcheck.traces.run import Run
 
@@ -28,6 +29,10 @@ class PropertyResult:
     the values it drew. `repro` is the source of a runnable test reproducing
     the run, when the engine writes one.
 
+    `within` is the bound a "holds" rests on when the search was bounded:
+    every run of at most that many steps was searched, and none longer
+    (None: the verdict needs no bound, or is not "holds").
+
     `checked` is False when the engine does not check this property at all
     (the symbolic engine and liveness, a fleet its encoding does not cover):
     the verdict is then inconclusive, as for any undecided property, and
@@ -44,6 +49,7 @@ class PropertyResult:
     drawn: dict | None = None
     repro: str | None = field(default=None, compare=False, repr=False)
     checked: bool = True
+    within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,12 @@ class CheckResult:
                 return v
         return Verdict.HOLDS
 
+    @property
+    def within(self) -> int | None:
+        """The step bound an overall "holds" rests on (`PropertyResult.within`); None if none or not "holds"."""
+        bounds = [p.within for p in self.properties if p.within is not None]
+        return min(bounds) if bounds and self.verdict == Verdict.HOLDS else None
+
     def get(self, name: str) -> PropertyResult:
         for p in self.properties:
             if p.name == name:
@@ -83,4 +95,4 @@ def examples_searched(stats: dict) -> str:
                                                         ("shrinking", "shrinking a counterexample"))
              if stats.get(key)]
     extra_text = f" ({'; '.join(extra)})" if extra else ""
-    return f"{stats.get('examples', 0):,} examples of <= {stats.get('max_steps')} steps{extra_text}"
+    return f"{count(stats.get('examples', 0), 'example')} of <= {stats.get('max_steps')} steps{extra_text}"

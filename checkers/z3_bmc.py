@@ -37,7 +37,7 @@ from typing import Callable
 
 import z3
 
-from stormcheck import signals
+from stormcheck import count, signals
 from stormcheck.model.fleet import initial_states
 from stormcheck.model.params import Params
 from stormcheck.properties.core import ALWAYS, STATE, Inconclusive, NotEncoded, Property, Verdict
@@ -357,8 +357,8 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
     for prop in properties:
         ticker.at(property=prop.name, phase="proof", depth=0)
 
-        def verdict(v, basis, run=None, checked=True):
-            results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked))
+        def verdict(v, basis, run=None, checked=True, within=None):
+            results.append(PropertyResult(prop.name, prop.modality, v, basis, run, checked=checked, within=within))
 
         if enc is None:
             verdict(Verdict.INCONCLUSIVE, f"not encoded: {not_encoded}", checked=False)
@@ -386,7 +386,7 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
                 info["lifted_seconds"] = round(seconds, 3)
                 what = "counterexample" if prop.modality == ALWAYS else "witness"
                 verdict(prop.verdict_when_found(),
-                        f"certified {what} of {len(run)} steps (z3 on one client, every client "
+                        f"certified {what} of {count(len(run), 'step')} (z3 on one client, every client "
                         f"mirroring it, replayed)", run)
                 continue
         ticker.at(phase="search")
@@ -400,8 +400,8 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
                                               f"the model ({err}): encoding bug")
                 continue
             what = "counterexample" if prop.modality == ALWAYS else "witness"
-            shorter = f", none of <= {outcome.none_within} steps" if outcome.none_within else ""
-            basis = f"certified {what} of {len(run)} steps (z3, replayed{shorter})"
+            shorter = f", none of <= {count(outcome.none_within, 'step')}" if outcome.none_within else ""
+            basis = f"certified {what} of {count(len(run), 'step')} (z3, replayed{shorter})"
             verdict(prop.verdict_when_found(), basis, run)
         elif outcome.status == "none" and prop.modality == ALWAYS and params.rollout is not None and proof is not None:
             # A rollout's paces and release windows stretch its runs: the shortest
@@ -409,16 +409,16 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
             # steps, past the default bound. Without a proof, no verdict.
             cti = f": {info['cti']}" if "cti" in info else f" ({proof.status}: {proof.reason})"
             verdict(Verdict.INCONCLUSIVE, f"not proved (a rollout's runs may outlast the bound){cti}; "
-                                          f"no counterexample of <= {max_steps} steps (z3 BMC)")
+                                          f"no counterexample of <= {count(max_steps, 'step')} (z3 BMC)")
         elif outcome.status == "none" and prop.modality == ALWAYS:
             why = "" if proof is None else f"; not proved ({proof.status}: see stats)"
-            verdict(Verdict.HOLDS, f"bounded: no counterexample of <= {max_steps} steps "
-                                   f"(z3 BMC){why}")
+            verdict(Verdict.HOLDS, f"bounded: no counterexample of <= {count(max_steps, 'step')} "
+                                   f"(z3 BMC){why}", within=max_steps)
         elif outcome.status == "none":
-            verdict(Verdict.INCONCLUSIVE, f"no witness of <= {max_steps} steps (z3 BMC)")
+            verdict(Verdict.INCONCLUSIVE, f"no witness of <= {count(max_steps, 'step')} (z3 BMC)")
         else:
             verdict(Verdict.INCONCLUSIVE, f"solver returned unknown at depth {outcome.steps} ({outcome.reason}); "
-                                          f"nothing of <= {outcome.none_within} steps")
+                                          f"nothing of <= {count(outcome.none_within, 'step')}")
 
 
 _PER_CLIENT = ("reply", "arrive", "reconnect")

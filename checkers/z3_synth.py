@@ -47,6 +47,7 @@ from typing import Sequence
 
 import z3
 
+from stormcheck import count
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
@@ -106,8 +107,8 @@ class Threshold:
         if self.load_ms is None:
             return (f"{self.path} path: never reaps a valid session for avg subscribe latency in "
                     f"[{self.low_ms}, {self.high_ms}] ms (proved)")
-        exact = (f"certified run of {len(self.certified)} steps at {self.load_ms} ms" if self.certified is not None
-                 else f"no run found within {self.max_steps} steps at {self.load_ms} ms: a lower bound only")
+        exact = (f"certified run of {count(len(self.certified), 'step')} at {self.load_ms} ms" if self.certified is not None
+                 else f"no run found within {count(self.max_steps, 'step')} at {self.load_ms} ms: a lower bound only")
         return (f"{self.path} path: valid sessions reaped once avg subscribe latency >= {self.load_ms} ms "
                 f"(T={self.timeout}, I={self.interval}); proved safe below it; {exact}")
 
@@ -423,9 +424,9 @@ class Region:
                              + ": proved safe")
             if self.outside_run is not None:
                 lines.append(f"  outside, at {at}: a valid session is {self.cut or 'reaped'} "
-                             f"(certified run of {len(self.outside_run)} steps)")
+                             f"(certified run of {count(len(self.outside_run), 'step')})")
             else:
-                lines.append(f"  outside, at {at}: no run found within {self.max_steps} steps "
+                lines.append(f"  outside, at {at}: no run found within {count(self.max_steps, 'step')} "
                              "(the region may be larger)")
         return "\n".join(lines)
 

@@ -76,10 +76,14 @@ def _read(name_or_path: str) -> tuple[str, str]:
     if not path.exists():
         what = "is not a preset name, and no such file exists" if bare else "does not exist"
         every = preset_names() + [n for f in SHIPPED_FOLDERS for n in shipped_names(f)]
-        close = difflib.get_close_matches(name, every, n=1, cutoff=0.5)
-        close += [n for n in every if n.startswith(name + "-")][:1]  # rollouts/phoenix -> rollouts/phoenix-...
-        hint = f". Did you mean {close[0]}?" if close else ""
-        raise ScenarioError(f"{name_or_path}: {what}; shipped scenarios: {', '.join(every)}{hint}")
+        close = _close_to(name, every)
+        if close:
+            raise ScenarioError(f"{name_or_path}: {what}; shipped scenarios: {', '.join(every)}. "
+                                f"Did you mean {close}?")
+        if folder in SHIPPED_FOLDERS:  # nothing like it: what that folder does hold
+            raise ScenarioError(f"{name_or_path}: {what}; {folder}/ holds: {', '.join(shipped_names(folder))} "
+                                f"('stormcheck list' names the other presets)")
+        raise ScenarioError(f"{name_or_path}: {what}; shipped scenarios: {', '.join(every)}")
     if not path.is_file():
         raise ScenarioError(f"{name_or_path}: is not a file; give a .toml scenario file or one of: {presets}")
     try:
@@ -88,6 +92,29 @@ def _read(name_or_path: str) -> tuple[str, str]:
         raise ScenarioError(f"{name_or_path}: not UTF-8 text, as TOML must be ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ScenarioError(f"{name_or_path}: cannot be read: {exc.strerror}") from None
+
+
+def _close_to(name: str, every: list[str]) -> str | None:
+    """The shipped scenario `name` most likely meant, or None when none is close.
+
+    Names are compared without their folder: ``stacks/`` alone makes every
+    stack look like ``stacks/nope``. One in the same folder is preferred; a
+    name that is another folder's (``stack/grpc``) or that begins one
+    (``rollouts/phoenix``) means it.
+    """
+    folder, _, rest = name.rpartition("/")
+    own = [n for n in every if n.rpartition("/")[0] == folder]
+    for pool in (own, every):
+        leaves = {n.rpartition("/")[2]: n for n in reversed(pool)}  # the first listed wins a tie
+        if rest in leaves:  # stack/grpc: the right name in another folder
+            return leaves[rest]
+        begun = sorted(n for leaf, n in leaves.items() if leaf.startswith(rest + "-"))
+        if begun:
+            return begun[0]
+        close = difflib.get_close_matches(rest, list(leaves), n=1, cutoff=0.75)
+        if close:
+            return leaves[close[0]]
+    return None
 
 
 _HUGE_INT = re.compile(r"^\s*([^=\n]+?)\s*=\s*[-+]?[0-9_]{4301,}", re.MULTILINE)

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from stormcheck import count
 from stormcheck.checkers import ENGINES, EXIT_CODES, CheckResult, run_engine
 from stormcheck.checkers.result import examples_searched
 from stormcheck.model.params import DESIGNS
@@ -31,7 +32,7 @@ from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
 from . import engine_flags, jobs, output, signals, swarm
-from .output import check_out, finding_lost, run_scenario, summary, version, write_findings
+from .output import check_out, finding_lost, run_scenario, summary, verdict_words, version, write_findings
 
 __all__ = ["main"]
 
@@ -53,7 +54,7 @@ class _Progress:
             line = f"{self.label}: {info['property']}: {where}, {info['seconds']:.0f} s"
         elif "examples" in info:  # a randomised engine counts examples, not states
             rate = info["examples"] / info["seconds"] if info["seconds"] else 0
-            line = (f"{self.label}: {info['examples']:,} examples, {info['steps']:,} steps, "
+            line = (f"{self.label}: {info['examples']:,} examples, {count(info['steps'], 'step')}, "
                     f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
         else:
             # A run of several searches (compositional) names the one on, and gives its own rate.
@@ -179,19 +180,20 @@ def _properties(names):
 
 def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: bool) -> None:
     print(f"scenario {scenario.name} ({scenario.source}), design {result.design}, engine {result.engine}")
-    width = max([11] + [len(p.modality) + 1 for p in result.properties])
-    for p in result.properties:
-        mark = str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds"
-        print(f"  {p.name:<24}{p.modality:<{width}}{mark:<14}{p.basis}")
+    marks = [str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds" for p in result.properties]
+    for p, mark in zip(result.properties, marks):
+        print(_row(result.properties, marks, p, mark))
     st = result.stats
-    if "examples" in st:
+    if "not_run" in st:
+        print(f"  nothing run: {st['not_run']}")
+    elif "examples" in st:
         rate = f" ({st['examples_per_second']:,} examples/s)" if st.get("examples_per_second") else ""
         ranged = f", ranges {', '.join(f'{k} {v}' for k, v in st['ranges'].items())}" if st.get("ranges") else ""
         seeds = (f"{st['runs']} runs, seeds {st['seeds'][0]} to {st['seeds'][-1]}" if st.get("runs")
                  else f"seed {st['seed']}")
-        print(f"  {examples_searched(st)}, {st['steps']:,} steps, {st['seconds']} s{rate}, {seeds}{ranged}")
+        print(f"  {examples_searched(st)}, {count(st['steps'], 'step')}, {st['seconds']} s{rate}, {seeds}{ranged}")
     elif result.engine == "symbolic":
-        print(f"  symbolic: inductive proofs, then certified search of up to {st['depth_bound']} steps; "
+        print(f"  symbolic: inductive proofs, then certified search of up to {count(st['depth_bound'], 'step')}; "
               f"{st.get('seconds', 0)} s, seed {st['seed']}")
     else:
         rate = f" ({st['states_per_second']:,} states/s)" if st.get("states_per_second") else ""
@@ -208,7 +210,15 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
             print(shown.repro)
     for name, paths in files.items():
         print(f"  {name}: {'  '.join(paths.values())}")
-    print(f"verdict: {result.verdict}")
+    print(f"verdict: {verdict_words(result)}")
+
+
+def _row(props, marks: list[str], p, mark: str) -> str:
+    """One line of the property table: every column at least two spaces wider than its longest entry."""
+    name_w = max([24] + [len(q.name) + 2 for q in props])
+    modality_w = max([11] + [len(q.modality) + 2 for q in props])
+    mark_w = max([14] + [len(m) + 2 for m in marks])
+    return f"  {p.name:<{name_w}}{p.modality:<{modality_w}}{mark:<{mark_w}}{p.basis}"
 
 
 def _headline(result: CheckResult):
@@ -229,9 +239,6 @@ def _check(args) -> int:
     # the first search: bad input must stop the run before anything is written.
     fleets = {d: scenario.with_design(d) if args.design == "all" else scenario for d in designs}
     check_out(args.out)
-    if scenario.ranges and args.engine != "hypothesis" and not args.quiet:
-        print(f"stormcheck: note: {scenario.source} has [ranges]; only --engine hypothesis draws from them, "
-              f"--engine {args.engine} checks the point values", file=sys.stderr)
     results = _run_checks(args, fleets, props, options)
     worst, outputs = 0, []
     verdicts = {}
@@ -319,8 +326,12 @@ def _write_findings(sc: Scenario, result: CheckResult, out: Path, seed: int) -> 
 def _all_designs(outputs: list[dict], verdict: str) -> dict:
     """One JSON document for `check --design all`: the worst verdict, then each design's summary."""
     first = outputs[0]
+    bounds = [o["within_steps"] for o in outputs if o.get("within_steps") is not None]
+    within = min(bounds) if bounds and verdict == str(Verdict.HOLDS) else None
+    # What the engine searched of a ranged scenario: the same for every design.
+    ranged = {k: first[k] for k in ("ranges", "ranges_searched", "searched", "ranges_searched_by") if k in first}
     return {"scenario": first["scenario"], "source": first["source"], "engine": first["engine"],
-            "verdict": verdict, "designs": {o["design"]: o for o in outputs}}
+            "verdict": verdict, "within_steps": within, **ranged, "designs": {o["design"]: o for o in outputs}}
 
 
 # What `replay` takes, said with every file it cannot use.
@@ -350,7 +361,7 @@ def _replay(args) -> int:
         raise _BadInput(f"{args.trace}: '#meta' has no scenario_config: not a trace written by 'stormcheck check'")
     scenario = scenario_from_dict(config, source=f"trace:{args.trace}")
     run = replay_trace(trace, scenario.params)
-    line = f"{args.trace}: replays, {len(run)} steps ({scenario.name}, design {scenario.design.name})"
+    line = f"{args.trace}: replays, {count(len(run), 'step')} ({scenario.name}, design {scenario.design.name})"
     name = meta.get("property")
     if name:
         try:

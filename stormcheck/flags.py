@@ -34,7 +34,9 @@ def with_flags(scenario: Scenario, section: str, values: dict) -> Scenario:
     Raises `ScenarioError` naming the flag and the key when the scenario
     format does not allow the value.
     """
-    given = {k: v for k, v in values.items() if v is not None}
+    # A whole number given as a float (argparse's type=float makes `--max-seconds 0` 0.0) is said
+    # back as the user wrote it, and as a file would hold it.
+    given = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items() if v is not None}
     if not given:
         return scenario
     config = {name: dict(table) if isinstance(table, dict) else table for name, table in scenario.config.items()}

@@ -11,6 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from stormcheck import count
 from stormcheck.checkers.lasso import lasso_problem
 from stormcheck.checkers.result import CheckResult, PropertyResult
 from stormcheck.model.scenario import Scenario, scenario_from_dict
@@ -21,7 +22,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import signals
 
-__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "WRITTEN"]
+__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "verdict_words", "WRITTEN"]
 
 # Every file `atomic_path` completed in this process, in order: what an
 # interrupted command can say it kept.
@@ -214,10 +215,14 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
         "engine": result.engine,
         "seed": seed,
         "verdict": str(result.verdict),
+        # The step bound a "holds" rests on (null: none), beside the verdict it qualifies.
+        "within_steps": result.within,
+        **_ranges(result),
         "properties": {
             p.name: {
                 "modality": p.modality,
                 "verdict": str(p.verdict),
+                "within_steps": p.within,
                 "basis": p.basis,
                 "steps": len(p.run) if p.run is not None else None,
                 **({"drawn": p.drawn} if p.drawn is not None else {}),
@@ -227,6 +232,28 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
         },
         "stats": result.stats,
     }
+
+
+def _ranges(result: CheckResult) -> dict:
+    """For a scenario with [ranges]: them, whether this engine searched them, and what it searched instead."""
+    if "ranges_searched" not in result.stats:
+        return {}
+    searched = result.stats["ranges_searched"]
+    return {"ranges": result.stats.get("ranges", {}), "ranges_searched": searched,
+            "searched": "ranges" if searched else "point values only",
+            **({} if searched else {"ranges_searched_by": result.stats.get("ranges_searched_by", {})})}
+
+
+def verdict_words(result: CheckResult) -> str:
+    """The verdict line's words: the verdict, with the bound or the limit of the search it rests on."""
+    said = str(result.verdict)
+    if result.within is not None:
+        return f"{said} within {count(result.within, 'step')}"
+    if result.stats.get("ranges_searched") is False:
+        spans = ", ".join(f"{key} [{lo}, {hi}]" for key, (lo, hi) in result.stats.get("ranges", {}).items())
+        return (f"{said} (at the point values only; [ranges] {spans} not searched by --engine {result.engine}: "
+                "--engine hypothesis draws from them, `stormcheck synth` proves over them)")
+    return said
 
 
 def finding_lost(params, prop: Property, run: Run) -> str | None:

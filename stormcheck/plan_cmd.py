@@ -192,7 +192,7 @@ def run(args) -> int:
         return 2
     if scenario.params.rollout is None:
         print(f"stormcheck: {scenario.source}: has no [rollout] table: there is nothing to plan; "
-              "see 'stormcheck list' for the shipped rollouts", file=sys.stderr)
+              "see 'stormcheck list rollouts' for the shipped rollouts", file=sys.stderr)
         return 2
 
     def progress(label, prop):

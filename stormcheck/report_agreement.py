@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stormcheck import count
 from stormcheck.properties.core import SOMETIMES, Verdict
 from stormcheck.properties.protocol import by_name
 
@@ -95,9 +96,9 @@ def _evidence(cell: Cell, name: str) -> tuple[str, int | None, str]:
         return "undecided", None, f"{cell.engine}: undecided ({p.basis})"
     if p.verdict == _found(prop) and p.run is not None:
         what = "witness" if prop.modality == SOMETIMES else "counterexample"
-        return "run", len(p.run), f"{cell.engine}: {p.verdict}, a {what} of {len(p.run)} steps"
+        return "run", len(p.run), f"{cell.engine}: {p.verdict}, a {what} of {count(len(p.run), 'step')}"
     bound = search_bound(cell, name)
-    within = "no run at any length" if bound is None else f"no run of <= {bound} steps"
+    within = "no run at any length" if bound is None else f"no run of <= {count(bound, 'step')}"
     return "none", bound, f"{cell.engine}: {p.verdict} ({within})"
 
 
@@ -115,15 +116,15 @@ def agreement(cells: list[Cell], name: str) -> Agreement:
     if clash:
         who = ", ".join(e for e, _ in clash)
         return Agreement("disagree", Verdict.INCONCLUSIVE,
-                         f"DISAGREE: a run of {shortest} steps exists, yet {who} searched past it and found none. "
+                         f"DISAGREE: a run of {count(shortest, 'step')} exists, yet {who} searched past it and found none. "
                          f"{text}")
     deciders = len(found) + len(searched)
     if found:
         verdict = _found(prop)
         if searched:  # every search that found nothing was bounded below the run
-            bounds = ", ".join(f"{e} to {b} steps" for e, b in searched)
+            bounds = ", ".join(f"{e} to {count(b, 'step')}" for e, b in searched)
             return Agreement("consistent", verdict,
-                             f"consistent: the shortest run has {shortest} steps, beyond the bounded search "
+                             f"consistent: the shortest run has {count(shortest, 'step')}, beyond the bounded search "
                              f"({bounds}). {text}")
     elif searched:
         verdict = _exhausted(prop)

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
+from stormcheck import count
 from stormcheck.checkers.result import CheckResult, PropertyResult
 from stormcheck.model.scenario import Scenario, scenario_from_dict
 from stormcheck.properties.core import ALWAYS, NotEncoded
@@ -299,7 +300,7 @@ def _replay_file(path: Path) -> str:
     if lost is not None:
         raise TraceDoesNotReplay(f"{path.name} replays, but {lost} {meta.get('verdict', '')}".rstrip())
     if prop.liveness:
-        return (f"replays, {len(run)} steps; its {len(run) - run.loop}-step cycle repeats forever and violates "
+        return (f"replays, {count(len(run), 'step')}; its {len(run) - run.loop}-step cycle repeats forever and violates "
                 f"{prop.name}")
     what = "violates" if prop.modality == ALWAYS else "witnesses"
-    return f"replays, {len(run)} steps; the last step {what} {prop.name}"
+    return f"replays, {count(len(run), 'step')}; the last step {what} {prop.name}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import re
 
+from stormcheck import count
 from stormcheck.checkers.result import examples_searched
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
@@ -207,13 +208,13 @@ def _one_violation(ctx: ReportContext, scenario: str, design: str, cells: list[C
     shown = [ctx.show_trace(c, c.result.get(name)) for _, _, c in found]  # every run mentioned replays
     fleet = run_scenario(best.scenario, prop).params
     run = prop.run
-    title = f"{scenario} / {design}: {name} violated ({len(run)} steps, {best.engine})"
+    title = f"{scenario} / {design}: {name} violated ({count(len(run), 'step')}, {best.engine})"
     timeline = render_timeline(run, fleet, title=shown[0].name, focus=prop)
     svg = sequence_diagram(run, fleet, title=title, uid=f"msc{k}")
     image = Image(f"{shown[0].name}.msc.svg", svg.encode("utf-8"), "image/svg+xml",
                   f"message-sequence diagram of {scenario} / {design}, {name}")
     arith = _arithmetic(name, run, fleet)
-    others = [f"{s.engine} ({s.steps} steps)" for s in shown[1:]]
+    others = [f"{s.engine} ({count(s.steps, 'step')})" for s in shown[1:]]
     links_h = " ".join(trace_link_html(ctx, s.itf, f"{s.engine} trace") for s in shown)
     links_md = " ".join(f"[{s.engine} trace]({s.itf})" for s in shown)
     also = f"Also found by {', '.join(others)}. " if others else ""
@@ -291,7 +292,7 @@ def _searched(cell: Cell) -> str:
         return (f"{st.get('states', 0):,} states, {st.get('transitions', 0):,} transitions, depth {st.get('depth')}"
                 f"{bound}; {'complete' if st.get('complete') else 'stopped: ' + str(st.get('stopped'))}")
     if cell.engine == "hypothesis":
-        return (f"{examples_searched(st)}, {st.get('steps', 0):,} steps"
+        return (f"{examples_searched(st)}, {count(st.get('steps', 0), 'step')}"
                 f" (budget {st.get('max_examples')} per always property)")
     if cell.engine == "symbolic":
         parts = []
@@ -332,8 +333,8 @@ def searched_section(ctx: ReportContext) -> Section:
         ("command", "stormcheck report " + " ".join(ctx.argv) if ctx.argv else "stormcheck report"),
         ("seed", str(b.seed)),
         ("budget: exhaustive", f"the scenario's [search] bounds, at most {b.max_seconds:g} s"),
-        ("budget: hypothesis", f"{b.examples} seeded runs of <= {b.hypothesis_steps} steps per always property"),
-        ("budget: symbolic", f"{b.symbolic_steps} steps" if b.symbolic_steps
+        ("budget: hypothesis", f"{b.examples} seeded runs of <= {count(b.hypothesis_steps, 'step')} per always property"),
+        ("budget: symbolic", f"{count(b.symbolic_steps, 'step')}" if b.symbolic_steps
          else "the scenario's depth bound, else the engine's default (see Searches)"),
         ("total engine time", f"{sum(c.seconds for c in ctx.cells):.1f} s"),
     ]

@@ -32,7 +32,7 @@ def seeds(result: CheckResult, own: int) -> dict[str, int]:
 
 def merge(results: Sequence[CheckResult], run_seeds: Sequence[int]) -> CheckResult:
     """One result from the runs `results`, made with `run_seeds` (in the same order)."""
-    if len(results) == 1:
+    if len(results) == 1 or "not_run" in results[0].stats:  # nothing was run: every run says the same
         return results[0]
     first = results[0]
     k = len(results)
@@ -61,6 +61,7 @@ def merge(results: Sequence[CheckResult], run_seeds: Sequence[int]) -> CheckResu
         "max_examples": first.stats.get("max_examples"),
         "max_steps": first.stats.get("max_steps"),
         "ranges": first.stats.get("ranges", {}),
+        **({"ranges_searched": first.stats["ranges_searched"]} if "ranges_searched" in first.stats else {}),
     }
     return dataclasses.replace(first, properties=tuple(merged), stats=stats)
 

@@ -560,7 +560,7 @@ def test_storm_command_bad_input_exits_2_without_traceback(tmp_path, capsys):
 def test_check_and_replay_a_storm_lasso(tmp_path, capsys):
     assert main(["check", "--property", "storm_subsides", "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "storm_subsides          eventually-always VIOLATED" in out
+    assert "storm_subsides          eventually-always  VIOLATED" in out
     assert "Counterexample to storm_subsides" in out and "the cycle starts here" in out
     trace = tmp_path / "gitter-2015.per-server.storm_subsides.itf.json"
     assert main(["replay", str(trace)]) == 0

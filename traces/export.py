@@ -39,6 +39,7 @@ import typing
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from stormcheck import count
 from stormcheck.model import events as model_events
 from stormcheck.model.fleet import cutoff_text
 from stormcheck.model.params import Design, Params
@@ -114,7 +115,7 @@ def _event_record(event: NamedTuple) -> Any:
 
 
 def _describe(meta: dict, steps: int) -> str:
-    parts = [f"stormcheck run of {steps} steps"]
+    parts = [f"stormcheck run of {count(steps, 'step')}"]
     if "property" in meta:
         verdict = f" ({meta['verdict']})" if "verdict" in meta else ""
         parts.append(f"property {meta['property']}{verdict}")

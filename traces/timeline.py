@@ -28,6 +28,7 @@ from typing import Any
 
 from fractions import Fraction
 
+from stormcheck import count
 from stormcheck.model.events import (
     Adjusted,
     Began,
@@ -430,7 +431,7 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
     out.plain(f"== {title} ==" if title else "== stormcheck timeline ==")
     levels = "; ".join(f"{lv.avg_ms} ms -> T={lv.timeout} I={lv.interval}" for lv in params.levels)
     out.plain(
-        f"fleet: {_count(params.servers, 'server')}, {_count(params.clients, 'client')},"
+        f"fleet: {count(params.servers, 'server')}, {count(params.clients, 'client')},"
         f" design {params.design.name}; RTT {_choices(params.rtt)}{params.unit}; retry {params.retry}{params.unit}"
     )
     if params.rollout is not None:
@@ -469,14 +470,10 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
         if getattr(focus, "basis", ""):
             line += f" - {focus.basis}"
         out.plain(line)
-    out.plain(f"{len(run)} steps over {run.times()[-1]}{params.unit}")
+    out.plain(f"{count(len(run), 'step')} over {run.times()[-1]}{params.unit}")
     if params.unit != "s":
         out.plain(f"every time above and below is in {params.unit}: clock, ages, T, I, RTT and cutoffs")
     out.plain("")
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _start(out: _Out, params: Params, state: State) -> None:
