@@ -54,6 +54,10 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as e:
             self.warn(f"{ext.name} was not compiled ({e}); stormcheck runs its source")
+            # An older build of it would be passed over anyway (the manifest no longer vouches for
+            # it); removed, so that nothing asks for it to be compiled again until the next install.
+            if self.inplace and os.path.exists(self.get_ext_fullpath(ext.name)):
+                os.remove(self.get_ext_fullpath(ext.name))
             return
         self._built[ext.name] = _C["digest"](os.path.join(HERE, _C["COMPILED"][ext.name]))
 

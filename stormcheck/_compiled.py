@@ -32,7 +32,7 @@ import json
 import os
 import sys
 
-__all__ = ["COMPILED", "MANIFEST", "PURE_ENV", "prefer_current", "stale", "status", "digest", "compiled_any"]
+__all__ = ["COMPILED", "MANIFEST", "PURE_ENV", "prefer_current", "stale", "uncompiled", "summary", "status", "digest", "compiled_any"]
 
 # Module name -> its source, relative to the repository root (setup.py compiles these).
 COMPILED = {
@@ -107,7 +107,7 @@ def prefer_current(package: str, path: list[str]) -> None:
             if recorded is None:
                 why = "the build recorded no digest of its source"
             elif recorded != digest(source):
-                why = f"{stem}.py changed since it was compiled (bin/test or pip install -e . compiles it again)"
+                why = f"{stem}.py changed since it was compiled (bin/stormcheck, bin/test or pip install -e . compiles it again)"
             else:
                 continue
         _PASSED_OVER[name] = why
@@ -117,13 +117,54 @@ def prefer_current(package: str, path: list[str]) -> None:
 
 
 def stale(root: str) -> list[str]:
-    """The modules compiled from a source that has changed since (`root`: the repository's root).
+    """The modules to compile again (`root`: the repository's root).
 
-    Empty where nothing was ever compiled (no C compiler): then there is nothing to bring up to date.
+    A module compiled from a source that has changed since, or whose compiled
+    file the last build did not vouch for (it failed to compile it again).
+    Empty where nothing was ever compiled (no C compiler): then there is
+    nothing to bring up to date.
     """
     recorded = _manifest()
-    return [name for name, digest_then in recorded.items()
-            if name in COMPILED and digest(os.path.join(root, COMPILED[name])) != digest_then]
+    out = []
+    for name, source in COMPILED.items():
+        path = os.path.join(root, source)
+        folder, stem = os.path.dirname(path), os.path.basename(path)[:-3]
+        if name in recorded:
+            if os.path.exists(path) and digest(path) != recorded[name]:
+                out.append(name)
+        elif _extension(folder, stem) is not None:
+            out.append(name)
+    return out
+
+
+def uncompiled(root: str) -> list[str]:
+    """The modules that run from source (`root`: the repository's root): not compiled, or not since their last edit."""
+    recorded = _manifest()
+    out = []
+    for name, source in COMPILED.items():
+        path = os.path.join(root, source)
+        if os.path.exists(path) and (recorded.get(name) != digest(path) or _extension(
+                os.path.dirname(path), os.path.basename(path)[:-3]) is None):
+            out.append(name)
+    return out
+
+
+def summary() -> str:
+    """How the search core runs, in words (``stormcheck --version``): compiled, from source, or partly.
+
+    Asks the import system where each module would come from, without running any.
+    """
+    compiled = []
+    for name in COMPILED:
+        spec = importlib.util.find_spec(name)
+        compiled.append(spec is not None and not (spec.origin or "").endswith(".py"))
+    if all(compiled):
+        return "search core compiled"
+    reasons = sorted(set(_PASSED_OVER.values()))
+    why = f": {'; '.join(reasons)}" if reasons else " (not compiled: no C compiler at install?)"
+    if not any(compiled):
+        return f"search core from source{why}"
+    return f"search core partly compiled ({sum(compiled)} of {len(compiled)} modules){why}"
 
 
 def compiled_any() -> bool:

@@ -31,7 +31,7 @@ from stormcheck.traces.itf import Trace
 from stormcheck.traces.run import ReplayError
 from stormcheck.traces.timeline import render_timeline
 
-from . import engine_flags, jobs, output, signals, swarm
+from . import _compiled, engine_flags, jobs, output, signals, swarm
 from .output import check_out, finding_lost, run_scenario, summary, verdict_words, version, write_findings
 
 __all__ = ["main"]
@@ -102,7 +102,9 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="stormcheck",
         description="Model-check heartbeat, reconnect and session-cleanup protocols of long-lived connections.",
     )
-    p.add_argument("--version", action="version", version=f"stormcheck {version()}")
+    # How the search core runs is asked only for --version: the answer imports the engines' packages.
+    core = f" ({_compiled.summary()})" if first == "--version" else ""
+    p.add_argument("--version", action="version", version=f"stormcheck {version()}{core}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     if "check" in wanted:

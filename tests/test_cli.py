@@ -666,7 +666,9 @@ def test_subprocess_bad_input_exits_2_without_traceback(tmp_path):
 def test_subprocess_version(tmp_path):
     rc, out, err = _finish(_python_m("--version", cwd=tmp_path))
     assert rc == 0, err
-    assert re.fullmatch(r"stormcheck \S+\n", out), out
+    # The version, then how the search core runs (stormcheck/_compiled.py).
+    assert re.fullmatch(r"stormcheck \S+ \(search core (compiled|from source|partly compiled)[^\n]*\)\n",
+                        " ".join(out.split()) + "\n"), out
     assert out.split()[1][0].isdigit()
 
 

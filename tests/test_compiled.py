@@ -84,6 +84,22 @@ def test_stale_names_the_modules_to_compile_again(tmp_path, monkeypatch):
     monkeypatch.setattr(_compiled, "_manifest", lambda: {})
     assert _compiled.stale(str(tmp_path)) == []
     assert not _compiled.compiled_any()
+    assert "stormcheck.model.fleet" in _compiled.uncompiled(str(tmp_path))
+    # A compiled file left by an earlier build that the last one did not vouch for (it failed to
+    # compile the module again): compiled again at the next chance, not left to run as source for good.
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    (tmp_path / "model" / ("fleet" + EXTENSION_SUFFIXES[0])).write_bytes(b"an earlier build")
+    assert _compiled.stale(str(tmp_path)) == ["stormcheck.model.fleet"]
+    monkeypatch.setattr(_compiled, "_manifest",
+                        lambda: {"stormcheck.model.fleet": _compiled.digest(str(tmp_path / "model" / "fleet.py"))})
+    assert _compiled.stale(str(tmp_path)) == [] and "stormcheck.model.fleet" not in _compiled.uncompiled(str(tmp_path))
+
+
+def test_version_says_how_the_search_core_runs():
+    run = subprocess.run([sys.executable, "-m", "stormcheck", "--version"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, _compiled.PURE_ENV: "1"})
+    assert run.returncode == 0 and "search core from source: STORMCHECK_PURE is set" in " ".join(run.stdout.split())
 
 
 def _status() -> dict:
