@@ -47,6 +47,8 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as e:  # no compiler at all
             self.warn(f"the search core was not compiled ({e}); stormcheck runs its sources")
+            for ext in self.extensions:
+                self._drop_old_build(ext)
         self._write_manifest()
 
     def build_extension(self, ext):
@@ -54,12 +56,22 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as e:
             self.warn(f"{ext.name} was not compiled ({e}); stormcheck runs its source")
-            # An older build of it would be passed over anyway (the manifest no longer vouches for
-            # it); removed, so that nothing asks for it to be compiled again until the next install.
-            if self.inplace and os.path.exists(self.get_ext_fullpath(ext.name)):
-                os.remove(self.get_ext_fullpath(ext.name))
+            self._drop_old_build(ext)
             return
         self._built[ext.name] = _C["digest"](os.path.join(HERE, _C["COMPILED"][ext.name]))
+
+    def _drop_old_build(self, ext):
+        """Remove an earlier build of `ext` beside its source (an editable install's).
+
+        The manifest no longer vouches for it, so it would be passed over anyway; removed, nothing
+        asks for it to be compiled again (bin/_bootstrap.sh) until the next install.
+        """
+        if not (self.inplace or getattr(self, "editable_mode", False)):
+            return
+        source = os.path.join(HERE, _C["COMPILED"][ext.name])
+        old = os.path.join(os.path.dirname(source), os.path.basename(self.get_ext_filename(ext.name)))
+        if os.path.exists(old):
+            os.remove(old)
 
     def _write_manifest(self):
         # Beside stormcheck/__init__: in the source tree for an editable install, in the wheel otherwise.
