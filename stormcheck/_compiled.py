@@ -84,34 +84,41 @@ class _Sources:
 _FINDER = _Sources()
 
 
+def _build(name: str, source: str, manifest: dict) -> str | None:
+    """Why the compiled file of `name` beside `source` is not a build of the source as it is now; None if it is.
+
+    What the manifest recorded decides; without a record, a compiled file
+    left there is one the last build did not vouch for (it failed to compile
+    it again), and no compiled file at all is no build to judge.
+    """
+    if name in manifest:
+        if manifest[name] == digest(source):
+            return None
+        return f"{os.path.basename(source)} changed since it was compiled (bin/stormcheck, bin/test or pip install -e . " \
+               "compiles it again)"
+    if _extension(os.path.dirname(source), os.path.basename(source)[:-3]) is not None:
+        return "the build recorded no digest of its source"
+    return None
+
+
 def prefer_current(package: str, path: list[str]) -> None:
     """Pass over every compiled module of `package` that is not a build of its current source.
 
     Called from the package's ``__init__``, before any of its modules is
     imported. A module with no compiled file is left alone (it is the source).
     """
-    folder = path[0]
-    wanted = [name for name in COMPILED if name.rpartition(".")[0] == package]
     pure = os.environ.get(PURE_ENV, "") not in ("", "0")
-    manifest = None
-    for name in wanted:
-        stem = name.rpartition(".")[2]
-        source = os.path.join(folder, stem + ".py")
-        if _extension(folder, stem) is None or not os.path.exists(source):
+    manifest = _manifest()
+    for name in COMPILED:
+        if name.rpartition(".")[0] != package:
             continue
-        if pure:
-            why = f"{PURE_ENV} is set"
-        else:
-            manifest = _manifest() if manifest is None else manifest
-            recorded = manifest.get(name)
-            if recorded is None:
-                why = "the build recorded no digest of its source"
-            elif recorded != digest(source):
-                why = f"{stem}.py changed since it was compiled (bin/stormcheck, bin/test or pip install -e . compiles it again)"
-            else:
-                continue
-        _PASSED_OVER[name] = why
-        _FINDER.sources[name] = source
+        source = os.path.join(path[0], name.rpartition(".")[2] + ".py")
+        if _extension(path[0], name.rpartition(".")[2]) is None or not os.path.exists(source):
+            continue
+        why = f"{PURE_ENV} is set" if pure else _build(name, source, manifest)
+        if why is not None:
+            _PASSED_OVER[name] = why
+            _FINDER.sources[name] = source
     if _FINDER.sources and _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
 
@@ -124,26 +131,18 @@ def stale(root: str) -> list[str]:
     Empty where nothing was ever compiled (no C compiler): then there is
     nothing to bring up to date.
     """
-    recorded = _manifest()
-    out = []
-    for name, source in COMPILED.items():
-        path = os.path.join(root, source)
-        folder, stem = os.path.dirname(path), os.path.basename(path)[:-3]
-        if name in recorded:
-            if os.path.exists(path) and digest(path) != recorded[name]:
-                out.append(name)
-        elif _extension(folder, stem) is not None:
-            out.append(name)
-    return out
+    manifest = _manifest()
+    return [name for name, source in COMPILED.items()
+            if os.path.exists(os.path.join(root, source)) and _build(name, os.path.join(root, source), manifest)]
 
 
 def uncompiled(root: str) -> list[str]:
     """The modules that run from source (`root`: the repository's root): not compiled, or not since their last edit."""
-    recorded = _manifest()
+    manifest = _manifest()
     out = []
     for name, source in COMPILED.items():
         path = os.path.join(root, source)
-        if os.path.exists(path) and (recorded.get(name) != digest(path) or _extension(
+        if os.path.exists(path) and (_build(name, path, manifest) or name not in manifest or _extension(
                 os.path.dirname(path), os.path.basename(path)[:-3]) is None):
             out.append(name)
     return out
