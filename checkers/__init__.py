@@ -27,7 +27,7 @@ SYMBOLIC_STEPS = 16  # the BMC bound when neither --steps nor [search] max_depth
 ROLLOUT_STEPS = 24
 
 __all__ = ["SYMBOLIC_STEPS", "ROLLOUT_STEPS", "ENGINES", "ENGINE_OPTIONS", "SEEDED_ENGINES", "RANGED_ENGINES",
-           "RANGES_COVERED_BY", "LIVENESS_WHY", "unused_seed", "run_engine", "points_only", "CheckResult",
+           "RANGES_COVERED_BY", "RANGES_ELSEWHERE", "LIVENESS_WHY", "unused_seed", "run_engine", "points_only", "CheckResult",
            "PropertyResult", "EXIT_CODES"]
 
 
@@ -167,6 +167,8 @@ def _without_liveness(name: str, engine: Callable, scenario, properties, **kwarg
 RANGED_ENGINES = ("hypothesis",)
 # Where each engine that covers [ranges] does so: the solver proves over them
 # in `synth` and `plan`, while `check --engine symbolic` encodes the point values.
+# The same in one clause, for the messages about an engine that searched the point values only.
+RANGES_ELSEWHERE = "--engine hypothesis draws from them; the symbolic engine proves over them in synth and plan"
 RANGES_COVERED_BY = {"hypothesis": "stormcheck check --engine hypothesis draws every run's values from them",
                      "symbolic": "stormcheck synth and stormcheck plan --engine symbolic prove over them"}
 
@@ -182,8 +184,7 @@ def points_only(result: CheckResult, ranges: dict) -> CheckResult:
     search the ranges. The stats carry the same as data (``ranges``,
     ``ranges_searched`` False, ``ranges_searched_by``).
     """
-    note = (f"the point values only: [ranges] not searched by --engine {result.engine} "
-            "(--engine hypothesis draws from them; the symbolic engine proves over them in synth and plan)")
+    note = f"the point values only: [ranges] not searched by --engine {result.engine} ({RANGES_ELSEWHERE})"
     props = []
     for p in result.properties:
         if p.run is not None or not p.checked:

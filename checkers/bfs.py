@@ -158,7 +158,7 @@ def explore(
                 if pending_step:
                     found = False
                     for name, check, when_false in pending_step:
-                        if (not check(params, state, action, st)) == when_false and name not in findings:
+                        if (not check(params, state, action, st)) == when_false:
                             findings[name] = (state, action, st)
                             found = True
                     if found:
@@ -175,7 +175,6 @@ def explore(
                 if nxt not in seen:
                     seen[nxt] = state
                     queue.append((nxt, depth + 1))
-            search.transitions = transitions
             if stop_when_decided and decided():
                 search.reason = "every property decided"
                 break

@@ -95,4 +95,4 @@ def examples_searched(stats: dict) -> str:
                                                         ("shrinking", "shrinking a counterexample"))
              if stats.get(key)]
     extra_text = f" ({'; '.join(extra)})" if extra else ""
-    return f"{count(stats.get('examples', 0), 'example')} of <= {stats.get('max_steps')} steps{extra_text}"
+    return f"{count(stats.get('examples', 0), 'example')} of <= {count(stats.get('max_steps', 0), 'step')}{extra_text}"

@@ -182,9 +182,8 @@ def _properties(names):
 
 def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: bool) -> None:
     print(f"scenario {scenario.name} ({scenario.source}), design {result.design}, engine {result.engine}")
-    marks = [str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds" for p in result.properties]
-    for p, mark in zip(result.properties, marks):
-        print(_row(result.properties, marks, p, mark))
+    for line in _rows(result.properties):
+        print(line)
     st = result.stats
     if "not_run" in st:
         print(f"  nothing run: {st['not_run']}")
@@ -215,12 +214,13 @@ def _print_result(scenario: Scenario, result: CheckResult, files: dict, quiet: b
     print(f"verdict: {verdict_words(result)}")
 
 
-def _row(props, marks: list[str], p, mark: str) -> str:
-    """One line of the property table: every column at least two spaces wider than its longest entry."""
-    name_w = max([24] + [len(q.name) + 2 for q in props])
-    modality_w = max([11] + [len(q.modality) + 2 for q in props])
+def _rows(props) -> list[str]:
+    """The property table's lines: every column at least two spaces wider than its longest entry."""
+    marks = [str(p.verdict).upper() if p.verdict != Verdict.HOLDS else "holds" for p in props]
+    name_w = max([24] + [len(p.name) + 2 for p in props])
+    modality_w = max([11] + [len(p.modality) + 2 for p in props])
     mark_w = max([14] + [len(m) + 2 for m in marks])
-    return f"  {p.name:<{name_w}}{p.modality:<{modality_w}}{mark:<{mark_w}}{p.basis}"
+    return [f"  {p.name:<{name_w}}{p.modality:<{modality_w}}{mark:<{mark_w}}{p.basis}" for p, mark in zip(props, marks)]
 
 
 def _headline(result: CheckResult):

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stormcheck import count
+from stormcheck.checkers import RANGES_ELSEWHERE
 from stormcheck.checkers.lasso import lasso_problem
 from stormcheck.checkers.result import CheckResult, PropertyResult
 from stormcheck.model.scenario import Scenario, scenario_from_dict
@@ -252,7 +253,7 @@ def verdict_words(result: CheckResult) -> str:
     if result.stats.get("ranges_searched") is False:
         spans = ", ".join(f"{key} [{lo}, {hi}]" for key, (lo, hi) in result.stats.get("ranges", {}).items())
         return (f"{said} (at the point values only; [ranges] {spans} not searched by --engine {result.engine}: "
-                "--engine hypothesis draws from them, `stormcheck synth` proves over them)")
+                f"{RANGES_ELSEWHERE})")
     return said
 
 

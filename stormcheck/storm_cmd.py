@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from stormcheck import count
 from stormcheck.checkers.bfs import check_bfs
 from stormcheck.checkers.result import EXIT_CODES
 from stormcheck.checkers.goodput import (LOADS, MEASURE, STARTS, capacity_per_s, check_curve, goodput_run,
@@ -63,7 +64,7 @@ def _late_note(rows, storm, params, text) -> None:
         return
     latest = max(meta["latest_reply"] for _, meta in late)
     runs = ", ".join(f"{row['design']}/{row['mitigation']} {meta['late_replies']:,.0f}" for row, meta in late[:4])
-    more = f" and {len(late) - 4} more run{'s' if len(late) > 5 else ''}" if len(late) > 4 else ""
+    more = f" and {count(len(late) - 4, 'more run')}" if len(late) > 4 else ""
     print(f"  replies held behind queued work ([storm] reply_share = {storm.load.reply_share:g}) came later than the "
           f"largest RTT the scenario allows ({params.rtt_max} s), up to {latest:,} s: {runs}{more}. `check` and "
           "the lasso search assume every reply within [protocol] rtt, so a valid reap after such a reply is "

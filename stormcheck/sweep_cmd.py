@@ -32,6 +32,7 @@ import io
 import sys
 from pathlib import Path
 
+from stormcheck import count
 from stormcheck.checkers import ENGINES, EXIT_CODES, run_engine
 from stormcheck.checkers.result import examples_searched
 from stormcheck.model.params import DESIGNS
@@ -213,7 +214,7 @@ def _searched(result) -> str:
     if "states" in st:
         return f"{st['states']:,} states"
     if "depth_bound" in st:
-        return f"certified search of up to {st['depth_bound']} steps"
+        return f"certified search of up to {count(st['depth_bound'], 'step')}"
     return ""
 
 
