@@ -125,17 +125,22 @@ def _file_name(value: Any) -> str:
     return value
 
 
-def _number_above(bound: int) -> Callable[[Any], int | float]:
-    allowed = f"must be a number > {bound}"
+def _number(bound: int, at_least: bool) -> Callable[[Any], int | float]:
+    """A finite number past `bound`: from it on (`at_least`), or above it."""
+    allowed = f"must be a number {'>=' if at_least else '>'} {bound}"
 
     def check(value: Any) -> int | float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise _Invalid(f"{allowed} (got {_kind(value)})")
-        if not math.isfinite(value) or value <= bound:
+        if not math.isfinite(value) or (value < bound if at_least else value <= bound):
             raise _Invalid(allowed + ("" if math.isfinite(value) else " and finite"))
         return value  # kept as written; Fraction(str(x)) is exact for both
 
     return check
+
+
+def _number_above(bound: int) -> Callable[[Any], int | float]:
+    return _number(bound, at_least=False)
 
 
 def _whole_list(
@@ -199,16 +204,7 @@ def _offset(value: Any) -> int:
 
 
 def _number_at_least(bound: int) -> Callable[[Any], int | float]:
-    allowed = f"must be a number >= {bound}"
-
-    def check(value: Any) -> int | float:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise _Invalid(f"{allowed} (got {_kind(value)})")
-        if not math.isfinite(value) or value < bound:
-            raise _Invalid(allowed + ("" if math.isfinite(value) else " and finite"))
-        return value
-
-    return check
+    return _number(bound, at_least=True)
 
 
 def _share(closed: bool, zero: bool = False) -> Callable[[Any], float]:
