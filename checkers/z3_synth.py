@@ -37,17 +37,17 @@ is checked with a certified bounded search. A region is always a
 when the run is found there.
 
 Solvers come from `z3_bmc.make_solver`; ``unknown`` is never read as safe.
+The candidate forms are encoded in `z3_synth_candidates`; the answers'
+records and their wording are in `z3_synth_results`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import z3
 
-from stormcheck import count
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import is_valid
 from stormcheck.model.scenario import Scenario, concrete_config, scenario_from_dict
@@ -56,8 +56,10 @@ from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.run import Run
 
 from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, check_known, make_solver, search
-from .z3_encoding import REAPS, Encoding, ceil_times
-from .z3_proof import LEMMAS, covers_text, houdini, spaced
+from .z3_encoding import REAPS, Encoding
+from .z3_proof import LEMMAS, covers_text, houdini
+from .z3_synth_candidates import _candidates
+from .z3_synth_results import Region, Threshold, _cut_by
 
 __all__ = ["Threshold", "Region", "adjuster_thresholds", "safe_region", "path_property", "PATHS",
            "SynthesisError"]
@@ -79,38 +81,6 @@ def path_property(paths: tuple[str, ...]) -> Property:
 
 
 # ---------------------------------------------------------------- the 2015 question
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Where one reaper path starts reaping valid sessions.
-
-    ``load_ms``: the smallest average subscribe latency at which it does
-    (None: not at any load up to ``high_ms``, proved). Every load below it is
-    proved safe for this path. ``certified`` holds the run found at
-    ``load_ms`` (None: none within ``max_steps``, so ``load_ms`` is only a
-    lower bound).
-    """
-
-    path: str
-    load_ms: int | None
-    timeout: int | None
-    interval: int | None
-    low_ms: int
-    high_ms: int
-    certified: Run | None
-    max_steps: int
-    seconds: float
-    config: dict | None = field(default=None, repr=False)
-
-    def text(self) -> str:
-        if self.load_ms is None:
-            return (f"{self.path} path: never reaps a valid session for avg subscribe latency in "
-                    f"[{self.low_ms}, {self.high_ms}] ms (proved)")
-        exact = (f"certified run of {count(len(self.certified), 'step')} at {self.load_ms} ms" if self.certified is not None
-                 else f"no run found within {count(self.max_steps, 'step')} at {self.load_ms} ms: a lower bound only")
-        return (f"{self.path} path: valid sessions reaped once avg subscribe latency >= {self.load_ms} ms "
-                f"(T={self.timeout}, I={self.interval}); proved safe below it; {exact}")
 
 
 def _prepare(params, ranges: dict, threshold_ms: int, seed: int, timeout_ms: int):
@@ -226,209 +196,6 @@ def _certified_run(point: Scenario, paths: tuple[str, ...], max_steps: int, seed
 
 
 # ---------------------------------------------------------------- the region over [ranges]
-
-
-def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
-    """Readable sufficient conditions: (text, formula, [(lhs, rhs), ...]) with each lhs < rhs.
-
-    The age at which a refresh lands is the hold (T for a held connect, 0 for
-    a ping answered at once: `Heartbeat.hold`) plus the interval plus the
-    RTT (plus the retry delay for a retry on the old id); the earliest cutoff
-    is the smallest multiplier of the stack's reaping paths times T, plus its
-    interval term (``interval_multiplier x I``). Judges beside the servers'
-    add their bounds (`_judge_bounds`). Under a minimum spacing a lower bound
-    joins each form. Each candidate is only a guess until Z3 proves it
-    (`safe_region`).
-    """
-    p = enc.params
-    hb = p.heartbeat
-    # The smallest multiplier gives the earliest cutoff; a publish that only
-    # drops a queue (the published engine) reaps nothing.
-    reaping = [path for path in hb.paths if not (path == "publish" and p.publish_expired == "drop-queue")]
-    m = min(p.multiplier(path) for path in reaping or hb.paths)
-    k = hb.interval_multiplier
-    mtxt, ktxt = f"{float(m):g}", f"{float(k):g}"
-    gap = enc.gap
-    gap_txt = " + clock gap" if enc.ranges.get("skew") or p.max_skew_gap else ""
-    held = hb.hold == "timeout"
-
-    def cutoff(t, i, name=""):
-        if not k:
-            return ceil_times(m, t), f"ceil({mtxt} x T{name})"
-        # ceil(m x T + k x I) over integers: one fraction over the common denominator.
-        d = m.denominator * k.denominator
-        num = m.numerator * k.denominator * t + k.numerator * m.denominator * i
-        return (num + d - 1) / d, f"ceil({mtxt} x T{name} + {ktxt} x I{name})"
-
-    def forms(late, late_txt):
-        """Forms 1-3, a refresh landing `late` after the hold, interval and RTT."""
-        def refresh(i, h, name=""):
-            return (h + i + enc.rtt_max + gap + late,
-                    (f"T{name} + " if held else "") + f"I{name} + rtt_max{gap_txt}{late_txt}")
-
-        out = []
-        # 1. Every server stays at the base level (static designs).
-        (lhs, ltxt), (rhs, rtxt) = refresh(enc.I[0], enc.H[0], "0"), cutoff(enc.T[0], enc.I[0], "0")
-        out.append((f"{ltxt} < {rtxt}", lhs < rhs, [(lhs, rhs)]))
-        if len(enc.T) > 1:
-            # 2. Level by level (a session judged by the level it was held for).
-            pairs = [(refresh(i, h)[0], cutoff(t, i)[0]) for t, i, h in zip(enc.T, enc.I, enc.H)]
-            out.append((f"for every level l: {refresh(0, 0, '_l')[1]} < {cutoff(0, 0, '_l')[1]}",
-                        z3.And([a < b for a, b in pairs]), pairs))
-            # 3. The largest hold against the smallest timeout (reapers judge by their own server).
-            if not k:
-                lhs = enc.hold_max + enc.i_max + enc.rtt_max + gap + late  # hold_max: 0 for a ping answered at once
-                rhs = ceil_times(m, enc.t_min)
-                what = ("max T + " if held else "") + f"max I + rtt_max{gap_txt}{late_txt} < ceil({mtxt} x min T)"
-                out.append((what, lhs < rhs, [(lhs, rhs)]))
-        return out
-
-    out = forms(0, "")
-    if p.after_drop == "same-id":
-        # A client whose socket dropped retries on its old id (Faye's stock
-        # client): its session keeps ageing through the retry delay (`retry`
-        # then the RTT: `Params.retry_delay`), and the retry's connect meets
-        # the existence check (`fleet._connect`). A drop can come just before
-        # the refresh would have landed.
-        out += forms(p.retry + enc.rtt_max, f" + retry {p.retry} + rtt_max")
-    if extra := _judge_bounds(enc, m, k):
-        # Judges beside the servers' reapers: each form again with their
-        # bounds, offered first (at a point where both hold, the region names
-        # them). Their pairs come first, so the point just outside is their
-        # cut. The servers' forms alone stay, to show they do not suffice.
-        jtext, jformula, jpairs = extra
-        out = [(f"{jtext} and {text}", z3.And(jformula, formula), [*jpairs, *pairs])
-               for text, formula, pairs in out] + out
-    if hb.min_spacing:
-        # 4. A lower bound as well: under a minimum spacing the server closes a
-        # connection whose heartbeats come too close (`z3_proof.spaced`). Each
-        # upper-bound form above, with the heartbeats spaced; the spacing's
-        # pair comes first, so the point just outside crosses the lower bound.
-        ms = hb.min_spacing
-        lhs = enc.i_min + enc.rtt_min
-        itxt = "I0" if len(enc.I) == 1 else "min I"
-        floor = (f"{itxt} + rtt_min >= {ms}", spaced(enc), (enc.num(ms - 1), lhs))
-        out += [(f"{floor[0]} and {text}", z3.And(floor[1], formula), [floor[2], *pairs])
-                for text, formula, pairs in list(out)]
-    return out
-
-
-def _judge_bounds(enc: Encoding, m, k) -> tuple[str, z3.BoolRef, list] | None:
-    """The extra judges' bounds (`Params.judges`): (text, formula, pairs), None when none adds one.
-
-    A judge reads the session's age itself (`fleet.expired_judges`: no clock
-    offset), which a heartbeat resets through the proxy (the scenario format
-    refuses a proxy that does not count pings): the refresh lands at the
-    hold plus the interval plus the RTT, as for the servers' reapers. A
-    proxy's cutoff is its fixed idle timeout, whatever the level; a client's
-    is ``m x T + k x I`` of the level told at its handshake. On one level, a
-    client judge whose multipliers are at least the servers' cuts no earlier
-    than the servers' form, which already bounds the refresh: no bound of its
-    own (on several, the handshake's level and the servers' may differ).
-    """
-    p = enc.params
-    held = p.heartbeat.hold == "timeout"  # the scenario format refuses judges of a held heartbeat
-    one = len(enc.I) == 1
-    name = "0" if one else "_l"
-    refresh = (f"T{name} + " if held else "") + f"I{name} + rtt_max"
-    texts, pairs = [], []
-    for judge in p.judges:
-        if judge.source == "fixed":
-            # The largest refresh against the one idle timeout.
-            largest = refresh if one else ("max T + " if held else "") + "max I + rtt_max"
-            texts.append(f"{largest} < {judge.timeout} ({judge.name}'s idle timeout)")
-            pairs.append((enc.hold_max + enc.i_max + enc.rtt_max, enc.num(judge.timeout)))
-            continue
-        jm, jk = judge.multiplier, judge.interval_multiplier
-        if one and jm >= m and jk >= k:
-            continue
-        cut = f"ceil({float(jm):g} x T{name}" + (f" + {float(jk):g} x I{name})" if jk else ")")
-        texts.append(("" if one else "for every level l: ") + f"{refresh} < {cut} ({judge.name}'s judge)")
-        pairs += [(h + i + enc.rtt_max, enc.judge_age(judge, enc.num(level)))
-                  for level, (h, i) in enumerate(zip(enc.H, enc.I))]
-    if not pairs:
-        return None
-    return " and ".join(texts), z3.And([a < b for a, b in pairs]), pairs
-
-
-@dataclass(frozen=True)
-class Region:
-    """The proved-safe region of a design over a scenario's ranges.
-
-    ``constraint`` is the readable condition (None: no candidate is proved);
-    ``covers`` what the proof covers; ``outside`` the parameter values of the
-    checked point just outside (None: none in range), ``outside_run`` the
-    certified run there (None: none within ``max_steps``).
-    """
-
-    scenario: str
-    design: str
-    ranges: dict
-    constraint: str | None
-    covers: str
-    whole_range_safe: bool
-    outside: dict | None
-    outside_run: Run | None
-    outside_config: dict | None
-    max_steps: int
-    seconds: float
-    rejected: tuple[str, ...] = ()
-    some_inside: bool = True  # False: no value in range satisfies the constraint
-    inside: dict | None = None  # a point just inside, next to `outside` (for cross-checks)
-    cti: tuple | None = None  # (run, config): where the invariant alone allows a reap, if it does
-    cut: str | None = None  # how `outside_run` ends a valid session ("cut by the proxy nginx")
-    # The proved constraint as a formula over the ranged parameters, for `contains`.
-    formula: object = field(default=None, compare=False, repr=False)
-    base: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def contains(self, values: dict) -> bool:
-        """True when the point `values` (ranged key -> value) satisfies the proved constraint.
-
-        Keys not given keep no value, so give every ranged key but ``skew``
-        (a list) or fix it in the scenario. For plotting the region; the
-        proof itself is over the whole range.
-        """
-        if self.formula is None:
-            return False
-        subs = [(v, z3.IntVal(values[k], v.ctx)) for k, terms in self.base.items() if k in values
-                for v in terms[:1]]
-        return z3.is_true(z3.simplify(z3.substitute(self.formula, *subs)))
-
-    @property
-    def conclusive(self) -> bool:
-        """A region is proved and, unless it is the whole range, a run was found just outside."""
-        return self.constraint is not None and (self.whole_range_safe or self.outside_run is not None)
-
-    def text(self) -> str:
-        lines = [f"scenario {self.scenario}, design {self.design}, over "
-                 + (", ".join(f"{k} in [{lo}, {hi}]" for k, (lo, hi) in self.ranges.items()) or "point values")]
-        if self.constraint is None:
-            lines.append("  no candidate region is proved safe (see the rejected candidates)")
-        else:
-            lines.append(f"  safe (proved: {self.covers}) where")
-            lines.append(f"    {self.constraint}")
-            if self.whole_range_safe and not self.ranges:
-                lines.append("  which holds at the scenario's values: safe")
-            elif self.whole_range_safe:
-                lines.append("  which holds for every value in range: the whole range is safe")
-            elif not self.some_inside and not self.ranges:
-                lines.append("  which the scenario's values do not satisfy")
-            elif not self.some_inside:
-                lines.append("  which no value in range satisfies: nothing in range is proved safe")
-        for text in self.rejected:
-            lines.append(f"  not sufficient: {text}")
-        if self.outside is not None:
-            at = ", ".join(f"{k} = {v}" for k, v in self.outside.items()) or "the scenario's values"
-            if self.inside is not None:
-                lines.append("  just inside, at " + ", ".join(f"{k} = {v}" for k, v in self.inside.items())
-                             + ": proved safe")
-            if self.outside_run is not None:
-                lines.append(f"  outside, at {at}: a valid session is {self.cut or 'reaped'} "
-                             f"(certified run of {count(len(self.outside_run), 'step')})")
-            else:
-                lines.append(f"  outside, at {at}: no run found within {count(self.max_steps, 'step')} "
-                             "(the region may be larger)")
-        return "\n".join(lines)
 
 
 def _cti(scenario: Scenario, enc: Encoding, solver, inv: list) -> tuple[Run, dict] | None:
@@ -554,19 +321,3 @@ def safe_region(scenario: Scenario, *, max_steps: int = 16, seed: int = 0,
     return Region(scenario.name, params.design.name, ranges, text, covers, whole, outside, run, config, max_steps,
                   time.perf_counter() - start, tuple(rejected), some_inside, inside, cti,
                   _cut_by(params, run), formula, dict(enc.base))
-
-
-def _cut_by(params, run: Run | None) -> str | None:
-    """How `run`'s last step ends a valid session: a server's reaper path, or an extra judge by name."""
-    if run is None or not run.steps:
-        return None
-    action, last = run.steps[-1]
-    for e in last.events:
-        if isinstance(e, Reaped) and e.path in ("client", "proxy"):
-            judge = params.judges[action.value]
-            return f"cut by the proxy {judge.name}" if judge.side == "proxy" else f"cut by the {judge.name}'s own judge"
-        if isinstance(e, Reaped) and e.path == "spacing":
-            return "closed by its server: pings too close together"
-        if isinstance(e, Reaped):
-            return f"reaped by a server's {e.path} path"
-    return None

@@ -48,10 +48,10 @@ def _constraint(scenario, constraint: str) -> str:
         if key in terms:
             out = re.sub(rf"\b{re.escape(model)}\b", terms[key], out)
     if "rtt" in terms:
-        # A lower bound reads the smallest RTT choice (`z3_synth._candidates`).
+        # A lower bound reads the smallest RTT choice (`z3_synth_candidates._candidates`).
         out = re.sub(r"\brtt_min\b", f"min {terms['rtt']}", out)
     if "idle_timeout" in terms:
-        # A proxy's bound reads "< 60 (nginx's idle timeout)" (`z3_synth._judge_bounds`).
+        # A proxy's bound reads "< 60 (nginx's idle timeout)" (`z3_synth_candidates._judge_bounds`).
         out = out.replace("'s idle timeout)", f"'s {terms['idle_timeout']})")
     return out
 
@@ -84,7 +84,7 @@ def in_terms(scenario, region) -> list[str]:
     if region.inside:
         lines.append(f"    just inside: {_point(scenario, region.inside)}")
     if region.outside and region.outside_run is not None:
-        # A proxy's or a client's cut is stated as such (`z3_synth.Region.cut`), not as a reap.
+        # A proxy's or a client's cut is stated as such (`z3_synth_results.Region.cut`), not as a reap.
         cut = region.cut or ""
         what = f": a valid session {cut}" if cut.startswith("cut by") else " reaps a valid session"
         lines.append(f"    outside (a certified run{what}): {_point(scenario, region.outside)}")
