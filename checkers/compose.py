@@ -15,7 +15,7 @@ the shared fault budgets and its own record. Other clients reach it only
 through these (the same argument as the symbolic engine's ``env=True``,
 `checkers.z3_encoding`, "Two modes"):
 
-* a re-handshake on an up server marks it ``hot`` (`fleet._handshake`), so
+* a re-handshake on an up server marks it ``hot`` (`rules_clients._handshake`), so
   its load may rise: see "Load", below;
 * a crash of another client uses up the shared crash budget: see "Crashes";
 * a cut-off of another client uses up the shared cut budget: the
@@ -39,7 +39,7 @@ states were of a crashed client, the ``hot`` flags and budgets multiplied the
 rest by four, and nine in ten transitions were ticks of every length.
 
 * Load. ``hot`` is read by one guard only, a rising load's
-  (`fleet._may_move`), and the environment could set it on any up server at
+  (`rules_tuner._may_move`), and the environment could set it on any up server at
   any instant. The system drops the flags instead: its load moves freely
   (``load_trigger = "free"``), and `project` clears them. Every load step of
   a fleet is then a step here; the system may also raise a load no fleet

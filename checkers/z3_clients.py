@@ -30,9 +30,9 @@ class ClientRules:
             return cl.ref
         return select([srv.adv for srv in st.servers], cl.server)
 
-    def _reply(self, st: SState, a: SAction):  # fleet._reply
+    def _reply(self, st: SState, a: SAction):  # rules_clients._reply
         for c, cl in enumerate(st.clients):
-            # A client running A may pick B up from this reply (fleet._pick_up).
+            # A client running A may pick B up from this reply (rules_rollout._pick_up).
             st_c = self.ro.pick_up(st, c) if self.ro is not None else st
             cl = st_c.clients[c]
             level = self.reply_level(st_c, cl)
@@ -45,17 +45,17 @@ class ClientRules:
                 nxt = nxt._replace(ref=z3.If(cl.ref != level, self.num(-1), cl.ref))
             yield guard, _with_client(st_c, c, nxt)
 
-    def _arrive(self, st: SState, a: SAction):  # fleet._arrive
+    def _arrive(self, st: SState, a: SAction):  # rules_clients._arrive
         for c, cl in enumerate(st.clients):
             for s in range(self.params.servers):
                 guard = z3.And(self._is(a, "arrive", client=c), cl.phase == _W, cl.timer == 0, cl.server == s)
                 yield guard, self._connect(st, c, s)
 
-    def _reconnect(self, st: SState, a: SAction):  # fleet._reconnect (+ fleet._reconnects)
+    def _reconnect(self, st: SState, a: SAction):  # rules_clients._reconnect (+ rules_clients._reconnects)
         none_up = z3.Not(z3.Or([self.up(srv) for srv in st.servers]))
         for c, cl in enumerate(st.clients):
             ready = z3.And(cl.timer == 0, _in(cl.phase, (_R, _CUT, _J)))
-            # During a release window a reconnect may declare either level (fleet._reconnects).
+            # During a release window a reconnect may declare either level (rules_clients._reconnects).
             value = self.ro.declared(st, cl, a.value) if self.ro is not None else a.value == -1
             for s, srv in enumerate(st.servers):
                 is_s = z3.And(a.kind == KIND["reconnect"], a.client == c, a.server == s, value)
@@ -65,7 +65,7 @@ class ClientRules:
                                  timer=self.retry_wait)
             yield z3.And(self._is(a, "reconnect", client=c), ready, none_up), _with_client(st, c, failed)
 
-    def _reconnected(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._reconnect, to server s
+    def _reconnected(self, st: SState, c: int, s: int, declared=None) -> SState:  # rules_clients._reconnect, to server s
         cl = st.clients[c]
         hb = self.params.heartbeat
         if hb.store != "local":
@@ -78,20 +78,20 @@ class ClientRules:
         return ite(cl.has, fresh, self._connect(st, c, s, declared))
 
     def _without_session(self, st: SState, c: int) -> SState:
-        """`st` with client `c`'s session gone (what `fleet._handshake` is given: a rollout's phase reads it)."""
+        """`st` with client `c`'s session gone (what `rules_clients._handshake` is given: a rollout's phase reads it)."""
         return _with_client(st, c, st.clients[c]._replace(**self._no_session()))
 
     def _resumes(self, cl: SClient) -> z3.BoolRef:
         return z3.And(cl.has, cl.age < self.params.heartbeat.resume_window)
 
-    def _resume(self, st: SState, c: int, s: int) -> SState:  # fleet._resume
+    def _resume(self, st: SState, c: int, s: int) -> SState:  # rules_clients._resume
         cl, srv = st.clients[c], st.servers[s]
         session = self.new_session(s, cl.hs, srv.adv)
         if self.params.heartbeat.min_spacing:
             session["strikes"] = self.num(NO_PING)  # a new connection's count starts afresh
         return _with_client(st, c, SClient(self.num(_H), self.num(s), self.hold(srv.adv), **session))
 
-    def _connect_cases(self, st: SState, c: int, s: int, declared=None) -> list:  # fleet._connect (+ _refused...)
+    def _connect_cases(self, st: SState, c: int, s: int, declared=None) -> list:  # rules_clients._connect (+ _refused...)
         """A connect from `c` reaches `s`: (condition, next state, outcome) for each way it can go.
 
         The conditions exclude one another and cover every state. Outcomes:
@@ -127,7 +127,7 @@ class ClientRules:
                   (z3.And(refused, wait != 0), _with_client(st, c, rejoin), "rejoin")]
         return cases
 
-    def _connect(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._connect
+    def _connect(self, st: SState, c: int, s: int, declared=None) -> SState:  # rules_clients._connect
         """A connect from `c` reaches `s`: existence check, then refresh, else handshake (`_connect_cases`)."""
         cases = self._connect_cases(st, c, s, declared)
         out = cases[-1][1]
@@ -147,7 +147,7 @@ class ClientRules:
             out.append(too_early)
         return out or [self.truth(False)]
 
-    def _handshake(self, st: SState, c: int, s: int, declared=None) -> SState:  # fleet._handshake
+    def _handshake(self, st: SState, c: int, s: int, declared=None) -> SState:  # rules_clients._handshake
         srv = st.servers[s]
         # A client that sets its own interval or cutoff declares its own level:
         # the one its reconnect chose (`declared` >= 0, during a release), else

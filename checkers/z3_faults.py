@@ -22,7 +22,7 @@ class FaultRules:
 
     # ------------------------------------------------------------ faults
 
-    def _lose(self, st: SState, a: SAction):  # fleet._lose (+ fleet._drop_sockets)
+    def _lose(self, st: SState, a: SAction):  # rules_faults._lose (+ rules_faults._drop_sockets)
         p = self.params
         for s, srv in enumerate(st.servers):
             if not p.can_lose(s):
@@ -33,7 +33,7 @@ class FaultRules:
             nxt = nxt._replace(losses=st.losses - 1)
             yield z3.And(self._is(a, "lose", server=s), st.losses > 0, self.up(srv), another_up), nxt
 
-    def drop_sockets(self, st: SState, s: int) -> SState:  # fleet._drop_sockets
+    def drop_sockets(self, st: SState, s: int) -> SState:  # rules_faults._drop_sockets
         """Every socket on `s` drops: a running client retries (on its old id with
         `after_drop = "same-id"`, its session kept); a half-open one of a crashed
         or cut-off client closes."""
@@ -49,13 +49,13 @@ class FaultRules:
         )
         return st._replace(clients=clients)
 
-    def _crash(self, st: SState, a: SAction):  # fleet._crash
+    def _crash(self, st: SState, a: SAction):  # rules_faults._crash
         for c, cl in enumerate(st.clients):
             new = cl._replace(phase=self.num(_X), server=self._half_open(cl), timer=self.num(0))
             guard = z3.And(self._is(a, "crash", client=c), st.crashes > 0, _in(cl.phase, (_H, _W)))
             yield guard, _with_client(st, c, new)._replace(crashes=st.crashes - 1)
 
-    def _cut(self, st: SState, a: SAction):  # fleet._cut
+    def _cut(self, st: SState, a: SAction):  # rules_faults._cut
         for c, cl in enumerate(st.clients):
             new = cl._replace(phase=self.num(_CUT), server=self._half_open(cl), timer=self.cut_duration)
             guard = z3.And(self._is(a, "cut", client=c), st.cuts > 0, _in(cl.phase, (_H, _W)))
@@ -67,7 +67,7 @@ class FaultRules:
 
     # ------------------------------------------------------------ time
 
-    def _next_deadline(self, st: SState, d) -> z3.BoolRef:  # fleet._next_deadline
+    def _next_deadline(self, st: SState, d) -> z3.BoolRef:  # rules_faults._next_deadline
         """`d` is the smallest positive countdown (the longest hold when there is none)."""
         timers = [(z3.And(cl.phase != _X, cl.timer > 0), cl.timer) for cl in st.clients]
         timers += [(srv.down > 0, srv.down) for srv in st.servers]
@@ -83,7 +83,7 @@ class FaultRules:
             z3.And([z3.Implies(on, d <= t) for on, t in timers]),
         )
 
-    def _tick(self, st: SState, a: SAction):  # fleet._tick
+    def _tick(self, st: SState, a: SAction):  # rules_faults._tick
         d, cap = a.value, self.age_cap
         clients = tuple(
             cl._replace(
@@ -110,7 +110,7 @@ class FaultRules:
         """What other clients do that this one can see (module docstring, "Two modes").
 
         ``env(server=s, value=0)``: a client re-handshakes on up server `s`,
-        which marks it hot (fleet._handshake). ``env(value=1)`` / ``env(value=2)``:
+        which marks it hot (rules_clients._handshake). ``env(value=1)`` / ``env(value=2)``:
         another client crashes / is cut off, using up the shared budget.
         """
         p = self.params

@@ -60,11 +60,11 @@ def _phase(f, *phases):
 
 
 def spaced(e: Encoding) -> z3.BoolRef:
-    """No heartbeat can come closer than the minimum spacing (`Heartbeat.min_spacing`, `fleet._spacing`).
+    """No heartbeat can come closer than the minimum spacing (`Heartbeat.min_spacing`, `rules_clients._spacing`).
 
     A heartbeat reaches its server the hold, the interval of the reply's
     level and the RTT of that round trip after the previous one reached it
-    (`fleet._reply`); the interval and the RTT alone are at least the
+    (`rules_clients._reply`); the interval and the RTT alone are at least the
     smallest interval plus the smallest RTT choice. Exact for a ping
     answered at once (hold 0); for a held connect the hold only adds to it.
     """

@@ -59,7 +59,7 @@ __all__ = ["RolloutRules", "ENV_OTHERS_DONE"]
 ENV_OTHERS_DONE = 3
 
 
-def _start_timer(phase: Phase) -> int:  # fleet._start_timer
+def _start_timer(phase: Phase) -> int:  # rules_rollout._start_timer
     if phase.side == "clients" and phase.pickup == "release":
         return phase.spread if phase.spread > 0 else DUE
     return RUNNING
@@ -80,14 +80,14 @@ class RolloutRules:
 
     # ------------------------------------------------------------ where the rollout stands
 
-    def server_done(self, srv: "SServer", phase: Phase) -> z3.BoolRef:  # fleet._server_done
+    def server_done(self, srv: "SServer", phase: Phase) -> z3.BoolRef:  # rules_rollout._server_done
         if phase.part == "judge":
             return srv.reap >= 1
         if phase.part == "advice":
             return srv.adv >= 1
         return z3.And(srv.adv >= 1, srv.reap >= 1)
 
-    def phase_done(self, st: "SState", phase: Phase) -> z3.BoolRef:  # fleet._phase_done
+    def phase_done(self, st: "SState", phase: Phase) -> z3.BoolRef:  # rules_rollout._phase_done
         if phase.side == "servers":
             return z3.And([self.server_done(srv, phase) for srv in st.servers])
         # A crashed client never picks anything up: the rollout does not wait
@@ -118,7 +118,7 @@ class RolloutRules:
         hits = [cur == j for j, p in enumerate(self.phases) if test(p)]
         return z3.And(st.rollout != NOT_BEGUN, self.enc.any(hits))
 
-    def release_open(self, st: "SState") -> z3.BoolRef:  # fleet._release_open
+    def release_open(self, st: "SState") -> z3.BoolRef:  # rules_rollout._release_open
         cur = self.current(st)
         hits = [cur == j for j, p in enumerate(self.phases) if p.side == "clients" and p.pickup == "release"]
         return z3.And(st.rollout > 0, self.enc.any(hits))
@@ -137,7 +137,7 @@ class RolloutRules:
             out = z3.If(cur == j, level, out)
         return out
 
-    def declared(self, st: "SState", cl, value) -> z3.BoolRef:  # fleet._reconnects (the value of a reconnect)
+    def declared(self, st: "SState", cl, value) -> z3.BoolRef:  # rules_clients._reconnects (the value of a reconnect)
         """`value` is a level a reconnect to an up server may declare: 0 or 1 while a release's window runs
         (for a client without a session, or any client where sessions live with their socket), else -1."""
         local = self.enc.params.heartbeat.store == "local"
@@ -153,7 +153,7 @@ class RolloutRules:
 
     # ------------------------------------------------------------ the rules
 
-    def launch(self, st: "SState", a: "SAction"):  # fleet._launch
+    def launch(self, st: "SState", a: "SAction"):  # rules_rollout._launch
         cur = self.current(st)
         timer = self.enc.num(NOT_BEGUN)
         for j in range(self.n - 1, -1, -1):
@@ -161,13 +161,13 @@ class RolloutRules:
         guard = z3.And(self.enc._is(a, "launch"), st.rollout == NOT_BEGUN, cur != self.n)
         yield guard, st._replace(rollout=timer)
 
-    def restart(self, st: "SState", a: "SAction"):  # fleet._restart (+ fleet._drop_sockets, fleet._next_batch)
+    def restart(self, st: "SState", a: "SAction"):  # rules_rollout._restart (+ rules_faults._drop_sockets, rules_rollout._next_batch)
         yield from self._moves(st, a, "restart")
 
-    def reconfigure(self, st: "SState", a: "SAction"):  # fleet._reconfigure (+ fleet._next_batch)
+    def reconfigure(self, st: "SState", a: "SAction"):  # rules_rollout._reconfigure (+ rules_rollout._next_batch)
         yield from self._moves(st, a, "reconfigure")
 
-    def _moves(self, st: "SState", a, kind: str):  # fleet._moving, per server and per phase
+    def _moves(self, st: "SState", a, kind: str):  # rules_rollout._moving, per server and per phase
         """A server of the servers phase under way takes the phase's part at B (`a` None: guards only)."""
         from .z3_records import _with_server
 
@@ -191,7 +191,7 @@ class RolloutRules:
                     nxt = enc.drop_sockets(nxt, s)
                 yield guard, self._next_batch(nxt, phase)
 
-    def _next_batch(self, st: "SState", phase: Phase) -> "SState":  # fleet._next_batch
+    def _next_batch(self, st: "SState", phase: Phase) -> "SState":  # rules_rollout._next_batch
         """After one server moved: the batch goes on, or the next one comes after the pace."""
         num = self.enc.num
         done = [self.server_done(srv, phase) for srv in st.servers]
@@ -202,7 +202,7 @@ class RolloutRules:
             timer = z3.If(count == k, num(at_k), timer)
         return st._replace(rollout=timer)
 
-    def upgrade(self, st: "SState", a):  # fleet._upgrade (a None: guards only)
+    def upgrade(self, st: "SState", a):  # rules_rollout._upgrade (a None: guards only)
         from .z3_records import _with_client, ite
 
         enc = self.enc
@@ -218,7 +218,7 @@ class RolloutRules:
             running = z3.Or(cl.phase == self._h, cl.phase == self._w)
             yield guard, _with_client(st, c, ite(running, reloaded, cl._replace(hs=enc.num(1))))
 
-    def pick_up(self, st: "SState", c: int) -> "SState":  # fleet._pick_up
+    def pick_up(self, st: "SState", c: int) -> "SState":  # rules_rollout._pick_up
         """A client running A takes B from a reply, if the clients phase under way says so."""
         from .z3_records import _with_client
 
@@ -227,7 +227,7 @@ class RolloutRules:
         takes = z3.And(advice, cl.hs < 1)
         return _with_client(st, c, cl._replace(hs=z3.If(takes, self.enc.num(1), cl.hs)))
 
-    def settle(self, pre: "SState", post: "SState") -> "SState":  # fleet._settle
+    def settle(self, pre: "SState", post: "SState") -> "SState":  # rules_rollout._settle
         """After a step that completed a phase, start the next one (or mark the rollout done).
 
         Phases follow one another: the next one begins even if it looks

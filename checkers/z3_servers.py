@@ -22,21 +22,21 @@ class ServerRules:
 
     # ------------------------------------------------------------ servers and tuner
 
-    def _restore(self, st: SState, a: SAction):  # fleet._restore
+    def _restore(self, st: SState, a: SAction):  # rules_faults._restore
         for s, srv in enumerate(st.servers):
             yield z3.And(self._is(a, "restore", server=s), srv.down == -1), _with_server(st, s, srv._replace(down=self.num(0)))
 
-    def _deadline(self, st: SState, a: SAction):  # fleet._deadline
+    def _deadline(self, st: SState, a: SAction):  # rules_tuner._deadline
         servers = tuple(srv._replace(adv=srv.target, reap=srv.target) for srv in st.servers)
         yield z3.And(self._is(a, "deadline"), st.tuner == -1), st._replace(servers=servers, tuner=self.num(0))
 
-    def _publish(self, st: SState, a: SAction):  # fleet._publish
+    def _publish(self, st: SState, a: SAction):  # rules_reapers._publish
         yield from self._reaper(st, a, "publish")
 
-    def _gc(self, st: SState, a: SAction):  # fleet._gc
+    def _gc(self, st: SState, a: SAction):  # rules_reapers._gc
         yield from self._reaper(st, a, "gc")
 
-    def _reaper(self, st: SState, a: SAction, path: str):  # fleet._sweep + fleet._destroy (+ fleet._reapers)
+    def _reaper(self, st: SState, a: SAction, path: str):  # rules_reapers._sweep + rules_reapers._destroy (+ rules_reapers._reapers)
         if path not in self.params.heartbeat.paths:
             return
         for s, srv in enumerate(st.servers):
@@ -48,7 +48,7 @@ class ServerRules:
             if not self._destroys(path):
                 # The published engine drops an expired subscriber's queue and
                 # nothing else changes; which of the holder's flush and the
-                # delete comes first is the action's value (fleet._publishes).
+                # delete comes first is the action's value (rules_reapers._publishes).
                 held = z3.Or([z3.And(v, _in(cl.phase, (_H, _W))) for v, cl in zip(victims, st.clients)])
                 order = z3.Or(a.value == FLUSH_FIRST, a.value == DELETE_FIRST)
                 value = z3.Or(a.value == -1, order) if self.env else z3.If(held, order, a.value == -1)
@@ -57,7 +57,7 @@ class ServerRules:
             clients = tuple(ite(hit, self._closed(cl), cl) for hit, cl in zip(victims, st.clients))
             yield z3.And(guard, a.value == -1), st._replace(clients=clients)
 
-    def _expire(self, st: SState, a: SAction):  # fleet._expire
+    def _expire(self, st: SState, a: SAction):  # rules_reapers._expire
         for c, cl in enumerate(st.clients):
             for j, judge in enumerate(self.params.judges):
                 guard = z3.And(self._is(a, "expire", client=c, value=j), self._expired(cl, judge))
@@ -68,11 +68,11 @@ class ServerRules:
         avg = [lv.avg_ms for lv in self.params.levels]
         return self.any([current == c for c in range(len(avg)) if avg[c] < avg[level]])
 
-    def _may_move(self, current, level: int, hot) -> z3.BoolRef:  # fleet._may_move
+    def _may_move(self, current, level: int, hot) -> z3.BoolRef:  # rules_tuner._may_move
         rising = self._rising(level, current)
         return z3.Or(z3.Not(rising), self.truth(self.params.load_trigger == "free"), hot)
 
-    def _tuner(self, st: SState, a: SAction):  # fleet._tuner_actions + fleet._load / fleet._adopt
+    def _tuner(self, st: SState, a: SAction):  # rules_tuner._when_load + rules_tuner._load / rules_tuner._adopt
         p = self.params
         if not p.load_moves:
             return
@@ -114,7 +114,7 @@ class ServerRules:
             nxt = nxt._replace(tuner=z3.If(now_settled, self.num(0), st.tuner))
             yield z3.And(self._is(a, "adopt", server=s), z3.Not(settled), srv.adv != target), nxt
 
-    def _staged(self, st: SState, a: SAction, settled, target):  # fleet._tuner_actions (fleet-staged) + fleet._adopt
+    def _staged(self, st: SState, a: SAction, settled, target):  # rules_tuner._staged + rules_tuner._adopt
         """Raising: every reaper adopts before any advice. Lowering: every advice, then reapers once
         every session was refreshed under the new level."""
         servers = st.servers

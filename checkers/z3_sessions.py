@@ -51,7 +51,7 @@ class SessionTerms:
             cutoff = cutoff + k.numerator * m.denominator * select(self.I, i_level)
         return z3.And(cl.has, self.perceived_age(cl, s) * (m.denominator * k.denominator) >= cutoff)
 
-    def _sweeps(self, st: SState, s: int, cl: SClient, path: str) -> z3.BoolRef:  # fleet._sweep, per session
+    def _sweeps(self, st: SState, s: int, cl: SClient, path: str) -> z3.BoolRef:  # rules_reapers._sweep, per session
         return z3.And(self._judges(cl, s), self._reaps(st, s, cl, path))
 
     def _destroys(self, path: str) -> bool:
@@ -102,7 +102,7 @@ class SessionTerms:
         zero = self.num(0)
         return dict(has=self.truth(False), age=zero, stamp=zero, hs=zero, ref=zero, strikes=zero)
 
-    def _detached(self, cl: SClient) -> dict:  # fleet._detached
+    def _detached(self, cl: SClient) -> dict:  # rules_common._detached
         """What is left of `cl`'s session once its socket closed: kept for the resume window (age from 0), else none."""
         if not self.params.heartbeat.resume_window:
             return self._no_session()
@@ -111,7 +111,7 @@ class SessionTerms:
         return dict(has=keep, age=zero, stamp=z3.If(keep, cl.stamp, zero), hs=z3.If(keep, cl.hs, zero),
                     ref=z3.If(keep, cl.ref, zero), strikes=zero)
 
-    def _closed(self, cl: SClient) -> SClient:  # fleet._destroy, one victim
+    def _closed(self, cl: SClient) -> SClient:  # rules_reapers._destroy, one victim
         """`cl` after its session was reaped and its socket closed: a running client retries."""
         dropped = cl._replace(phase=self.num(_R), server=self.num(-1), timer=self.retry_wait, **self._detached(cl))
         return ite(_in(cl.phase, (_H, _W)), dropped, cl._replace(server=self.num(-1), **self._detached(cl)))

@@ -151,7 +151,7 @@ class Fleet:
         """Freeze `servers` (SIGSTOP) for the block: their event loops lag, as a loaded server's does.
 
         The published engine's publish path races the server holding an
-        expired subscriber's socket (`model.fleet._publish_actions`); a trace
+        expired subscriber's socket (`model.rules_reapers._publishes`); a trace
         whose publish takes the delete-first order is driven by holding that
         server back until the delete is done. SIGCONT always follows.
         """

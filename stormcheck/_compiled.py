@@ -1,7 +1,8 @@
 """The compiled search core: the hot modules, compiled from their own sources, used only while current.
 
 The exhaustive engine spends its time in a few modules: the protocol's rule
-table and its state functions (`stormcheck.model.fleet`, `.judgement`), the
+table, its rule modules and its state functions (`stormcheck.model.fleet`,
+`.fleet_states`, the `.rules_*` modules, `.judgement`), the
 properties it evaluates on every step (`stormcheck.properties.core`,
 `.protocol`) and the search loop itself (`stormcheck.checkers.bfs`). The
 install compiles exactly these files with Cython (setup.py), unchanged: the
@@ -37,6 +38,13 @@ __all__ = ["COMPILED", "MANIFEST", "PURE_ENV", "prefer_current", "stale", "uncom
 # Module name -> its source, relative to the repository root (setup.py compiles these).
 COMPILED = {
     "stormcheck.model.fleet": "model/fleet.py",
+    "stormcheck.model.fleet_states": "model/fleet_states.py",
+    "stormcheck.model.rules_common": "model/rules_common.py",
+    "stormcheck.model.rules_clients": "model/rules_clients.py",
+    "stormcheck.model.rules_reapers": "model/rules_reapers.py",
+    "stormcheck.model.rules_tuner": "model/rules_tuner.py",
+    "stormcheck.model.rules_faults": "model/rules_faults.py",
+    "stormcheck.model.rules_rollout": "model/rules_rollout.py",
     "stormcheck.model.judgement": "model/judgement.py",
     "stormcheck.properties.core": "properties/core.py",
     "stormcheck.properties.protocol": "properties/protocol.py",

@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from stormcheck.checkers.bfs import check_bfs
-from stormcheck.model import fleet
+from stormcheck.model import fleet, rules_reapers
 from stormcheck.model.events import Handshake, Reaped, Refused
 from stormcheck.model.fleet import initial_states, step
 from stormcheck.model.params import DESIGNS, Faults, Level, Params, adjuster_advice
@@ -224,7 +224,7 @@ def test_a_model_whose_reapers_never_reap_fails_the_sometimes_property(monkeypat
     violated by a complete search with no witness, and the overall verdict is
     violated even though `no_valid_reap` holds.
     """
-    monkeypatch.setattr(fleet, "_expired", lambda *args: None)
+    monkeypatch.setattr(rules_reapers, "_expired", lambda *args: None)  # where the sweeps read it
     params = gitter("off")
     result = check_bfs(params, PROPERTIES)
     nvr, dead = result.get("no_valid_reap"), result.get("dead_session_reaped")
