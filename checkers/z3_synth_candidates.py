@@ -76,7 +76,7 @@ def _candidates(enc: Encoding) -> list[tuple[str, z3.BoolRef, list]]:
         # A client whose socket dropped retries on its old id (Faye's stock
         # client): its session keeps ageing through the retry delay (`retry`
         # then the RTT: `Params.retry_delay`), and the retry's connect meets
-        # the existence check (`fleet._connect`). A drop can come just before
+        # the existence check (`rules_clients._connect`). A drop can come just before
         # the refresh would have landed.
         out += forms(p.retry + enc.rtt_max, f" + retry {p.retry} + rtt_max")
     if extra := _judge_bounds(enc, m, k):

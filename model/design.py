@@ -67,7 +67,7 @@ class Design:
 
     def __post_init__(self) -> None:
         # A staged rollout keeps its bookkeeping in the session's refresh
-        # level (see fleet._reply), which session-judging reapers would read.
+        # level (see rules_clients._reply), which session-judging reapers would read.
         if self.tuner == "fleet-staged" and self.judge == "session":
             raise ValueError(f"design {self.name!r}: a fleet-staged tuner needs judge = 'server'")
 

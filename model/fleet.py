@@ -68,7 +68,7 @@ Nondeterminism is kept where the real system has it and nowhere else:
 Other stacks: one rule set as data
 ----------------------------------
 Faye is one point of a wider space (`Params.heartbeat`, see
-`stormcheck.model.params.Heartbeat`; its defaults are Faye's and leave every
+`stormcheck.model.heartbeat.Heartbeat`; its defaults are Faye's and leave every
 step above as it was). A heartbeat is a connect held for T or a ping answered
 at once; the next one follows after an interval set by the serving server,
 by the handshake or by the client itself; a judge cuts a session off at

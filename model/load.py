@@ -25,7 +25,7 @@ part, stated so it can be argued with:
 The adjuster's side is Gitter's code, not a choice (docs/protocol.md, "The
 load-adaptive advice adjuster"): each process keeps the last 100 subscribe
 timings of at least 30 ms, acts only with at least 10 of them, and every 10 s
-sets ``T_s, I_s`` from their mean by `model.params.adjuster_advice`. Timings
+sets ``T_s, I_s`` from their mean by `model.adjuster.adjuster_advice`. Timings
 under 30 ms are not recorded at all, so an idle server's window keeps its last
 slow samples until new ones of 30 ms or more push them out.
 """
