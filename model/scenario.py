@@ -67,6 +67,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "load_scenario",
+    "read_config",
     "scenario_from_dict",
     "list_presets",
     "preset_names",
@@ -349,5 +350,16 @@ def load_scenario(name_or_path: str, design: str | None = None) -> Scenario:
     >>> load_scenario("gitter-2015", design="off").design.name
     'off'
     """
+    config, source = read_config(name_or_path)
+    return scenario_from_dict(config, source, design)
+
+
+def read_config(name_or_path: str) -> tuple[dict, str]:
+    """The tables of a preset or scenario file as read, not yet checked, and its source.
+
+    For a caller that adds values of its own before `scenario_from_dict`
+    checks them all together (`stormcheck.flags.load_with_flags`). Raises
+    `ScenarioError` for a missing or unreadable file or text that is not TOML.
+    """
     text, source = _read(name_or_path)
-    return scenario_from_dict(_parse(text.removeprefix("\ufeff"), source), source, design)  # a BOM marks UTF-8
+    return _parse(text.removeprefix("\ufeff"), source), source  # a BOM marks UTF-8

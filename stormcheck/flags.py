@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 
-from stormcheck.model.scenario import RANGE_KEYS, Scenario, ScenarioError, concrete_config, scenario_from_dict
+from stormcheck.model.scenario import (RANGE_KEYS, Scenario, ScenarioError, concrete_config, load_scenario,
+                                       read_config, scenario_from_dict)
 
-__all__ = ["with_flags", "GRID_KEYS", "MAX_POINTS", "RANGE_POINTS", "parse_grid", "grid_from_ranges", "grid_points",
+__all__ = ["with_flags", "load_with_flags", "GRID_KEYS", "MAX_POINTS", "RANGE_POINTS", "parse_grid", "grid_from_ranges", "grid_points",
            "unswept"]
 
 # A grid point is one whole value per key; `skew` is a list (one per server).
@@ -34,19 +35,51 @@ def with_flags(scenario: Scenario, section: str, values: dict) -> Scenario:
     Raises `ScenarioError` naming the flag and the key when the scenario
     format does not allow the value.
     """
-    # A whole number given as a float (argparse's type=float makes `--max-seconds 0` 0.0) is said
-    # back as the user wrote it, and as a file would hold it.
-    given = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items() if v is not None}
+    given = _given(values)
     if not given:
         return scenario
-    config = {name: dict(table) if isinstance(table, dict) else table for name, table in scenario.config.items()}
-    config.setdefault(section, {}).update(given)
-    flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
     try:
-        rebuilt = scenario_from_dict(config, scenario.source)
+        return scenario_from_dict(_joined(scenario.config, section, given), scenario.source)
     except ScenarioError as err:
-        raise ScenarioError(f"{flags}: {err}") from None
-    return rebuilt
+        raise ScenarioError(f"{_said(given)}: {err}") from None
+
+
+def load_with_flags(name_or_path: str, section: str, values: dict) -> Scenario:
+    """`load_scenario(name_or_path)` with each given flag value as ``[section] key``, checked together.
+
+    The flags join the file's tables before any check, so a flag can settle
+    what the file alone is refused for: ``storm --clients 500`` for a file
+    whose ``hung_share`` hangs no whole client of its own 50. An error the
+    file has with the flags and without them is the file's, said as
+    `load_scenario` says it; one only the flags bring is said with the flags.
+    """
+    given = _given(values)
+    if not given:
+        return load_scenario(name_or_path)
+    config, source = read_config(name_or_path)
+    if not isinstance(config.get(section, {}), dict):
+        return load_scenario(name_or_path)  # refused for that, as the file's own error
+    try:
+        return scenario_from_dict(_joined(config, section, given), source)
+    except ScenarioError as err:
+        load_scenario(name_or_path)  # the file's own error, where it has one
+        raise ScenarioError(f"{_said(given)}: {err}") from None
+
+
+def _given(values: dict) -> dict:
+    # A whole number given as a float (argparse's type=float makes `--max-seconds 0` 0.0) is said
+    # back as the user wrote it, and as a file would hold it.
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items() if v is not None}
+
+
+def _joined(config: dict, section: str, given: dict) -> dict:
+    joined = {name: dict(table) if isinstance(table, dict) else table for name, table in config.items()}
+    joined.setdefault(section, {}).update(given)
+    return joined
+
+
+def _said(given: dict) -> str:
+    return ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
 
 
 def parse_grid(specs: list[str]) -> dict[str, list[int]]:

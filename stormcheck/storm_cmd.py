@@ -34,13 +34,12 @@ from stormcheck.checkers.goodput import (LOADS, MEASURE, STARTS, capacity_per_s,
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.scenario import load_scenario
 from stormcheck.model.storm import MODES, storm_params
 from stormcheck.properties.core import Inconclusive, NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
 
 from . import jobs
-from .flags import with_flags
+from .flags import load_with_flags
 from .output import check_out, summary, write_findings, write_text
 
 __all__ = ["add_parser", "run", "MAX_SAMPLED", "CERTIFY_UP_TO"]
@@ -118,7 +117,7 @@ def _designs(scenario, choice: str | None) -> list[str]:
 
 def run(args) -> int:
     """Run the command; exit 0 when every configured run recovers and no lasso exists, else 1."""
-    scenario = with_flags(load_scenario(args.scenario), "storm", {"clients": args.clients, "horizon": args.horizon})
+    scenario = load_with_flags(args.scenario, "storm", {"clients": args.clients, "horizon": args.horizon})
     storm = storm_params(scenario)
     if args.mode == "sampled" and storm.clients > MAX_SAMPLED:
         raise StormError(f"--mode sampled with {storm.clients:,} clients ([storm] clients or --clients): at most "
