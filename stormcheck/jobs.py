@@ -166,15 +166,35 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 def _refused(address: str, host: str, port: int) -> None:
-    """Raise `JobsError` at once when nothing listens at `host`:`port`; Dask would retry until its timeout.
+    """Raise `JobsError` at once when no Dask scheduler listens at `host`:`port`.
 
-    Anything else (a slow or filtered network) is left to Dask's own connection and its timeout.
+    Nothing listening: Dask would retry until its timeout. Something that
+    accepts the connection but never speaks Dask (another service on that
+    port): Dask's client would wait for its answer past any timeout. A Dask
+    scheduler writes its handshake as soon as it accepts a plain TCP
+    connection (`distributed.comm.core.Listener.on_connection`), so for
+    ``tcp://`` the first byte is awaited here, within `CONNECT_SECONDS`;
+    over TLS the server speaks second, and that is left to Dask. Anything
+    else (a slow or filtered network) is left to Dask's own connection and
+    its timeout.
     """
     import socket
 
+    scheme, sep, _ = address.partition("://")
+    plain = not sep or scheme == "tcp"
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_SECONDS):
-            return
+        with socket.create_connection((host, port), timeout=CONNECT_SECONDS) as conn:
+            if not plain:
+                return
+            try:
+                first = conn.recv(1)
+            except socket.timeout:
+                why = (f"something accepts connections there but sent no Dask handshake within {CONNECT_SECONDS} s: "
+                       "not a Dask scheduler's port")
+            else:
+                if first:
+                    return
+                why = "something accepts connections there but closed it without a Dask handshake"
     except ConnectionRefusedError:
         why = "connection refused: nothing listens there"
     except socket.gaierror as err:

@@ -306,6 +306,42 @@ def test_a_bad_scheduler_fails_fast_and_leaves_no_traceback(tmp_path, address, m
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_port_that_accepts_but_never_speaks_dask_is_refused_within_the_connect_time(monkeypatch):
+    # Another service on the port: it accepts the connection and says nothing (or hangs up). Dask's
+    # client would wait for its answer past any timeout; the first byte of Dask's handshake is awaited
+    # instead. The control is a real scheduler, which writes its handshake at once.
+    import socket
+    import threading
+
+    monkeypatch.setattr(jobs, "CONNECT_SECONDS", 1)
+    for hang_up in (False, True):
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            accepted = []
+
+            def accept():
+                conn, _ = listener.accept()
+                accepted.append(conn)
+                if hang_up:
+                    conn.close()
+
+            threading.Thread(target=accept, daemon=True).start()
+            address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+            t0 = time.monotonic()
+            with pytest.raises(jobs.JobsError) as err:
+                jobs._refused(address, "127.0.0.1", listener.getsockname()[1])
+            assert time.monotonic() - t0 < 5
+            said = "closed it without a Dask handshake" if hang_up else "sent no Dask handshake within 1 s"
+            assert str(err.value).startswith(f"--scheduler {address}: something accepts connections there but")
+            assert said in str(err.value)
+            for conn in accepted:
+                conn.close()
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        host, port = cluster.scheduler_address.removeprefix("tcp://").rsplit(":", 1)
+        jobs._refused(cluster.scheduler_address, host, int(port))  # a real scheduler: no error
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_stops_the_pool_and_leaves_nothing_half_written(tmp_path, signum):
     psutil = pytest.importorskip("psutil")
