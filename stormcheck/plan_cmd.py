@@ -9,7 +9,9 @@ clients, unbounded time) or gets a certified counterexample at values the
 solver picked (`stormcheck.checkers.plan_z3`). Exit codes: 0 a safe order
 was found (printed, with the ``[[rollout.phases]]`` tables to paste into the
 scenario), 1 every candidate reaps a valid client, 2 bad input, 3 no
-candidate holds but some search did not finish. When the exhaustive plan
+candidate holds but some search did not finish, or (the exhaustive plan of a
+scenario with ``[ranges]``, which it searches at the point values only, as
+``check`` does) holds only there. When the exhaustive plan
 finds no safe order it checks configuration B alone, and says whether B
 itself is unsafe (with its counterexample), in the text and in ``--json``
 (``b_alone``) alike.
@@ -26,6 +28,8 @@ from stormcheck.model.rollout import Phase
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, load_scenario, scenario_from_dict,
                                        shipped_names)
 from stormcheck.properties.core import Verdict
+
+from .output import points_only_words, ranges_fields
 
 __all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone", "b_alone_diagnosis"]
 
@@ -95,6 +99,7 @@ def _summary(result: PlanResult, diagnosis: dict | None = None) -> dict:
             for c in result.candidates
         ],
         "proposal": proposal.label() if proposal else None,
+        **ranges_fields(result.ranges),
         **({"b_alone": diagnosis} if diagnosis is not None else {}),
     }
 
@@ -114,13 +119,16 @@ def b_alone_diagnosis(scenario: Scenario) -> dict:
     The same words for the text and the JSON output: ``says`` is the sentence
     the text prints, ``counterexample`` (B unsafe alone) its steps and timeline.
     """
+    from stormcheck.checkers import points_only
     from stormcheck.checkers.bfs import check_bfs
     from stormcheck.properties.protocol import no_valid_reap
     from stormcheck.traces.timeline import render_timeline
 
     fleet = b_alone(scenario)
     p = fleet.params
-    prop = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds).get(no_valid_reap.name)
+    result = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds)
+    # B is searched at the point values, as the orders are: safe there is not safe at every value of [ranges].
+    prop = (points_only(result, fleet.ranges) if fleet.ranges else result).get(no_valid_reap.name)
     b = f"configuration B (timeout {p.t0}, interval {p.i0}{'' if p.unit == 's' else ' ' + p.unit})"
     copy_of = scenario.source.removeprefix('preset:')
     how = (f"to check it: copy {copy_of} with [protocol] timeout = {p.t0}, interval = {p.i0} and no [rollout], "
@@ -177,10 +185,12 @@ def _print(result: PlanResult, source: str, engine: str, scenario: Scenario, dia
     elif engine == "symbolic":
         print("\nno candidate order was proved safe, and some could not be shown unsafe either (their "
               "counterexamples to induction are above): raise --steps, or check them with --engine exhaustive")
-    else:
+    elif not all(c.finished for c in result.candidates):
         print("\nno candidate order was shown safe, and some searches did not finish: raise [search] "
               "max_states / max_seconds, or set a max_depth")
-    print(f"verdict: {result.verdict}")
+    # Else every search finished, at the point values only: the verdict line says so.
+    print(f"verdict: {result.verdict}" + (f" ({points_only_words(engine, result.ranges['ranges'])})"
+                                          if result.ranges else ""))
 
 
 def run(args) -> int:
@@ -215,7 +225,8 @@ def run(args) -> int:
             print(f"stormcheck: {err}", file=sys.stderr)
             return 3
     else:
-        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
+        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress,
+                      ranges=scenario.ranges)
     # Why no order is safe, asked of the exhaustive plan only: it checks B alone at the same point.
     no_order = result.verdict == Verdict.VIOLATED and args.engine == "exhaustive"
     diagnosis = b_alone_diagnosis(scenario) if no_order else None
