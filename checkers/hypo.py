@@ -229,7 +229,10 @@ def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyR
         if found is None:
             basis = f"no witness found in {_budget(search.examples, steps, search.cut_short)}"
             return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)
-        basis = f"witness of {count(len(found.run), 'step')} found in {_budget(search.examples, steps)}"
+        # The example the witness shown turned up in (counted over the whole run, as they were made), not
+        # every example the run made: the searches go on after it.
+        basis = (f"witness of {count(len(found.run), 'step')} found in example {found.example} "
+                 f"of <= {count(steps, 'step')}")
         return _with_run(prop, Verdict.HOLDS, basis, found, search)
     o = outcome[prop.name]
     found = o["found"]

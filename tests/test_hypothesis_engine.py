@@ -256,6 +256,19 @@ def test_sometimes_properties_hold_with_a_witness_or_stay_inconclusive():
     assert result.get("dead_session_reaped").basis.startswith("no witness found in ")
 
 
+def test_a_witness_basis_counts_the_examples_up_to_the_finding_not_the_whole_run():
+    # The whole run goes on after the witness (the no_valid_reap search, its shrinking): the basis names the
+    # example the witness shown was found in, the same for the same seed.
+    props = (NVR, by_name("rehandshake_reachable"))
+    sc = load_scenario("gitter-2015")
+    result = check_hypothesis(sc, props, seed=1, examples=20, steps=STEPS)
+    basis = result.get("rehandshake_reachable").basis
+    found = re.fullmatch(rf"witness of \d+ steps? found in example (\d+) of <= {STEPS} steps", basis)
+    assert found, basis
+    assert 1 <= int(found[1]) < result.stats["examples"], (basis, result.stats["examples"])
+    assert check_hypothesis(sc, props, seed=1, examples=20, steps=STEPS).get("rehandshake_reachable").basis == basis
+
+
 # ------------------------------------------------------------------ differential
 
 
