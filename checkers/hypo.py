@@ -76,7 +76,7 @@ from stormcheck.properties.protocol import PROPERTIES, reap_margin  # noqa: F401
 from .hypo_machine import ADVERSARY, FleetMachine, fleet_machine, machine_settings  # noqa: F401 (re-exported)
 from .hypo_search import Found, PropertyViolation, _drawn_text, _Search
 from .repro import reproduction
-from .result import CheckResult, PropertyResult
+from .result import CheckResult, PropertyResult, examples_of
 
 __all__ = [
     "check_hypothesis",
@@ -175,12 +175,13 @@ def check_hypothesis(
             "first": search.first,
         }
     seconds = time.perf_counter() - search.started
-    results = tuple(_verdict(p, outcome, search, steps, seed) for p in properties)
+    # Runs replayed while shrinking a counterexample, after the one that found it.
+    shrinking = sum(o["examples"] - o["first"][1] for o in outcome.values() if o["first"])
+    results = tuple(_verdict(p, outcome, search, steps, seed, shrinking) for p in properties)
     stats = {
         "examples": search.examples,
         "cut_short": search.cut_short,
-        # Runs replayed while shrinking a counterexample, after the one that found it.
-        "shrinking": sum(o["examples"] - o["first"][1] for o in outcome.values() if o["first"]),
+        "shrinking": shrinking,
         "steps": search.steps,
         "seconds": round(seconds, 3),
         "examples_per_second": round(search.examples / seconds, 1) if seconds else None,
@@ -218,23 +219,23 @@ def beyond_budget(run: int, budget: int) -> int:
     return max(0, run - budget)
 
 
-def _budget(n: int, steps: int, cut_short: int = 0) -> str:
-    cut = f" ({cut_short:,} of them beyond the budget of whole runs)" if cut_short else ""
-    return f"{count(n, 'example')} of <= {count(steps, 'step')}{cut}"
-
-
-def _verdict(prop, outcome, search: _Search, steps: int, seed: int) -> PropertyResult:
+def _verdict(prop, outcome, search: _Search, steps: int, seed: int, shrinking: int) -> PropertyResult:
     if prop.modality == SOMETIMES:
         found = search.witnesses.get(prop.name)
         if found is None:
-            basis = f"no witness found in {_budget(search.examples, steps, search.cut_short)}"
+            # Witnesses are looked for in every example of the run, shrinking ones too.
+            said = examples_of(search.examples, steps, cut_short=search.cut_short, shrinking=shrinking)
+            basis = f"no witness found in {said}"
             return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)
-        basis = f"witness of {count(len(found.run), 'step')} found in {_budget(search.examples, steps)}"
+        # The example the witness shown turned up in (counted over the whole run, as they were made), not
+        # every example the run made: the searches go on after it.
+        basis = (f"witness of {count(len(found.run), 'step')} found in example {found.example} "
+                 f"of <= {count(steps, 'step')}")
         return _with_run(prop, Verdict.HOLDS, basis, found, search)
     o = outcome[prop.name]
     found = o["found"]
     if not isinstance(found, PropertyViolation):
-        basis = f"no counterexample found in {_budget(o['examples'], steps, o['cut_short'])}"
+        basis = f"no counterexample found in {examples_of(o['examples'], steps, cut_short=o['cut_short'])}"
         if isinstance(found, str):
             basis += f" ({found})"
         return PropertyResult(prop.name, prop.modality, Verdict.INCONCLUSIVE, basis)

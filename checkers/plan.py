@@ -28,6 +28,7 @@ from stormcheck.model.rollout import Phase, Rollout, describe_phases
 from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import no_valid_reap
 
+from . import points_only
 from .bfs import check_bfs
 from .result import PropertyResult
 
@@ -45,6 +46,7 @@ class Candidate:
     unit: str = "s"  # of the phases' paces and spreads (`Params.unit`)
     drawn: dict = field(default_factory=dict, hash=False)  # the solver's parameter values of a counterexample
     seconds: float = 0.0  # what deciding it took (the symbolic plan; `checkers.plan_z3`)
+    finished: bool = True  # its search finished (the exhaustive plan: not stopped by the budget)
 
     @property
     def verdict(self) -> Verdict:
@@ -61,6 +63,9 @@ class PlanResult:
     scenario: str
     parts: tuple[str, ...]
     candidates: tuple[Candidate, ...]
+    # A scenario with [ranges] the plan did not search (it checked the point values): the stats
+    # `checkers.points_only` gives (ranges, ranges_searched, ranges_searched_by); empty otherwise.
+    ranges: dict = field(default_factory=dict)
 
     @property
     def proposal(self) -> Candidate | None:
@@ -151,6 +156,7 @@ def plan(
     scenario: str = "",
     budget=None,
     progress: Callable[[str, PropertyResult], None] | None = None,
+    ranges: dict | None = None,
 ) -> PlanResult:
     """Check the written order and every candidate order; propose the first that holds.
 
@@ -162,17 +168,26 @@ def plan(
         The search budget of each candidate (the scenario's).
     progress : callable, optional
         Called with each candidate's label and result as it is decided.
+    ranges : dict, optional
+        The scenario's ``[ranges]``, which this search does not cover: each
+        candidate is then judged at the point values only, as `check` judges
+        them (`checkers.points_only`): an order that holds there is
+        inconclusive, never proposed as safe for every value.
     """
     if params.rollout is None:
         raise ValueError(f"scenario {scenario!r} has no [rollout]: there is nothing to plan")
-    checked = []
+    checked, stats = [], {}
     for phases in orders_to_check(params):
         fleet = replace(params, rollout=replace(params.rollout, phases=phases))
         kwargs = {"budget": budget} if budget is not None else {}
         result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, **kwargs)
+        finished = result.get(no_valid_reap.name).verdict != Verdict.INCONCLUSIVE
+        if ranges:
+            result = points_only(result, ranges)
+            stats = {k: result.stats[k] for k in ("ranges", "ranges_searched", "ranges_searched_by")}
         prop = result.get(no_valid_reap.name)
         checked.append(Candidate(phases, prop, result.stats["states"], written=phases is params.rollout.phases,
-                                 unit=params.unit))
+                                 unit=params.unit, finished=finished))
         if progress is not None:
             progress(describe_phases(phases, params.unit), prop)
-    return PlanResult(scenario, moving_parts(params), tuple(checked))
+    return PlanResult(scenario, moving_parts(params), tuple(checked), ranges=stats)

@@ -8,7 +8,7 @@ from stormcheck import count
 from stormcheck.properties.core import Verdict
 from stormcheck.traces.run import Run
 
-__all__ = ["PropertyResult", "CheckResult", "EXIT_CODES", "examples_searched"]
+__all__ = ["PropertyResult", "CheckResult", "EXIT_CODES", "examples_of", "examples_searched"]
 
 # Exit codes of `stormcheck check`: 0 everything holds, 1 a property is
 # violated, 3 inconclusive (2 is reserved for bad input).
@@ -84,15 +84,22 @@ class CheckResult:
         raise KeyError(name)
 
 
-def examples_searched(stats: dict) -> str:
-    """A randomised run's examples in words: ``check``'s summary line and the report's cell say it alike.
+def examples_of(examples: int, steps: int, *, cut_short: int = 0, shrinking: int = 0) -> str:
+    """``N examples of <= S steps``, with the examples past the budget said apart: the one wording.
 
-    More examples than the budget asked for are said apart: runs Hypothesis
+    A Hypothesis basis ("no counterexample found in ...") and a run's
+    summary (`examples_searched`: ``check``'s line, the report's cell, the
+    sweep's column) both say it here. The extra examples are runs Hypothesis
     stopped part way and made again (`checkers.hypo.beyond_budget`), and runs
     replayed while shrinking a counterexample.
     """
-    extra = [f"{stats[key]:,} {what}" for key, what in (("cut_short", "beyond the budget of whole runs"),
-                                                        ("shrinking", "shrinking a counterexample"))
-             if stats.get(key)]
+    extra = [f"{n:,} {what}" for n, what in ((cut_short, "beyond the budget of whole runs"),
+                                             (shrinking, "shrinking a counterexample")) if n]
     extra_text = f" ({'; '.join(extra)})" if extra else ""
-    return f"{count(stats.get('examples', 0), 'example')} of <= {count(stats.get('max_steps', 0), 'step')}{extra_text}"
+    return f"{count(examples, 'example')} of <= {count(steps, 'step')}{extra_text}"
+
+
+def examples_searched(stats: dict) -> str:
+    """A randomised run's examples in words (`examples_of`), from its result's stats."""
+    return examples_of(stats.get("examples", 0), stats.get("max_steps", 0), cut_short=stats.get("cut_short", 0),
+                       shrinking=stats.get("shrinking", 0))

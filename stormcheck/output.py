@@ -23,7 +23,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import signals
 
-__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "verdict_words", "WRITTEN"]
+__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "verdict_words", "points_only_words", "ranges_fields", "WRITTEN"]
 
 # Every file `atomic_path` completed in this process, in order: what an
 # interrupted command can say it kept.
@@ -218,7 +218,7 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
         "verdict": str(result.verdict),
         # The step bound a "holds" rests on (null: none), beside the verdict it qualifies.
         "within_steps": result.within,
-        **_ranges(result),
+        **ranges_fields(result.stats),
         "properties": {
             p.name: {
                 "modality": p.modality,
@@ -235,14 +235,18 @@ def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> 
     }
 
 
-def _ranges(result: CheckResult) -> dict:
-    """For a scenario with [ranges]: them, whether this engine searched them, and what it searched instead."""
-    if "ranges_searched" not in result.stats:
+def ranges_fields(stats: dict) -> dict:
+    """For a scenario with [ranges]: them, whether the engine searched them, and what it searched instead.
+
+    `stats` are a result's (`checkers.points_only` sets these keys); ``check --json`` and ``plan --json``
+    give them alike.
+    """
+    if "ranges_searched" not in stats:
         return {}
-    searched = result.stats["ranges_searched"]
-    return {"ranges": result.stats.get("ranges", {}), "ranges_searched": searched,
+    searched = stats["ranges_searched"]
+    return {"ranges": stats.get("ranges", {}), "ranges_searched": searched,
             "searched": "ranges" if searched else "point values only",
-            **({} if searched else {"ranges_searched_by": result.stats.get("ranges_searched_by", {})})}
+            **({} if searched else {"ranges_searched_by": stats.get("ranges_searched_by", {})})}
 
 
 def verdict_words(result: CheckResult) -> str:
@@ -251,10 +255,14 @@ def verdict_words(result: CheckResult) -> str:
     if result.within is not None:
         return f"{said} within {count(result.within, 'step')}"
     if result.stats.get("ranges_searched") is False:
-        spans = ", ".join(f"{key} [{lo}, {hi}]" for key, (lo, hi) in result.stats.get("ranges", {}).items())
-        return (f"{said} (at the point values only; [ranges] {spans} not searched by --engine {result.engine}: "
-                f"{RANGES_ELSEWHERE})")
+        return f"{said} ({points_only_words(result.engine, result.stats.get('ranges', {}))})"
     return said
+
+
+def points_only_words(engine: str, ranges: dict) -> str:
+    """That `engine` judged a ranged scenario at its point values only: ``check``'s and ``plan``'s verdict lines."""
+    spans = ", ".join(f"{key} [{lo}, {hi}]" for key, (lo, hi) in ranges.items())
+    return f"at the point values only; [ranges] {spans} not searched by --engine {engine}: {RANGES_ELSEWHERE}"
 
 
 def finding_lost(params, prop: Property, run: Run) -> str | None:

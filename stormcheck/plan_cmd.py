@@ -9,9 +9,11 @@ clients, unbounded time) or gets a certified counterexample at values the
 solver picked (`stormcheck.checkers.plan_z3`). Exit codes: 0 a safe order
 was found (printed, with the ``[[rollout.phases]]`` tables to paste into the
 scenario), 1 every candidate reaps a valid client, 2 bad input, 3 no
-candidate holds but some search did not finish. When the exhaustive plan
-finds no safe order it checks configuration B alone, and says whether B
-itself is unsafe (with its counterexample), in the text and in ``--json``
+candidate holds but some search did not finish, or (the exhaustive plan of a
+scenario with ``[ranges]``, which it searches at the point values only, as
+``check`` does) holds only there. When no order is safe the plan judges
+configuration B alone with the same engine, and says whether B itself is
+unsafe (with its counterexample), in the text and in ``--json``
 (``b_alone``) alike.
 """
 
@@ -26,6 +28,8 @@ from stormcheck.model.rollout import Phase
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, load_scenario, scenario_from_dict,
                                        shipped_names)
 from stormcheck.properties.core import Verdict
+
+from .output import points_only_words, ranges_fields
 
 __all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone", "b_alone_diagnosis"]
 
@@ -95,6 +99,7 @@ def _summary(result: PlanResult, diagnosis: dict | None = None) -> dict:
             for c in result.candidates
         ],
         "proposal": proposal.label() if proposal else None,
+        **ranges_fields(result.ranges),
         **({"b_alone": diagnosis} if diagnosis is not None else {}),
     }
 
@@ -104,23 +109,50 @@ def b_alone(scenario: Scenario) -> Scenario:
     config = copy.deepcopy(scenario.config)
     rollout = config.pop("rollout")
     config["protocol"].update(timeout=rollout["timeout"], interval=rollout["interval"])
+    # A ranged timeout or interval is configuration A's: B's are the rollout's own values.
+    ranges = config.pop("ranges", {})
+    kept = {key: span for key, span in ranges.items() if key not in ("timeout", "interval")}
+    if kept:
+        config["ranges"] = kept
     config["scenario"]["name"] = f"{scenario.name}-B"
     return scenario_from_dict(config, source=f"{scenario.source}, configuration B alone")
 
 
-def b_alone_diagnosis(scenario: Scenario) -> dict:
+def b_alone_diagnosis(scenario: Scenario, engine: str = "exhaustive", *, steps: int = 24, seed: int = 0) -> dict:
     """Why no order is safe: configuration B itself is unsafe (its counterexample), or only the ways to it.
 
-    The same words for the text and the JSON output: ``says`` is the sentence
-    the text prints, ``counterexample`` (B unsafe alone) its steps and timeline.
+    B alone is judged by the plan's `engine`: searched at the point values
+    (exhaustive), or proved over the ``[ranges]`` it keeps, else a certified
+    counterexample of at most `steps` steps at values the solver picked
+    (symbolic, `checkers.plan_z3.decide_order`, as each order is). The same
+    words for the text and the JSON output: ``says`` is the sentence the text
+    prints, ``counterexample`` (B unsafe alone) its steps and timeline.
     """
-    from stormcheck.checkers.bfs import check_bfs
     from stormcheck.properties.protocol import no_valid_reap
     from stormcheck.traces.timeline import render_timeline
 
     fleet = b_alone(scenario)
-    p = fleet.params
-    prop = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds).get(no_valid_reap.name)
+    p = run_params = fleet.params
+    if engine == "symbolic":
+        from stormcheck.checkers.plan_z3 import decide_order  # imports z3: only when asked
+        from stormcheck.model.scenario import concrete_config
+        from stormcheck.properties.core import NotEncoded
+
+        try:
+            prop, values, _ = decide_order(fleet, max_steps=steps, seed=seed)
+        except NotEncoded as err:
+            return {"configuration": {"timeout": p.t0, "interval": p.i0, "unit": p.unit}, "property": no_valid_reap.name, "verdict": str(Verdict.INCONCLUSIVE), "basis": str(err),
+                    "says": f"whether configuration B alone is safe is not available under --engine symbolic "
+                            f"({err}): 'stormcheck plan' without --engine judges it at the point values"}
+        if values:  # the counterexample's run is a run of the fleet at the values the solver picked
+            run_params = scenario_from_dict(concrete_config(fleet.config, values), fleet.source).params
+    else:
+        from stormcheck.checkers import points_only
+        from stormcheck.checkers.bfs import check_bfs
+
+        result = check_bfs(p, (no_valid_reap,), scenario=fleet.name, budget=fleet.bounds)
+        # B is searched at the point values, as the orders are: safe there is not safe at every value of [ranges].
+        prop = (points_only(result, fleet.ranges) if fleet.ranges else result).get(no_valid_reap.name)
     b = f"configuration B (timeout {p.t0}, interval {p.i0}{'' if p.unit == 's' else ' ' + p.unit})"
     copy_of = scenario.source.removeprefix('preset:')
     how = (f"to check it: copy {copy_of} with [protocol] timeout = {p.t0}, interval = {p.i0} and no [rollout], "
@@ -131,7 +163,7 @@ def b_alone_diagnosis(scenario: Scenario) -> dict:
         out["says"] = (f"{b} is unsafe by itself, with no rollout at all: {no_valid_reap.name} is violated with every "
                        f"server and client on B from the start ({prop.basis}); no order can be safe")
         out["counterexample"] = {"steps": len(prop.run),
-                                 "timeline": render_timeline(prop.run, p, title=f"{fleet.name}: {b} alone",
+                                 "timeline": render_timeline(prop.run, run_params, title=f"{fleet.name}: {b} alone",
                                                              focus=prop)}
         out["to_check"] = how
     elif prop.verdict == Verdict.HOLDS:
@@ -165,22 +197,25 @@ def _print(result: PlanResult, source: str, engine: str, scenario: Scenario, dia
         print(f"\nproposed order{note}: {proposal.label()}\n")
         print("\n\n".join(_phase_toml(p) for p in proposal.phases))
         print()
-    elif result.verdict == Verdict.VIOLATED and engine == "symbolic" and scenario.ranges:
-        print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
-              "parameter values shown beside it")
-    elif result.verdict == Verdict.VIOLATED and engine == "symbolic":
-        print("\nno order is safe at the scenario's point values (it has no [ranges]): each reaps a valid client "
-              "in the certified counterexample shown beside it")
     elif result.verdict == Verdict.VIOLATED:
-        print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout")
+        if engine == "symbolic" and scenario.ranges:
+            print("\nno order is safe for every value in the scenario's ranges: each reaps a valid client at the "
+                  "parameter values shown beside it")
+        elif engine == "symbolic":
+            print("\nno order is safe at the scenario's point values (it has no [ranges]): each reaps a valid "
+                  "client in the certified counterexample shown beside it")
+        else:
+            print("\nno safe order: every candidate order reaps a valid client at some moment of the rollout")
         _print_b_alone(diagnosis)
     elif engine == "symbolic":
         print("\nno candidate order was proved safe, and some could not be shown unsafe either (their "
               "counterexamples to induction are above): raise --steps, or check them with --engine exhaustive")
-    else:
+    elif not all(c.finished for c in result.candidates):
         print("\nno candidate order was shown safe, and some searches did not finish: raise [search] "
               "max_states / max_seconds, or set a max_depth")
-    print(f"verdict: {result.verdict}")
+    # Else every search finished, at the point values only: the verdict line says so.
+    print(f"verdict: {result.verdict}" + (f" ({points_only_words(engine, result.ranges['ranges'])})"
+                                          if result.ranges else ""))
 
 
 def run(args) -> int:
@@ -215,10 +250,12 @@ def run(args) -> int:
             print(f"stormcheck: {err}", file=sys.stderr)
             return 3
     else:
-        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
-    # Why no order is safe, asked of the exhaustive plan only: it checks B alone at the same point.
-    no_order = result.verdict == Verdict.VIOLATED and args.engine == "exhaustive"
-    diagnosis = b_alone_diagnosis(scenario) if no_order else None
+        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress,
+                      ranges=scenario.ranges)
+    # Why no order is safe: B alone, judged by the same engine as the orders.
+    no_order = result.verdict == Verdict.VIOLATED
+    diagnosis = (b_alone_diagnosis(scenario, args.engine, steps=args.steps or 24, seed=args.seed or 0)
+                 if no_order else None)
     if args.json:
         print(json.dumps(_summary(result, diagnosis), indent=2))
     else:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from stormcheck.checkers import CheckResult, PropertyResult, run_engine
+from stormcheck.checkers import SEEDED_ENGINES, CheckResult, PropertyResult, run_engine, unused_seed
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import ScenarioError, load_scenario, preset_names
 from stormcheck.properties import protocol
@@ -309,7 +309,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"an engine to run (repeatable; default: all three, {', '.join(ENGINE_ORDER)})")
     r.add_argument("--property", action="append", dest="properties", metavar="NAME",
                    help="report only this property (repeatable); default: all, liveness where no depth bound")
-    r.add_argument("--seed", type=int, default=0, help="seed of the randomised and solver engines (default 0)")
+    r.add_argument("--seed", type=int, help="seed of the randomised and solver engines (default 0; refused when "
+                   "no engine asked for uses one)")
     r.add_argument("--max-seconds", type=float, default=Budget.max_seconds,
                    help=f"exhaustive: time budget per design (default {Budget.max_seconds:g})")
     r.add_argument("--examples", type=int, default=Budget.examples,
@@ -342,7 +343,13 @@ def _budget(args) -> Budget:
             raise ReportError(f"--{key.replace('_', '-')} {value}: must be a whole number >= 1")
     if not (args.max_seconds > 0 and args.max_seconds != float("inf")):
         raise ReportError(f"--max-seconds {args.max_seconds}: must be > 0 and finite")
-    return Budget(args.max_seconds, args.examples, args.hypothesis_steps, args.symbolic_steps, args.seed)
+    return Budget(args.max_seconds, args.examples, args.hypothesis_steps, args.symbolic_steps,
+                  0 if args.seed is None else args.seed)
+
+
+def _engines(args) -> tuple[str, ...]:
+    """The engines the report runs, in `ENGINE_ORDER`: those given with --engine, else all."""
+    return tuple(e for e in ENGINE_ORDER if e in (args.engines or ENGINE_ORDER))
 
 
 def _command(args) -> list[str]:
@@ -355,7 +362,9 @@ def _command(args) -> list[str]:
     words += [w for d in args.designs or () for w in ("--design", d)]
     words += [w for e in args.engines or () for w in ("--engine", e)]
     words += [w for p in args.properties or () for w in ("--property", p)]
-    words += ["--seed", str(args.seed), "--max-seconds", f"{args.max_seconds:g}", "--examples", str(args.examples),
+    if any(e in SEEDED_ENGINES for e in _engines(args)):  # else the seed is refused, as it would steer nothing
+        words += ["--seed", str(0 if args.seed is None else args.seed)]
+    words += ["--max-seconds", f"{args.max_seconds:g}", "--examples", str(args.examples),
               "--hypothesis-steps", str(args.hypothesis_steps)]
     if args.symbolic_steps is not None:
         words += ["--symbolic-steps", str(args.symbolic_steps)]
@@ -379,6 +388,11 @@ def _run(args) -> int:
     for d in args.designs or ():
         if d != "all" and d not in DESIGNS:
             raise ReportError(f"--design {d!r}: unknown design; choose one of {', '.join(DESIGNS)} or all")
+    engines = _engines(args)
+    # A seed no engine of the report uses (breadth-first search draws nothing) is refused, as `check` refuses it.
+    refused = [unused_seed(e, args.seed) for e in engines]
+    if all(refused):
+        raise ReportError(refused[0])
     budget = _budget(args)
     for name in args.properties or ():
         try:
@@ -392,7 +406,6 @@ def _run(args) -> int:
     designs = {s.name: _designs_for(s, args.designs) for s in scenarios}
     _check_out(Path(args.out))
     check_out(args.out)  # made and written to now: an unwritable folder must not cost the whole run
-    engines = tuple(e for e in ENGINE_ORDER if e in (args.engines or ENGINE_ORDER))
     progress = Progress(not args.quiet)
     t0 = time.perf_counter()
     ctx = build_report(scenarios, designs, args.out, engines=engines, budget=budget, progress=progress,

@@ -682,6 +682,7 @@ def test_symbolic_engine_refuses_the_exhaustive_budget(capsys):
     (["check"], "exhaustive"),
     (["sweep", "gitter-2015", "--grid", "clients=1:1"], "exhaustive"),
     (["sweep", "gitter-2015", "--grid", "clients=1:1", "--engine", "compositional"], "compositional"),
+    (["report", "gitter-2015", "--engine", "exhaustive"], "exhaustive"),
 ])
 def test_a_seed_the_engine_would_not_use_is_refused(capsys, tmp_path, argv, engine):
     # Breadth-first search draws nothing: a seed would change nothing, so it is refused, before any work.

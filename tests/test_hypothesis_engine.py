@@ -33,6 +33,7 @@ from stormcheck.checkers.hypo import (
     machine_settings,
     reap_margin,
 )
+from stormcheck.checkers.result import examples_searched
 from stormcheck.cli import main
 from stormcheck.model import fleet
 from stormcheck.model.params import DESIGNS, Bounds
@@ -211,7 +212,7 @@ def test_nothing_is_found_where_the_manifest_says_holds(check):
     assert prop.verdict == Verdict.INCONCLUSIVE and prop.run is None
     n, cut = searched(result)["examples"], searched(result)["cut_short"]
     assert n - cut == 25  # whole examples: the budget, exactly
-    said = f" ({cut:,} of them beyond the budget of whole runs)" if cut else ""
+    said = f" ({cut:,} beyond the budget of whole runs)" if cut else ""
     assert prop.basis == f"no counterexample found in {n:,} examples of <= {STEPS} steps{said}"
 
 
@@ -225,9 +226,10 @@ def test_examples_past_the_budget_are_counted_and_said_so(capsys, tmp_path):
     doc = json.loads(capsys.readouterr().out)
     st = doc["stats"]
     assert st["cut_short"] > 0 and st["examples"] - st["cut_short"] == 300 and st["shrinking"] == 0
-    assert doc["properties"]["no_valid_reap"]["basis"] == (
-        f"no counterexample found in {st['examples']:,} examples of <= 30 steps "
-        f"({st['cut_short']:,} of them beyond the budget of whole runs)")
+    said = f"{st['examples']:,} examples of <= 30 steps ({st['cut_short']:,} beyond the budget of whole runs)"
+    assert doc["properties"]["no_valid_reap"]["basis"] == f"no counterexample found in {said}"
+    # One search: its basis and the run's summary line say its examples in the same words.
+    assert examples_searched(st) == said
 
 
 def test_runs_spent_shrinking_are_counted_apart(capsys, tmp_path):
@@ -253,7 +255,20 @@ def test_sometimes_properties_hold_with_a_witness_or_stay_inconclusive():
     config["faults"]["client_crash"] = 0
     result = check_hypothesis(scenario_from_dict(config, "x"), props[:1], seed=1, examples=10, steps=10)
     assert result.get("dead_session_reaped").verdict == Verdict.INCONCLUSIVE
-    assert result.get("dead_session_reaped").basis.startswith("no witness found in ")
+    assert result.get("dead_session_reaped").basis == f"no witness found in {examples_searched(result.stats)}"
+
+
+def test_a_witness_basis_counts_the_examples_up_to_the_finding_not_the_whole_run():
+    # The whole run goes on after the witness (the no_valid_reap search, its shrinking): the basis names the
+    # example the witness shown was found in, the same for the same seed.
+    props = (NVR, by_name("rehandshake_reachable"))
+    sc = load_scenario("gitter-2015")
+    result = check_hypothesis(sc, props, seed=1, examples=20, steps=STEPS)
+    basis = result.get("rehandshake_reachable").basis
+    found = re.fullmatch(rf"witness of \d+ steps? found in example (\d+) of <= {STEPS} steps", basis)
+    assert found, basis
+    assert 1 <= int(found[1]) < result.stats["examples"], (basis, result.stats["examples"])
+    assert check_hypothesis(sc, props, seed=1, examples=20, steps=STEPS).get("rehandshake_reachable").basis == basis
 
 
 # ------------------------------------------------------------------ differential

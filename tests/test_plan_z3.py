@@ -100,7 +100,8 @@ def test_plan_engine_symbolic_on_the_command_line(tmp_path, capsys):
 
 def test_a_symbolic_plan_of_a_file_without_ranges_does_not_speak_of_ranges(tmp_path, capsys):
     """B's timeout 60 s under Phoenix's 90 s interval: every order reaps, at the file's own values (no [ranges]:
-    the solver picked none)."""
+    the solver picked none). B is unsafe by itself: the symbolic plan says so, with B's own certified
+    counterexample, as the exhaustive plan does (text and --json alike)."""
     path = tmp_path / "unsafe.toml"
     text = (ROOT / "model" / "scenarios" / "rollouts" / "phoenix-heartbeat-90.toml").read_text()
     assert "[ranges]" not in text
@@ -108,8 +109,16 @@ def test_a_symbolic_plan_of_a_file_without_ranges_does_not_speak_of_ranges(tmp_p
     assert main(["plan", str(path), "--engine", "symbolic", "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "in the ranges" not in out and "scenario's ranges" not in out, out
-    assert out.count("certified counterexample of") == 2 and "at the scenario's point values (it has no [ranges]" in out
+    # One counterexample per order, and B's own (in its sentence and its timeline's heading).
+    assert out.count("certified counterexample of") == 4 and "at the scenario's point values (it has no [ranges]" in out
     assert "no order is safe at the scenario's point values" in out
+    assert "configuration B (timeout 60, interval 90) is unsafe by itself, with no rollout at all: " \
+           "no_valid_reap is violated" in out, out
+    assert "(certified counterexample of 3 steps at the scenario's point values" in out
+    assert "s1 liveness timer reaps valid c0" in out  # B's counterexample, as a timeline
+    assert main(["plan", str(path), "--engine", "symbolic", "--json"]) == 1
+    b = json.loads(capsys.readouterr().out)["b_alone"]
+    assert b["verdict"] == "violated" and b["counterexample"]["steps"] == 3 and b["says"] in out
 
 
 @pytest.mark.slow
@@ -152,3 +161,33 @@ def test_a_release_first_is_proved_once_moved_servers_tie_the_other_clients_down
     monkeypatch.setattr(proof, "ROLLOUT_LEMMAS", {k: v for k, v in proof.ROLLOUT_LEMMAS.items() if k != name})
     result, _, _ = decide_order(clients_first, max_steps=4)
     assert result.verdict is Verdict.INCONCLUSIVE and "counterexample to induction" in result.basis
+
+
+@pytest.mark.slow
+def test_a_symbolic_plan_proves_configuration_b_alone_over_the_ranges_it_keeps(tmp_path, capsys):
+    """Configuration A reaps at part of the wide ranges, so no order is safe; B (180 s against 90 s) is proved
+    safe alone over the range of RTTs, not over A's ranged timeout and interval, which B does not run."""
+    path = tmp_path / "wide.toml"
+    text = (ROOT / "model" / "scenarios" / "rollouts" / "phoenix-heartbeat-90.toml").read_text()
+    wide = {**RANGES, "interval": [10, 60]}
+    path.write_text(text + "\n[ranges]\n" + "".join(f"{k} = {v}\n" for k, v in wide.items()))
+    assert main(["plan", str(path), "--engine", "symbolic", "--json"]) == 1
+    b = json.loads(capsys.readouterr().out)["b_alone"]
+    assert b["verdict"] == "holds" and b["basis"].startswith("proved by an inductive invariant"), b
+    assert "rtt_max in [1, 4]" in b["basis"] and "timeout in" not in b["basis"], b
+    assert b["says"].startswith("configuration B (timeout 180, interval 90) alone is safe")
+
+
+def test_b_alone_that_the_solver_cannot_encode_is_said_to_be_unavailable(monkeypatch):
+    from stormcheck.checkers import plan_z3
+    from stormcheck.plan_cmd import b_alone_diagnosis
+    from stormcheck.properties.core import NotEncoded
+
+    def refuse(*args, **kwargs):
+        raise NotEncoded("symbolic engine", "[heartbeat] something")
+
+    monkeypatch.setattr(plan_z3, "decide_order", refuse)
+    said = b_alone_diagnosis(load_scenario("rollouts/phoenix-heartbeat-90"), "symbolic")
+    assert said["verdict"] == "inconclusive"
+    assert said["says"].startswith("whether configuration B alone is safe is not available under --engine symbolic "
+                                   "(not encoded: [heartbeat] something"), said

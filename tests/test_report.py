@@ -282,6 +282,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert not out.exists()
 
 
+def test_the_rebuild_command_gives_a_seed_only_where_an_engine_uses_it(tmp_path, capsys):
+    # Exhaustive alone draws nothing: its rebuild command must not carry the --seed the report now refuses.
+    rc, out = _quick(tmp_path, "--quiet", "--design", "off")
+    assert rc == 0 and "--seed" not in (out / "report.md").read_text()
+    rc = main(["report", "static-45", "--engine", "hypothesis", "--seed", "5", "--examples", "2",
+               "--hypothesis-steps", "3", "--property", "no_valid_reap", "--skip", "storms", "--skip", "synthesis",
+               "--out", str(tmp_path / "h"), "--quiet"])
+    assert rc == 0 and "--seed 5" in (tmp_path / "h" / "report.md").read_text()
+
+
 def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
     out = tmp_path / "r"
     out.mkdir()

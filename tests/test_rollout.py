@@ -349,3 +349,43 @@ def test_plan_json_carries_the_configuration_b_alone_diagnosis_the_text_gives(tm
     # A plan with a safe order has nothing to diagnose.
     assert main(["plan", "rollouts/phoenix-heartbeat-90", "--json"]) == 0
     assert "b_alone" not in json.loads(capsys.readouterr().out)
+
+
+def _ranged_phoenix(tmp_path, ranged: bool = True) -> Path:
+    text = (ROOT / "model" / "scenarios" / "rollouts" / "phoenix-heartbeat-90.toml").read_text()
+    path = tmp_path / "ranged.toml"
+    path.write_text(text + ("\n[ranges]\ntimeout = [40, 80]\ninterval = [10, 30]\nrtt_max = [1, 4]\n" if ranged else ""))
+    return path
+
+
+def test_an_exhaustive_plan_of_a_ranged_scenario_says_it_judged_the_point_values_only(tmp_path, capsys):
+    # Servers first holds at the file's point values; the exhaustive plan never searched the [ranges], so it
+    # proposes nothing and says so, as `check` does, instead of calling the order safe.
+    from stormcheck.checkers import RANGES_ELSEWHERE
+
+    path = _ranged_phoenix(tmp_path)
+    assert main(["plan", str(path), "--quiet"]) == 3
+    out = capsys.readouterr().out
+    assert "proposed order" not in out and "\n  holds" not in out and "did not finish" not in out, out
+    assert "INCONCLUSIVE 1. servers to B" in out
+    assert "holds at the point values only: [ranges] not searched by --engine exhaustive" in out
+    assert out.rstrip().endswith(
+        "verdict: inconclusive (at the point values only; [ranges] timeout [40, 80], interval [10, 30], "
+        f"rtt_max [1, 4] not searched by --engine exhaustive: {RANGES_ELSEWHERE})"), out
+    assert main(["plan", str(path), "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["proposal"] is None and doc["ranges_searched"] is False and doc["searched"] == "point values only"
+    assert [c["verdict"] for c in doc["candidates"]] == ["violated", "inconclusive"]
+    # The control: without [ranges] the same fleet gets its proposal, and no word of ranges.
+    assert main(["plan", str(_ranged_phoenix(tmp_path, ranged=False)), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "proposed order: 1. servers to B" in out and "[ranges]" not in out and out.rstrip().endswith("holds")
+
+
+def test_configuration_b_alone_of_a_ranged_scenario_is_not_called_safe_from_its_point_values(tmp_path):
+    from stormcheck.plan_cmd import b_alone_diagnosis
+
+    said = b_alone_diagnosis(load_scenario(str(_ranged_phoenix(tmp_path))))
+    assert said["verdict"] == "inconclusive" and "alone is safe" not in said["says"], said
+    assert "holds at the point values only: [ranges] not searched by --engine exhaustive" in said["basis"]
+    assert b_alone_diagnosis(load_scenario(str(_ranged_phoenix(tmp_path, ranged=False))))["verdict"] == "holds"
