@@ -7,13 +7,7 @@ from __future__ import annotations
 from .params import Params
 from .rollout import NOT_BEGUN
 from .rules_common import new_session
-from .state import (
-    HELD,
-    NO_PING,
-    Client,
-    Server,
-    State,
-)
+from .state import HELD, NO_PING, Client, Server, State
 
 
 def initial_states(params: Params) -> list[State]:

@@ -5,40 +5,13 @@ connect (refresh, refusal, handshake). `stormcheck.model.fleet` gathers the rule
 
 from __future__ import annotations
 
-from .events import (
-    Dropped,
-    Handshake,
-    Reaped,
-    Recovered,
-    Refreshed,
-    Refused,
-    Replied,
-    Resumed,
-    Struck,
-)
-from .judgement import (
-    _expired,
-    _up_servers,
-    perceived_age,
-    reply_level,
-)
+from .events import Dropped, Handshake, Reaped, Recovered, Refreshed, Refused, Replied, Resumed, Struck
+from .judgement import _expired, _up_servers, perceived_age, reply_level
 from .params import Params
 from .rules_common import STALE, _level, _replace_client, _replace_server, new_session
 from .rules_reapers import _destroy
 from .rules_rollout import _pick_up, _release_open, client_level
-from .state import (
-    CUT,
-    HELD,
-    NO_PING,
-    REJOIN,
-    RETRY,
-    WAITING,
-    Action,
-    Client,
-    Session,
-    State,
-    Step,
-)
+from .state import CUT, HELD, NO_PING, REJOIN, RETRY, WAITING, Action, Client, Session, State, Step
 
 
 def _due(state: State, phases: tuple) -> list[int]:

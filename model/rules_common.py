@@ -5,19 +5,11 @@ session detached from its socket.
 from __future__ import annotations
 
 from .params import Params
-from .state import (
-    CRASHED,
-    Client,
-    Server,
-    Session,
-    State,
-)
+from .state import CRASHED, Client, Server, Session, State
 
 # `Session.ref_level` of a session whose client follows advice it was not
-# refreshed under (staged designs only; see `_reply`).
+# refreshed under (staged designs only; see `rules_clients._reply`).
 STALE = -1
-
-
 
 
 def _level(params: Params, index: int):

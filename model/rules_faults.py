@@ -4,28 +4,11 @@ crashed or cut off, and time jumping to the next deadline.
 
 from __future__ import annotations
 
-from .events import (
-    Dropped,
-    Fault,
-    Recovered,
-)
-from .judgement import (
-    _up_servers,
-)
+from .events import Dropped, Fault, Recovered
+from .judgement import _up_servers
 from .params import Params
 from .rules_common import _detached, _replace_client, _replace_server
-from .state import (
-    CRASHED,
-    CUT,
-    HELD,
-    RETRY,
-    WAITING,
-    Action,
-    Client,
-    Session,
-    State,
-    Step,
-)
+from .state import CRASHED, CUT, HELD, RETRY, WAITING, Action, Client, Session, State, Step
 
 
 def _when_lose(params: Params, state: State) -> list[Action]:

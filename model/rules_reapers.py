@@ -4,30 +4,11 @@ the extra judges (a client's own, a proxy) that close a connection silent past t
 
 from __future__ import annotations
 
-from .events import (
-    Dropped,
-    QueueDropped,
-    Reaped,
-    Swept,
-)
-from .judgement import (
-    _expired,
-    cutoff_text,
-    judges,
-    recorded_level,
-    would_reap,
-)
+from .events import Dropped, QueueDropped, Reaped, Swept
+from .judgement import _expired, cutoff_text, judges, recorded_level, would_reap
 from .params import Params
 from .rules_common import _detached
-from .state import (
-    HELD,
-    RETRY,
-    WAITING,
-    Action,
-    Client,
-    State,
-    Step,
-)
+from .state import HELD, RETRY, WAITING, Action, Client, State, Step
 
 
 def _reapers(params: Params, state: State, path: str) -> list[int]:

@@ -5,30 +5,13 @@ restarted or reconfigured batch by batch, a client release, and where the rollou
 
 from __future__ import annotations
 
-from .events import (
-    Began,
-    Dropped,
-    Reconfigured,
-    Restarted,
-    Upgraded,
-)
+from .events import Began, Dropped, Reconfigured, Restarted, Upgraded
 from .params import Params
 from .rollout import DUE, NOT_BEGUN, RUNNING, Phase
 from .rules_common import _replace_client, _replace_server
 from .rules_faults import _drop_sockets
-from .state import (
-    CRASHED,
-    HELD,
-    RETRY,
-    WAITING,
-    Action,
-    Client,
-    Server,
-    State,
-    Step,
-)
+from .state import CRASHED, HELD, RETRY, WAITING, Action, Client, Server, State, Step
 
-# -- rollouts --------------------------------------------------------------
 # A change from configuration A (level 0) to B (level 1), phase by phase
 # (model/rollout.py says what the phases are and how the state records them).
 

@@ -4,16 +4,10 @@ adopted server by server, at once or staged, or at its propagation deadline.
 
 from __future__ import annotations
 
-from .events import (
-    Adjusted,
-)
+from .events import Adjusted
 from .params import Params
 from .rules_common import _level, _replace_server
-from .state import (
-    Action,
-    State,
-    Step,
-)
+from .state import Action, State, Step
 
 
 def _settled(state: State) -> bool:
