@@ -36,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -202,8 +203,6 @@ def _budgeted(scenario, engine: str, budget: Budget):
     """`scenario` with the exhaustive time budget capped at the report's."""
     if engine != "exhaustive" or scenario.bounds.max_seconds <= budget.max_seconds:
         return scenario
-    from dataclasses import replace
-
     return replace(scenario, bounds=replace(scenario.bounds, max_seconds=budget.max_seconds))
 
 
@@ -311,11 +310,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="report only this property (repeatable); default: all, liveness where no depth bound")
     r.add_argument("--seed", type=int, help="seed of the randomised and solver engines (default 0; refused when "
                    "no engine asked for uses one)")
-    r.add_argument("--max-seconds", type=float, default=Budget.max_seconds,
+    r.add_argument("--max-seconds", type=float,
                    help=f"exhaustive: time budget per design (default {Budget.max_seconds:g})")
-    r.add_argument("--examples", type=int, default=Budget.examples,
+    r.add_argument("--examples", type=int,
                    help=f"hypothesis: runs per always property (default {Budget.examples})")
-    r.add_argument("--hypothesis-steps", type=int, default=Budget.hypothesis_steps,
+    r.add_argument("--hypothesis-steps", type=int,
                    help=f"hypothesis: steps per run at most (default {Budget.hypothesis_steps})")
     r.add_argument("--symbolic-steps", type=int,
                    help="symbolic: the BMC bound (default: as 'stormcheck check': the scenario's depth bound, "
@@ -336,15 +335,25 @@ def _designs_for(scenario, asked: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(asked))
 
 
-def _budget(args) -> Budget:
-    for key in ("examples", "hypothesis_steps", "symbolic_steps"):
+# The budget flags, each with the one engine it steers: given for a report that does not run that
+# engine, a flag is refused (as `check` refuses an option its engine does not take).
+_BUDGET_FLAGS = {"max_seconds": "exhaustive", "examples": "hypothesis", "hypothesis_steps": "hypothesis",
+                 "symbolic_steps": "symbolic"}
+
+
+def _budget(args, engines: tuple[str, ...]) -> Budget:
+    for key, engine in _BUDGET_FLAGS.items():
         value = getattr(args, key)
-        if value is not None and value < 1:
-            raise ReportError(f"--{key.replace('_', '-')} {value}: must be a whole number >= 1")
-    if not (args.max_seconds > 0 and args.max_seconds != float("inf")):
+        flag = f"--{key.replace('_', '-')}"
+        if value is not None and engine not in engines:
+            raise ReportError(f"{flag} {value:g}: only used by --engine {engine}, which this report does not run "
+                              f"(it runs {', '.join(engines)}); add --engine {engine} or leave {flag} out")
+        if key != "max_seconds" and value is not None and value < 1:
+            raise ReportError(f"{flag} {value}: must be a whole number >= 1")
+    if args.max_seconds is not None and not (args.max_seconds > 0 and args.max_seconds != float("inf")):
         raise ReportError(f"--max-seconds {args.max_seconds}: must be > 0 and finite")
-    return Budget(args.max_seconds, args.examples, args.hypothesis_steps, args.symbolic_steps,
-                  0 if args.seed is None else args.seed)
+    given = {key: getattr(args, key) for key in _BUDGET_FLAGS if getattr(args, key) is not None}
+    return replace(Budget(seed=0 if args.seed is None else args.seed), **given)
 
 
 def _engines(args) -> tuple[str, ...]:
@@ -362,12 +371,15 @@ def _command(args) -> list[str]:
     words += [w for d in args.designs or () for w in ("--design", d)]
     words += [w for e in args.engines or () for w in ("--engine", e)]
     words += [w for p in args.properties or () for w in ("--property", p)]
-    if any(e in SEEDED_ENGINES for e in _engines(args)):  # else the seed is refused, as it would steer nothing
+    engines = _engines(args)
+    if any(e in SEEDED_ENGINES for e in engines):  # else the seed is refused, as it would steer nothing
         words += ["--seed", str(0 if args.seed is None else args.seed)]
-    words += ["--max-seconds", f"{args.max_seconds:g}", "--examples", str(args.examples),
-              "--hypothesis-steps", str(args.hypothesis_steps)]
-    if args.symbolic_steps is not None:
-        words += ["--symbolic-steps", str(args.symbolic_steps)]
+    # Each budget the report's engines read, as it was spent (a flag for an engine not run is refused).
+    budget = _budget(args, engines)
+    for key, engine in _BUDGET_FLAGS.items():
+        value = getattr(budget, key)
+        if engine in engines and value is not None:
+            words += [f"--{key.replace('_', '-')}", f"{value:g}"]
     words += [w for k in args.skip for w in ("--skip", k)]
     return words
 
@@ -393,7 +405,7 @@ def _run(args) -> int:
     refused = [unused_seed(e, args.seed) for e in engines]
     if all(refused):
         raise ReportError(refused[0])
-    budget = _budget(args)
+    budget = _budget(args, engines)
     for name in args.properties or ():
         try:
             by_name(name)

@@ -12,6 +12,7 @@ import platform
 import re
 
 from stormcheck import count
+from stormcheck.checkers import SEEDED_ENGINES
 from stormcheck.checkers.result import examples_searched
 from stormcheck.model.events import Reaped
 from stormcheck.model.fleet import cutoff_text, is_valid
@@ -328,14 +329,18 @@ def _versions() -> str:
 def searched_section(ctx: ReportContext) -> Section:
     """Bounds, states, examples, solver times, seed and tool versions: what the verdicts rest on."""
     b = ctx.budget
+    budgets = {
+        "exhaustive": f"the scenario's [search] bounds, at most {b.max_seconds:g} s",
+        "hypothesis": f"{b.examples} seeded runs of <= {count(b.hypothesis_steps, 'step')} per always property",
+        "symbolic": (f"{count(b.symbolic_steps, 'step')}" if b.symbolic_steps
+                     else "the scenario's depth bound, else the engine's default (see Searches)"),
+    }
+    # The seed and each engine's budget only where an engine of the report reads them.
     facts = [
         ("tool", f"stormcheck {ctx.version} ({_versions()})"),
         ("command", "stormcheck report " + " ".join(ctx.argv) if ctx.argv else "stormcheck report"),
-        ("seed", str(b.seed)),
-        ("budget: exhaustive", f"the scenario's [search] bounds, at most {b.max_seconds:g} s"),
-        ("budget: hypothesis", f"{b.examples} seeded runs of <= {count(b.hypothesis_steps, 'step')} per always property"),
-        ("budget: symbolic", f"{count(b.symbolic_steps, 'step')}" if b.symbolic_steps
-         else "the scenario's depth bound, else the engine's default (see Searches)"),
+        *([("seed", str(b.seed))] if any(e in SEEDED_ENGINES for e in ctx.engines) else []),
+        *((f"budget: {engine}", text) for engine, text in budgets.items() if engine in ctx.engines),
         ("total engine time", f"{sum(c.seconds for c in ctx.cells):.1f} s"),
     ]
     scen_heads = ["scenario", "source", "fleet", "T0 / I0", "RTT", "adjuster levels", "designs"]

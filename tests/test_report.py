@@ -272,6 +272,13 @@ def test_rebuild_replaces_the_report_and_leaves_no_temporaries(tmp_path, capsys)
     (["gitter-2015", "--examples", "0"], "--examples 0: must be a whole number >= 1"),
     (["gitter-2015", "--max-seconds", "-1"], "--max-seconds -1.0: must be > 0"),
     (["gitter-2015", "--property", "nope"], "--property: no property named 'nope'"),
+    (["gitter-2015", "--engine", "exhaustive", "--examples", "5"],
+     "--examples 5: only used by --engine hypothesis, which this report does not run (it runs exhaustive); "
+     "add --engine hypothesis or leave --examples out"),
+    (["gitter-2015", "--engine", "hypothesis", "--engine", "symbolic", "--max-seconds", "5"],
+     "--max-seconds 5: only used by --engine exhaustive, which this report does not run (it runs hypothesis, "
+     "symbolic)"),
+    (["gitter-2015", "--engine", "exhaustive", "--symbolic-steps", "9"], "--symbolic-steps 9: only used by"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     out = tmp_path / "r"
@@ -284,12 +291,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 
 def test_the_rebuild_command_gives_a_seed_only_where_an_engine_uses_it(tmp_path, capsys):
     # Exhaustive alone draws nothing: its rebuild command must not carry the --seed the report now refuses.
+    # Nor does "What was searched" list a seed or a budget that no engine of the report read.
     rc, out = _quick(tmp_path, "--quiet", "--design", "off")
-    assert rc == 0 and "--seed" not in (out / "report.md").read_text()
+    page = (out / "report.md").read_text()
+    assert rc == 0 and "--seed" not in page and not re.search(r"\| seed \| \d", page)  # the facts' row
+    assert "budget: exhaustive" in page and "budget: hypothesis" not in page and "--examples" not in page
     rc = main(["report", "static-45", "--engine", "hypothesis", "--seed", "5", "--examples", "2",
                "--hypothesis-steps", "3", "--property", "no_valid_reap", "--skip", "storms", "--skip", "synthesis",
                "--out", str(tmp_path / "h"), "--quiet"])
-    assert rc == 0 and "--seed 5" in (tmp_path / "h" / "report.md").read_text()
+    page = (tmp_path / "h" / "report.md").read_text()
+    assert rc == 0 and "--seed 5 --examples 2 --hypothesis-steps 3" in page and "| seed | 5 |" in page
+    assert "budget: hypothesis" in page and "budget: exhaustive" not in page and "--max-seconds" not in page
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path, capsys):
