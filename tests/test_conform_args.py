@@ -48,6 +48,16 @@ def test_mixed_up_targets_and_options_are_refused_before_anything_starts(capsys,
         assert word in err, (word, err)
 
 
+def test_a_cloud_load_balancer_is_unverified_like_the_stacks_with_no_server_here(capsys, nothing_starts):
+    rc, err = _conform(capsys, "proxies/aws-alb-websockets")
+    assert rc == 3 and "unverified" in err and "AWS Application Load Balancer" in err, err
+    rc, err = _conform(capsys, "stacks/phoenix")  # control: unverified as before
+    assert rc == 3 and "unverified: no Phoenix server" in err, err
+    from stormcheck.conformance.stacks import conformance_lines
+    listed = "\n".join(conformance_lines())
+    assert "proxies/aws-alb-websockets" in listed and "stacks/phoenix" in listed, listed
+
+
 def test_a_trace_still_reaches_the_stack_and_a_free_run_its_scenario(capsys, monkeypatch):
     """Controls: a trace with --scale, and a free run with --seconds and --seed, pass the checks."""
     import stormcheck.conformance.faye_fleet as fleet
