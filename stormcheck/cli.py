@@ -236,7 +236,7 @@ def _check(args) -> int:
     options = _engine_options(args)
     scenario = _scenario(args)
     props = _properties(args.properties)
-    designs = list(DESIGNS) if args.design == "all" else [scenario.design.name]
+    designs = list(scenario.all_designs()) if args.design == "all" else [scenario.design.name]
     # Every design's fleet is built, and the output folder checked, before
     # the first search: bad input must stop the run before anything is written.
     fleets = {d: scenario.with_design(d) if args.design == "all" else scenario for d in designs}

@@ -331,7 +331,7 @@ def _designs_for(scenario, asked: list[str] | None) -> tuple[str, ...]:
     if not asked:
         return (scenario.design.name,)
     if "all" in asked:
-        return tuple(DESIGNS)
+        return scenario.all_designs()
     return tuple(dict.fromkeys(asked))
 
 

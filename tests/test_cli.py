@@ -153,6 +153,22 @@ def test_check_design_all_prints_one_block_per_design(capsys, tmp_path):
         assert property_rows(blocks[design])["no_valid_reap"][1] == verdict, design
 
 
+def test_design_all_on_a_rollout_is_refused_naming_design_all_not_a_design_never_asked_for(capsys, tmp_path):
+    # A rollout runs under "off" alone; `--design all` once failed on "per-server", which nobody asked for.
+    for argv in (["check", "rollouts/phoenix-heartbeat-90", "--design", "all", "--out", tmp_path / "c"],
+                 ["report", "rollouts/phoenix-heartbeat-90", "--design", "all", "--out", tmp_path / "r",
+                  "--skip", "storms", "--skip", "synthesis", "--quiet"]):
+        rc, out, err = cli(capsys, *argv)
+        assert rc == 2 and out == "", (argv, out)
+        no_traceback(err)
+        assert "--design all with preset:rollouts/phoenix-heartbeat-90" in err and '"off" alone' in err, err
+        assert "per-server" not in err, err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+    # Control: the rollout under its own design is checked as before.
+    rc, out, _ = cli(capsys, "check", "rollouts/phoenix-heartbeat-90", "--out", tmp_path / "c", "--quiet")
+    assert rc == 1 and out.splitlines()[-1] == "verdict: violated", out
+
+
 def test_check_json_is_one_document_with_verdicts_states_and_trace_paths(capsys, tmp_path):
     out_dir = tmp_path / "o"
     rc, doc, err = check_json(capsys, PRESET, "--out", out_dir)
