@@ -151,6 +151,7 @@ def plan(
     scenario: str = "",
     budget=None,
     progress: Callable[[str, PropertyResult], None] | None = None,
+    watch: Callable[[int, int], Callable[[dict], None] | None] | None = None,
 ) -> PlanResult:
     """Check the written order and every candidate order; propose the first that holds.
 
@@ -162,14 +163,19 @@ def plan(
         The search budget of each candidate (the scenario's).
     progress : callable, optional
         Called with each candidate's label and result as it is decided.
+    watch : callable, optional
+        Called with a candidate's number and the number of candidates as its search starts; what it
+        returns gets that search's progress reports (`check_bfs`'s `progress`), about once a second.
     """
     if params.rollout is None:
         raise ValueError(f"scenario {scenario!r} has no [rollout]: there is nothing to plan")
     checked = []
-    for phases in orders_to_check(params):
+    orders = orders_to_check(params)
+    for number, phases in enumerate(orders, 1):
         fleet = replace(params, rollout=replace(params.rollout, phases=phases))
         kwargs = {"budget": budget} if budget is not None else {}
-        result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, **kwargs)
+        on_search = watch(number, len(orders)) if watch is not None else None
+        result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, progress=on_search, **kwargs)
         prop = result.get(no_valid_reap.name)
         checked.append(Candidate(phases, prop, result.stats["states"], written=phases is params.rollout.phases,
                                  unit=params.unit))

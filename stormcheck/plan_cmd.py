@@ -27,6 +27,8 @@ from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError,
                                        shipped_names)
 from stormcheck.properties.core import Verdict
 
+from .progress import SearchProgress
+
 __all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone", "b_alone_diagnosis"]
 
 _EXIT = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.INCONCLUSIVE: 3}
@@ -195,8 +197,18 @@ def run(args) -> int:
               "see 'stormcheck list rollouts' for the shipped rollouts", file=sys.stderr)
         return 2
 
+    shown = not args.quiet and not args.json
+    bars: list[SearchProgress] = []
+
+    def watch(number, total):
+        # A candidate's search reports once it runs past a second, as `check`'s does.
+        bars.append(SearchProgress(shown, f"plan {scenario.name}: order {number} of {total}"))
+        return bars[-1]
+
     def progress(label, prop):
-        if not args.quiet and not args.json:
+        if bars:
+            bars[-1].done()
+        if shown:
             print(f"stormcheck: checked {label}: {prop.verdict}", file=sys.stderr)
 
     if args.engine == "exhaustive" and (args.steps is not None or args.seed is not None):
@@ -215,7 +227,8 @@ def run(args) -> int:
             print(f"stormcheck: {err}", file=sys.stderr)
             return 3
     else:
-        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress)
+        result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress,
+                      watch=watch)
     # Why no order is safe, asked of the exhaustive plan only: it checks B alone at the same point.
     no_order = result.verdict == Verdict.VIOLATED and args.engine == "exhaustive"
     diagnosis = b_alone_diagnosis(scenario) if no_order else None
