@@ -329,7 +329,12 @@ def _replay(args) -> int:
     if not isinstance(config, dict):
         raise _BadInput(f"{args.trace}: '#meta' has no scenario_config: not a trace written by 'stormcheck check'")
     scenario = scenario_from_dict(config, source=f"trace:{args.trace}")
-    run = replay_trace(trace, scenario.params)
+    try:
+        run = replay_trace(trace, scenario.params)
+    except ReplayError:
+        raise
+    except ValueError as err:  # a state or action that does not decode: the file is not a trace it can use
+        raise _BadInput(f"{args.trace}: {err}; {_REPLAY_TAKES}") from None
     line = f"{args.trace}: replays, {count(len(run), 'step')} ({scenario.name}, design {scenario.design.name})"
     name = meta.get("property")
     if name:

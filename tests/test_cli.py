@@ -503,6 +503,22 @@ def test_replay_of_a_tampered_state_exits_1_naming_the_step(capsys, tmp_path, wr
     assert err.startswith(f"stormcheck: {tampered} does not replay: step 5:")
 
 
+def test_replay_of_a_trace_whose_action_does_not_decode_names_the_file_and_the_state(capsys, tmp_path,
+                                                                                    written_trace):
+    # It once said only "stormcheck: state 3: field 'action': expected a Action record, got 'garbage'".
+    doc = read_trace(written_trace)
+    doc["states"][3]["action"] = "garbage"
+    broken = tmp_path / "broken.itf.json"
+    broken.write_text(json.dumps(doc), encoding="utf-8")
+    rc, out, err = cli(capsys, "replay", broken)
+    assert rc == 2 and out == "", out
+    no_traceback(err)
+    assert err.startswith(f"stormcheck: {broken}: state 3: field 'action': expected an Action record, got 'garbage'")
+    assert "replay takes an ITF trace" in err and err.count("\n") == 1, err
+    # Control: the untouched trace replays.
+    assert cli(capsys, "replay", written_trace)[0] == 0
+
+
 def test_replay_of_a_trace_whose_last_step_no_longer_shows_the_verdict_exits_1(capsys, tmp_path, written_trace):
     doc = read_trace(written_trace)
     doc["#meta"]["property"] = "dead_session_reaped"  # a real property this run does not witness at its end
