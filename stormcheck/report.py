@@ -341,7 +341,7 @@ def _budget(args) -> Budget:
         if value is not None and value < 1:
             raise ReportError(f"--{key.replace('_', '-')} {value}: must be a whole number >= 1")
     if not (args.max_seconds > 0 and args.max_seconds != float("inf")):
-        raise ReportError(f"--max-seconds {args.max_seconds}: must be > 0 and finite")
+        raise ReportError(f"--max-seconds {args.max_seconds:g}: must be > 0 and finite")
     return Budget(args.max_seconds, args.examples, args.hypothesis_steps, args.symbolic_steps, args.seed)
 
 
