@@ -211,9 +211,13 @@ def run(args) -> int:
         if shown:
             print(f"stormcheck: checked {label}: {prop.verdict}", file=sys.stderr)
 
-    if args.engine == "exhaustive" and (args.steps is not None or args.seed is not None):
-        print("stormcheck: --steps and --seed are options of --engine symbolic", file=sys.stderr)
-        return 2
+    if args.engine == "exhaustive":
+        for flag, value in (("--steps", args.steps), ("--seed", args.seed)):
+            if value is not None:
+                print(f"stormcheck: {flag} {value}: only used by --engine symbolic (the engine is exhaustive, "
+                      f"which searches each order at the scenario's point values to its [search] budget)",
+                      file=sys.stderr)
+                return 2
     if args.steps is not None and args.steps < 1:
         print(f"stormcheck: --steps {args.steps}: must be at least 1", file=sys.stderr)
         return 2

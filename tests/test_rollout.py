@@ -277,6 +277,20 @@ def test_plan_shows_each_long_search_s_progress_as_check_does(capsys, monkeypatc
         assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "10"], "--steps 10: only used by --engine symbolic (the engine is exhaustive"),
+    (["--seed", "3"], "--seed 3: only used by --engine symbolic (the engine is exhaustive"),
+])
+def test_plan_refuses_a_symbolic_option_naming_it_and_its_value(capsys, argv, message):
+    # It said "--steps and --seed are options of --engine symbolic" whichever was given, without its value.
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"stormcheck: {message}") and err.count("\n") == 1, err
+    # Control: the symbolic plan takes it.
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", "--engine", "symbolic", *argv, "--quiet"]) == 0
+    capsys.readouterr()
+
+
 def test_plan_refuses_a_scenario_without_a_rollout(capsys):
     assert main(["plan", "stacks/phoenix"]) == 2
     assert "has no [rollout] table" in capsys.readouterr().err
