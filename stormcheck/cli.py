@@ -289,6 +289,7 @@ def _write_findings(sc: Scenario, result: CheckResult, out: Path, seed: int) -> 
     for prop, seed in zip(result.properties, swarm.seeds(result, seed).values()):
         if prop.run is not None:
             files.update(write_findings(sc, replace(result, properties=(prop,)), out, seed=seed))
+    output.say_dropped(output.drop_stale(sc, result, out))
     return files
 
 

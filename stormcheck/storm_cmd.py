@@ -41,7 +41,7 @@ from stormcheck.properties.protocol import storm_subsides
 
 from . import jobs
 from .flags import with_flags
-from .output import check_out, summary, write_findings, write_text
+from .output import check_out, drop_stale, say_dropped, summary, write_findings, write_text
 
 __all__ = ["add_parser", "run", "MAX_SAMPLED", "CERTIFY_UP_TO"]
 
@@ -185,6 +185,7 @@ def run(args) -> int:
             design = sc.design.name
             prop = result.properties[0]
             files = write_findings(sc, result, out) if prop.run is not None else {}
+            say_dropped(drop_stale(sc, result, out))
             report["lasso"][design] = summary(sc, result, files, 0)["properties"][storm_subsides.name]
             print(f"  {design:<20}{str(prop.verdict):<14}{prop.basis}", file=text)
             for where in files.get(storm_subsides.name, {}).values():

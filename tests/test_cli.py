@@ -216,6 +216,38 @@ def test_json_without_a_finding_writes_nothing_and_has_no_paths(capsys, tmp_path
 # ------------------------------------------------------------------ budgets
 
 
+def test_a_rerun_that_now_holds_removes_the_earlier_counterexample_and_says_so(capsys, tmp_path):
+    # After a fix, the same scenario and design hold; the earlier run's no_valid_reap trace (same name) once
+    # stayed in the folder beside the new verdict, as if it were this run's.
+    scenario, out = tmp_path / "fleet.toml", tmp_path / "o"
+    text = textwrap.dedent("""
+        [scenario]
+        name = "fleet"
+        design = "off"
+        [protocol]
+        timeout = 20
+        interval = {interval}
+        [faults]
+        client_crash = 1
+        server_loss = 1
+    """)
+    scenario.write_text(text.format(interval=15))
+    rc, _, _ = cli(capsys, "check", scenario, "--out", out, "--quiet")
+    assert rc == 1 and (out / "fleet.off.no_valid_reap.itf.json").is_file()
+    rc, _, _ = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "dead_session_reaped")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    scenario.write_text(text.format(interval=0))
+    rc, out_text, err = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "no_valid_reap")
+    assert rc == 0 and out_text.splitlines()[-1] == "verdict: holds", out_text
+    stale = [f"fleet.off.no_valid_reap{s}" for s in (".itf.json", ".timeline.txt")]
+    assert f"removed 2 file(s) an earlier run wrote" in err and all(name in err for name in stale), err
+    left = {p.name: p.read_bytes() for p in out.iterdir()}
+    # Control: what this run did not decide (the other properties' files) is left as it was.
+    assert left == {k: v for k, v in before.items() if k not in stale}, sorted(left)
+    rc, _, err = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "dead_session_reaped")
+    assert rc == 0 and "removed" not in err, err
+
+
 def test_max_states_budget_is_inconclusive_never_holds(capsys, tmp_path):
     out_dir = tmp_path / "o"
     rc, out, err = cli(capsys, "check", PRESET, "--design", "off", "--max-states", 5, "--out", out_dir, "--quiet")
