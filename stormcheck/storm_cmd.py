@@ -35,7 +35,7 @@ from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
 from stormcheck.model.scenario import load_scenario
-from stormcheck.model.storm import MODES, storm_params
+from stormcheck.model.storm import MODES, check_cycle, storm_params
 from stormcheck.properties.core import Inconclusive, NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
 
@@ -133,6 +133,8 @@ def run(args) -> int:
         raise NotEncoded("storm simulation", what,
                          "check it with the exhaustive engine (stormcheck check, or --property storm_subsides)")
     designs = list(covered)
+    for params in covered.values():
+        check_cycle(params, storm, scenario.source)  # a cycle longer than the run: bad input, before any work
     # The curve is about the design as configured: the scenario's own, or the first one simulated.
     curve_design = (scenario.design.name if scenario.design.name in covered else designs[0]) if args.goodput else None
     if curve_design:
