@@ -181,7 +181,7 @@ def run(args) -> int:
         raise Inconclusive("; ".join(str(f) for f in failed) + ": the storm table needs every run; nothing written")
     seconds = time.perf_counter() - started
     if lassos:
-        print(f"Can a storm outlive its fault? Exhaustive lasso search, {scenario.params.clients} client(s), "
+        print(f"Can a storm outlive its fault? Exhaustive lasso search, {count(scenario.params.clients, 'client')}, "
               f"{scenario.params.servers} servers ({scenario.source}):", file=text)
         for sc, result in zip(lassos, results):
             design = sc.design.name

@@ -632,3 +632,15 @@ def test_a_heartbeat_cycle_longer_than_the_run_is_refused_before_any_simulation(
                str(tmp_path / "s")])
     out = capsys.readouterr().out
     assert rc == 3 and "off                    1  " in out, out  # simulated; too short to tell recovery: honest 3
+
+
+def test_the_lasso_header_counts_its_clients_in_words(tmp_path, capsys):
+    # It said "1 client(s)".
+    path = tmp_path / "small.toml"
+    for clients, words in ((1, "Exhaustive lasso search, 1 client, 3 servers"),
+                           (2, "Exhaustive lasso search, 2 clients, 3 servers")):  # control: the plural
+        path.write_text(f'[scenario]\nname = "small"\ndesign = "off"\n[topology]\nclients = {clients}\n'
+                        f'[faults]\nserver_loss = 1\n[storm]\nclients = 100\nhorizon = 400\n')
+        main(["storm", str(path), "--no-plot", "--quiet", "--out", str(tmp_path / "s")])
+        out = capsys.readouterr().out
+        assert words in out and "client(s)" not in out, out
