@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -198,6 +199,39 @@ def _summary(result) -> dict:
     }
 
 
+class _FreeProgress:
+    """A free run's model time on `stream`: rewritten in place on a terminal, else a line a second at most.
+
+    (A log or a pipe once got every update on one line, joined by carriage returns.)
+    """
+
+    def __init__(self, enabled: bool, stream) -> None:
+        self.enabled, self.stream = enabled, stream
+        self.tty = enabled and stream.isatty()
+        self.last = None  # monotonic time of the last line (not a terminal)
+        self.shown = False
+
+    def __call__(self, at: float, total: float) -> None:
+        if not self.enabled:
+            return
+        line = f"free run: t={at:.0f}/{total:.0f} model s"
+        if self.tty:
+            self.stream.write("\r" + line)
+        else:
+            now = time.monotonic()
+            if self.last is not None and now - self.last < 1.0:
+                return
+            self.last = now
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def _free(args) -> int:
     from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_free import free_run
@@ -216,13 +250,9 @@ def _free(args) -> int:
     engine = _engine_for(cfg, args.engine)
     ensure_stack()
 
-    def progress(at, total):
-        if not (args.json or args.quiet):
-            print(f"\rfree run: t={at:.0f}/{total:.0f} model s", end="", file=sys.stderr, flush=True)
-
+    progress = _FreeProgress(not (args.json or args.quiet), sys.stderr)
     r = free_run(scenario, engine, args.seconds, args.seed, args.scale, progress=progress)
-    if not (args.json or args.quiet):
-        print(file=sys.stderr)
+    progress.done()
     if args.json:
         print(json.dumps({"stack": STACK, **asdict(r), "clean": r.clean}, indent=2))
     else:

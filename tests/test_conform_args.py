@@ -66,3 +66,32 @@ def test_a_trace_still_reaches_the_stack_and_a_free_run_its_scenario(capsys, mon
     assert rc == 3 and "redis-server" in err, err
     rc, err = _conform(capsys, "gitter-2015-published", "--free-run", "--seconds", "30", "--seed", "2")
     assert rc == 3 and "redis-server" in err, err
+
+
+def test_a_free_run_s_progress_is_a_line_a_second_in_a_log_and_rewritten_in_place_on_a_terminal(monkeypatch):
+    # In a log (not a terminal) every update once went on one line, joined by carriage returns.
+    import io
+
+    from stormcheck import conform_cmd
+    clock = iter([0.0, 0.2, 0.5, 1.1, 1.3, 2.4])
+    monkeypatch.setattr(conform_cmd.time, "monotonic", lambda: next(clock))
+    log = io.StringIO()
+    progress = conform_cmd._FreeProgress(True, log)
+    for at in (1, 2, 3, 11, 13, 24):
+        progress(at, 60)
+    progress.done()
+    assert log.getvalue() == "free run: t=1/60 model s\nfree run: t=11/60 model s\nfree run: t=24/60 model s\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()  # control: a terminal gets every update, rewritten in place, then one newline
+    progress = conform_cmd._FreeProgress(True, tty)
+    for at in (1, 2):
+        progress(at, 60)
+    progress.done()
+    assert tty.getvalue() == "\rfree run: t=1/60 model s\rfree run: t=2/60 model s\n"
+    quiet = io.StringIO()
+    conform_cmd._FreeProgress(False, quiet)(5, 60)
+    assert quiet.getvalue() == ""
