@@ -117,8 +117,8 @@ from .storm_tuner import Tuner, _Levels
 if TYPE_CHECKING:  # imported on use, by a simulation: the CLI loads this module for every command
     import numpy as np
 
-__all__ = ["StormParams", "Series", "simulate", "check_cycle", "refuse_unsimulated", "unsimulated", "MODES", "StormError",
-           "SIMULATED", "UNSIMULATED"]
+__all__ = ["StormParams", "Series", "simulate", "check_cycle", "refuse_unsimulated", "unsimulated", "MODES",
+           "StormError", "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
 GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn
