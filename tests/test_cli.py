@@ -248,6 +248,18 @@ def test_a_rerun_that_now_holds_removes_the_earlier_counterexample_and_says_so(c
     assert rc == 0 and "removed" not in err, err
 
 
+def test_a_ping_pong_stack_s_timeline_starts_without_a_hold_it_does_not_have(capsys, tmp_path):
+    # gRPC answers a ping at once; its timeline once began "start: c0 held by s1 (0s left)".
+    rc, _, _ = cli(capsys, "check", "variants/grpc-keepalive-10", "--property", "no_valid_reap", "--quiet",
+                   "--out", tmp_path)
+    text = (tmp_path / "grpc-keepalive-10.off.no_valid_reap.timeline.txt").read_text()
+    assert rc == 1 and "start: c0 connected to s1, its heartbeat arriving now" in text, text
+    assert "held by" not in text and "0s left" not in text, text
+    # Control: a long-poll (Faye) hold is still told with its time left.
+    rc, _, _ = cli(capsys, "check", PRESET, "--property", "no_valid_reap", "--quiet", "--out", tmp_path)
+    assert "start: c0 held by s2 (45s left)" in (tmp_path / f"{NO_VALID_REAP}.timeline.txt").read_text()
+
+
 def test_max_states_budget_is_inconclusive_never_holds(capsys, tmp_path):
     out_dir = tmp_path / "o"
     rc, out, err = cli(capsys, "check", PRESET, "--design", "off", "--max-states", 5, "--out", out_dir, "--quiet")
