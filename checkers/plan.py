@@ -157,6 +157,7 @@ def plan(
     budget=None,
     progress: Callable[[str, PropertyResult], None] | None = None,
     ranges: dict | None = None,
+    watch: Callable[[int, int], Callable[[dict], None] | None] | None = None,
 ) -> PlanResult:
     """Check the written order and every candidate order; propose the first that holds.
 
@@ -173,14 +174,19 @@ def plan(
         candidate is then judged at the point values only, as `check` judges
         them (`checkers.points_only`): an order that holds there is
         inconclusive, never proposed as safe for every value.
+    watch : callable, optional
+        Called with a candidate's number and the number of candidates as its search starts; what it
+        returns gets that search's progress reports (`check_bfs`'s `progress`), about once a second.
     """
     if params.rollout is None:
         raise ValueError(f"scenario {scenario!r} has no [rollout]: there is nothing to plan")
     checked, stats = [], {}
-    for phases in orders_to_check(params):
+    orders = orders_to_check(params)
+    for number, phases in enumerate(orders, 1):
         fleet = replace(params, rollout=replace(params.rollout, phases=phases))
         kwargs = {"budget": budget} if budget is not None else {}
-        result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, **kwargs)
+        on_search = watch(number, len(orders)) if watch is not None else None
+        result = check_bfs(fleet, (no_valid_reap,), scenario=scenario, progress=on_search, **kwargs)
         finished = result.get(no_valid_reap.name).verdict != Verdict.INCONCLUSIVE
         if ranges:
             result = points_only(result, ranges)

@@ -277,9 +277,34 @@ def _proof_basis(outcome) -> str:
     return f"proved by an inductive invariant of {len(outcome.lemmas)} lemmas: {outcome.covers}"
 
 
-def _cti_text(outcome) -> str:
-    action = f", step {outcome.cti_action}" if outcome.cti_action is not None else ""
-    return f"counterexample to induction (a state the invariant allows, maybe unreachable): {outcome.cti}{action}"
+def _cti_text(outcome, params: Params) -> str:
+    action = f"; the bad step from it: {outcome.cti_action}" if outcome.cti_action is not None else ""
+    state = _state_text(outcome.cti, params) if outcome.cti is not None else "no state"
+    return f"counterexample to induction (a state the invariant allows, maybe unreachable): {state}{action}"
+
+
+def _state_text(state, params: Params) -> str:
+    """A one-client state as a reader says it (the verdict line once printed the records' repr)."""
+    u = params.unit
+
+    def level(k: int, judged: bool = False) -> str:  # a level by its advice: what it means to the reader
+        if not 0 <= k < len(params.levels):
+            return f"level {k}"
+        lvl = params.levels[k]
+        return f"T={lvl.timeout}" if judged else f"T={lvl.timeout} I={lvl.interval}"
+
+    parts = []
+    for n, c in enumerate(state.clients):
+        where = f"on s{c.server}" if c.server >= 0 else "with no socket"
+        session = (f", session age {c.session.age}{u} (handshake at {level(c.session.hs_level)}, refreshed at "
+                   f"{level(c.session.ref_level)})" if c.session else ", no session")
+        parts.append(f"c{n} {c.phase} {where}, timer {c.timer}{u}{session}")
+    for n, srv in enumerate(state.servers):
+        status = "up" if srv.down == 0 else f"down for {srv.down}{u}"
+        parts.append(f"s{n} {status}, advising {level(srv.adv)}, judging by {level(srv.reap, judged=True)}")
+    rollout = {0: "", -1: "rollout: its next step is due", -2: "rollout: a phase is running"}
+    parts.append(rollout.get(state.rollout, f"rollout: next step in {state.rollout}{u}"))
+    return "; ".join(p for p in parts if p)
 
 
 def check_symbolic(
@@ -376,7 +401,7 @@ def _check_each(params, properties, enc, not_encoded: str, max_steps: int, make,
                 verdict(Verdict.HOLDS, _proof_basis(proof))
                 continue
             if proof.status == "cti":
-                info["cti"] = _cti_text(proof)
+                info["cti"] = _cti_text(proof, params)
         if params.clients > 1:
             # Many clients multiply the search; a run of one client, mirrored
             # by the others (`lift`), is often all it takes.

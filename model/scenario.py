@@ -115,6 +115,16 @@ class Scenario:
         """The ``[ranges]`` table as ``{key: (low, high)}`` (empty: a point scenario)."""
         return {key: (lo, hi) for key, (lo, hi) in self.config.get("ranges", {}).items()}
 
+    def all_designs(self) -> tuple[str, ...]:
+        """The designs ``--design all`` runs: every named one, which a rollout's fleet cannot take."""
+        if "rollout" in self.config:
+            raise ScenarioError(
+                f"--design all with {self.source}: a rollout runs under the static design \"off\" alone (its "
+                f"configuration changes only as the rollout says), as it does without --design; drop --design "
+                f"all, and compare the rollout's orders with 'stormcheck plan'"
+            )
+        return tuple(DESIGNS)
+
     def with_design(self, name: str) -> "Scenario":
         """The same fleet under the named design `name` (one of `DESIGNS`).
 

@@ -117,8 +117,8 @@ from .storm_tuner import Tuner, _Levels
 if TYPE_CHECKING:  # imported on use, by a simulation: the CLI loads this module for every command
     import numpy as np
 
-__all__ = ["StormParams", "Series", "simulate", "refuse_unsimulated", "unsimulated", "MODES", "StormError",
-           "SIMULATED", "UNSIMULATED"]
+__all__ = ["StormParams", "Series", "simulate", "check_cycle", "refuse_unsimulated", "unsimulated", "MODES",
+           "StormError", "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
 GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn
@@ -285,6 +285,14 @@ class _Sim(ClientSteps, Reapers, Tuner):
 
     # ------------------------------------------------------------ the fleet
 
+    def heartbeat_cycle(self) -> tuple[dict, int, int]:
+        """Each server's initial client, how long its heartbeat is held, and the cycle: hold, reply, next one."""
+        one = dataclasses.replace(self.table, clients=1)
+        start = {st.clients[0].server: st.clients[0] for st in fleet.initial_states(one)}
+        hold = start[0].timer
+        waited, _ = self.step(start[0], Action("reply", client=0, value=self.rtt))
+        return start, hold, max(1, hold + waited.timer)
+
     def populate(self) -> None:
         """Every client connected, spread evenly over servers and over its heartbeat cycle.
 
@@ -292,11 +300,7 @@ class _Sim(ClientSteps, Reapers, Tuner):
         arrived on its server); k seconds into the cycle it is still held, or
         answered and waiting to send the next one.
         """
-        one = dataclasses.replace(self.table, clients=1)
-        start = {st.clients[0].server: st.clients[0] for st in fleet.initial_states(one)}
-        hold = start[0].timer
-        waited, _ = self.step(start[0], Action("reply", client=0, value=self.rtt))
-        cycle = max(1, hold + waited.timer)
+        start, hold, cycle = self.heartbeat_cycle()
         n = self.s.clients
         if self.fluid:
             share = n / (self.n_srv * cycle)
@@ -373,6 +377,27 @@ class _Sim(ClientSteps, Reapers, Tuner):
             advice = levels[self.servers[s].adv]
             o.timeout[t, s] = advice.timeout
             o.interval[t, s] = advice.interval
+
+
+LONGEST_RUN = 30 * 86400  # the largest [storm] horizon (`scenario_format`)
+
+
+def check_cycle(params: Params, storm: StormParams, source: str) -> None:
+    """Refuse a fleet whose heartbeat cycle outlasts the run, before any simulation starts.
+
+    The clients start spread over one cycle, second by second: a cycle longer than
+    the horizon is a run in which they never complete one (and, for a fluid run,
+    a table as long as the cycle: a timeout of 10^20 s once filled the memory).
+    """
+    cycle = _Sim(params, storm, "fluid", 0).heartbeat_cycle()[2]
+    if cycle > storm.horizon:
+        fix = (f"raise [storm] horizon (storm's --horizon) to {cycle:,} s or more" if cycle <= LONGEST_RUN else
+               f"the longest run is {LONGEST_RUN:,} s (30 days), so the storm simulation cannot run this fleet")
+        raise StormError(
+            f"{source}: [protocol] timeout = {params.t0}, interval = {params.i0}: a heartbeat cycle of {cycle:,} s "
+            f"(the hold, the reply, the next heartbeat) is longer than [storm] horizon = {storm.horizon:,} s, so no "
+            f"client completes one within the run; {fix}; 'stormcheck check' checks the fleet at any timeout"
+        )
 
 
 def simulate(params: Params, storm: StormParams, mode: str = "fluid", seed: int = 0, progress=None,

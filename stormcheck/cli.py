@@ -33,44 +33,11 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import _compiled, engine_flags, jobs, output, signals, swarm
 from .output import check_out, finding_lost, run_scenario, summary, verdict_words, version, write_findings
+from .progress import SearchProgress
 
 __all__ = ["main"]
 
 DEFAULT_SCENARIO = "gitter-2015"
-
-
-class _Progress:
-    """Progress lines on stderr while a long search runs (silent under 1 s)."""
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled, self.label, self.tty = enabled, label, sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, info: dict) -> None:
-        if not self.enabled:
-            return
-        if info.get("symbolic"):  # the solver: which property, proof or search to what depth
-            where = f"search to depth {info['depth']}" if info["phase"] == "search" else "proof"
-            line = f"{self.label}: {info['property']}: {where}, {info['seconds']:.0f} s"
-        elif "examples" in info:  # a randomised engine counts examples, not states
-            rate = info["examples"] / info["seconds"] if info["seconds"] else 0
-            line = (f"{self.label}: {info['examples']:,} examples, {count(info['steps'], 'step')}, "
-                    f"{rate:,.0f} examples/s, {info['seconds']:.0f} s")
-        else:
-            # A run of several searches (compositional) names the one on, and gives its own rate.
-            phase = f"{info['phase']}: " if info.get("phase") else ""
-            rate = info.get("rate", info["states"] / info["seconds"] if info["seconds"] else 0)
-            line = (
-                f"{self.label}: {phase}{info['states']:,} states, {info['transitions']:,} transitions, "
-                f"depth {info['depth']}, {rate:,.0f} states/s, {info['seconds']:.0f} s"
-            )
-        sys.stderr.write(("\r" + line + "   ") if self.tty else line + "\n")
-        sys.stderr.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown and self.tty:
-            sys.stderr.write("\n")
 
 
 # The commands with a module of their own, imported when their parser is built.
@@ -236,7 +203,7 @@ def _check(args) -> int:
     options = _engine_options(args)
     scenario = _scenario(args)
     props = _properties(args.properties)
-    designs = list(DESIGNS) if args.design == "all" else [scenario.design.name]
+    designs = list(scenario.all_designs()) if args.design == "all" else [scenario.design.name]
     # Every design's fleet is built, and the output folder checked, before
     # the first search: bad input must stop the run before anything is written.
     fleets = {d: scenario.with_design(d) if args.design == "all" else scenario for d in designs}
@@ -292,7 +259,7 @@ def _run_checks(args, fleets: dict, props, options: dict) -> list:
     for design, sc in fleets.items():
         for seed in seeds:
             # The engine's own progress lines: shown when it runs in this process.
-            bar = _Progress(not args.quiet, f"{sc.name}/{design}" + (f"/seed {seed}" if k > 1 else ""))
+            bar = SearchProgress(not args.quiet, f"{sc.name}/{design}" + (f"/seed {seed}" if k > 1 else ""))
             bars.append(bar)
             todo.append(jobs.Job(bar.label, run_engine, (args.engine, sc, props), {"seed": seed, **options},
                                  local={"progress": bar}))
@@ -322,6 +289,7 @@ def _write_findings(sc: Scenario, result: CheckResult, out: Path, seed: int) -> 
     for prop, seed in zip(result.properties, swarm.seeds(result, seed).values()):
         if prop.run is not None:
             files.update(write_findings(sc, replace(result, properties=(prop,)), out, seed=seed))
+    output.say_dropped(output.drop_stale(sc, result, out))
     return files
 
 
@@ -362,7 +330,12 @@ def _replay(args) -> int:
     if not isinstance(config, dict):
         raise _BadInput(f"{args.trace}: '#meta' has no scenario_config: not a trace written by 'stormcheck check'")
     scenario = scenario_from_dict(config, source=f"trace:{args.trace}")
-    run = replay_trace(trace, scenario.params)
+    try:
+        run = replay_trace(trace, scenario.params)
+    except ReplayError:
+        raise
+    except ValueError as err:  # a state or action that does not decode: the file is not a trace it can use
+        raise _BadInput(f"{args.trace}: {err}; {_REPLAY_TAKES}") from None
     line = f"{args.trace}: replays, {count(len(run), 'step')} ({scenario.name}, design {scenario.design.name})"
     name = meta.get("property")
     if name:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,15 +41,15 @@ def add_parser(subparsers) -> None:
     """Add the ``conform`` command to the CLI's subparsers."""
     p = subparsers.add_parser("conform", help="drive a trace (or a free run) through the real software: Faye + Redis, or a stack's own library")
     p.add_argument("target", help="an ITF trace (.itf.json), or with --free-run a scenario (preset or .toml)")
-    p.add_argument("--scale", type=float, default=0.1,
-                   help="wall seconds per model second (default 0.1; 0.05 is twice as fast)")
+    p.add_argument("--scale", type=float,
+                   help="Faye: wall seconds per model second (default 0.1; 0.05 is twice as fast)")
     p.add_argument("--engine", choices=ENGINES,
                    help="the Redis engine: published faye-redis 0.2.0, or destroying (Gitter's publish rule); "
                         "default: the one the trace's [protocol] publish_expired names")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary on stdout")
     p.add_argument("--free-run", action="store_true", help="real timers and random traffic instead of a trace")
-    p.add_argument("--seconds", type=float, default=400, help="free run: model seconds to run (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="free run: seed of the random traffic (default 0)")
+    p.add_argument("--seconds", type=float, help="free run: model seconds to run (default 400)")
+    p.add_argument("--seed", type=int, help="free run: seed of the random traffic (default 0)")
     p.add_argument("--design", help="free run: the scenario's design to run (default: the scenario's own)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--run", action="append", choices=STACK_RUNS,
@@ -56,13 +57,59 @@ def add_parser(subparsers) -> None:
                         "default: every run of the scenario); stacks run at their own time scale")
 
 
+# Options of one kind of target only; a stack scenario's runs take none of them. Given where they
+# do not apply they are refused, as `check` refuses another engine's options, not silently dropped.
+_FREE_ONLY = (("seconds", "--seconds"), ("seed", "--seed"), ("design", "--design"))
+_FAYE_ONLY = (("scale", "--scale"), ("engine", "--engine"), ("free_run", "--free-run"))
+
+
+def _given(args, names) -> list[str]:
+    return [flag for attr, flag in names if getattr(args, attr, None) not in (None, False)]
+
+
+def _check_stack_args(args) -> None:
+    """A stack scenario runs its library at the stack's own scale, every run or those of --run."""
+    given = _given(args, _FAYE_ONLY + _FREE_ONLY)
+    if given:
+        raise _Bad(f"{given[0]}: not used for the stack scenario {args.target}, which runs on its own real "
+                   f"library at the stack's time scale (choose its runs with --run); {given[0]} is an option "
+                   f"of a Faye trace or a Faye free run")
+
+
+def _check_target(args) -> None:
+    """A trace is JSON; a free run's target is a scenario: say which was given when they are mixed up."""
+    is_json = args.target.endswith(".json")
+    if args.free_run and is_json:
+        raise _Bad(f"--free-run with {args.target}: a free run takes a scenario (a preset name or a .toml "
+                   f"file), and this is a trace; drop --free-run to drive the trace through the real stack")
+    if args.free_run or is_json:
+        return
+    try:
+        scenario = load_scenario(args.target)
+    except ScenarioError:
+        return  # neither a scenario nor a .json name: read as a trace, whose error names the file
+    raise _Bad(f"{args.target}: is a scenario ({scenario.source}), not a trace; conform drives a trace "
+               f"(.itf.json, written by 'stormcheck check --out'), or runs a Faye scenario with --free-run "
+               f"(real timers, random traffic)")
+
+
 def _check_args(args) -> None:
+    _check_target(args)
+    if args.run:
+        raise _Bad(f"--run {args.run[0]}: only for a stack scenario (websockets, Socket.IO, MQTT, nginx, gRPC); "
+                   f"a Faye {'free run' if args.free_run else 'trace'} is one run")
+    if not args.free_run:
+        given = _given(args, _FREE_ONLY)
+        if given:
+            raise _Bad(f"{given[0]}: only used with --free-run; a trace carries its own "
+                       f"{'design' if given[0] == '--design' else 'length and steps'}")
+    args.scale = 0.1 if args.scale is None else args.scale
+    args.seconds = 400.0 if args.seconds is None else args.seconds
+    args.seed = 0 if args.seed is None else args.seed
     if not math.isfinite(args.scale) or not 0.02 <= args.scale <= 1:
-        raise _Bad(f"--scale {args.scale}: must be between 0.02 and 1 (wall seconds per model second)")
+        raise _Bad(f"--scale {args.scale:g}: must be between 0.02 and 1 (wall seconds per model second)")
     if args.free_run and (not math.isfinite(args.seconds) or not 10 <= args.seconds <= 3600):
-        raise _Bad(f"--seconds {args.seconds}: must be between 10 and 3600 model seconds")
-    if not args.free_run and args.design:
-        raise _Bad("--design: only a free run takes a design; a trace carries its own")
+        raise _Bad(f"--seconds {args.seconds:g}: must be between 10 and 3600 model seconds")
 
 
 def run(args) -> int:
@@ -71,9 +118,10 @@ def run(args) -> int:
     from stormcheck.conformance.procs import StartError, WaitTimeout
     from stormcheck.conformance.stacks import cli as stacks_cli
 
-    if not args.free_run and stacks_cli.handles(args.target):
-        return stacks_cli.run(args)  # websockets, Socket.IO, MQTT, nginx: conformance/stacks
     try:
+        if not args.free_run and stacks_cli.handles(args.target):
+            _check_stack_args(args)
+            return stacks_cli.run(args)  # websockets, Socket.IO, MQTT, nginx, gRPC: conformance/stacks
         _check_args(args)
         return _free(args) if args.free_run else _trace(args)
     except (_Bad, ScenarioError) as err:
@@ -151,6 +199,39 @@ def _summary(result) -> dict:
     }
 
 
+class _FreeProgress:
+    """A free run's model time on `stream`: rewritten in place on a terminal, else a line a second at most.
+
+    (A log or a pipe once got every update on one line, joined by carriage returns.)
+    """
+
+    def __init__(self, enabled: bool, stream) -> None:
+        self.enabled, self.stream = enabled, stream
+        self.tty = enabled and stream.isatty()
+        self.last = None  # monotonic time of the last line (not a terminal)
+        self.shown = False
+
+    def __call__(self, at: float, total: float) -> None:
+        if not self.enabled:
+            return
+        line = f"free run: t={at:.0f}/{total:.0f} model s"
+        if self.tty:
+            self.stream.write("\r" + line)
+        else:
+            now = time.monotonic()
+            if self.last is not None and now - self.last < 1.0:
+                return
+            self.last = now
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def _free(args) -> int:
     from stormcheck.conformance.faye_fleet import ensure_stack
     from stormcheck.conformance.faye_free import free_run
@@ -169,13 +250,9 @@ def _free(args) -> int:
     engine = _engine_for(cfg, args.engine)
     ensure_stack()
 
-    def progress(at, total):
-        if not (args.json or args.quiet):
-            print(f"\rfree run: t={at:.0f}/{total:.0f} model s", end="", file=sys.stderr, flush=True)
-
+    progress = _FreeProgress(not (args.json or args.quiet), sys.stderr)
     r = free_run(scenario, engine, args.seconds, args.seed, args.scale, progress=progress)
-    if not (args.json or args.quiet):
-        print(file=sys.stderr)
+    progress.done()
     if args.json:
         print(json.dumps({"stack": STACK, **asdict(r), "clean": r.clean}, indent=2))
     else:

@@ -7,6 +7,7 @@ rename), so an interrupted run never leaves half a trace behind.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from stormcheck.traces.timeline import render_timeline
 
 from . import signals
 
-__all__ = ["check_out", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "verdict_words", "points_only_words", "ranges_fields", "WRITTEN"]
+__all__ = ["check_out", "drop_stale", "say_dropped", "tidy", "OutputError", "version", "trace_meta", "run_scenario", "write_text", "write_findings", "summary", "stem", "file_mode", "atomic_path", "finding_lost", "verdict_words", "points_only_words", "ranges_fields", "WRITTEN"]
 
 # Every file `atomic_path` completed in this process, in order: what an
 # interrupted command can say it kept.
@@ -205,6 +206,36 @@ def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int
             write_text(repro_path, prop.repro)
             written[prop.name]["repro"] = str(repro_path)
     return written
+
+
+# The files `write_findings` may write for one property, by suffix.
+FINDING_SUFFIXES = (".itf.json", ".timeline.txt", ".repro.py")
+
+
+def drop_stale(scenario: Scenario, result: CheckResult, out: Path) -> list[str]:
+    """Remove what an earlier run wrote for a property that has no run now; the paths removed.
+
+    The names are fixed (`stem`): left in place, an earlier counterexample would sit beside this
+    run's verdict (say, a fixed timeout that now holds) as if it were this run's.
+    """
+    removed = []
+    for prop in result.properties:
+        if prop.run is not None:
+            continue
+        base = out / stem(scenario, result, prop)
+        for suffix in FINDING_SUFFIXES:
+            path = base.with_name(base.name + suffix)
+            if path.is_file():
+                path.unlink()
+                removed.append(str(path))
+    return removed
+
+
+def say_dropped(removed: list[str]) -> None:
+    """One line on stderr naming the files `drop_stale` removed (nothing when none)."""
+    if removed:
+        print(f"stormcheck: removed {len(removed)} file(s) an earlier run wrote for properties that have no "
+              f"run now: {'  '.join(removed)}", file=sys.stderr)
 
 
 def summary(scenario: Scenario, result: CheckResult, files: dict, seed: int) -> dict:

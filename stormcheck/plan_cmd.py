@@ -30,6 +30,7 @@ from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError,
 from stormcheck.properties.core import Verdict
 
 from .output import points_only_words, ranges_fields
+from .progress import SearchProgress
 
 __all__ = ["add_parser", "run", "add_list_argument", "list_shipped", "b_alone", "b_alone_diagnosis"]
 
@@ -230,13 +231,27 @@ def run(args) -> int:
               "see 'stormcheck list rollouts' for the shipped rollouts", file=sys.stderr)
         return 2
 
+    shown = not args.quiet and not args.json
+    bars: list[SearchProgress] = []
+
+    def watch(number, total):
+        # A candidate's search reports once it runs past a second, as `check`'s does.
+        bars.append(SearchProgress(shown, f"plan {scenario.name}: order {number} of {total}"))
+        return bars[-1]
+
     def progress(label, prop):
-        if not args.quiet and not args.json:
+        if bars:
+            bars[-1].done()
+        if shown:
             print(f"stormcheck: checked {label}: {prop.verdict}", file=sys.stderr)
 
-    if args.engine == "exhaustive" and (args.steps is not None or args.seed is not None):
-        print("stormcheck: --steps and --seed are options of --engine symbolic", file=sys.stderr)
-        return 2
+    if args.engine == "exhaustive":
+        for flag, value in (("--steps", args.steps), ("--seed", args.seed)):
+            if value is not None:
+                print(f"stormcheck: {flag} {value}: only used by --engine symbolic (the engine is exhaustive, "
+                      f"which searches each order at the scenario's point values to its [search] budget)",
+                      file=sys.stderr)
+                return 2
     if args.steps is not None and args.steps < 1:
         print(f"stormcheck: --steps {args.steps}: must be at least 1", file=sys.stderr)
         return 2
@@ -251,7 +266,7 @@ def run(args) -> int:
             return 3
     else:
         result = plan(scenario.params, scenario=scenario.name, budget=scenario.bounds, progress=progress,
-                      ranges=scenario.ranges)
+                      ranges=scenario.ranges, watch=watch)
     # Why no order is safe: B alone, judged by the same engine as the orders.
     no_order = result.verdict == Verdict.VIOLATED
     diagnosis = (b_alone_diagnosis(scenario, args.engine, steps=args.steps or 24, seed=args.seed or 0)

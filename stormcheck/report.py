@@ -331,7 +331,7 @@ def _designs_for(scenario, asked: list[str] | None) -> tuple[str, ...]:
     if not asked:
         return (scenario.design.name,)
     if "all" in asked:
-        return tuple(DESIGNS)
+        return scenario.all_designs()
     return tuple(dict.fromkeys(asked))
 
 
@@ -351,7 +351,7 @@ def _budget(args, engines: tuple[str, ...]) -> Budget:
         if key != "max_seconds" and value is not None and value < 1:
             raise ReportError(f"{flag} {value}: must be a whole number >= 1")
     if args.max_seconds is not None and not (args.max_seconds > 0 and args.max_seconds != float("inf")):
-        raise ReportError(f"--max-seconds {args.max_seconds}: must be > 0 and finite")
+        raise ReportError(f"--max-seconds {args.max_seconds:g}: must be > 0 and finite")
     given = {key: getattr(args, key) for key in _BUDGET_FLAGS if getattr(args, key) is not None}
     return replace(Budget(seed=0 if args.seed is None else args.seed), **given)
 

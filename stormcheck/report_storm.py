@@ -21,6 +21,7 @@ from stormcheck.checkers.goodput import LOADS, MEASURE, STARTS, capacity_per_s, 
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
+from stormcheck.model.storm import check_cycle
 from stormcheck.model.storm_scenario import storm_params
 
 from . import jobs
@@ -51,6 +52,8 @@ def _runs(ctx: ReportContext, scenario) -> tuple[dict, dict, list[jobs.Job]]:
     if not covered:
         return covered, refused, []
     storm = storm_params(scenario)
+    for params in covered.values():
+        check_cycle(params, storm, scenario.source)  # a cycle longer than the run: refused, not simulated
     todo = [jobs.Job(f"storm {scenario.name}/{d}/{m.name}", storm_run, (d, covered[d], storm, m.name))
             for d in covered for m in mitigations(storm)]
     return covered, refused, todo + _curve_jobs(scenario, covered, storm)[1]

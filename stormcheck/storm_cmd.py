@@ -34,13 +34,13 @@ from stormcheck.checkers.goodput import (LOADS, MEASURE, STARTS, capacity_per_s,
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
 from stormcheck.model.params import DESIGNS
-from stormcheck.model.storm import MODES, storm_params
+from stormcheck.model.storm import MODES, check_cycle, storm_params
 from stormcheck.properties.core import Inconclusive, NotEncoded, Verdict
 from stormcheck.properties.protocol import storm_subsides
 
 from . import jobs
 from .flags import load_with_flags
-from .output import check_out, summary, write_findings, write_text
+from .output import check_out, drop_stale, say_dropped, summary, write_findings, write_text
 
 __all__ = ["add_parser", "run", "MAX_SAMPLED", "CERTIFY_UP_TO"]
 
@@ -132,6 +132,8 @@ def run(args) -> int:
         raise NotEncoded("storm simulation", what,
                          "check it with the exhaustive engine (stormcheck check, or --property storm_subsides)")
     designs = list(covered)
+    for params in covered.values():
+        check_cycle(params, storm, scenario.source)  # a cycle longer than the run: bad input, before any work
     # The curve is about the design as configured: the scenario's own, or the first one simulated.
     curve_design = (scenario.design.name if scenario.design.name in covered else designs[0]) if args.goodput else None
     if curve_design:
@@ -178,12 +180,13 @@ def run(args) -> int:
         raise Inconclusive("; ".join(str(f) for f in failed) + ": the storm table needs every run; nothing written")
     seconds = time.perf_counter() - started
     if lassos:
-        print(f"Can a storm outlive its fault? Exhaustive lasso search, {scenario.params.clients} client(s), "
+        print(f"Can a storm outlive its fault? Exhaustive lasso search, {count(scenario.params.clients, 'client')}, "
               f"{scenario.params.servers} servers ({scenario.source}):", file=text)
         for sc, result in zip(lassos, results):
             design = sc.design.name
             prop = result.properties[0]
             files = write_findings(sc, result, out) if prop.run is not None else {}
+            say_dropped(drop_stale(sc, result, out))
             report["lasso"][design] = summary(sc, result, files, 0)["properties"][storm_subsides.name]
             print(f"  {design:<20}{str(prop.verdict):<14}{prop.basis}", file=text)
             for where in files.get(storm_subsides.name, {}).values():

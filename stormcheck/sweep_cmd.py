@@ -123,6 +123,9 @@ def run(args) -> int:
     grid = {_column(k, unit): v for k, v in grid.items()}
     proof = (f"proved free of valid-session reaps (symbolic engine) where {boundary['constraint']}" if boundary
              else f"proved boundary not drawn: {why_not}")
+    if boundary and len(set(boundary["inside"])) == 1:  # the region's edge does not cross this grid
+        proof += (f"; {'every' if boundary['inside'][0] else 'no'} point of this grid lies inside it, "
+                  f"so no boundary line is drawn")
     files = {kind: args.out / f"{scenario.name}.sweep.{kind}" for kind in ("csv", "md", "png")}
     write_text(files["csv"], _csv(grid, rows, props))
     write_text(files["md"], _markdown(title, proof, grid, rows, props))

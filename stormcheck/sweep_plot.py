@@ -38,8 +38,7 @@ def plot_sweep(path: str, title: str, proof: str, grid: dict, rows: list[dict], 
     fig, ax = plt.subplots(figsize=(7.5, 5 if ykey else 2.6))
     cmap = matplotlib.colors.ListedColormap(COLOURS)
     ax.pcolormesh(_edges(xs), _edges(ys), worst, cmap=cmap, vmin=-0.5, vmax=len(VERDICTS) - 0.5)
-    if boundary is not None:
-        _draw_boundary(ax, xs, ys, inside)
+    drawn = _draw_boundary(ax, xs, ys, inside) if boundary is not None else 0
     ax.set_xlabel(xkey)
     if ykey:
         ax.set_ylabel(ykey)
@@ -49,7 +48,7 @@ def plot_sweep(path: str, title: str, proof: str, grid: dict, rows: list[dict], 
     ax.set_title(title + rest, fontsize=9)
     handles = [matplotlib.patches.Patch(color=c, label=v) for v, c in zip(VERDICTS, COLOURS)
                if VERDICTS.index(v) in worst]
-    if boundary is not None:
+    if drawn:  # a legend entry for a line only where one is drawn; the note says why not
         handles.append(matplotlib.lines.Line2D([], [], color="#1a237e", linewidth=2, label="proved boundary"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.text(0.01, 0.01, _wrap(proof), fontsize=7, va="bottom")
@@ -67,19 +66,23 @@ def _edges(values: list[int]) -> np.ndarray:
     return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
-def _draw_boundary(ax, xs: list[int], ys: list[int], inside: np.ndarray) -> None:
-    """A line along every cell edge with the proved region on one side only."""
+def _draw_boundary(ax, xs: list[int], ys: list[int], inside: np.ndarray) -> int:
+    """A line along every cell edge with the proved region on one side only; how many were drawn."""
     ex, ey = _edges(xs), _edges(ys)
     style = {"color": "#1a237e", "linewidth": 2}
     rows, cols = inside.shape
+    drawn = 0
     for i in range(rows):
         for j in range(cols - 1):
             if inside[i, j] != inside[i, j + 1]:
                 ax.plot([ex[j + 1]] * 2, [ey[i], ey[i + 1]], **style)
+                drawn += 1
     for i in range(rows - 1):
         for j in range(cols):
             if inside[i, j] != inside[i + 1, j]:
                 ax.plot([ex[j], ex[j + 1]], [ey[i + 1]] * 2, **style)
+                drawn += 1
+    return drawn
 
 
 def _wrap(text: str, width: int = 120) -> str:

@@ -153,6 +153,22 @@ def test_check_design_all_prints_one_block_per_design(capsys, tmp_path):
         assert property_rows(blocks[design])["no_valid_reap"][1] == verdict, design
 
 
+def test_design_all_on_a_rollout_is_refused_naming_design_all_not_a_design_never_asked_for(capsys, tmp_path):
+    # A rollout runs under "off" alone; `--design all` once failed on "per-server", which nobody asked for.
+    for argv in (["check", "rollouts/phoenix-heartbeat-90", "--design", "all", "--out", tmp_path / "c"],
+                 ["report", "rollouts/phoenix-heartbeat-90", "--design", "all", "--out", tmp_path / "r",
+                  "--skip", "storms", "--skip", "synthesis", "--quiet"]):
+        rc, out, err = cli(capsys, *argv)
+        assert rc == 2 and out == "", (argv, out)
+        no_traceback(err)
+        assert "--design all with preset:rollouts/phoenix-heartbeat-90" in err and '"off" alone' in err, err
+        assert "per-server" not in err, err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+    # Control: the rollout under its own design is checked as before.
+    rc, out, _ = cli(capsys, "check", "rollouts/phoenix-heartbeat-90", "--out", tmp_path / "c", "--quiet")
+    assert rc == 1 and out.splitlines()[-1] == "verdict: violated", out
+
+
 def test_check_json_is_one_document_with_verdicts_states_and_trace_paths(capsys, tmp_path):
     out_dir = tmp_path / "o"
     rc, doc, err = check_json(capsys, PRESET, "--out", out_dir)
@@ -198,6 +214,50 @@ def test_json_without_a_finding_writes_nothing_and_has_no_paths(capsys, tmp_path
 
 
 # ------------------------------------------------------------------ budgets
+
+
+def test_a_rerun_that_now_holds_removes_the_earlier_counterexample_and_says_so(capsys, tmp_path):
+    # After a fix, the same scenario and design hold; the earlier run's no_valid_reap trace (same name) once
+    # stayed in the folder beside the new verdict, as if it were this run's.
+    scenario, out = tmp_path / "fleet.toml", tmp_path / "o"
+    text = textwrap.dedent("""
+        [scenario]
+        name = "fleet"
+        design = "off"
+        [protocol]
+        timeout = 20
+        interval = {interval}
+        [faults]
+        client_crash = 1
+        server_loss = 1
+    """)
+    scenario.write_text(text.format(interval=15))
+    rc, _, _ = cli(capsys, "check", scenario, "--out", out, "--quiet")
+    assert rc == 1 and (out / "fleet.off.no_valid_reap.itf.json").is_file()
+    rc, _, _ = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "dead_session_reaped")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    scenario.write_text(text.format(interval=0))
+    rc, out_text, err = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "no_valid_reap")
+    assert rc == 0 and out_text.splitlines()[-1] == "verdict: holds", out_text
+    stale = [f"fleet.off.no_valid_reap{s}" for s in (".itf.json", ".timeline.txt")]
+    assert f"removed 2 file(s) an earlier run wrote" in err and all(name in err for name in stale), err
+    left = {p.name: p.read_bytes() for p in out.iterdir()}
+    # Control: what this run did not decide (the other properties' files) is left as it was.
+    assert left == {k: v for k, v in before.items() if k not in stale}, sorted(left)
+    rc, _, err = cli(capsys, "check", scenario, "--out", out, "--quiet", "--property", "dead_session_reaped")
+    assert rc == 0 and "removed" not in err, err
+
+
+def test_a_ping_pong_stack_s_timeline_starts_without_a_hold_it_does_not_have(capsys, tmp_path):
+    # gRPC answers a ping at once; its timeline once began "start: c0 held by s1 (0s left)".
+    rc, _, _ = cli(capsys, "check", "variants/grpc-keepalive-10", "--property", "no_valid_reap", "--quiet",
+                   "--out", tmp_path)
+    text = (tmp_path / "grpc-keepalive-10.off.no_valid_reap.timeline.txt").read_text()
+    assert rc == 1 and "start: c0 connected to s1, its heartbeat arriving now" in text, text
+    assert "held by" not in text and "0s left" not in text, text
+    # Control: a long-poll (Faye) hold is still told with its time left.
+    rc, _, _ = cli(capsys, "check", PRESET, "--property", "no_valid_reap", "--quiet", "--out", tmp_path)
+    assert "start: c0 held by s2 (45s left)" in (tmp_path / f"{NO_VALID_REAP}.timeline.txt").read_text()
 
 
 def test_max_states_budget_is_inconclusive_never_holds(capsys, tmp_path):
@@ -485,6 +545,22 @@ def test_replay_of_a_tampered_state_exits_1_naming_the_step(capsys, tmp_path, wr
     assert out == ""
     no_traceback(err)
     assert err.startswith(f"stormcheck: {tampered} does not replay: step 5:")
+
+
+def test_replay_of_a_trace_whose_action_does_not_decode_names_the_file_and_the_state(capsys, tmp_path,
+                                                                                    written_trace):
+    # It once said only "stormcheck: state 3: field 'action': expected a Action record, got 'garbage'".
+    doc = read_trace(written_trace)
+    doc["states"][3]["action"] = "garbage"
+    broken = tmp_path / "broken.itf.json"
+    broken.write_text(json.dumps(doc), encoding="utf-8")
+    rc, out, err = cli(capsys, "replay", broken)
+    assert rc == 2 and out == "", out
+    no_traceback(err)
+    assert err.startswith(f"stormcheck: {broken}: state 3: field 'action': expected an Action record, got 'garbage'")
+    assert "replay takes an ITF trace" in err and err.count("\n") == 1, err
+    # Control: the untouched trace replays.
+    assert cli(capsys, "replay", written_trace)[0] == 0
 
 
 def test_replay_of_a_trace_whose_last_step_no_longer_shows_the_verdict_exits_1(capsys, tmp_path, written_trace):

@@ -96,6 +96,30 @@ def test_sweep_says_why_no_boundary_is_drawn(tmp_path, capsys):
     assert "proved boundary not drawn" in (tmp_path / "gitter-2015.sweep.md").read_text()
 
 
+def test_sweep_whose_grid_lies_outside_the_proved_region_says_so_and_draws_no_boundary_in_the_legend(
+        tmp_path, capsys, monkeypatch):
+    # Per-server's adjuster raises T past 1.6 x T0 - I0 - rtt: no point of the grid is proved safe. The
+    # legend once showed "proved boundary" with no line on the plot.
+    from stormcheck import sweep_plot
+    figures = []
+    monkeypatch.setattr(sweep_plot.plt, "close", figures.append)
+
+    def legend(fig):
+        return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+    rc = main(["sweep", "gitter-2015", "--grid", "timeout=20:60:20", "--quiet", "--out", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "; no point of this grid lies inside it, so no boundary line is drawn" in out, out
+    assert "no point of this grid lies inside it" in (tmp_path / "a" / "gitter-2015.sweep.md").read_text()
+    assert legend(figures[-1]) == ["violated"]
+    # Control: where the region's edge crosses the grid, the line is drawn and in the legend.
+    rc = main(["sweep", "gitter-2015", "--design", "off", "--grid", "interval=0:40:20", "--quiet",
+               "--out", str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "lies inside it" not in out, out
+    assert legend(figures[-1]) == ["holds", "violated", "proved boundary"]
+
+
 def _sweep_rows(folder: Path, name: str) -> list[dict]:
     import csv
 

@@ -270,7 +270,8 @@ def test_rebuild_replaces_the_report_and_leaves_no_temporaries(tmp_path, capsys)
     (["nope"], "nope: is not a preset name"),
     (["gitter-2015", "--design", "bogus"], "--design 'bogus': unknown design"),
     (["gitter-2015", "--examples", "0"], "--examples 0: must be a whole number >= 1"),
-    (["gitter-2015", "--max-seconds", "-1"], "--max-seconds -1.0: must be > 0"),
+    (["gitter-2015", "--max-seconds", "-1"], "--max-seconds -1: must be > 0"),  # as typed, not -1.0
+    (["gitter-2015", "--max-seconds", "-0.5"], "--max-seconds -0.5: must be > 0"),
     (["gitter-2015", "--property", "nope"], "--property: no property named 'nope'"),
     (["gitter-2015", "--engine", "exhaustive", "--examples", "5"],
      "--examples 5: only used by --engine hypothesis, which this report does not run (it runs exhaustive); "

@@ -254,6 +254,43 @@ def test_plan_command(capsys):
     assert [c["verdict"] for c in doc["candidates"]] == ["violated", "holds"]
 
 
+def test_plan_shows_each_long_search_s_progress_as_check_does(capsys, monkeypatch):
+    # A candidate's search once ran silently for as long as its budget allowed: plan printed a line only
+    # when an order was decided. The search's own once-a-second reports (here one, made up) are shown.
+    real = plan_module.check_bfs
+
+    def reporting(*args, progress=None, **kwargs):
+        if progress is not None:
+            progress({"states": 12_345, "transitions": 40_000, "depth": 9, "seconds": 1.0})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "check_bfs", reporting)
+    assert main(["plan", "rollouts/phoenix-heartbeat-90"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err] == ["plan phoenix-heartbeat-90", "stormcheck"] * 2, err
+    assert err[0] == ("plan phoenix-heartbeat-90: order 1 of 2: 12,345 states, 40,000 transitions, depth 9, "
+                      "12,345 states/s, 1 s"), err
+    assert err[2].startswith("plan phoenix-heartbeat-90: order 2 of 2: 12,345 states"), err
+    # Control: --quiet and --json print none of it, and the plan is the same.
+    for flag in ("--quiet", "--json"):
+        assert main(["plan", "rollouts/phoenix-heartbeat-90", flag]) == 0
+        assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "10"], "--steps 10: only used by --engine symbolic (the engine is exhaustive"),
+    (["--seed", "3"], "--seed 3: only used by --engine symbolic (the engine is exhaustive"),
+])
+def test_plan_refuses_a_symbolic_option_naming_it_and_its_value(capsys, argv, message):
+    # It said "--steps and --seed are options of --engine symbolic" whichever was given, without its value.
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"stormcheck: {message}") and err.count("\n") == 1, err
+    # Control: the symbolic plan takes it.
+    assert main(["plan", "rollouts/phoenix-heartbeat-90", "--engine", "symbolic", *argv, "--quiet"]) == 0
+    capsys.readouterr()
+
+
 def test_plan_refuses_a_scenario_without_a_rollout(capsys):
     assert main(["plan", "stacks/phoenix"]) == 2
     assert "has no [rollout] table" in capsys.readouterr().err

@@ -605,3 +605,42 @@ def test_storm_json_says_the_verdict_its_exit_code_says(tmp_path, capsys, argv, 
     rc = main(["storm", *argv, "--no-plot", "--json", "--quiet", "--out", str(tmp_path)])
     doc = json.loads(capsys.readouterr().out)
     assert doc["verdict"] == verdict and rc == EXIT_CODES[Verdict(verdict)]
+
+
+def test_a_heartbeat_cycle_longer_than_the_run_is_refused_before_any_simulation(tmp_path, capsys, monkeypatch):
+    # A fluid run spreads its clients over one cycle, second by second: [protocol] timeout = 10^20 once
+    # filled the memory (6.6 GB in 30 s) before a line was printed; 100,000 s took minutes per run.
+    import stormcheck.checkers.recovery as recovery_module
+    monkeypatch.setattr(recovery_module, "simulate", lambda *a, **k: pytest.fail("a simulation started"))
+    path = tmp_path / "long.toml"
+    for timeout, words in ((100_000, "raise [storm] horizon (storm's --horizon) to 100,003 s or more"),
+                           (10**20, "the longest run is 2,592,000 s (30 days)")):
+        path.write_text(f'[scenario]\nname = "long"\n[protocol]\ntimeout = {timeout}\n[faults]\nserver_loss = 1\n'
+                        f'[storm]\nclients = 100\n')
+        for argv in (["storm", str(path), "--out", str(tmp_path / "s")],
+                     ["report", str(path), "--engine", "exhaustive", "--skip", "synthesis", "--out",
+                      str(tmp_path / "r"), "--quiet"]):
+            assert main(argv) == 2, argv
+            out, err = capsys.readouterr()
+            assert f"long.toml: [protocol] timeout = {timeout}, interval = 1: a heartbeat cycle of" in err, err
+            assert words in err and "Traceback" not in err, err
+            assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
+    # Control: the same fleet at its own timeout, the cycle (48 s) inside a short run, is simulated.
+    monkeypatch.undo()
+    path.write_text('[scenario]\nname = "long"\n[faults]\nserver_loss = 1\n[storm]\nclients = 100\nhorizon = 400\n')
+    rc = main(["storm", str(path), "--no-lasso", "--no-plot", "--design", "off", "--quiet", "--out",
+               str(tmp_path / "s")])
+    out = capsys.readouterr().out
+    assert rc == 3 and "off                    1  " in out, out  # simulated; too short to tell recovery: honest 3
+
+
+def test_the_lasso_header_counts_its_clients_in_words(tmp_path, capsys):
+    # It said "1 client(s)".
+    path = tmp_path / "small.toml"
+    for clients, words in ((1, "Exhaustive lasso search, 1 client, 3 servers"),
+                           (2, "Exhaustive lasso search, 2 clients, 3 servers")):  # control: the plural
+        path.write_text(f'[scenario]\nname = "small"\ndesign = "off"\n[topology]\nclients = {clients}\n'
+                        f'[faults]\nserver_loss = 1\n[storm]\nclients = 100\nhorizon = 400\n')
+        main(["storm", str(path), "--no-plot", "--quiet", "--out", str(tmp_path / "s")])
+        out = capsys.readouterr().out
+        assert words in out and "client(s)" not in out, out

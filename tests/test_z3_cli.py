@@ -216,3 +216,19 @@ def test_bad_terms_exit_2_naming_key_value_and_what_is_allowed(tmp_path, capsys,
     assert main(["synth", str(path)]) == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+def test_an_inconclusive_rollout_names_its_counterexample_to_induction_as_a_reader_says_it(tmp_path, capsys):
+    # The basis once printed the records' repr: "State(clients=(Client(phase='waiting', server=1, ...".
+    code = main(["check", "rollouts/faye-timeout-101", "--engine", "symbolic", "--steps", "3", "--property",
+                 "no_valid_reap", "--json", "--quiet", "--out", str(tmp_path)])
+    basis = json.loads(capsys.readouterr().out)["properties"]["no_valid_reap"]["basis"]
+    assert code == 3 and "counterexample to induction" in basis, basis
+    assert "State(" not in basis and "Client(" not in basis and "Session(" not in basis, basis
+    assert "c0 waiting on s1, timer 16s, session age 102s (handshake at T=45 I=1" in basis, basis
+    assert "s1 up, advising T=101 I=15, judging by T=101" in basis and "the bad step from it: gc(" in basis, basis
+    # Control: a rollout the symbolic engine proves has no counterexample to induction to tell.
+    code = main(["check", "rollouts/mqtt-keepalive-120", "--engine", "symbolic", "--steps", "3", "--property",
+                 "no_valid_reap", "--json", "--quiet", "--out", str(tmp_path)])
+    basis = json.loads(capsys.readouterr().out)["properties"]["no_valid_reap"]["basis"]
+    assert code == 0 and basis.startswith("proved by an inductive invariant"), basis

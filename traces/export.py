@@ -185,6 +185,10 @@ class _Bad(ValueError):
         self.where = where
 
 
+def _article(name: str) -> str:
+    return "an" if name[:1].upper() in "AEIOU" else "a"
+
+
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
@@ -217,12 +221,13 @@ def _decode(value: Any, hint: Any, where: str = "") -> Any:
         return _decode(value, fits[0], where)
     if _is_record_type(hint):
         if not isinstance(value, dict):
-            raise _Bad(where, f"expected a {hint.__name__} record, got {value!r}")
+            raise _Bad(where, f"expected {_article(hint.__name__)} {hint.__name__} record, got {value!r}")
         # ITF records are unordered. A field added to the model later, with a
         # default, may be missing from a trace written before it existed.
         defaults = hint._field_defaults
         if not set(hint._fields) - set(defaults) <= set(value) <= set(hint._fields):
-            raise _Bad(where, f"a {hint.__name__} record has fields {list(hint._fields)}, not {sorted(value)}")
+            raise _Bad(where, f"{_article(hint.__name__)} {hint.__name__} record has fields {list(hint._fields)}, "
+                              f"not {sorted(value)}")
         hints = _hints(hint)
         return hint(*(_decode(value[f], hints[f], f"{where}.{f}") if f in value else defaults[f]
                       for f in hint._fields))

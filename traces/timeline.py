@@ -479,7 +479,11 @@ def _header(out: _Out, run: Run, params: Params, title: str, focus: Any) -> None
 def _start(out: _Out, params: Params, state: State) -> None:
     for c, cl in enumerate(state.clients):
         where = f" by s{cl.server}" if cl.server >= 0 else ""
-        out.say(0, f"start: c{c} {cl.phase}{where} ({cl.timer}{params.unit} left)")
+        if cl.phase == HELD and params.heartbeat.hold == "none":
+            # A ping/pong stack answers a heartbeat at once: "held (0s left)" said a hold it does not have.
+            out.say(0, f"start: c{c} connected to s{cl.server}, its heartbeat arriving now")
+        else:
+            out.say(0, f"start: c{c} {cl.phase}{where} ({cl.timer}{params.unit} left)")
     out.say(0, _configs(params, state) if params.rollout is not None else _tuning(params, state))
 
 

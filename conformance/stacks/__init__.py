@@ -29,15 +29,17 @@ from .websockets_stack import STACK as _WS
 
 STACKS = {s.key: s for s in (_WS, _SIO4, _SIO2, _MQTT, _NGINX, _GRPC)}
 
-# Stack presets with no real implementation to run on this machine, and why.
+# Presets with no real implementation to run on this machine, and why; a scenario named after one
+# (a rollout or variant of that stack: `phoenix-heartbeat-90`) is unverified for the same reason.
 UNVERIFIED = {
-    "phoenix": "no Phoenix server runs here: Debian has Elixir 1.14 and Erlang 25 but not the Phoenix "
-               "framework, whose registry (Hex) this machine cannot reach; npm's `phoenix` is the "
-               "browser client only",
-    "signalr": "no SignalR server runs here: it needs ASP.NET Core, and neither Debian nor npm has .NET "
-               "(NuGet is not reachable); npm's @microsoft/signalr is the client only",
-    "actioncable": "not driven yet: Debian ships ruby-actioncable (Rails 6.1), so a real server could run "
-                   "here, but no driver for it exists; npm's @rails/actioncable is the client only",
+    "stacks/phoenix": "no Phoenix server runs here: Debian has Elixir 1.14 and Erlang 25 but not the "
+                      "Phoenix framework, whose registry (Hex) this machine cannot reach; npm's `phoenix` is the "
+                      "browser client only",
+    "stacks/signalr": "no SignalR server runs here: it needs ASP.NET Core, and neither Debian nor npm has "
+                      ".NET (NuGet is not reachable); npm's @microsoft/signalr is the client only",
+    "stacks/actioncable": "not driven yet: Debian ships ruby-actioncable (Rails 6.1), so a real server "
+                          "could run here, but no driver for it exists; npm's @rails/actioncable is the client only",
+    "proxies/aws-alb-websockets": "an AWS Application Load Balancer is a cloud service, not on this machine",
 }
 
 
@@ -51,6 +53,6 @@ def conformance_lines() -> list[str]:
     for stack in STACKS.values():
         if stack.preset:
             lines.append(f"  {stack.preset:<36}{stack.library}")
-    for key, why in UNVERIFIED.items():
-        lines.append(f"  {'stacks/' + key:<36}unverified: {why}")
+    for preset, why in UNVERIFIED.items():
+        lines.append(f"  {preset:<36}unverified: {why}")
     return lines

@@ -34,9 +34,10 @@ def handles(target: str) -> bool:
 
 
 def unverified(scenario) -> str | None:
-    """Why `scenario`'s stack cannot run here (Phoenix, SignalR, ActionCable), or None."""
+    """Why `scenario`'s stack cannot run here (Phoenix, SignalR, ActionCable, AWS ALB), or None."""
     name = scenario.name
-    for key, why in UNVERIFIED.items():
+    for preset, why in UNVERIFIED.items():
+        key = preset.rsplit("/", 1)[-1]
         if name == key or name.startswith(key + "-"):
             return why
     return None
