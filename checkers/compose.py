@@ -176,8 +176,9 @@ def one_client(params: Params) -> Params:
 def unsupported(params: Params) -> str | None:
     """Why this mode cannot answer for `params` (None: it can)."""
     if params.rollout is not None:
-        return ("a configuration rollout ([rollout]): its release reaches clients one at a time, which one client "
-                "against an environment does not cover")
+        # Not every rollout has a client release; every one has phases that end on a fact about the whole fleet.
+        return ("a configuration rollout ([rollout]): each phase ends once every server or every client has "
+                "moved, a fact about the whole fleet that one client against an environment does not cover")
     return None
 
 

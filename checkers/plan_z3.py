@@ -33,7 +33,7 @@ from stormcheck.traces.run import ReplayError
 
 from .plan import Candidate, PlanResult, moving_parts, orders_to_check
 from .result import PropertyResult
-from .z3_bmc import DEFAULT_TIMEOUT_MS, certify, make_solver, search
+from .z3_bmc import DEFAULT_TIMEOUT_MS, _cti_text, certify, make_solver, search
 from .z3_encoding import Encoding
 from .z3_proof import prove
 
@@ -91,9 +91,7 @@ def decide_order(scenario: Scenario, *, max_steps: int = 24, seed: int = 0,
               if ranges else "the scenario's point values (it has no [ranges]; replayed)")
         return result(Verdict.VIOLATED, f"certified counterexample of {count(len(run), 'step')} at {at}", run), values, \
             time.perf_counter() - start
-    why = proof.reason if proof.status != "cti" else (
-        f"counterexample to induction (a state the invariant allows, maybe unreachable): {proof.cti}"
-        + (f", step {proof.cti_action}" if proof.cti_action is not None else ""))
+    why = proof.reason if proof.status != "cti" else _cti_text(proof, params)
     found = "solver returned unknown" if outcome.status == "unknown" else "no counterexample"
     return result(Verdict.INCONCLUSIVE, f"not proved ({why}); {found} of <= {count(outcome.none_within, 'step')} "
                                         f"(z3 BMC)"), {}, time.perf_counter() - start

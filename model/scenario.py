@@ -119,8 +119,8 @@ class Scenario:
         """The designs ``--design all`` runs: every named one, which a rollout's fleet cannot take."""
         if "rollout" in self.config:
             raise ScenarioError(
-                f"--design all with {self.source}: a rollout runs under the static design \"off\" alone (its "
-                f"configuration changes only as the rollout says), as it does without --design; drop --design "
+                f"--design all with {self.source}: a fleet with a [rollout] runs under the static design \"off\" "
+                f"alone (its configuration changes only as the rollout says), as it does without --design; drop --design "
                 f"all, and compare the rollout's orders with 'stormcheck plan'"
             )
         return tuple(DESIGNS)

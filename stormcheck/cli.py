@@ -429,7 +429,7 @@ def _kept(files: list[str]) -> str:
     if not files:
         return "no file written, earlier output left as it was"
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-    return f"kept {len(files)} complete file(s) written before it ({shown}); nothing partial left"
+    return f"kept {count(len(files), 'complete file')} written before it ({shown}); nothing partial left"
 
 
 def _main(argv: list[str] | None) -> int:

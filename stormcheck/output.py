@@ -234,7 +234,7 @@ def drop_stale(scenario: Scenario, result: CheckResult, out: Path) -> list[str]:
 def say_dropped(removed: list[str]) -> None:
     """One line on stderr naming the files `drop_stale` removed (nothing when none)."""
     if removed:
-        print(f"stormcheck: removed {len(removed)} file(s) an earlier run wrote for properties that have no "
+        print(f"stormcheck: removed {count(len(removed), 'file')} an earlier run wrote for properties that have no "
               f"run now: {'  '.join(removed)}", file=sys.stderr)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from stormcheck import count
 from stormcheck.checkers.goodput import LOADS, MEASURE, STARTS, capacity_per_s, check_curve, goodput_run, metastable_loads
 from stormcheck.checkers.recovery import CALM_FACTOR, SETTLE, mitigations, rank_rows, simulated_designs, storm_run
 from stormcheck.model.load import StormError
@@ -95,7 +96,7 @@ def storm_section(ctx: ReportContext) -> Section | None:
             continue
         storm = storm_params(scenario)
         curve_design, curve_jobs = _curve_jobs(scenario, covered, storm)
-        with ctx.stage(f"{scenario.name}/storm: {len(designs)} design(s) x {len(mitigations(storm))} runs each") as outcome:
+        with ctx.stage(f"{scenario.name}/storm: {count(len(designs), 'design')} x {len(mitigations(storm))} runs each") as outcome:
             got = ctx.run_jobs(todo)
             points = got[len(got) - len(curve_jobs):]
             got = got[:len(got) - len(curve_jobs)]

@@ -165,8 +165,8 @@ def run(args) -> int:
     todo += [jobs.Job(f"{curve_design}/goodput/{load:g}/{start}", goodput_run,
                       (covered[curve_design], storm, load, start), {"mode": args.mode, "seed": args.seed})
              for load, start in curve]
-    say(f"simulating {len(designs)} design(s) x {len(mitigations(storm))} runs each, {storm.clients:,} clients, {storm.horizon} s"
-        + (f"; lasso search of {len(lassos)} design(s)" if lassos else "") + " ...")
+    say(f"simulating {count(len(designs), 'design')} x {len(mitigations(storm))} runs each, {storm.clients:,} clients, "
+        f"{storm.horizon} s" + (f"; lasso search of {count(len(lassos), 'design')}" if lassos else "") + " ...")
     started = time.perf_counter()
 
     def progress(i, job, got):
