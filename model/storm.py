@@ -111,14 +111,14 @@ from .state import HELD, RETRY, WAITING, Action, Client, Server, State
 from .storm_clients import ClientSteps
 from .storm_reapers import Reapers
 # Re-exported: callers import these from here.
-from .storm_scenario import SIMULATED, UNSIMULATED, refuse_unsimulated, storm_params, unsimulated  # noqa: F401
+from .storm_scenario import SIMULATED, UNSIMULATED, refuse_unsimulated, storm_params, unsimulated
 from .storm_tuner import Tuner, _Levels
 
 if TYPE_CHECKING:  # imported on use, by a simulation: the CLI loads this module for every command
     import numpy as np
 
-__all__ = ["StormParams", "Series", "simulate", "check_cycle", "refuse_unsimulated", "unsimulated", "MODES",
-           "StormError", "SIMULATED", "UNSIMULATED"]
+__all__ = ["StormParams", "Series", "simulate", "check_cycle", "storm_params", "refuse_unsimulated", "unsimulated",
+           "MODES", "StormError", "SIMULATED", "UNSIMULATED"]
 
 MODES = ("fluid", "sampled")
 GC_EVERY = 60  # a shared store's GC: one sweep a minute, servers in turn

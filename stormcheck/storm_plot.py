@@ -129,7 +129,7 @@ def design_figure(scenario: str, design: str, rows: list[dict], within: int | No
         _mitigation_panel(ax, row, fault, within, top)
         if i % cols == 0:
             ax.set_ylabel("reconnects/s", fontsize=MIN_FONT)
-    handles, labels = {}, {}
+    handles = {}
     for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
