@@ -31,6 +31,7 @@ from stormcheck.properties.core import Verdict
 from stormcheck.properties.protocol import no_valid_reap
 from stormcheck.traces.run import ReplayError
 
+from . import ROLLOUT_STEPS
 from .plan import Candidate, PlanResult, moving_parts, orders_to_check
 from .result import PropertyResult
 from .z3_bmc import DEFAULT_TIMEOUT_MS, _cti_text, certify, make_solver, search
@@ -55,7 +56,7 @@ def _phase_dict(phase) -> dict:
     return out
 
 
-def decide_order(scenario: Scenario, *, max_steps: int = 24, seed: int = 0,
+def decide_order(scenario: Scenario, *, max_steps: int = ROLLOUT_STEPS, seed: int = 0,
                  timeout_ms: int = DEFAULT_TIMEOUT_MS) -> tuple[PropertyResult, dict, float]:
     """``no_valid_reap`` of `scenario`'s rollout as written, over its ``[ranges]``.
 
@@ -97,7 +98,7 @@ def decide_order(scenario: Scenario, *, max_steps: int = 24, seed: int = 0,
                                         f"(z3 BMC)"), {}, time.perf_counter() - start
 
 
-def plan_symbolic(scenario: Scenario, *, max_steps: int = 24, seed: int = 0, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+def plan_symbolic(scenario: Scenario, *, max_steps: int = ROLLOUT_STEPS, seed: int = 0, timeout_ms: int = DEFAULT_TIMEOUT_MS,
                   progress=None) -> PlanResult:
     """`checkers.plan.plan` with each candidate order decided by the solver over the scenario's ranges."""
     params = scenario.params

@@ -40,8 +40,10 @@ import z3
 from stormcheck import count, signals
 from stormcheck.model.fleet import initial_states
 from stormcheck.model.params import Params
+from stormcheck.model.rollout import DUE, NOT_BEGUN, RUNNING
 from stormcheck.properties.core import ALWAYS, STATE, Inconclusive, NotEncoded, Property, Verdict
 from stormcheck.traces.run import ReplayError, Run, replay
+from stormcheck.traces.timeline import level_text, server_status
 
 from .result import CheckResult, PropertyResult
 
@@ -288,10 +290,9 @@ def _state_text(state, params: Params) -> str:
     u = params.unit
 
     def level(k: int, judged: bool = False) -> str:  # a level by its advice: what it means to the reader
-        if not 0 <= k < len(params.levels):
+        if not 0 <= k < len(params.levels):  # a solver's state is not held to the fleet's levels
             return f"level {k}"
-        lvl = params.levels[k]
-        return f"T={lvl.timeout}" if judged else f"T={lvl.timeout} I={lvl.interval}"
+        return f"T={params.levels[k].timeout}" if judged else level_text(params, k)
 
     parts = []
     for n, c in enumerate(state.clients):
@@ -300,9 +301,9 @@ def _state_text(state, params: Params) -> str:
                    f"{level(c.session.ref_level)})" if c.session else ", no session")
         parts.append(f"c{n} {c.phase} {where}, timer {c.timer}{u}{session}")
     for n, srv in enumerate(state.servers):
-        status = "up" if srv.down == 0 else f"down for {srv.down}{u}"
-        parts.append(f"s{n} {status}, advising {level(srv.adv)}, judging by {level(srv.reap, judged=True)}")
-    rollout = {0: "", -1: "rollout: its next step is due", -2: "rollout: a phase is running"}
+        parts.append(f"s{n} {server_status(srv, u)}, advising {level(srv.adv)}, "
+                     f"judging by {level(srv.reap, judged=True)}")
+    rollout = {NOT_BEGUN: "", DUE: "rollout: its next step is due", RUNNING: "rollout: a phase is running"}
     parts.append(rollout.get(state.rollout, f"rollout: next step in {state.rollout}{u}"))
     return "; ".join(p for p in parts if p)
 

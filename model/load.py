@@ -39,7 +39,8 @@ from .faults import Fault
 from .policies import Policy
 from .setup import Setup
 
-__all__ = ["LoadModel", "SampleWindow", "StormParams", "StormError", "WINDOW", "FLOOR_MS", "MIN_SAMPLES", "ADJUST_EVERY"]
+__all__ = ["LoadModel", "SampleWindow", "StormParams", "StormError", "WINDOW", "FLOOR_MS", "MIN_SAMPLES", "ADJUST_EVERY",
+           "LONGEST_RUN"]
 
 WINDOW = 100  # samples kept
 FLOOR_MS = 30  # shorter timings are not recorded
@@ -146,6 +147,9 @@ class SampleWindow:
 
 class StormError(ValueError):
     """Parameters the storm simulation cannot run, with what to change."""
+
+
+LONGEST_RUN = 30 * 86400  # the largest `StormParams.horizon` a scenario may ask for, in seconds
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import difflib
 import inspect
 from typing import Any, Callable
 
-from .load import StormParams
+from .load import LONGEST_RUN, StormParams
 from .params import (
     AFTER_401,
     AFTER_DROP,
@@ -226,7 +226,7 @@ _STORM_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     # How much of a server's queued work a reply waits behind (model/load.py).
     "reply_share": (_S.load.reply_share, _share(closed=True, zero=True)),
     "fault_at": (_S.fault_at, _whole(0, unit="seconds")),
-    "horizon": (_S.horizon, _whole(1, 30 * 86400, unit="seconds")),
+    "horizon": (_S.horizon, _whole(1, LONGEST_RUN, unit="seconds")),
     "subside_within": (_S.subside_within, _whole(1, unit="seconds")),
 }
 _OPTIONAL["storm"] = _STORM_SPEC

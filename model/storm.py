@@ -105,7 +105,7 @@ from . import fleet
 from .faults import FaultRun
 from .groups import DEAD, HUNG, Group as _Group
 from .history import Recording
-from .load import SampleWindow, StormError, StormParams
+from .load import LONGEST_RUN, SampleWindow, StormError, StormParams
 from .params import Params
 from .state import HELD, RETRY, WAITING, Action, Client, Server, State
 from .storm_clients import ClientSteps
@@ -377,9 +377,6 @@ class _Sim(ClientSteps, Reapers, Tuner):
             advice = levels[self.servers[s].adv]
             o.timeout[t, s] = advice.timeout
             o.interval[t, s] = advice.interval
-
-
-LONGEST_RUN = 30 * 86400  # the largest [storm] horizon (`scenario_format`)
 
 
 def check_cycle(params: Params, storm: StormParams, source: str) -> None:

@@ -120,8 +120,9 @@ def prefer_current(package: str, path: list[str]) -> None:
     for name in COMPILED:
         if name.rpartition(".")[0] != package:
             continue
-        source = os.path.join(path[0], name.rpartition(".")[2] + ".py")
-        if _extension(path[0], name.rpartition(".")[2]) is None or not os.path.exists(source):
+        stem = name.rpartition(".")[2]
+        source = os.path.join(path[0], stem + ".py")
+        if _extension(path[0], stem) is None or not os.path.exists(source):
             continue
         why = f"{PURE_ENV} is set" if pure else _build(name, source, manifest)
         if why is not None:
@@ -150,7 +151,8 @@ def uncompiled(root: str) -> list[str]:
     out = []
     for name, source in COMPILED.items():
         path = os.path.join(root, source)
-        if os.path.exists(path) and (_build(name, path, manifest) or name not in manifest or _extension(
+        # Not a current build, or no compiled file at all (`_build` has nothing to judge then).
+        if os.path.exists(path) and (_build(name, path, manifest) or _extension(
                 os.path.dirname(path), os.path.basename(path)[:-3]) is None):
             out.append(name)
     return out

@@ -174,9 +174,9 @@ def _refused(address: str, host: str, port: int) -> None:
     scheduler writes its handshake as soon as it accepts a plain TCP
     connection (`distributed.comm.core.Listener.on_connection`), so for
     ``tcp://`` the first byte is awaited here, within `CONNECT_SECONDS`;
-    over TLS the server speaks second, and that is left to Dask. Anything
-    else (a slow or filtered network) is left to Dask's own connection and
-    its timeout.
+    over TLS or websockets the server speaks second, and that is left to
+    Dask. Anything else (a slow or filtered network) is left to Dask's own
+    connection and its timeout.
     """
     import socket
 

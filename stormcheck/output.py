@@ -179,6 +179,14 @@ def write_text(path: Path, text: str) -> None:
         f.write(text)
 
 
+# The files `write_findings` may write for one property, by kind: their names end so.
+FINDING_SUFFIXES = {"trace": ".itf.json", "timeline": ".timeline.txt", "repro": ".repro.py"}
+
+
+def _finding_path(base: Path, kind: str) -> Path:
+    return base.with_name(base.name + FINDING_SUFFIXES[kind])
+
+
 def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int = 0) -> dict[str, dict[str, str]]:
     """Write a trace and a timeline for each property that has a run.
 
@@ -195,21 +203,17 @@ def write_findings(scenario: Scenario, result: CheckResult, out: Path, seed: int
         fleet = run_scenario(scenario, prop)
         trace = run_to_trace(prop.run, fleet.params, trace_meta(scenario, result, prop, seed))
         timeline = render_timeline(prop.run, fleet.params, title=base.name, focus=prop)
-        trace_path, timeline_path = base.with_name(base.name + ".itf.json"), base.with_name(base.name + ".timeline.txt")
+        trace_path, timeline_path = _finding_path(base, "trace"), _finding_path(base, "timeline")
         out.mkdir(parents=True, exist_ok=True)
         trace.write(trace_path)
         WRITTEN.append(str(trace_path))
         write_text(timeline_path, timeline)
         written[prop.name] = {"trace": str(trace_path), "timeline": str(timeline_path)}
         if prop.repro is not None:
-            repro_path = base.with_name(base.name + ".repro.py")
+            repro_path = _finding_path(base, "repro")
             write_text(repro_path, prop.repro)
             written[prop.name]["repro"] = str(repro_path)
     return written
-
-
-# The files `write_findings` may write for one property, by suffix.
-FINDING_SUFFIXES = (".itf.json", ".timeline.txt", ".repro.py")
 
 
 def drop_stale(scenario: Scenario, result: CheckResult, out: Path) -> list[str]:
@@ -223,8 +227,8 @@ def drop_stale(scenario: Scenario, result: CheckResult, out: Path) -> list[str]:
         if prop.run is not None:
             continue
         base = out / stem(scenario, result, prop)
-        for suffix in FINDING_SUFFIXES:
-            path = base.with_name(base.name + suffix)
+        for kind in FINDING_SUFFIXES:
+            path = _finding_path(base, kind)
             if path.is_file():
                 path.unlink()
                 removed.append(str(path))

@@ -23,6 +23,7 @@ import copy
 import json
 import sys
 
+from stormcheck.checkers import ROLLOUT_STEPS
 from stormcheck.checkers.plan import PlanResult, plan
 from stormcheck.model.rollout import Phase
 from stormcheck.model.scenario import (SHIPPED_FOLDERS, Scenario, ScenarioError, load_scenario, scenario_from_dict,
@@ -47,7 +48,7 @@ def add_parser(subparsers) -> None:
                    help="exhaustive: search each order at the scenario's point; symbolic: prove each over its "
                         "[ranges], or find the parameter values at which it reaps (default: exhaustive)")
     p.add_argument("--steps", type=int, metavar="N",
-                   help="symbolic: the bound of the search for a counterexample (default 24)")
+                   help=f"symbolic: the bound of the search for a counterexample (default {ROLLOUT_STEPS})")
     p.add_argument("--seed", type=int, help="symbolic: the solver's seed (default 0)")
 
 
@@ -119,7 +120,8 @@ def b_alone(scenario: Scenario) -> Scenario:
     return scenario_from_dict(config, source=f"{scenario.source}, configuration B alone")
 
 
-def b_alone_diagnosis(scenario: Scenario, engine: str = "exhaustive", *, steps: int = 24, seed: int = 0) -> dict:
+def b_alone_diagnosis(scenario: Scenario, engine: str = "exhaustive", *, steps: int = ROLLOUT_STEPS,
+                      seed: int = 0) -> dict:
     """Why no order is safe: configuration B itself is unsafe (its counterexample), or only the ways to it.
 
     B alone is judged by the plan's `engine`: searched at the point values
@@ -142,7 +144,8 @@ def b_alone_diagnosis(scenario: Scenario, engine: str = "exhaustive", *, steps: 
         try:
             prop, values, _ = decide_order(fleet, max_steps=steps, seed=seed)
         except NotEncoded as err:
-            return {"configuration": {"timeout": p.t0, "interval": p.i0, "unit": p.unit}, "property": no_valid_reap.name, "verdict": str(Verdict.INCONCLUSIVE), "basis": str(err),
+            return {"configuration": {"timeout": p.t0, "interval": p.i0, "unit": p.unit},
+                    "property": no_valid_reap.name, "verdict": str(Verdict.INCONCLUSIVE), "basis": str(err),
                     "says": f"whether configuration B alone is safe is not available under --engine symbolic "
                             f"({err}): 'stormcheck plan' without --engine judges it at the point values"}
         if values:  # the counterexample's run is a run of the fleet at the values the solver picked
@@ -255,12 +258,13 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         print(f"stormcheck: --steps {args.steps}: must be at least 1", file=sys.stderr)
         return 2
+    steps, seed = args.steps or ROLLOUT_STEPS, args.seed or 0  # the symbolic engine's
     if args.engine == "symbolic":
         from stormcheck.checkers.plan_z3 import plan_symbolic  # imports z3: only when asked
         from stormcheck.properties.core import NotEncoded
 
         try:
-            result = plan_symbolic(scenario, max_steps=args.steps or 24, seed=args.seed or 0, progress=progress)
+            result = plan_symbolic(scenario, max_steps=steps, seed=seed, progress=progress)
         except NotEncoded as err:
             print(f"stormcheck: {err}", file=sys.stderr)
             return 3
@@ -269,8 +273,7 @@ def run(args) -> int:
                       ranges=scenario.ranges, watch=watch)
     # Why no order is safe: B alone, judged by the same engine as the orders.
     no_order = result.verdict == Verdict.VIOLATED
-    diagnosis = (b_alone_diagnosis(scenario, args.engine, steps=args.steps or 24, seed=args.seed or 0)
-                 if no_order else None)
+    diagnosis = b_alone_diagnosis(scenario, args.engine, steps=steps, seed=seed) if no_order else None
     if args.json:
         print(json.dumps(_summary(result, diagnosis), indent=2))
     else:

@@ -361,7 +361,7 @@ def _engines(args) -> tuple[str, ...]:
     return tuple(e for e in ENGINE_ORDER if e in (args.engines or ENGINE_ORDER))
 
 
-def _command(args) -> list[str]:
+def _command(args, engines: tuple[str, ...], budget: Budget) -> list[str]:
     """The command line that rebuilds this report, for the "What was searched" section.
 
     Without --jobs or --scheduler: they change where the searches run, not
@@ -371,11 +371,9 @@ def _command(args) -> list[str]:
     words += [w for d in args.designs or () for w in ("--design", d)]
     words += [w for e in args.engines or () for w in ("--engine", e)]
     words += [w for p in args.properties or () for w in ("--property", p)]
-    engines = _engines(args)
     if any(e in SEEDED_ENGINES for e in engines):  # else the seed is refused, as it would steer nothing
-        words += ["--seed", str(0 if args.seed is None else args.seed)]
+        words += ["--seed", str(budget.seed)]
     # Each budget the report's engines read, as it was spent (a flag for an engine not run is refused).
-    budget = _budget(args, engines)
     for key, engine in _BUDGET_FLAGS.items():
         value = getattr(budget, key)
         if engine in engines and value is not None:
@@ -421,7 +419,7 @@ def _run(args) -> int:
     progress = Progress(not args.quiet)
     t0 = time.perf_counter()
     ctx = build_report(scenarios, designs, args.out, engines=engines, budget=budget, progress=progress,
-                       argv=_command(args), properties=args.properties or (), skip=args.skip,
+                       argv=_command(args, engines, budget), properties=args.properties or (), skip=args.skip,
                        runner=getattr(args, "runner", jobs.Runner()))
     if not args.quiet:
         print(f"stormcheck: report written to {ctx.folder / 'report.html'} and report.md "

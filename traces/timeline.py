@@ -55,7 +55,7 @@ from stormcheck.model.state import CRASHED, CUT, HELD, REJOIN, RETRY, WAITING, A
 
 from .run import Run, session_ages, true_age
 
-__all__ = ["render_timeline", "clock", "WIDTH", "cutoff_expr", "reap_text"]
+__all__ = ["render_timeline", "clock", "WIDTH", "cutoff_expr", "reap_text", "level_text", "server_status"]
 
 WIDTH = 100
 _WHAT = {"both": "advice and reaper", "advice": "advice only", "reaper": "reaper only"}
@@ -83,9 +83,15 @@ class _Out:
         self.lines.extend(textwrap.wrap(text, WIDTH, subsequent_indent="  ") or [""])
 
 
-def _ti(params: Params, level: int) -> str:
+def level_text(params: Params, level: int) -> str:
+    """A load level as its advice, ``T=45 I=1``."""
     lvl = params.levels[level]
     return f"T={lvl.timeout} I={lvl.interval}"
+
+
+def server_status(srv, unit: str) -> str:
+    """Whether a server is up, back (its loss over, the restore due) or down, and for how long."""
+    return "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}{unit} more")
 
 
 def _tuning(params: Params, state: State) -> str:
@@ -505,9 +511,9 @@ def _final(out: _Out, params: Params, state: State, now: int, ages: tuple) -> No
     out.plain(header)
     for s, srv in enumerate(state.servers):
         t = params.levels[srv.reap].timeout
-        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}{params.unit} more")
+        status = server_status(srv, params.unit)
         out.plain(
-            f"  {'s' + str(s):<8}{_ti(params, srv.adv):<{w}}{t:<10}"
+            f"  {'s' + str(s):<8}{level_text(params, srv.adv):<{w}}{t:<10}"
             f"{cutoff_text(params.publish_mult * t):<16}{cutoff_text(params.gc_mult * t):<11}{status}"
         )
     out.plain(f"  (publish/existence cutoff = {pub} x T, GC cutoff = {gc} x T)")
@@ -518,7 +524,7 @@ def _final(out: _Out, params: Params, state: State, now: int, ages: tuple) -> No
 
 def _advised_width(params: Params, state: State) -> int:
     """The final table's "advised" column: 16 wide, or wider for T/I in milliseconds."""
-    return max(16, *(len(_ti(params, srv.adv)) + 2 for srv in state.servers))
+    return max(16, *(len(level_text(params, srv.adv)) + 2 for srv in state.servers))
 
 
 def _final_stack(out: _Out, params: Params, state: State, ages: tuple) -> None:
@@ -528,14 +534,14 @@ def _final_stack(out: _Out, params: Params, state: State, ages: tuple) -> None:
     for s, srv in enumerate(state.servers):
         t = params.levels[srv.reap].timeout
         cutoff = "per client" if by_client else cutoff_text(params.cutoff("gc", srv.reap))
-        status = "up" if srv.down == 0 else ("back now" if srv.down < 0 else f"down {srv.down}{params.unit} more")
-        out.plain(f"  {'s' + str(s):<8}{_ti(params, srv.adv):<{w}}{'-' if by_client else t:<10}{cutoff:<11}{status}")
+        status = server_status(srv, params.unit)
+        out.plain(f"  {'s' + str(s):<8}{level_text(params, srv.adv):<{w}}{'-' if by_client else t:<10}{cutoff:<11}{status}")
     for c, cl in enumerate(state.clients):
         where = f" on s{cl.server}" if cl.server >= 0 else ""
         sess = _age_text(ages[c], params.unit)
         own = ""
         if params.heartbeat.client_owned and cl.session:
-            own = f", runs {_ti(params, cl.session.hs_level)}"
+            own = f", runs {level_text(params, cl.session.hs_level)}"
         out.plain(f"  c{c}: {cl.phase}{where}, timer {cl.timer}{params.unit}, {sess}{own}")
 
 
